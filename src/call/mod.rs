@@ -1,0 +1,83 @@
+//! Calls: the SIP user agent glue ([`ua`]), the call state machine ([`machine`]) and SDP
+//! offer/answer ([`sdp`]).
+//!
+//! [`machine`] and [`sdp`] are sans-IO: events in, actions out, tested without sockets.
+//! [`ua`] drives rsipstack's transaction and dialog layers and turns their events into
+//! machine events.
+
+pub mod machine;
+pub mod sdp;
+pub mod ua;
+
+use std::net::SocketAddr;
+
+/// Why a peer address could not be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PeerError {
+    /// The text is neither a SIP URI nor `host:port`.
+    #[error("{0:?} is not a SIP URI; write sip:user@192.168.1.20:5060 or 192.168.1.20:5060")]
+    NotAUri(String),
+    /// Only IP addresses can be dialed directly on a LAN without DNS.
+    #[error("{0:?}: the host must be an IP address (direct LAN dialing uses no DNS)")]
+    NotAnIp(String),
+}
+
+/// A dialable peer: its SIP URI as text and the address to send requests to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    /// Normalised SIP URI, e.g. `sip:kitchen@192.168.1.20:5060`.
+    pub uri: String,
+    /// Where SIP requests go.
+    pub addr: SocketAddr,
+    /// Use TCP instead of UDP (`;transport=tcp`).
+    pub tcp: bool,
+}
+
+/// Parses a contact address: a SIP URI or `host:port` / `host` (port 5060).
+pub fn parse_peer(text: &str) -> Result<Peer, PeerError> {
+    let text = text.trim();
+    let uri_text = if text.starts_with("sip:") {
+        text.to_string()
+    } else if text.contains(':') && !text.contains('@') && text.parse::<SocketAddr>().is_err() {
+        return Err(PeerError::NotAUri(text.into()));
+    } else {
+        format!("sip:{text}")
+    };
+    let uri = rsipstack::sip::Uri::try_from(uri_text.as_str())
+        .map_err(|_| PeerError::NotAUri(text.into()))?;
+    let ip = match &uri.host_with_port.host {
+        rsipstack::sip::Host::IpAddr(ip) => *ip,
+        rsipstack::sip::Host::Domain(d) => d
+            .to_string()
+            .parse()
+            .map_err(|_| PeerError::NotAnIp(text.into()))?,
+    };
+    let port = uri.host_with_port.port.as_ref().map(|p| p.value()).unwrap_or(5060);
+    let tcp = uri_text.to_ascii_lowercase().contains("transport=tcp");
+    Ok(Peer { uri: uri_text, addr: SocketAddr::new(ip, port), tcp })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uri_and_shorthand() {
+        let p = parse_peer("sip:kitchen@127.0.0.1:5062").unwrap();
+        assert_eq!(p.addr, "127.0.0.1:5062".parse().unwrap());
+        assert!(!p.tcp);
+        let p = parse_peer("10.0.0.7").unwrap();
+        assert_eq!(p.addr, "10.0.0.7:5060".parse().unwrap());
+        assert_eq!(p.uri, "sip:10.0.0.7");
+        let p = parse_peer("10.0.0.7:5070").unwrap();
+        assert_eq!(p.addr.port(), 5070);
+        let p = parse_peer("sip:door@10.0.0.7:5070;transport=tcp").unwrap();
+        assert!(p.tcp);
+    }
+
+    #[test]
+    fn rejects_garbage_and_names() {
+        assert!(matches!(parse_peer("http://x"), Err(PeerError::NotAUri(_))));
+        assert!(matches!(parse_peer("sip:door@frontdoor.lan"), Err(PeerError::NotAnIp(_))));
+    }
+}

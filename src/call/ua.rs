@@ -1,0 +1,493 @@
+//! The SIP user agent: rsipstack's endpoint, transaction and dialog layers over UDP and
+//! TCP, turned into [`UaEvent`]s for the station and driven by its commands.
+//!
+//! rsipstack does RFC 3261 transactions (retransmission, timers, ACK, CANCEL matching) and
+//! dialogs; this module adds what a door station needs on top: mapping by Call-ID,
+//! setup and ring timeouts, OPTIONS answers, and 400 for requests that parse but lack what
+//! SIP requires.
+
+use super::Peer;
+use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::TransportLayer;
+use rsipstack::EndpointBuilder;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+/// What the user agent reports to the station.
+#[derive(Debug, Clone)]
+pub enum UaEvent {
+    /// A new INVITE.
+    Incoming {
+        /// Call-ID.
+        call: String,
+        /// The From URI.
+        from_uri: String,
+        /// Where the INVITE came from.
+        source: IpAddr,
+        /// The SDP offer.
+        offer: String,
+    },
+    /// 180/183 for our INVITE.
+    Progress {
+        /// Call-ID.
+        call: String,
+        /// SDP of a 183, if any.
+        early_sdp: Option<String>,
+    },
+    /// 2xx for our INVITE.
+    Answered {
+        /// Call-ID.
+        call: String,
+        /// SDP answer.
+        answer_sdp: String,
+    },
+    /// Our INVITE ended without a call.
+    Failed {
+        /// Call-ID.
+        call: String,
+        /// Final status, or none for timeout or transport failure.
+        status: Option<u16>,
+        /// Reason text.
+        reason: String,
+    },
+    /// The caller cancelled.
+    Cancelled {
+        /// Call-ID.
+        call: String,
+    },
+    /// The dialog ended (BYE, or no ACK).
+    Ended {
+        /// Call-ID.
+        call: String,
+    },
+}
+
+/// User agent errors.
+#[derive(Debug, thiserror::Error)]
+pub enum UaError {
+    /// The SIP port could not be opened.
+    #[error("cannot listen for SIP on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: rsipstack::Error,
+    },
+    /// A request could not be built or sent.
+    #[error("SIP: {0}")]
+    Sip(#[from] rsipstack::Error),
+    /// No such call.
+    #[error("no call with Call-ID {0}")]
+    NoCall(String),
+}
+
+/// Identity and timing of the user agent.
+#[derive(Debug, Clone)]
+pub struct UaSettings {
+    /// Address to bind (UDP and TCP); port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Address peers reach us at.
+    pub advertise: IpAddr,
+    /// SIP user part.
+    pub user: String,
+    /// Display name.
+    pub display_name: String,
+    /// Time for a peer to send any response to our INVITE.
+    pub setup_timeout: Duration,
+    /// Time for a peer to answer.
+    pub ring_timeout: Duration,
+}
+
+struct Inner {
+    settings: UaSettings,
+    local: SocketAddr,
+    layer: Arc<DialogLayer>,
+    state_sender: DialogStateSender,
+    dialogs: Mutex<HashMap<String, InviteDialog>>,
+    responded: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    events: mpsc::UnboundedSender<UaEvent>,
+    cancel: CancellationToken,
+}
+
+/// A running SIP user agent. Cheap to clone; stops when [`UserAgent::shutdown`] is called.
+#[derive(Clone)]
+pub struct UserAgent {
+    inner: Arc<Inner>,
+}
+
+impl UserAgent {
+    /// Binds UDP and TCP, starts the endpoint, and reports events on `events`.
+    pub async fn start(settings: UaSettings, events: mpsc::UnboundedSender<UaEvent>) -> Result<Self, UaError> {
+        let cancel = CancellationToken::new();
+        let transport = TransportLayer::new(cancel.clone());
+        let addr = settings.listen;
+        let io_err = |e: std::io::Error| UaError::Listen { addr, source: e.into() };
+        let socket = tokio::net::UdpSocket::bind(addr).await.map_err(io_err)?;
+        let local = SocketAddr::new(addr.ip(), socket.local_addr().map_err(io_err)?.port());
+        let external = SocketAddr::new(settings.advertise, local.port());
+        let udp = UdpConnection::from_socket(Arc::new(socket), Some(external), Some(cancel.child_token()))
+            .await
+            .map_err(|source| UaError::Listen { addr, source })?;
+        transport.add_transport(udp.into());
+        let tcp = TcpListenerConnection::new(local, Some(external))
+            .await
+            .map_err(|source| UaError::Listen { addr: local, source })?;
+        transport.add_transport(tcp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.clone())
+            .with_transport_layer(transport)
+            .with_user_agent(concat!("doorway/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let incoming = endpoint.incoming_transactions()?;
+        let layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let (state_sender, state_receiver) = layer.new_dialog_state_channel();
+        let ua = UserAgent {
+            inner: Arc::new(Inner {
+                settings,
+                local,
+                layer,
+                state_sender,
+                dialogs: Mutex::default(),
+                responded: Mutex::default(),
+                events,
+                cancel: cancel.clone(),
+            }),
+        };
+        let span = info_span!("sip", port = local.port());
+        let endpoint_inner = endpoint.inner.clone();
+        tokio::spawn(
+            async move {
+                if let Err(e) = endpoint_inner.serve().await {
+                    warn!(error = %e, "SIP endpoint stopped");
+                }
+            }
+            .instrument(span.clone()),
+        );
+        tokio::spawn(ua.clone().serve_incoming(incoming).instrument(span.clone()));
+        tokio::spawn(ua.clone().follow_dialogs(state_receiver).instrument(span));
+        info!(%local, advertise = %ua.inner.settings.advertise, "SIP listening on UDP and TCP");
+        Ok(ua)
+    }
+
+    /// The bound SIP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// Our own SIP URI.
+    pub fn uri(&self) -> String {
+        let s = &self.inner.settings;
+        format!("sip:{}@{}:{}", s.user, s.advertise, self.inner.local.port())
+    }
+
+    fn contact(&self) -> rsipstack::sip::Uri {
+        rsipstack::sip::Uri::try_from(self.uri().as_str()).expect("own URI is valid")
+    }
+
+    fn emit(&self, event: UaEvent) {
+        // The station may already be gone at shutdown; nothing to tell then.
+        let _ = self.inner.events.send(event);
+    }
+
+    fn dialog(&self, call: &str) -> Result<InviteDialog, UaError> {
+        self.inner.dialogs.lock().unwrap().get(call).cloned().ok_or_else(|| UaError::NoCall(call.into()))
+    }
+
+    fn forget(&self, call: &str) {
+        self.inner.dialogs.lock().unwrap().remove(call);
+        self.inner.responded.lock().unwrap().remove(call);
+    }
+
+    /// Sends an INVITE with `offer` under Call-ID `call`; the outcome comes as events.
+    pub fn invite(&self, call: &str, peer: &Peer, offer: String) -> Result<(), UaError> {
+        let mut callee = rsipstack::sip::Uri::try_from(peer.uri.as_str())
+            .map_err(|e| UaError::Sip(rsipstack::Error::Error(e.to_string())))?;
+        if callee.auth.is_none() {
+            callee.auth = Some(rsipstack::sip::Auth { user: "doorway".into(), password: None });
+        }
+        let transport = if peer.tcp { rsipstack::sip::Transport::Tcp } else { rsipstack::sip::Transport::Udp };
+        let option = InviteOption {
+            caller_display_name: Some(self.inner.settings.display_name.clone()),
+            caller: self.contact(),
+            callee,
+            destination: Some(rsipstack::transport::SipAddr::new(transport, peer.addr.into())),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            contact: self.contact(),
+            call_id: Some(call.to_string()),
+            ..Default::default()
+        };
+        let (dialog, handle) = self.inner.layer.do_invite_async(option, self.inner.state_sender.clone())?;
+        let responded = Arc::new(tokio::sync::Notify::new());
+        self.inner.dialogs.lock().unwrap().insert(call.to_string(), dialog.clone());
+        self.inner.responded.lock().unwrap().insert(call.to_string(), responded.clone());
+        let span = info_span!("call", id = %call, peer = %peer.uri);
+        tokio::spawn(self.clone().await_outcome(call.to_string(), dialog, handle, responded).instrument(span));
+        Ok(())
+    }
+
+    async fn await_outcome(
+        self,
+        call: String,
+        dialog: InviteDialog,
+        mut handle: tokio::task::JoinHandle<rsipstack::dialog::invitation::InviteAsyncResult>,
+        responded: Arc<tokio::sync::Notify>,
+    ) {
+        let (setup, ring) = (self.inner.settings.setup_timeout, self.inner.settings.ring_timeout);
+        let first = tokio::select! {
+            r = &mut handle => Some(r),
+            _ = responded.notified() => None,
+            _ = tokio::time::sleep(setup) => {
+                handle.abort();
+                self.forget(&call);
+                let reason = format!("no response to our INVITE within {} s", setup.as_secs());
+                warn!(%reason, "call setup failed");
+                self.emit(UaEvent::Failed { call, status: None, reason });
+                return;
+            }
+        };
+        let result = match first {
+            Some(r) => r,
+            None => match tokio::time::timeout(ring, &mut handle).await {
+                Ok(r) => r,
+                Err(_) => {
+                    info!("no answer within {} s, cancelling", ring.as_secs());
+                    dialog.cancel().await.ok();
+                    self.forget(&call);
+                    self.emit(UaEvent::Failed { call, status: Some(480), reason: "no answer".into() });
+                    return;
+                }
+            },
+        };
+        let event = match result {
+            Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                info!("answered");
+                UaEvent::Answered { call, answer_sdp: String::from_utf8_lossy(&resp.body).into_owned() }
+            }
+            Ok(Ok((_, Some(resp)))) => {
+                self.forget(&call);
+                info!(status = %resp.status_code, "call refused");
+                UaEvent::Failed { call, status: Some(resp.status_code.code()), reason: resp.status_code.to_string() }
+            }
+            Ok(Ok((_, None))) => {
+                self.forget(&call);
+                UaEvent::Failed { call, status: None, reason: "no final response".into() }
+            }
+            Ok(Err(e)) => {
+                self.forget(&call);
+                warn!(error = %e, "INVITE failed");
+                UaEvent::Failed { call, status: None, reason: e.to_string() }
+            }
+            Err(e) => {
+                self.forget(&call);
+                UaEvent::Failed { call, status: None, reason: e.to_string() }
+            }
+        };
+        self.emit(event);
+    }
+
+    /// Sends 180 Ringing, or 183 with an early-media answer.
+    pub fn ringing(&self, call: &str, early_answer: Option<String>) -> Result<(), UaError> {
+        let headers = early_answer.as_ref().map(|_| vec![sdp_type()]);
+        self.dialog(call)?.ringing(headers, early_answer.map(String::into_bytes))?;
+        Ok(())
+    }
+
+    /// Answers with 200 and our SDP.
+    pub fn accept(&self, call: &str, answer: String) -> Result<(), UaError> {
+        self.dialog(call)?.accept(Some(vec![sdp_type()]), Some(answer.into_bytes()))?;
+        Ok(())
+    }
+
+    /// Refuses an INVITE with `status` (403, 486, 488, 603...).
+    pub fn reject(&self, call: &str, status: u16) -> Result<(), UaError> {
+        let dialog = self.dialog(call)?;
+        dialog.reject(Some(StatusCode::from(status)), None)?;
+        self.forget(call);
+        Ok(())
+    }
+
+    /// Cancels our pending INVITE.
+    pub async fn cancel(&self, call: &str) -> Result<(), UaError> {
+        let dialog = self.dialog(call)?;
+        self.forget(call);
+        dialog.cancel().await?;
+        Ok(())
+    }
+
+    /// Ends an established call with BYE.
+    pub async fn bye(&self, call: &str) -> Result<(), UaError> {
+        let dialog = self.dialog(call)?;
+        self.forget(call);
+        dialog.bye().await?;
+        Ok(())
+    }
+
+    /// Stops listening and ends all tasks.
+    pub fn shutdown(&self) {
+        self.inner.cancel.cancel();
+    }
+
+    async fn serve_incoming(self, mut incoming: rsipstack::transaction::TransactionReceiver) {
+        while let Some(mut tx) = incoming.recv().await {
+            if let Some(Dialog::Invite(mut dialog)) = self.inner.layer.match_dialog(&tx) {
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        debug!(error = %e, "in-dialog request");
+                    }
+                });
+                continue;
+            }
+            if let Err((status, problem)) = check_request(&tx) {
+                warn!(method = %tx.original.method, %problem, %status, "refused a malformed request");
+                let warning = Header::Other("Warning".into(), format!("399 doorway \"{problem}\""));
+                tx.reply_with(status, vec![warning], None).await.ok();
+                continue;
+            }
+            match tx.original.method {
+                Method::Invite => self.new_invite(tx),
+                Method::Options => {
+                    let headers = vec![
+                        Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS".into()),
+                        Header::Accept("application/sdp".into()),
+                    ];
+                    tx.reply_with(StatusCode::OK, headers, None).await.ok();
+                }
+                Method::Ack => {}
+                Method::Bye | Method::Cancel => {
+                    tx.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
+                }
+                _ => {
+                    tx.reply(StatusCode::MethodNotAllowed).await.ok();
+                }
+            }
+        }
+    }
+
+    fn new_invite(&self, mut tx: Transaction) {
+        let call = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+        let from_uri = tx
+            .original
+            .from_header()
+            .ok()
+            .and_then(|f| f.uri().ok())
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let source = tx
+            .connection
+            .as_ref()
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok())
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let offer = String::from_utf8_lossy(&tx.original.body).into_owned();
+        let dialog = match self.inner.layer.get_or_create_server_invite(&tx, self.inner.state_sender.clone(), None, Some(self.contact())) {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(error = %e, "cannot create dialog for INVITE");
+                tokio::spawn(async move { tx.reply(StatusCode::ServerInternalError).await.ok() });
+                return;
+            }
+        };
+        self.inner.dialogs.lock().unwrap().insert(call.clone(), dialog.clone());
+        info!(%call, from = %from_uri, %source, "incoming INVITE");
+        self.emit(UaEvent::Incoming { call, from_uri, source, offer });
+        let mut dialog = dialog;
+        tokio::spawn(async move {
+            if let Err(e) = dialog.handle(&mut tx).await {
+                debug!(error = %e, "INVITE transaction ended");
+            }
+        });
+    }
+
+    async fn follow_dialogs(self, mut states: DialogStateReceiver) {
+        while let Some(state) = states.recv().await {
+            debug!(%state, "dialog state");
+            match state {
+                DialogState::Trying(id) => self.mark_responded(&id.call_id),
+                DialogState::Early(id, resp) => {
+                    let is_ours = self.inner.responded.lock().unwrap().contains_key(&id.call_id);
+                    if is_ours {
+                        self.mark_responded(&id.call_id);
+                        let early_sdp = (!resp.body.is_empty()).then(|| String::from_utf8_lossy(&resp.body).into_owned());
+                        self.emit(UaEvent::Progress { call: id.call_id.clone(), early_sdp });
+                    }
+                }
+                DialogState::Terminated(id, reason) => {
+                    self.inner.layer.remove_dialog(&id);
+                    let known = self.inner.dialogs.lock().unwrap().contains_key(&id.call_id);
+                    if !known {
+                        continue;
+                    }
+                    let call = id.call_id.clone();
+                    match reason {
+                        TerminatedReason::UacCancel => {
+                            self.forget(&call);
+                            self.emit(UaEvent::Cancelled { call });
+                        }
+                        TerminatedReason::UacBye | TerminatedReason::UasBye | TerminatedReason::Timeout => {
+                            self.forget(&call);
+                            self.emit(UaEvent::Ended { call });
+                        }
+                        // Failures of our own INVITE are reported by await_outcome.
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn mark_responded(&self, call: &str) {
+        if let Some(n) = self.inner.responded.lock().unwrap().get(call) {
+            n.notify_one();
+        }
+    }
+}
+
+fn sdp_type() -> Header {
+    Header::ContentType("application/sdp".into())
+}
+
+/// What RFC 3261 section 8.2 requires before a request can be processed: the headers that
+/// make it routable and matchable (else 400), and for INVITE an SDP offer (else 415/488).
+fn check_request(tx: &Transaction) -> Result<(), (StatusCode, String)> {
+    let req = &tx.original;
+    let bad = |why: &str| (StatusCode::BadRequest, why.to_string());
+    req.from_header().map_err(|_| bad("missing From header"))?.uri().map_err(|_| bad("unparseable From header"))?;
+    req.to_header().map_err(|_| bad("missing To header"))?.uri().map_err(|_| bad("unparseable To header"))?;
+    req.call_id_header().map_err(|_| bad("missing Call-ID header"))?;
+    let cseq = req.cseq_header().map_err(|_| bad("missing CSeq header"))?;
+    let method = cseq.method().map_err(|_| bad("unparseable CSeq header"))?;
+    if method != req.method && !(req.method == Method::Ack || req.method == Method::Cancel) {
+        return Err(bad("CSeq method does not match the request method"));
+    }
+    if req.method == Method::Invite {
+        let content_type = req.headers.iter().find_map(|h| match h {
+            Header::ContentType(ct) => Some(ct.value().to_ascii_lowercase()),
+            _ => None,
+        });
+        if let Some(ct) = content_type {
+            if !ct.starts_with("application/sdp") {
+                return Err((StatusCode::UnsupportedMediaType, format!("body type {ct} is not application/sdp")));
+            }
+        }
+        if req.body.is_empty() {
+            return Err((StatusCode::NotAcceptableHere, "INVITE without an SDP offer is not supported".into()));
+        }
+    }
+    Ok(())
+}

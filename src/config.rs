@@ -1,0 +1,422 @@
+//! Station configuration: one TOML file, read with serde, checked by [`Config::validate`].
+//!
+//! Every error names the file, the line and the field, and says what is allowed, so that a
+//! person at a door with a laptop can fix it without reading source code.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+
+/// Where `doorway run` looks for its configuration when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/doorway/doorway.toml";
+
+/// A configuration problem, located in the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("{file}: cannot read the configuration: {source}")]
+    Read {
+        /// The file that was asked for.
+        file: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The file was read but a value in it is wrong.
+    #[error("{file}:{line}: {field}: {message}")]
+    Invalid {
+        /// The file the value is in.
+        file: PathBuf,
+        /// 1-based line of the value (or of the table that lacks it).
+        line: usize,
+        /// Dotted path of the field, e.g. `contact[1].uri`.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+/// The whole station configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Who this station is and how it listens.
+    pub station: StationConfig,
+    /// The people and stations that may be called (and, by default, who may call).
+    #[serde(default, rename = "contact")]
+    pub contacts: Vec<Contact>,
+    /// Which device backend serves each device family.
+    #[serde(default)]
+    pub devices: DevicesConfig,
+    /// Media settings.
+    #[serde(default)]
+    pub media: MediaConfig,
+}
+
+/// Identity, SIP listener and call policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    /// Name shown on screens and sent as the SIP display name.
+    pub name: String,
+    /// SIP user part of this station's address (`sip:USER@host`).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Address and port SIP listens on, UDP and TCP alike.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Address other stations reach us at, written into Contact and SDP. Defaults to the
+    /// listen address, or the first non-loopback address when listening on 0.0.0.0.
+    #[serde(default)]
+    pub advertise: Option<IpAddr>,
+    /// Accept calls from addresses that are not in the contact list.
+    #[serde(default)]
+    pub allow_unknown_callers: bool,
+    /// Seconds an outgoing call may ring before it is given up.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+    /// Seconds a peer has to answer an INVITE at all (100 Trying or any response) before
+    /// it is reported unreachable.
+    #[serde(default = "default_setup_timeout")]
+    pub setup_timeout_secs: u64,
+    /// Seconds without any RTP from the peer before an established call is ended.
+    #[serde(default = "default_media_timeout")]
+    pub media_timeout_secs: u64,
+    /// Path of the control socket used by `doorway call|answer|hangup|status`.
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
+}
+
+/// A preset peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// Name on the button and in logs; `doorway call NAME` uses it.
+    pub name: String,
+    /// SIP URI (`sip:kitchen@192.168.1.20:5060`) or plain `host:port`.
+    pub uri: String,
+    /// Answer calls from this contact without a key press.
+    #[serde(default)]
+    pub auto_answer: bool,
+    /// Show this contact's video while its call rings here (early media, RFC 3960).
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// Device backend per family: `"test"` selects the built-in test device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesConfig {
+    /// Camera backend.
+    #[serde(default = "default_test")]
+    pub camera: String,
+    /// Microphone backend.
+    #[serde(default = "default_test")]
+    pub microphone: String,
+    /// Speaker backend.
+    #[serde(default = "default_test")]
+    pub speaker: String,
+    /// Display backend.
+    #[serde(default = "default_test")]
+    pub display: String,
+    /// Tone frequency of the test microphone; derived from the station name when unset.
+    #[serde(default)]
+    pub test_tone_hz: Option<f64>,
+}
+
+/// Video and audio parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Sent video width in pixels.
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Sent video height in pixels.
+    #[serde(default = "default_height")]
+    pub height: u32,
+    /// Sent video frame rate.
+    #[serde(default = "default_fps")]
+    pub fps: u32,
+    /// H.264 target bitrate in kbit/s.
+    #[serde(default = "default_bitrate")]
+    pub video_bitrate_kbps: u32,
+    /// Jitter buffer latency in milliseconds (LAN default: 20).
+    #[serde(default = "default_jitter")]
+    pub jitter_ms: u32,
+    /// Audio codecs offered, in order of preference: `opus`, `pcmu`, `pcma`.
+    #[serde(default = "default_audio_codecs")]
+    pub audio_codecs: Vec<String>,
+    /// Lowest RTP port to use (even).
+    #[serde(default = "default_rtp_min")]
+    pub rtp_port_min: u16,
+    /// Highest RTP port to use.
+    #[serde(default = "default_rtp_max")]
+    pub rtp_port_max: u16,
+}
+
+fn default_user() -> String {
+    "doorway".into()
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 5060))
+}
+fn default_ring_timeout() -> u64 {
+    45
+}
+fn default_setup_timeout() -> u64 {
+    5
+}
+fn default_media_timeout() -> u64 {
+    10
+}
+fn default_test() -> String {
+    "test".into()
+}
+fn default_width() -> u32 {
+    640
+}
+fn default_height() -> u32 {
+    360
+}
+fn default_fps() -> u32 {
+    30
+}
+fn default_bitrate() -> u32 {
+    1500
+}
+fn default_jitter() -> u32 {
+    20
+}
+fn default_audio_codecs() -> Vec<String> {
+    vec!["opus".into(), "pcmu".into()]
+}
+fn default_rtp_min() -> u16 {
+    10000
+}
+fn default_rtp_max() -> u16 {
+    20000
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            camera: default_test(),
+            microphone: default_test(),
+            speaker: default_test(),
+            display: default_test(),
+            test_tone_hz: None,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            width: default_width(),
+            height: default_height(),
+            fps: default_fps(),
+            video_bitrate_kbps: default_bitrate(),
+            jitter_ms: default_jitter(),
+            audio_codecs: default_audio_codecs(),
+            rtp_port_min: default_rtp_min(),
+            rtp_port_max: default_rtp_max(),
+        }
+    }
+}
+
+/// Device backends this build can open, per family.
+pub const CAMERA_BACKENDS: &[&str] = &["test"];
+/// Audio backends this build can open (microphone and speaker).
+pub const AUDIO_BACKENDS: &[&str] = &["test"];
+/// Display backends this build can open.
+pub const DISPLAY_BACKENDS: &[&str] = &["test"];
+/// Audio codec names accepted in `media.audio_codecs`.
+pub const AUDIO_CODECS: &[&str] = &["opus", "pcmu", "pcma"];
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| {
+            let line = err.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            ConfigError::Invalid {
+                file: path.to_owned(),
+                line,
+                field: field_from_toml_error(text, &err),
+                message: err.message().trim().to_string(),
+            }
+        })?;
+        config.validate().map_err(|problem| ConfigError::Invalid {
+            file: path.to_owned(),
+            line: locate(text, &problem.path),
+            field: problem.path.join("."),
+            message: problem.message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot check: names, URIs, device names, ranges.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let s = &self.station;
+        if s.name.trim().is_empty() {
+            return Err(Problem::new(&["station", "name"], "must not be empty"));
+        }
+        if s.user.is_empty() || !s.user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(Problem::new(
+                &["station", "user"],
+                "allowed: letters, digits, '-', '_' and '.' (it becomes sip:USER@host)",
+            ));
+        }
+        for (field, secs) in [
+            ("ring_timeout_secs", s.ring_timeout_secs),
+            ("setup_timeout_secs", s.setup_timeout_secs),
+            ("media_timeout_secs", s.media_timeout_secs),
+        ] {
+            if !(1..=600).contains(&secs) {
+                return Err(Problem::new(&["station", field], "allowed: 1 to 600 seconds"));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.contacts.iter().enumerate() {
+            let at = |f: &str| vec!["contact".to_string(), i.to_string(), f.to_string()];
+            if c.name.trim().is_empty() {
+                return Err(Problem::at(at("name"), "must not be empty"));
+            }
+            if !seen.insert(c.name.to_lowercase()) {
+                return Err(Problem::at(at("name"), "another contact already has this name"));
+            }
+            if let Err(e) = crate::call::parse_peer(&c.uri) {
+                return Err(Problem::at(at("uri"), &e.to_string()));
+            }
+        }
+        let d = &self.devices;
+        for (field, value, allowed) in [
+            ("camera", &d.camera, CAMERA_BACKENDS),
+            ("microphone", &d.microphone, AUDIO_BACKENDS),
+            ("speaker", &d.speaker, AUDIO_BACKENDS),
+            ("display", &d.display, DISPLAY_BACKENDS),
+        ] {
+            let backend = value.split(':').next().unwrap_or_default();
+            if !allowed.contains(&backend) {
+                return Err(Problem::new(
+                    &["devices", field],
+                    &format!("unknown backend {value:?}; allowed: {}", allowed.join(", ")),
+                ));
+            }
+        }
+        if let Some(hz) = d.test_tone_hz {
+            if !(100.0..=4000.0).contains(&hz) {
+                return Err(Problem::new(&["devices", "test_tone_hz"], "allowed: 100 to 4000 Hz"));
+            }
+        }
+        let m = &self.media;
+        if !(160..=1920).contains(&m.width) || m.width % 16 != 0 {
+            return Err(Problem::new(&["media", "width"], "allowed: 160 to 1920, a multiple of 16"));
+        }
+        if !(120..=1080).contains(&m.height) || m.height % 2 != 0 {
+            return Err(Problem::new(&["media", "height"], "allowed: 120 to 1080, even"));
+        }
+        if !(1..=60).contains(&m.fps) {
+            return Err(Problem::new(&["media", "fps"], "allowed: 1 to 60"));
+        }
+        if !(64..=20000).contains(&m.video_bitrate_kbps) {
+            return Err(Problem::new(&["media", "video_bitrate_kbps"], "allowed: 64 to 20000"));
+        }
+        if m.jitter_ms > 2000 {
+            return Err(Problem::new(&["media", "jitter_ms"], "allowed: 0 to 2000"));
+        }
+        if m.audio_codecs.is_empty() {
+            return Err(Problem::new(&["media", "audio_codecs"], "list at least one of: opus, pcmu, pcma"));
+        }
+        for codec in &m.audio_codecs {
+            if !AUDIO_CODECS.contains(&codec.to_lowercase().as_str()) {
+                return Err(Problem::new(
+                    &["media", "audio_codecs"],
+                    &format!("unknown codec {codec:?}; allowed: opus, pcmu, pcma"),
+                ));
+            }
+        }
+        if m.rtp_port_min < 1024 || m.rtp_port_max < m.rtp_port_min.saturating_add(3) {
+            return Err(Problem::new(
+                &["media", "rtp_port_min"],
+                "allowed: rtp_port_min >= 1024 and rtp_port_max at least 4 ports above it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Finds a contact by name (case-insensitive).
+    pub fn contact(&self, name: &str) -> Option<&Contact> {
+        self.contacts.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// A validation problem: the field path and the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Path of the field: table names, array indexes and key.
+    pub path: Vec<String>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(path: &[&str], message: &str) -> Self {
+        Self::at(path.iter().map(|s| s.to_string()).collect(), message)
+    }
+    fn at(path: Vec<String>, message: &str) -> Self {
+        Self { path, message: message.to_string() }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Line of the field at `path` (`["contact", "1", "uri"]`), or of the nearest table that
+/// holds it when the field itself is missing.
+fn locate(text: &str, path: &[String]) -> usize {
+    let Ok(root) = DeTable::parse(text) else { return 1 };
+    let mut line = 1;
+    let mut table = root.get_ref();
+    let mut value: Option<&DeValue> = None;
+    for part in path {
+        let next = match value {
+            Some(DeValue::Array(items)) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+            Some(DeValue::Table(t)) => {
+                table = t;
+                table.get(part.as_str())
+            }
+            Some(_) => None,
+            None => table.get(part.as_str()),
+        };
+        let Some(next) = next else { break };
+        line = line_of(text, next.span().start);
+        value = Some(next.get_ref());
+    }
+    line
+}
+
+/// Names the field a serde error is about, from its span in the text.
+fn field_from_toml_error(text: &str, err: &toml::de::Error) -> String {
+    let Some(span) = err.span() else { return "file".into() };
+    let start = text[..span.start.min(text.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[start..].lines().next().unwrap_or("").trim();
+    match line.split_once('=') {
+        Some((key, _)) => key.trim().to_string(),
+        None if line.starts_with('[') => line.trim_matches(|c| c == '[' || c == ']').to_string(),
+        None => "file".into(),
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,19 @@
+//! doorway: a LAN video intercom and doorbell station.
+//!
+//! Module map:
+//! - [`config`]: the TOML configuration, defaults, and validation with file:line errors.
+//! - [`call`]: SIP user agent ([`call::ua`], over rsipstack), the sans-IO call state
+//!   machine ([`call::machine`]) and SDP offer/answer ([`call::sdp`]).
+//! - [`media`]: GStreamer pipelines (encode, RTP/RTCP through rtpbin, decode), codec
+//!   probing, RTP port allocation and media statistics.
+//! - [`device`]: one small trait per device family (camera, microphone, speaker,
+//!   display) with backends chosen by name in the config, and the built-in test devices
+//!   (pattern camera with a glass-to-glass time code, tone microphone, recording speaker,
+//!   frame-keeping display) with their probes.
+//! - [`station`]: the event loop that wires SIP, the call machine, media and devices.
+//! - [`control`]: the local control socket behind `doorway call|answer|hangup|status`.
+//! - [`demo`]: two stations on 127.0.0.1 calling each other, used by `doorway demo`.
+//! - [`bench`]: the glass-to-glass latency benchmark against a plain reference pipeline.
+
+pub mod call;
+pub mod config;
