@@ -17,3 +17,7 @@
 
 pub mod call;
 pub mod config;
+pub mod device;
+pub mod media;
+pub mod station;
+pub mod demo;

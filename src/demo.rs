@@ -1,0 +1,197 @@
+//! Two stations with test devices on 127.0.0.1 calling each other: `doorway demo`, and the
+//! building blocks the integration tests and the benchmark use.
+
+use crate::call::machine::State;
+use crate::config::{Config, Contact, DevicesConfig, MediaConfig, StationConfig};
+use crate::station::{self, Command, StationError, StationHandle, Status};
+use serde::Serialize;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+pub fn free_sip_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP on loopback");
+        let port = udp.local_addr().expect("local address").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A loopback station config with test devices and the given contacts.
+pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config {
+    Config {
+        station: StationConfig {
+            name: name.into(),
+            user: name.to_lowercase().replace(' ', "-"),
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            advertise: None,
+            allow_unknown_callers: false,
+            ring_timeout_secs: 30,
+            setup_timeout_secs: 3,
+            media_timeout_secs: 5,
+            control_socket: None,
+        },
+        contacts,
+        devices: DevicesConfig::default(),
+        media: MediaConfig::default(),
+    }
+}
+
+/// A contact entry for a loopback station.
+pub fn contact(name: &str, port: u16) -> Contact {
+    Contact {
+        name: name.into(),
+        uri: format!("sip:{}@127.0.0.1:{port}", name.to_lowercase().replace(' ', "-")),
+        auto_answer: false,
+        preview: false,
+    }
+}
+
+/// Polls `station` until `pred` holds on its status or `timeout` passes.
+pub async fn wait_for(
+    station: &StationHandle,
+    timeout: Duration,
+    pred: impl Fn(&Status) -> bool,
+) -> Result<Status, StationError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = station.status().await?;
+        if pred(&status) || Instant::now() >= deadline {
+            return Ok(status);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Is the station idle?
+pub fn is_idle(s: &Status) -> bool {
+    s.call == State::Idle
+}
+
+/// What one direction of a call carried.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectionReport {
+    /// "A -> B".
+    pub direction: String,
+    /// Frames the receiver's display showed.
+    pub frames_decoded: u64,
+    /// Frames recognised as the sender's pattern.
+    pub frames_recognised: u64,
+    /// The receiver saw the sender's pattern at least 30 times.
+    pub pattern_recognised: bool,
+    /// The tone the receiver heard.
+    pub tone_heard_hz: Option<f64>,
+    /// The tone the sender played.
+    pub tone_sent_hz: Option<f64>,
+    /// Glass-to-glass latency p50.
+    pub latency_p50_ms: Option<f64>,
+    /// Glass-to-glass latency p95.
+    pub latency_p95_ms: Option<f64>,
+}
+
+impl DirectionReport {
+    /// Compares what `receiver` saw with what `sender` sent.
+    pub fn between(label: &str, sender: &Status, receiver: &Status) -> Self {
+        let recognised = receiver.probes.recognised.get(&sender.probes.own_tag).copied().unwrap_or(0);
+        Self {
+            direction: label.into(),
+            frames_decoded: receiver.probes.frames_shown,
+            frames_recognised: recognised,
+            pattern_recognised: recognised >= 30,
+            tone_heard_hz: receiver.probes.tone_heard_hz,
+            tone_sent_hz: sender.probes.own_tone_hz,
+            latency_p50_ms: receiver.probes.latency_p50_ms,
+            latency_p95_ms: receiver.probes.latency_p95_ms,
+        }
+    }
+
+    /// Video recognised and the right tone heard (within 3%).
+    pub fn media_flowed(&self) -> bool {
+        let tone_ok = match (self.tone_heard_hz, self.tone_sent_hz) {
+            (Some(h), Some(s)) => (h - s).abs() / s < 0.03,
+            _ => false,
+        };
+        self.pattern_recognised && tone_ok
+    }
+}
+
+/// The outcome of a demo call.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoReport {
+    /// Seconds from dialing to both sides in the call.
+    pub setup_seconds: f64,
+    /// Both directions.
+    pub directions: Vec<DirectionReport>,
+    /// Seconds from hang-up to both sides idle.
+    pub teardown_seconds: f64,
+    /// Screenshots written.
+    pub screenshots: Vec<PathBuf>,
+    /// Media statistics of each station just before hang-up.
+    pub media: Vec<Option<crate::media::MediaStats>>,
+}
+
+/// Runs two stations, calls from A to B, answers on B, holds for `seconds`, hangs up.
+pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoReport, DemoError> {
+    let (pa, pb) = (free_sip_port(), free_sip_port());
+    let a_cfg = loopback_config("Front door", pa, vec![contact("Kitchen", pb)]);
+    let b_cfg = loopback_config("Kitchen", pb, vec![contact("Front door", pa)]);
+    let (a, _ta) = station::start(a_cfg).await?;
+    let (b, _tb) = station::start(b_cfg).await?;
+    let t0 = Instant::now();
+    a.call("Kitchen").await?.map_err(DemoError::Call)?;
+    let ringing = wait_for(&b, Duration::from_secs(10), |s| matches!(s.call, State::Incoming { .. })).await?;
+    if !matches!(ringing.call, State::Incoming { .. }) {
+        let a_status = a.status().await?;
+        return Err(DemoError::Call(format!(
+            "Kitchen never rang; Front door says: {}",
+            a_status.last_message.unwrap_or_else(|| "nothing".into())
+        )));
+    }
+    b.send(Command::Answer)?;
+    let active = |s: &Status| matches!(s.call, State::Active { .. });
+    wait_for(&a, Duration::from_secs(10), active).await?;
+    wait_for(&b, Duration::from_secs(10), active).await?;
+    let setup_seconds = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let mut screenshots = Vec::new();
+    if let Some(dir) = screenshot_dir {
+        std::fs::create_dir_all(&dir).map_err(|e| DemoError::Call(e.to_string()))?;
+        for (station, name) in [(&a, "front-door.png"), (&b, "kitchen.png")] {
+            let path = dir.join(name);
+            station.screenshot(path.clone()).await?.map_err(DemoError::Call)?;
+            screenshots.push(path);
+        }
+    }
+    let (sa, sb) = (a.status().await?, b.status().await?);
+    let t1 = Instant::now();
+    a.send(Command::Hangup)?;
+    wait_for(&a, Duration::from_secs(5), is_idle).await?;
+    wait_for(&b, Duration::from_secs(5), is_idle).await?;
+    let teardown_seconds = t1.elapsed().as_secs_f64();
+    a.send(Command::Shutdown)?;
+    b.send(Command::Shutdown)?;
+    Ok(DemoReport {
+        setup_seconds,
+        directions: vec![
+            DirectionReport::between("Front door -> Kitchen", &sa, &sb),
+            DirectionReport::between("Kitchen -> Front door", &sb, &sa),
+        ],
+        teardown_seconds,
+        screenshots,
+        media: vec![sa.media.clone(), sb.media.clone()],
+    })
+}
+
+/// Why the demo call did not work.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A station failed.
+    #[error(transparent)]
+    Station(#[from] StationError),
+    /// The call did not go as planned.
+    #[error("{0}")]
+    Call(String),
+}

@@ -1,0 +1,185 @@
+//! Devices: one small trait per family, backends chosen by name in the config.
+//!
+//! Each backend reports errors as [`DeviceError`], classified the way an unattended
+//! appliance needs: `Temporary` (retry the same handle), `Lost` (close and reopen when the
+//! device comes back), `Missing` and `Unsupported` (tell the person what to fix).
+//!
+//! The test backends ([`testdev`]) are always compiled and selected with `"test"`. They feed
+//! the real call path: the pattern camera stamps each frame with its station tag and a
+//! capture time code that the test display reads back ([`probe`]).
+
+pub mod probe;
+pub mod testdev;
+
+use crate::config::Config;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A device failure.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum DeviceError {
+    /// Try again with the same handle (xrun, EAGAIN).
+    #[error("{0} (temporary)")]
+    Temporary(String),
+    /// The device went away; close it and reopen when it returns.
+    #[error("{0} (device lost)")]
+    Lost(String),
+    /// The device does not exist.
+    #[error("{0} (not found)")]
+    Missing(String),
+    /// The device cannot do what was asked (format, rate).
+    #[error("{0} (unsupported)")]
+    Unsupported(String),
+}
+
+/// Raw video layouts we move between devices and GStreamer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// Planar YUV 4:2:0.
+    I420,
+    /// Packed YUV 4:2:2 (V4L2 YUYV).
+    Yuy2,
+    /// Semi-planar YUV 4:2:0.
+    Nv12,
+    /// 32-bit B,G,R,x: what displays scan out (DRM XRGB8888).
+    Bgrx,
+}
+
+impl PixelFormat {
+    /// GStreamer caps format name.
+    pub fn gst_name(self) -> &'static str {
+        match self {
+            Self::I420 => "I420",
+            Self::Yuy2 => "YUY2",
+            Self::Nv12 => "NV12",
+            Self::Bgrx => "BGRx",
+        }
+    }
+}
+
+/// A video format: layout, size and rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoFormat {
+    /// Pixel layout.
+    pub pixel: PixelFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+}
+
+/// One captured or decoded picture. `stride` is bytes per row of the first plane.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    /// Layout and size.
+    pub format: VideoFormat,
+    /// Bytes per row of the first plane.
+    pub stride: usize,
+    /// The pixels.
+    pub data: Vec<u8>,
+}
+
+/// Video source.
+pub trait Camera: Send {
+    /// Opens the device with the format closest to `want`; returns the format it delivers.
+    fn open(&mut self, want: VideoFormat) -> Result<VideoFormat, DeviceError>;
+    /// Blocks until the next frame.
+    fn capture(&mut self) -> Result<VideoFrame, DeviceError>;
+    /// Releases the device.
+    fn close(&mut self);
+}
+
+/// Audio source: 16-bit signed interleaved samples.
+pub trait Microphone: Send {
+    /// Opens the device at `rate` Hz with `channels` channels.
+    fn open(&mut self, rate: u32, channels: u16) -> Result<(), DeviceError>;
+    /// Blocks until `buf` is full; returns the number of samples written.
+    fn read(&mut self, buf: &mut [i16]) -> Result<usize, DeviceError>;
+    /// Releases the device.
+    fn close(&mut self);
+}
+
+/// Audio sink: 16-bit signed interleaved samples.
+pub trait Speaker: Send {
+    /// Opens the device at `rate` Hz with `channels` channels.
+    fn open(&mut self, rate: u32, channels: u16) -> Result<(), DeviceError>;
+    /// Plays `samples`.
+    fn write(&mut self, samples: &[i16]) -> Result<(), DeviceError>;
+    /// Releases the device.
+    fn close(&mut self);
+}
+
+/// Screen: shows decoded remote video (BGRx frames).
+pub trait Display: Send {
+    /// Shows one decoded frame.
+    fn show(&mut self, frame: &VideoFrame) -> Result<(), DeviceError>;
+    /// Clears the video area (call ended).
+    fn clear(&mut self) -> Result<(), DeviceError>;
+    /// Writes what the screen shows now as PNG.
+    fn screenshot(&self, path: &Path) -> Result<(), DeviceError>;
+}
+
+/// Shared handle to a device: media threads take it for the length of a call.
+pub type Shared<T> = Arc<Mutex<Box<T>>>;
+
+/// The devices of one station.
+pub struct Devices {
+    /// Video source.
+    pub camera: Shared<dyn Camera>,
+    /// Audio source.
+    pub microphone: Shared<dyn Microphone>,
+    /// Audio sink.
+    pub speaker: Shared<dyn Speaker>,
+    /// Screen.
+    pub display: Shared<dyn Display>,
+    /// Readings of the test devices, when test devices are in use.
+    pub probes: probe::Probes,
+}
+
+fn shared<T: ?Sized>(b: Box<T>) -> Shared<T> {
+    Arc::new(Mutex::new(b))
+}
+
+/// Opens the backends named in the config. Names were checked by `Config::validate`.
+pub fn open(config: &Config) -> Result<Devices, DeviceError> {
+    let d = &config.devices;
+    let tag = probe::station_tag(&config.station.name);
+    let mut probes = probe::Probes { tag, ..Default::default() };
+    let camera: Box<dyn Camera> = match d.camera.as_str() {
+        "test" => Box::new(testdev::PatternCamera::new(tag)),
+        other => return Err(DeviceError::Unsupported(format!("camera backend {other:?}"))),
+    };
+    let microphone: Box<dyn Microphone> = match d.microphone.as_str() {
+        "test" => {
+            let hz = d.test_tone_hz.unwrap_or_else(|| probe::station_tone_hz(&config.station.name));
+            probes.tone_hz = Some(hz);
+            Box::new(testdev::ToneMicrophone::new(hz))
+        }
+        other => return Err(DeviceError::Unsupported(format!("microphone backend {other:?}"))),
+    };
+    let speaker: Box<dyn Speaker> = match d.speaker.as_str() {
+        "test" => {
+            let s = testdev::RecordingSpeaker::new();
+            probes.speaker = Some(s.probe());
+            Box::new(s)
+        }
+        other => return Err(DeviceError::Unsupported(format!("speaker backend {other:?}"))),
+    };
+    let display: Box<dyn Display> = match d.display.as_str() {
+        "test" => {
+            let disp = testdev::FrameKeepingDisplay::new();
+            probes.display = Some(disp.probe());
+            Box::new(disp)
+        }
+        other => return Err(DeviceError::Unsupported(format!("display backend {other:?}"))),
+    };
+    Ok(Devices {
+        camera: shared(camera),
+        microphone: shared(microphone),
+        speaker: shared(speaker),
+        display: shared(display),
+        probes,
+    })
+}

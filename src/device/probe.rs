@@ -1,0 +1,290 @@
+//! What the test devices put into media and read back out of it.
+//!
+//! Video: every test frame carries two rows of 32 large black/white blocks at the top (a
+//! block code that survives H.264): row 0 is the capture time in milliseconds of the
+//! monotonic clock, row 1 the 16-bit station tag and a 16-bit check. Below them, four
+//! colour bars whose colours derive from the tag. A display recognises a frame as a
+//! station's pattern when the code reads back with a valid check and the bars have the
+//! tag's colours; the time code gives glass-to-glass latency.
+//!
+//! Audio: each station's test microphone plays a sine at its own frequency; the recording
+//! speaker estimates the frequency it hears.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// Number of blocks per code row.
+pub const CODE_BITS: u32 = 32;
+/// Latency samples kept for percentiles.
+const LATENCY_WINDOW: usize = 4096;
+
+/// Milliseconds of CLOCK_MONOTONIC, the same clock in every process on the machine.
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+}
+
+/// The 16-bit tag a station's test camera shows, derived from the station name.
+pub fn station_tag(name: &str) -> u16 {
+    (fnv1a(name) >> 8) as u16
+}
+
+/// The test tone of a station: 400 to 1580 Hz in 20 Hz steps, derived from the name.
+pub fn station_tone_hz(name: &str) -> f64 {
+    400.0 + 20.0 * (fnv1a(name) % 60) as f64
+}
+
+/// Check word over time code and tag, so random blocks do not read as a frame.
+pub fn check_word(ms: u32, tag: u16) -> u16 {
+    let mixed = (ms ^ (tag as u32) << 7).wrapping_mul(0x9e37_79b1);
+    (mixed >> 16) as u16 ^ 0x5a5a
+}
+
+/// The four bar colours (RGB) of a tag.
+pub fn palette(tag: u16) -> [[u8; 3]; 4] {
+    let mut out = [[0u8; 3]; 4];
+    let base = (tag as u32 * 7) % 360;
+    for (i, c) in out.iter_mut().enumerate() {
+        *c = hue_rgb((base + i as u32 * 90) % 360);
+    }
+    out
+}
+
+fn hue_rgb(hue: u32) -> [u8; 3] {
+    // Saturated but not extreme colours, so chroma subsampling and codec ranges keep them.
+    let (hi, lo) = (200u32, 40u32);
+    let f = hue % 60;
+    let rise = lo + (hi - lo) * f / 60;
+    let fall = hi - (hi - lo) * f / 60;
+    let [r, g, b] = match hue / 60 {
+        0 => [hi, rise, lo],
+        1 => [fall, hi, lo],
+        2 => [lo, hi, rise],
+        3 => [lo, fall, hi],
+        4 => [rise, lo, hi],
+        _ => [hi, lo, fall],
+    };
+    [r as u8, g as u8, b as u8]
+}
+
+/// Block size in pixels of the code for a frame `width` wide.
+pub fn block_size(width: u32) -> u32 {
+    (width / CODE_BITS).max(2)
+}
+
+/// What a frame decodes to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameCode {
+    /// Capture time, low 32 bits of [`monotonic_ms`].
+    pub ms: u32,
+    /// Station tag.
+    pub tag: u16,
+}
+
+/// Reads the code and checks the bars of a BGRx frame.
+pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<FrameCode> {
+    let b = block_size(width) as usize;
+    if height < 3 * b as u32 || data.len() < stride * height as usize {
+        return None;
+    }
+    let luma = |x: usize, y: usize| {
+        let p = &data[y * stride + x * 4..];
+        (p[0] as u32 + p[1] as u32 + p[2] as u32) / 3
+    };
+    let row = |r: usize| {
+        (0..CODE_BITS as usize).fold(0u32, |acc, i| {
+            // Mean of the block's inner quarter: edges blur under compression.
+            let (x0, y0) = (i * b + b / 4, r * b + b / 4);
+            let n = (b / 2).max(1);
+            let sum: u32 = (0..n).flat_map(|dy| (0..n).map(move |dx| (dx, dy))).map(|(dx, dy)| luma(x0 + dx, y0 + dy)).sum();
+            (acc << 1) | u32::from(sum / (n * n) as u32 > 128)
+        })
+    };
+    let ms = row(0);
+    let second = row(1);
+    let (tag, check) = ((second >> 16) as u16, second as u16);
+    if check != check_word(ms, tag) {
+        return None;
+    }
+    let bars_top = 2 * b;
+    let bar_w = width as usize / 4;
+    let y = bars_top + (height as usize - bars_top) / 2;
+    for (i, want) in palette(tag).iter().enumerate() {
+        let x = i * bar_w + bar_w / 2;
+        let p = &data[y * stride + x * 4..];
+        let got = [p[2], p[1], p[0]];
+        if got.iter().zip(want).any(|(g, w)| (*g as i32 - *w as i32).abs() > 48) {
+            return None;
+        }
+    }
+    Some(FrameCode { ms, tag })
+}
+
+/// Readings of the test display.
+#[derive(Debug, Default)]
+pub struct DisplayProbe {
+    /// Frames shown.
+    pub frames: u64,
+    /// Frames recognised, per station tag.
+    pub recognised: BTreeMap<u16, u64>,
+    /// Recent glass-to-glass latencies in ms.
+    pub latencies: VecDeque<f64>,
+}
+
+impl DisplayProbe {
+    /// Records one shown frame.
+    pub fn record(&mut self, code: Option<FrameCode>) {
+        self.frames += 1;
+        if let Some(code) = code {
+            *self.recognised.entry(code.tag).or_default() += 1;
+            let now = monotonic_ms() as u32;
+            let latency = now.wrapping_sub(code.ms);
+            if latency < 10_000 {
+                if self.latencies.len() == LATENCY_WINDOW {
+                    self.latencies.pop_front();
+                }
+                self.latencies.push_back(latency as f64);
+            }
+        }
+    }
+
+    /// Latency percentile `p` (0..=100) in ms.
+    pub fn latency_percentile(&self, p: f64) -> Option<f64> {
+        percentile(self.latencies.iter().copied().collect(), p)
+    }
+}
+
+/// Percentile `p` of `values` (nearest rank).
+pub fn percentile(mut values: Vec<f64>, p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    values.get(rank).copied()
+}
+
+/// Readings of the recording speaker.
+#[derive(Debug, Default)]
+pub struct SpeakerProbe {
+    /// Samples played.
+    pub samples: u64,
+    /// Sample rate of the recording.
+    pub rate: u32,
+    /// The last half second played.
+    pub recent: VecDeque<i16>,
+}
+
+impl SpeakerProbe {
+    /// The dominant frequency of the last half second, if it is loud enough to be a tone.
+    pub fn tone_hz(&self) -> Option<f64> {
+        let samples: Vec<f64> = self.recent.iter().map(|s| *s as f64).collect();
+        estimate_tone(&samples, self.rate)
+    }
+}
+
+/// Frequency of a tone in `samples` by counting zero crossings; None for silence.
+pub fn estimate_tone(samples: &[f64], rate: u32) -> Option<f64> {
+    if samples.len() < 1000 || rate == 0 {
+        return None;
+    }
+    let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+    let rms = (samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    if rms < 300.0 {
+        return None;
+    }
+    // Hysteresis of a tenth of the RMS keeps codec noise from adding crossings.
+    let h = rms / 10.0;
+    let mut above = samples[0] - mean > 0.0;
+    let (mut first, mut last, mut count) = (None, 0usize, 0usize);
+    for (i, s) in samples.iter().enumerate() {
+        let v = s - mean;
+        if !above && v > h {
+            above = true;
+            if first.is_none() {
+                first = Some(i);
+            } else {
+                count += 1;
+            }
+            last = i;
+        } else if above && v < -h {
+            above = false;
+        }
+    }
+    let first = first?;
+    (count > 0).then(|| count as f64 * rate as f64 / (last - first) as f64)
+}
+
+/// Probes of one station's test devices, shared with the station for `status`.
+#[derive(Debug, Clone, Default)]
+pub struct Probes {
+    /// This station's own tag (what its camera shows).
+    pub tag: u16,
+    /// This station's own test tone.
+    pub tone_hz: Option<f64>,
+    /// The test display's readings.
+    pub display: Option<Arc<Mutex<DisplayProbe>>>,
+    /// The recording speaker's readings.
+    pub speaker: Option<Arc<Mutex<SpeakerProbe>>>,
+}
+
+/// A snapshot of the probes for status output.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProbeReport {
+    /// Our own tag.
+    pub own_tag: u16,
+    /// Our own tone.
+    pub own_tone_hz: Option<f64>,
+    /// Frames the display showed.
+    pub frames_shown: u64,
+    /// Frames recognised per tag.
+    pub recognised: BTreeMap<u16, u64>,
+    /// Latency p50 in ms.
+    pub latency_p50_ms: Option<f64>,
+    /// Latency p95 in ms.
+    pub latency_p95_ms: Option<f64>,
+    /// Samples the speaker played.
+    pub samples_played: u64,
+    /// Tone heard now.
+    pub tone_heard_hz: Option<f64>,
+}
+
+impl Probes {
+    /// Takes a snapshot.
+    pub fn report(&self) -> ProbeReport {
+        let mut r = ProbeReport {
+            own_tag: self.tag,
+            own_tone_hz: self.tone_hz,
+            frames_shown: 0,
+            recognised: BTreeMap::new(),
+            latency_p50_ms: None,
+            latency_p95_ms: None,
+            samples_played: 0,
+            tone_heard_hz: None,
+        };
+        if let Some(d) = &self.display {
+            let d = d.lock().unwrap();
+            r.frames_shown = d.frames;
+            r.recognised = d.recognised.clone();
+            r.latency_p50_ms = d.latency_percentile(50.0);
+            r.latency_p95_ms = d.latency_percentile(95.0);
+        }
+        if let Some(s) = &self.speaker {
+            let s = s.lock().unwrap();
+            r.samples_played = s.samples;
+            r.tone_heard_hz = s.tone_hz();
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod tests;

@@ -1,0 +1,222 @@
+//! Media: GStreamer pipelines built in code for one call.
+//!
+//! A call's media is two pipelines: [`send::SendPipeline`] (devices → encoders → rtpbin →
+//! UDP) and [`recv::RecvPipeline`] (UDP → rtpbin → decoders → devices). Keeping them apart
+//! lets a door preview receive before it sends, and lets one side be rebuilt (a camera
+//! that came back) without touching the other.
+
+pub mod codecs;
+pub mod ports;
+pub mod recv;
+pub mod send;
+
+use crate::call::sdp::Negotiated;
+use crate::device::{DeviceError, Devices};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use tracing::{info, warn};
+
+/// Media errors.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// GStreamer could not be initialised.
+    #[error("GStreamer: {0}")]
+    Init(String),
+    /// A GStreamer element is not installed.
+    #[error("GStreamer element {0:?} is not installed")]
+    MissingElement(String),
+    /// Elements could not be linked.
+    #[error("cannot link media pipeline: {0}")]
+    Link(String),
+    /// A pipeline refused to start.
+    #[error("cannot start the {0}")]
+    Start(String),
+    /// A device failed.
+    #[error("device: {0}")]
+    Device(DeviceError),
+    /// A thread could not be started.
+    #[error("cannot start a media thread: {0}")]
+    Thread(String),
+    /// No H.264 elements.
+    #[error(transparent)]
+    Codec(#[from] codecs::CodecError),
+}
+
+impl MediaError {
+    fn link(e: impl std::fmt::Debug) -> Self {
+        Self::Link(format!("{e:?}"))
+    }
+}
+
+/// Initialises GStreamer once per process.
+pub fn init() -> Result<(), MediaError> {
+    gst::init().map_err(|e| MediaError::Init(e.to_string()))
+}
+
+pub(crate) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory).name(name).build().map_err(|_| MediaError::MissingElement(factory.into()))
+}
+
+/// Media parameters from the config and the codec probe.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Sent width.
+    pub width: u32,
+    /// Sent height.
+    pub height: u32,
+    /// Sent frame rate.
+    pub fps: u32,
+    /// H.264 bitrate.
+    pub bitrate_kbps: u32,
+    /// Jitter buffer latency.
+    pub jitter_ms: u32,
+    /// Chosen codec elements.
+    pub codecs: codecs::CodecChoice,
+}
+
+/// Media statistics for `status`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct MediaStats {
+    /// Streams as negotiated.
+    pub negotiated: Option<Negotiated>,
+    /// Frames pushed into the encoder.
+    pub frames_sent: u64,
+    /// Camera failures during the call.
+    pub camera_failures: u64,
+    /// RTP packets received.
+    pub packets_received: u64,
+    /// Frames decoded.
+    pub frames_decoded: u64,
+    /// Audio samples played.
+    pub samples_played: u64,
+    /// Milliseconds since the last RTP packet, if any arrived.
+    pub ms_since_last_packet: Option<u64>,
+}
+
+/// The media of one call.
+pub struct MediaSession {
+    settings: MediaSettings,
+    negotiated: Negotiated,
+    send: Option<send::SendPipeline>,
+    recv: Option<recv::RecvPipeline>,
+    started_ms: u64,
+}
+
+impl MediaSession {
+    /// Starts what `negotiated` asks for.
+    pub fn start(settings: &MediaSettings, negotiated: &Negotiated, devices: &Devices) -> Result<Self, MediaError> {
+        let mut session = Self {
+            settings: settings.clone(),
+            negotiated: Negotiated::default(),
+            send: None,
+            recv: None,
+            started_ms: crate::device::probe::monotonic_ms(),
+        };
+        session.update(negotiated, devices)?;
+        Ok(session)
+    }
+
+    /// Moves to a new negotiation (early media → answered): rebuilds only the side whose
+    /// parameters changed.
+    pub fn update(&mut self, negotiated: &Negotiated, devices: &Devices) -> Result<(), MediaError> {
+        let sending = |n: &Negotiated| {
+            (
+                n.video.as_ref().filter(|v| v.rtp.direction.sends()).cloned(),
+                n.audio.as_ref().filter(|a| a.rtp.direction.sends()).cloned(),
+            )
+        };
+        let receiving = |n: &Negotiated| {
+            (
+                n.video.as_ref().filter(|v| v.rtp.direction.receives()).map(|v| (v.rtp.local_port, v.rtp.recv_pt)),
+                n.audio.as_ref().filter(|a| a.rtp.direction.receives()).map(|a| (a.rtp.local_port, a.rtp.recv_pt, a.codec)),
+            )
+        };
+        // Receive first: the peer's first keyframe should find us listening.
+        if receiving(negotiated) != receiving(&self.negotiated) || self.recv.is_none() {
+            self.recv = None;
+            let v = negotiated.video.as_ref().filter(|v| v.rtp.direction.receives());
+            let a = negotiated.audio.as_ref().filter(|a| a.rtp.direction.receives());
+            if v.is_some() || a.is_some() {
+                self.recv = Some(recv::RecvPipeline::start(&self.settings, v, a, devices.display.clone(), devices.speaker.clone())?);
+                info!(video = v.is_some(), audio = a.is_some(), "receiving media");
+            }
+        }
+        if sending(negotiated) != sending(&self.negotiated) || self.send.is_none() {
+            if let Some(old) = self.send.take() {
+                old.stop();
+            }
+            let (v, a) = sending(negotiated);
+            if v.is_some() || a.is_some() {
+                self.send = Some(send::SendPipeline::start(
+                    &self.settings,
+                    v.as_ref(),
+                    a.as_ref(),
+                    devices.camera.clone(),
+                    devices.microphone.clone(),
+                )?);
+                info!(video = v.is_some(), audio = a.is_some(), "sending media");
+            }
+        }
+        self.negotiated = negotiated.clone();
+        Ok(())
+    }
+
+    /// Milliseconds since media last arrived (or since the session started, if never).
+    pub fn silence_ms(&self) -> u64 {
+        let now = crate::device::probe::monotonic_ms();
+        let last = self.recv.as_ref().map(|r| r.counters.last_packet_ms.load(Ordering::Relaxed)).unwrap_or(0);
+        now.saturating_sub(last.max(self.started_ms))
+    }
+
+    /// Whether this session expects to receive anything.
+    pub fn receiving(&self) -> bool {
+        self.recv.is_some()
+    }
+
+    /// Reports and clears pipeline errors; returns the messages.
+    pub fn poll_errors(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let pipelines = self.send.iter().map(|s| &s.pipeline).chain(self.recv.iter().map(|r| &r.pipeline));
+        for p in pipelines {
+            let Some(bus) = p.bus() else { continue };
+            while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
+                match msg.view() {
+                    gst::MessageView::Error(e) => out.push(format!("{}: {}", p.name(), e.error())),
+                    gst::MessageView::Warning(w) => warn!(pipeline = %p.name(), warning = %w.error(), "media warning"),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Current statistics.
+    pub fn stats(&self) -> MediaStats {
+        let mut s = MediaStats { negotiated: Some(self.negotiated.clone()), ..Default::default() };
+        if let Some(send) = &self.send {
+            s.frames_sent = send.frames_sent.load(Ordering::Relaxed);
+            s.camera_failures = send.camera_failures.load(Ordering::Relaxed);
+        }
+        if let Some(recv) = &self.recv {
+            let c = &recv.counters;
+            s.packets_received = c.packets.load(Ordering::Relaxed);
+            s.frames_decoded = c.frames_decoded.load(Ordering::Relaxed);
+            s.samples_played = c.samples_played.load(Ordering::Relaxed);
+            let last = c.last_packet_ms.load(Ordering::Relaxed);
+            s.ms_since_last_packet = (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last));
+        }
+        s
+    }
+
+    /// Stops both pipelines and releases the devices.
+    pub fn stop(mut self, devices: &Devices) {
+        if let Some(s) = self.send.take() {
+            s.stop();
+        }
+        self.recv = None;
+        devices.speaker.lock().unwrap().close();
+        let _ = devices.display.lock().unwrap().clear();
+    }
+}

@@ -1,0 +1,253 @@
+//! The receive pipeline: UDP → rtpbin (jitter buffer, RTCP receiver reports) → depayload →
+//! decode → appsink → display and speaker.
+
+use super::{make, MediaError, MediaSettings};
+use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
+use crate::device::{Display, PixelFormat, Shared, Speaker, VideoFormat, VideoFrame};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tracing::{debug, warn};
+
+/// Counters of the receive side.
+#[derive(Debug, Default)]
+pub struct RecvCounters {
+    /// RTP packets received (video and audio).
+    pub packets: AtomicU64,
+    /// When the last RTP packet arrived, [`crate::device::probe::monotonic_ms`].
+    pub last_packet_ms: AtomicU64,
+    /// Video frames decoded and handed to the display.
+    pub frames_decoded: AtomicU64,
+    /// Audio samples handed to the speaker.
+    pub samples_played: AtomicU64,
+}
+
+/// A running receive pipeline.
+pub struct RecvPipeline {
+    pub(super) pipeline: gst::Pipeline,
+    /// Its counters.
+    pub counters: Arc<RecvCounters>,
+}
+
+impl RecvPipeline {
+    /// Builds and starts receiving the given streams.
+    pub fn start(
+        settings: &MediaSettings,
+        video: Option<&VideoStream>,
+        audio: Option<&AudioStream>,
+        display: Shared<dyn Display>,
+        speaker: Shared<dyn Speaker>,
+    ) -> Result<Self, MediaError> {
+        let pipeline = gst::Pipeline::with_name("recv");
+        let rtpbin = make("rtpbin", "rtpbin")?;
+        rtpbin.set_property("latency", settings.jitter_ms);
+        rtpbin.set_property("drop-on-latency", true);
+        pipeline.add(&rtpbin).map_err(MediaError::link)?;
+        let counters = Arc::new(RecvCounters::default());
+        let mut video_sink = None;
+        let mut audio_sink = None;
+        if let Some(v) = video {
+            let caps = gst::Caps::builder("application/x-rtp")
+                .field("media", "video")
+                .field("clock-rate", 90000i32)
+                .field("encoding-name", "H264")
+                .field("payload", v.rtp.recv_pt as i32)
+                .build();
+            add_udp_inputs(&pipeline, &rtpbin, 0, v.rtp.local_port, v.rtp.remote_rtcp, caps, &counters)?;
+            video_sink = Some(add_video_chain(&pipeline, settings, display, &counters)?);
+        }
+        if let Some(a) = audio {
+            speaker.lock().unwrap().open(super::send::AUDIO_RATE, 1).map_err(MediaError::Device)?;
+            let (name, rate) = match a.codec {
+                AudioCodec::Opus => ("OPUS", 48000),
+                AudioCodec::Pcmu => ("PCMU", 8000),
+                AudioCodec::Pcma => ("PCMA", 8000),
+            };
+            let caps = gst::Caps::builder("application/x-rtp")
+                .field("media", "audio")
+                .field("clock-rate", rate)
+                .field("encoding-name", name)
+                .field("payload", a.rtp.recv_pt as i32)
+                .build();
+            add_udp_inputs(&pipeline, &rtpbin, 1, a.rtp.local_port, a.rtp.remote_rtcp, caps, &counters)?;
+            audio_sink = Some(add_audio_chain(&pipeline, a.codec, speaker, &counters)?);
+        }
+        rtpbin.connect_pad_added(move |_, pad| {
+            let name = pad.name();
+            let target = if name.starts_with("recv_rtp_src_0_") {
+                video_sink.as_ref()
+            } else if name.starts_with("recv_rtp_src_1_") {
+                audio_sink.as_ref()
+            } else {
+                None
+            };
+            if let Some(sink) = target.and_then(|e| e.static_pad("sink")) {
+                if sink.is_linked() {
+                    // A new SSRC on the same session (peer restarted its sender): switch to it.
+                    if let Some(old) = sink.peer() {
+                        let _ = old.unlink(&sink);
+                    }
+                }
+                if let Err(e) = pad.link(&sink) {
+                    warn!(pad = %name, error = ?e, "cannot link received stream");
+                } else {
+                    debug!(pad = %name, "receiving stream");
+                }
+            }
+        });
+        pipeline.set_state(gst::State::Playing).map_err(|_| MediaError::Start("receive pipeline (RTP port busy?)".into()))?;
+        Ok(Self { pipeline, counters })
+    }
+
+    /// Stops the pipeline.
+    pub fn stop(self) {}
+}
+
+impl Drop for RecvPipeline {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn add_udp_inputs(
+    pipeline: &gst::Pipeline,
+    rtpbin: &gst::Element,
+    session: u32,
+    port: u16,
+    remote_rtcp: std::net::SocketAddr,
+    caps: gst::Caps,
+    counters: &Arc<RecvCounters>,
+) -> Result<(), MediaError> {
+    let rtp = gst::ElementFactory::make("udpsrc")
+        .property("port", port as i32)
+        .property("caps", caps)
+        .property("reuse", false)
+        .build()
+        .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
+    let rtcp = gst::ElementFactory::make("udpsrc")
+        .property("port", port as i32 + 1)
+        .property("caps", gst::Caps::new_empty_simple("application/x-rtcp"))
+        .property("reuse", false)
+        .build()
+        .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
+    let rtcp_out = gst::ElementFactory::make("udpsink")
+        .property("host", remote_rtcp.ip().to_string())
+        .property("port", remote_rtcp.port() as i32)
+        .property("sync", false)
+        .property("async", false)
+        .build()
+        .map_err(|_| MediaError::MissingElement("udpsink".into()))?;
+    pipeline.add_many([&rtp, &rtcp, &rtcp_out]).map_err(MediaError::link)?;
+    let c = counters.clone();
+    if let Some(pad) = rtp.static_pad("src") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.packets.fetch_add(1, Ordering::Relaxed);
+            c.last_packet_ms.store(crate::device::probe::monotonic_ms(), Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    rtp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtp_sink_{session}"))).map_err(MediaError::link)?;
+    rtcp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtcp_sink_{session}"))).map_err(MediaError::link)?;
+    rtpbin.link_pads(Some(&format!("send_rtcp_src_{session}")), &rtcp_out, Some("sink")).map_err(MediaError::link)?;
+    Ok(())
+}
+
+fn add_video_chain(
+    pipeline: &gst::Pipeline,
+    settings: &MediaSettings,
+    display: Shared<dyn Display>,
+    counters: &Arc<RecvCounters>,
+) -> Result<gst::Element, MediaError> {
+    let depay = make("rtph264depay", "h264depay")?;
+    depay.set_property("request-keyframe", true);
+    let parse = make("h264parse", "h264parse")?;
+    let decoder = make(&settings.codecs.h264_decoder, "h264dec")?;
+    let convert = make("videoconvert", "vconvert")?;
+    let sink = gst_app::AppSink::builder()
+        .name("video-out")
+        .caps(&gst::Caps::builder("video/x-raw").field("format", "BGRx").build())
+        .sync(false)
+        .max_buffers(2)
+        .drop(true)
+        .build();
+    let c = counters.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let Ok(info) = gstreamer_video::VideoInfo::from_caps(caps) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                let frame = VideoFrame {
+                    format: VideoFormat { pixel: PixelFormat::Bgrx, width: info.width(), height: info.height(), fps: 0 },
+                    stride: info.stride()[0] as usize,
+                    data: map.as_slice().to_vec(),
+                };
+                c.frames_decoded.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = display.lock().unwrap().show(&frame) {
+                    debug!(error = %e, "display refused a frame");
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let elements = [&depay, &parse, &decoder, &convert, sink.upcast_ref()];
+    pipeline.add_many(elements).map_err(MediaError::link)?;
+    gst::Element::link_many(elements).map_err(MediaError::link)?;
+    Ok(depay)
+}
+
+fn add_audio_chain(
+    pipeline: &gst::Pipeline,
+    codec: AudioCodec,
+    speaker: Shared<dyn Speaker>,
+    counters: &Arc<RecvCounters>,
+) -> Result<gst::Element, MediaError> {
+    let (depay, decoder) = match codec {
+        AudioCodec::Opus => ("rtpopusdepay", "opusdec"),
+        AudioCodec::Pcmu => ("rtppcmudepay", "mulawdec"),
+        AudioCodec::Pcma => ("rtppcmadepay", "alawdec"),
+    };
+    let depay = make(depay, "adepay")?;
+    let decoder = make(decoder, "adec")?;
+    let convert = make("audioconvert", "aconvert")?;
+    let resample = make("audioresample", "aresample")?;
+    let sink = gst_app::AppSink::builder()
+        .name("audio-out")
+        .caps(
+            &gst::Caps::builder("audio/x-raw")
+                .field("format", "S16LE")
+                .field("rate", super::send::AUDIO_RATE as i32)
+                .field("channels", 1i32)
+                .field("layout", "interleaved")
+                .build(),
+        )
+        .sync(false)
+        .build();
+    let c = counters.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                c.samples_played.fetch_add(samples.len() as u64, Ordering::Relaxed);
+                if let Err(e) = speaker.lock().unwrap().write(&samples) {
+                    debug!(error = %e, "speaker refused samples");
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let elements = [&depay, &decoder, &convert, &resample, sink.upcast_ref()];
+    pipeline.add_many(elements).map_err(MediaError::link)?;
+    gst::Element::link_many(elements).map_err(MediaError::link)?;
+    Ok(depay)
+}

@@ -1,0 +1,315 @@
+//! The send pipeline: camera and microphone → appsrc → encoders → RTP payloaders → rtpbin
+//! → UDP (RTP and RTCP sender reports).
+
+use super::{make, MediaError, MediaSettings};
+use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
+use crate::device::{Camera, DeviceError, Microphone, PixelFormat, Shared, VideoFormat};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tracing::{info, info_span, warn};
+
+/// Audio capture chunk: 10 ms at 48 kHz mono.
+pub const AUDIO_RATE: u32 = 48000;
+const AUDIO_CHUNK: usize = 480;
+
+/// A running send pipeline with its device feeder threads.
+pub struct SendPipeline {
+    pub(super) pipeline: gst::Pipeline,
+    stop: Arc<AtomicBool>,
+    feeders: Vec<JoinHandle<()>>,
+    /// Frames pushed to the encoder.
+    pub frames_sent: Arc<AtomicU64>,
+    /// Frames the camera could not deliver (placeholder sent instead).
+    pub camera_failures: Arc<AtomicU64>,
+}
+
+impl SendPipeline {
+    /// Builds and starts sending the given streams.
+    pub fn start(
+        settings: &MediaSettings,
+        video: Option<&VideoStream>,
+        audio: Option<&AudioStream>,
+        camera: Shared<dyn Camera>,
+        microphone: Shared<dyn Microphone>,
+    ) -> Result<Self, MediaError> {
+        let pipeline = gst::Pipeline::with_name("send");
+        let rtpbin = make("rtpbin", "rtpbin")?;
+        pipeline.add(&rtpbin).map_err(MediaError::link)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let frames_sent = Arc::new(AtomicU64::new(0));
+        let camera_failures = Arc::new(AtomicU64::new(0));
+        let mut video_src = None;
+        let mut audio_src = None;
+        let mut video_format = None;
+        if let Some(v) = video {
+            let format = VideoFormat { pixel: PixelFormat::I420, width: settings.width, height: settings.height, fps: settings.fps };
+            let format = camera.lock().unwrap().open(format).map_err(MediaError::Device)?;
+            video_src = Some(add_video_branch(&pipeline, &rtpbin, settings, v, format)?);
+            video_format = Some(format);
+        }
+        if let Some(a) = audio {
+            microphone.lock().unwrap().open(AUDIO_RATE, 1).map_err(MediaError::Device)?;
+            audio_src = Some(add_audio_branch(&pipeline, &rtpbin, a)?);
+        }
+        let mut this = Self { pipeline, stop, feeders: Vec::new(), frames_sent, camera_failures };
+        // Feed only once playing: appsrc timestamps buffers with the running clock.
+        this.pipeline.set_state(gst::State::Playing).map_err(|_| MediaError::Start("send pipeline".into()))?;
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(f).map_err(|e| MediaError::Thread(e.to_string()))
+        };
+        if let (Some(src), Some(format)) = (video_src, video_format) {
+            let (stop, sent, failures) = (this.stop.clone(), this.frames_sent.clone(), this.camera_failures.clone());
+            this.feeders.push(spawn("camera", Box::new(move || {
+                let _span = info_span!("camera").entered();
+                feed_video(src, camera, format, stop, sent, failures)
+            }))?);
+        }
+        if let Some(src) = audio_src {
+            let stop = this.stop.clone();
+            this.feeders.push(spawn("microphone", Box::new(move || {
+                let _span = info_span!("microphone").entered();
+                feed_audio(src, microphone, stop)
+            }))?);
+        }
+        Ok(this)
+    }
+
+    /// Stops the pipeline and the feeders.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.pipeline.set_state(gst::State::Null);
+        for f in self.feeders.drain(..) {
+            let _ = f.join();
+        }
+    }
+}
+
+impl Drop for SendPipeline {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn udp_sink(pipeline: &gst::Pipeline, addr: std::net::SocketAddr) -> Result<gst::Element, MediaError> {
+    let sink = gst::ElementFactory::make("udpsink")
+        .property("host", addr.ip().to_string())
+        .property("port", addr.port() as i32)
+        .property("sync", false)
+        .property("async", false)
+        .build()
+        .map_err(|_| MediaError::MissingElement("udpsink".into()))?;
+    pipeline.add(&sink).map_err(MediaError::link)?;
+    Ok(sink)
+}
+
+fn add_video_branch(
+    pipeline: &gst::Pipeline,
+    rtpbin: &gst::Element,
+    settings: &MediaSettings,
+    v: &VideoStream,
+    format: VideoFormat,
+) -> Result<gst_app::AppSrc, MediaError> {
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", format.pixel.gst_name())
+        .field("width", format.width as i32)
+        .field("height", format.height as i32)
+        .field("framerate", gst::Fraction::new(format.fps as i32, 1))
+        .build();
+    let src = gst_app::AppSrc::builder()
+        .name("camera-src")
+        .caps(&caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        .do_timestamp(true)
+        .max_buffers(2)
+        // Bound by frames, not bytes: one 720p frame is larger than the default byte cap.
+        .max_bytes(0)
+        .leaky_type(gst_app::AppLeakyType::Upstream)
+        .build();
+    let convert = make("videoconvert", "vconvert")?;
+    let scale = make("videoscale", "vscale")?;
+    let raw_caps = make("capsfilter", "vrawcaps")?;
+    raw_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", settings.width as i32)
+            .field("height", settings.height as i32)
+            .build(),
+    );
+    let encoder = make(&settings.codecs.h264_encoder, "h264enc")?;
+    configure_encoder(&encoder, settings, v.packetization_mode);
+    let h264_caps = make("capsfilter", "h264caps")?;
+    h264_caps.set_property("caps", gst::Caps::builder("video/x-h264").field("profile", "constrained-baseline").build());
+    let parse = make("h264parse", "h264parse")?;
+    let pay = make("rtph264pay", "h264pay")?;
+    pay.set_property("pt", v.rtp.send_pt as u32);
+    pay.set_property("config-interval", -1i32);
+    pay.set_property("mtu", 1200u32);
+    pay.set_property_from_str("aggregate-mode", "none");
+    let elements = [src.upcast_ref(), &convert, &scale, &raw_caps, &encoder, &h264_caps, &parse, &pay];
+    pipeline.add_many(elements).map_err(MediaError::link)?;
+    gst::Element::link_many(elements).map_err(MediaError::link)?;
+    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_0")).map_err(MediaError::link)?;
+    rtpbin.link_pads(Some("send_rtp_src_0"), &udp_sink(pipeline, v.rtp.remote_rtp)?, Some("sink")).map_err(MediaError::link)?;
+    rtpbin.link_pads(Some("send_rtcp_src_0"), &udp_sink(pipeline, v.rtp.remote_rtcp)?, Some("sink")).map_err(MediaError::link)?;
+    Ok(src)
+}
+
+fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetization_mode: u8) {
+    let kbps = settings.bitrate_kbps;
+    match settings.codecs.h264_encoder.as_str() {
+        "x264enc" => {
+            encoder.set_property_from_str("tune", "zerolatency");
+            encoder.set_property_from_str("speed-preset", "ultrafast");
+            encoder.set_property("bitrate", kbps);
+            encoder.set_property("key-int-max", settings.fps);
+            encoder.set_property("aud", false);
+            encoder.set_property("threads", 2u32);
+            if packetization_mode == 0 {
+                // Mode 0 sends one NAL unit per packet: keep slices under the MTU.
+                encoder.set_property("option-string", "slice-max-size=1100");
+            }
+        }
+        "openh264enc" => {
+            encoder.set_property("bitrate", kbps * 1000);
+            encoder.set_property("gop-size", settings.fps);
+            encoder.set_property_from_str("complexity", "low");
+            encoder.set_property_from_str("usage-type", "camera");
+        }
+        "v4l2h264enc" => {
+            let controls = format!("controls,video_bitrate={},h264_i_frame_period={}", kbps * 1000, settings.fps);
+            if let Ok(s) = controls.parse::<gst::Structure>() {
+                encoder.set_property("extra-controls", s);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn add_audio_branch(pipeline: &gst::Pipeline, rtpbin: &gst::Element, a: &AudioStream) -> Result<gst_app::AppSrc, MediaError> {
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("rate", AUDIO_RATE as i32)
+        .field("channels", 1i32)
+        .field("layout", "interleaved")
+        .build();
+    let src = gst_app::AppSrc::builder()
+        .name("mic-src")
+        .caps(&caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        .do_timestamp(true)
+        .max_buffers(10)
+        .leaky_type(gst_app::AppLeakyType::Upstream)
+        .build();
+    let convert = make("audioconvert", "aconvert")?;
+    let resample = make("audioresample", "aresample")?;
+    let (encoder, payloader) = match a.codec {
+        AudioCodec::Opus => ("opusenc", "rtpopuspay"),
+        AudioCodec::Pcmu => ("mulawenc", "rtppcmupay"),
+        AudioCodec::Pcma => ("alawenc", "rtppcmapay"),
+    };
+    let encoder = make(encoder, "aenc")?;
+    if a.codec == AudioCodec::Opus {
+        encoder.set_property_from_str("frame-size", "20");
+        encoder.set_property_from_str("audio-type", "voice");
+    }
+    let pay = make(payloader, "apay")?;
+    pay.set_property("pt", a.rtp.send_pt as u32);
+    let elements = [src.upcast_ref(), &convert, &resample, &encoder, &pay];
+    pipeline.add_many(elements).map_err(MediaError::link)?;
+    gst::Element::link_many(elements).map_err(MediaError::link)?;
+    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_1")).map_err(MediaError::link)?;
+    rtpbin.link_pads(Some("send_rtp_src_1"), &udp_sink(pipeline, a.rtp.remote_rtp)?, Some("sink")).map_err(MediaError::link)?;
+    rtpbin.link_pads(Some("send_rtcp_src_1"), &udp_sink(pipeline, a.rtp.remote_rtcp)?, Some("sink")).map_err(MediaError::link)?;
+    Ok(src)
+}
+
+/// A mid-grey frame sent while the camera is gone, so the far end keeps a live picture.
+fn placeholder(format: VideoFormat) -> Vec<u8> {
+    let (w, h) = (format.width as usize, format.height as usize);
+    let mut data = vec![128u8; w * h * 3 / 2];
+    data[..w * h].fill(90);
+    data
+}
+
+fn feed_video(
+    src: gst_app::AppSrc,
+    camera: Shared<dyn Camera>,
+    format: VideoFormat,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    failures: Arc<AtomicU64>,
+) {
+    let mut lost_since: Option<std::time::Instant> = None;
+    let mut last_reopen = std::time::Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        let frame = camera.lock().unwrap().capture();
+        let data = match frame {
+            Ok(f) => {
+                if lost_since.take().is_some() {
+                    info!("camera is back");
+                }
+                f.data
+            }
+            Err(DeviceError::Temporary(e)) => {
+                warn!(error = %e, "camera hiccup");
+                continue;
+            }
+            Err(e) => {
+                failures.fetch_add(1, Ordering::Relaxed);
+                lost_since.get_or_insert_with(|| {
+                    warn!(error = %e, "camera lost; sending a placeholder until it returns");
+                    std::time::Instant::now()
+                });
+                std::thread::sleep(Duration::from_millis(1000 / format.fps.max(1) as u64));
+                if last_reopen.elapsed() >= Duration::from_secs(1) {
+                    last_reopen = std::time::Instant::now();
+                    let _ = camera.lock().unwrap().open(format);
+                }
+                placeholder(format)
+            }
+        };
+        if let Err(e) = src.push_buffer(gst::Buffer::from_mut_slice(data)) {
+            info!(reason = ?e, "video feeder stops");
+            break;
+        }
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+    camera.lock().unwrap().close();
+}
+
+fn feed_audio(src: gst_app::AppSrc, microphone: Shared<dyn Microphone>, stop: Arc<AtomicBool>) {
+    let mut samples = vec![0i16; AUDIO_CHUNK];
+    let mut reported = false;
+    while !stop.load(Ordering::SeqCst) {
+        let read = microphone.lock().unwrap().read(&mut samples);
+        match read {
+            Ok(_) => reported = false,
+            Err(e) => {
+                if !reported {
+                    warn!(error = %e, "microphone failed; sending silence");
+                    reported = true;
+                }
+                samples.fill(0);
+                std::thread::sleep(Duration::from_millis(10));
+                let _ = microphone.lock().unwrap().open(AUDIO_RATE, 1);
+            }
+        }
+        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        if src.push_buffer(gst::Buffer::from_mut_slice(bytes)).is_err() {
+            break;
+        }
+    }
+    microphone.lock().unwrap().close();
+}

@@ -1,0 +1,408 @@
+//! The station: one event loop that owns the call machine, the SIP user agent, the media
+//! session and the devices. Everything reaches it as a message: SIP events, commands from
+//! the control socket or the UI, and a one-second tick for timeouts.
+
+use crate::call::machine::{Action, CallMachine, Event, PeerInfo, State};
+use crate::call::sdp::{AudioCodec, Direction, LocalMedia};
+use crate::call::ua::{UaEvent, UaSettings, UserAgent};
+use crate::call::{parse_peer, Peer};
+use crate::config::Config;
+use crate::device::{self, probe::ProbeReport, Devices};
+use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, info_span, warn, Instrument};
+
+/// Why a station could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    /// SIP could not start.
+    #[error(transparent)]
+    Sip(#[from] crate::call::ua::UaError),
+    /// Media could not start.
+    #[error(transparent)]
+    Media(#[from] media::MediaError),
+    /// A device could not be opened.
+    #[error("device: {0}")]
+    Device(#[from] device::DeviceError),
+    /// The station's loop has ended.
+    #[error("the station is not running")]
+    Stopped,
+}
+
+/// Commands to a running station.
+#[derive(Debug)]
+pub enum Command {
+    /// Call a contact by name, or a SIP URI / address.
+    Call(String, oneshot::Sender<Result<(), String>>),
+    /// Answer the ringing call.
+    Answer,
+    /// Hang up, cancel or decline.
+    Hangup,
+    /// Report the status.
+    Status(oneshot::Sender<Status>),
+    /// Write the screen to a PNG file.
+    Screenshot(PathBuf, oneshot::Sender<Result<(), String>>),
+    /// Hang up and stop.
+    Shutdown,
+}
+
+/// What `doorway status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Station name.
+    pub station: String,
+    /// Our SIP URI.
+    pub uri: String,
+    /// Call state.
+    pub call: State,
+    /// Seconds in the current state.
+    pub seconds_in_state: u64,
+    /// Media statistics of the current call.
+    pub media: Option<MediaStats>,
+    /// Readings of the test devices.
+    pub probes: ProbeReport,
+    /// Codec elements in use.
+    pub codecs: CodecChoice,
+    /// The last message for people.
+    pub last_message: Option<String>,
+}
+
+/// A handle to a running station.
+#[derive(Clone)]
+pub struct StationHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    /// The bound SIP address.
+    pub sip_addr: SocketAddr,
+    /// Our SIP URI.
+    pub uri: String,
+}
+
+impl StationHandle {
+    /// Sends a command.
+    pub fn send(&self, command: Command) -> Result<(), StationError> {
+        self.commands.send(command).map_err(|_| StationError::Stopped)
+    }
+
+    /// Places a call.
+    pub async fn call(&self, target: &str) -> Result<Result<(), String>, StationError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Call(target.into(), tx))?;
+        rx.await.map_err(|_| StationError::Stopped)
+    }
+
+    /// Fetches the status.
+    pub async fn status(&self) -> Result<Status, StationError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Status(tx))?;
+        rx.await.map_err(|_| StationError::Stopped)
+    }
+
+    /// Writes the screen as PNG.
+    pub async fn screenshot(&self, path: PathBuf) -> Result<Result<(), String>, StationError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Screenshot(path, tx))?;
+        rx.await.map_err(|_| StationError::Stopped)
+    }
+}
+
+/// The address we tell peers: configured, or the listen address, or the first
+/// non-loopback interface address.
+pub fn advertise_address(config: &Config) -> IpAddr {
+    if let Some(ip) = config.station.advertise {
+        return ip;
+    }
+    let listen = config.station.listen.ip();
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|addrs| addrs.into_iter().find(|a| !a.is_loopback() && a.ip().is_ipv4()).map(|a| a.ip()))
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Opens devices, starts SIP, and runs the station loop in a task.
+pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHandle<()>), StationError> {
+    media::init()?;
+    let codecs = media::codecs::probe(false).map_err(media::MediaError::from)?;
+    let devices = device::open(&config)?;
+    let advertise = advertise_address(&config);
+    let (ua_tx, ua_rx) = mpsc::unbounded_channel();
+    let ua = UserAgent::start(
+        UaSettings {
+            listen: config.station.listen,
+            advertise,
+            user: config.station.user.clone(),
+            display_name: config.station.name.clone(),
+            setup_timeout: Duration::from_secs(config.station.setup_timeout_secs),
+            ring_timeout: Duration::from_secs(config.station.ring_timeout_secs),
+        },
+        ua_tx,
+    )
+    .await?;
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let handle = StationHandle { commands, sip_addr: ua.local_addr(), uri: ua.uri() };
+    let m = &config.media;
+    let settings = MediaSettings {
+        width: m.width,
+        height: m.height,
+        fps: m.fps,
+        bitrate_kbps: m.video_bitrate_kbps,
+        jitter_ms: m.jitter_ms,
+        codecs,
+    };
+    let span = info_span!("station", name = %config.station.name);
+    let station = Station {
+        advertise,
+        config,
+        ua,
+        devices,
+        settings,
+        machine: CallMachine::new(),
+        media: None,
+        last_message: None,
+        state_since: Instant::now(),
+    };
+    let task = tokio::spawn(station.run(ua_rx, command_rx).instrument(span));
+    Ok((handle, task))
+}
+
+struct Station {
+    config: Config,
+    advertise: IpAddr,
+    ua: UserAgent,
+    devices: Devices,
+    settings: MediaSettings,
+    machine: CallMachine,
+    media: Option<MediaSession>,
+    last_message: Option<String>,
+    state_since: Instant,
+}
+
+impl Station {
+    async fn run(mut self, mut sip: mpsc::UnboundedReceiver<UaEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
+        info!(uri = %self.ua.uri(), "station ready");
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                Some(event) = sip.recv() => self.on_sip(event),
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(c) => self.on_command(c),
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        self.feed(Event::Hangup);
+        // Give the BYE or CANCEL a moment to leave before the endpoint stops.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.ua.shutdown();
+        info!("station stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Call(target, reply) => {
+                let result = self.dial(&target);
+                let _ = reply.send(result);
+            }
+            Command::Answer => self.feed(Event::Answer),
+            Command::Hangup => self.feed(Event::Hangup),
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Screenshot(path, reply) => {
+                let r = self.devices.display.lock().unwrap().screenshot(&path).map_err(|e| e.to_string());
+                let _ = reply.send(r);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            station: self.config.station.name.clone(),
+            uri: self.ua.uri(),
+            call: self.machine.state().clone(),
+            seconds_in_state: self.state_since.elapsed().as_secs(),
+            media: self.media.as_ref().map(|m| m.stats()),
+            probes: self.devices.probes.report(),
+            codecs: self.settings.codecs.clone(),
+            last_message: self.last_message.clone(),
+        }
+    }
+
+    fn dial(&mut self, target: &str) -> Result<(), String> {
+        let (contact, uri) = match self.config.contact(target) {
+            Some(c) => (Some(c.clone()), c.uri.clone()),
+            None => (None, target.to_string()),
+        };
+        let peer = parse_peer(&uri).map_err(|e| format!("{target:?} is not a contact, and {e}"))?;
+        let info = PeerInfo {
+            contact: contact.as_ref().map(|c| c.name.clone()),
+            uri: peer.uri.clone(),
+            ip: peer.addr.ip(),
+            auto_answer: false,
+            preview: false,
+        };
+        let local = self.local_media().ok_or("no free RTP ports in the configured range")?;
+        let call = format!("{:032x}@doorway", rand::random::<u128>());
+        self.feed(Event::Dial { call, peer: info, local });
+        Ok(())
+    }
+
+    fn local_media(&self) -> Option<LocalMedia> {
+        let m = &self.config.media;
+        let bind = self.config.station.listen.ip();
+        let video = media::ports::allocate_pair(bind, m.rtp_port_min, m.rtp_port_max, &[])?;
+        let audio = media::ports::allocate_pair(bind, m.rtp_port_min, m.rtp_port_max, &[video])?;
+        Some(LocalMedia {
+            addr: self.advertise,
+            video_port: video,
+            audio_port: audio,
+            audio_codecs: m.audio_codecs.iter().filter_map(|c| AudioCodec::from_name(c)).collect(),
+            direction: Direction::SendRecv,
+            session_id: rand::random::<u32>() as u64,
+            version: 1,
+        })
+    }
+
+    /// Finds the contact an INVITE comes from: its IP must match the source address; the
+    /// From URI's port and user tell apart contacts that share an address.
+    fn identify(&self, from_uri: &str, source: IpAddr) -> PeerInfo {
+        let from = parse_peer(from_uri).ok();
+        let candidates: Vec<(&crate::config::Contact, Peer)> = self
+            .config
+            .contacts
+            .iter()
+            .filter_map(|c| parse_peer(&c.uri).ok().map(|p| (c, p)))
+            .filter(|(_, p)| p.addr.ip() == source)
+            .collect();
+        let by_port = from.as_ref().and_then(|f| candidates.iter().find(|(_, p)| p.addr.port() == f.addr.port()));
+        let chosen = by_port.or(if candidates.len() == 1 { candidates.first() } else { None });
+        PeerInfo {
+            contact: chosen.map(|(c, _)| c.name.clone()),
+            uri: from_uri.to_string(),
+            ip: source,
+            auto_answer: chosen.is_some_and(|(c, _)| c.auto_answer),
+            preview: chosen.is_some_and(|(c, _)| c.preview),
+        }
+    }
+
+    fn on_sip(&mut self, event: UaEvent) {
+        let event = match event {
+            UaEvent::Incoming { call, from_uri, source, offer } => {
+                let peer = self.identify(&from_uri, source);
+                let Some(local) = self.local_media() else {
+                    warn!("no free RTP ports; refusing the call");
+                    let _ = self.ua.reject(&call, 503);
+                    return;
+                };
+                let allow_unknown = self.config.station.allow_unknown_callers;
+                Event::Incoming { call, peer, offer, local, allow_unknown }
+            }
+            UaEvent::Progress { call, early_sdp } => Event::Progress { call, early_sdp },
+            UaEvent::Answered { call, answer_sdp } => Event::Answered { call, answer_sdp },
+            UaEvent::Failed { call, status, reason } => Event::Failed { call, status, reason },
+            UaEvent::Cancelled { call } => Event::RemoteCancelled { call },
+            UaEvent::Ended { call } => Event::RemoteEnded { call },
+        };
+        self.feed(event);
+    }
+
+    fn on_tick(&mut self) {
+        let Some(session) = &self.media else { return };
+        for e in session.poll_errors() {
+            error!(error = %e, "media error");
+            self.last_message = Some(format!("media problem: {e}"));
+        }
+        let limit = self.config.station.media_timeout_secs * 1000;
+        if let State::Active { call, .. } = self.machine.state() {
+            if session.receiving() && session.silence_ms() > limit {
+                warn!(silence_ms = session.silence_ms(), "no media from the peer");
+                let call = call.clone();
+                self.feed(Event::MediaTimeout { call });
+            }
+        }
+    }
+
+    fn feed(&mut self, event: Event) {
+        let before = std::mem::discriminant(self.machine.state());
+        let actions = self.machine.handle(event);
+        if std::mem::discriminant(self.machine.state()) != before {
+            self.state_since = Instant::now();
+            info!(state = ?self.machine.state(), "call state");
+        }
+        for action in actions {
+            self.act(action);
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        let span = info_span!("call", id = %action_call(&action));
+        let _guard = span.enter();
+        let result = match action {
+            Action::SendInvite { call, peer, offer } => match parse_peer(&peer.uri) {
+                Ok(target) => self.ua.invite(&call, &target, offer).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Action::SendRinging { call, early_answer } => self.ua.ringing(&call, early_answer).map_err(|e| e.to_string()),
+            Action::Accept { call, answer } => self.ua.accept(&call, answer).map_err(|e| e.to_string()),
+            Action::Reject { call, status } => self.ua.reject(&call, status).map_err(|e| e.to_string()),
+            Action::Cancel { call } => {
+                let ua = self.ua.clone();
+                tokio::spawn(async move { ua.cancel(&call).await.ok() });
+                Ok(())
+            }
+            Action::Bye { call } => {
+                let ua = self.ua.clone();
+                tokio::spawn(async move { ua.bye(&call).await.ok() });
+                Ok(())
+            }
+            Action::StartMedia { media, .. } => self.start_media(&media),
+            Action::StopMedia { .. } => {
+                if let Some(m) = self.media.take() {
+                    m.stop(&self.devices);
+                }
+                Ok(())
+            }
+            Action::Tell(message) => {
+                info!(%message, "for the user");
+                self.last_message = Some(message);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "call action failed");
+            self.last_message = Some(e);
+        }
+    }
+
+    fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
+        let result = match &mut self.media {
+            Some(session) => session.update(negotiated, &self.devices),
+            None => MediaSession::start(&self.settings, negotiated, &self.devices).map(|s| {
+                self.media = Some(s);
+            }),
+        };
+        result.map_err(|e| format!("media could not start: {e}"))
+    }
+}
+
+fn action_call(action: &Action) -> &str {
+    match action {
+        Action::SendInvite { call, .. }
+        | Action::SendRinging { call, .. }
+        | Action::Accept { call, .. }
+        | Action::Reject { call, .. }
+        | Action::Cancel { call }
+        | Action::Bye { call }
+        | Action::StartMedia { call, .. }
+        | Action::StopMedia { call } => call,
+        Action::Tell(_) => "",
+    }
+}
