@@ -319,7 +319,10 @@ impl Config {
         }
         let m = &self.media;
         if !(160..=1920).contains(&m.width) || m.width % 16 != 0 {
-            return Err(Problem::new(&["media", "width"], "allowed: 160 to 1920, a multiple of 16"));
+            return Err(Problem::new(
+                &["media", "width"],
+                "allowed: 160 to 1920, a multiple of 16",
+            ));
         }
         if !(120..=1080).contains(&m.height) || m.height % 2 != 0 {
             return Err(Problem::new(&["media", "height"], "allowed: 120 to 1080, even"));
@@ -334,7 +337,10 @@ impl Config {
             return Err(Problem::new(&["media", "jitter_ms"], "allowed: 0 to 2000"));
         }
         if m.audio_codecs.is_empty() {
-            return Err(Problem::new(&["media", "audio_codecs"], "list at least one of: opus, pcmu, pcma"));
+            return Err(Problem::new(
+                &["media", "audio_codecs"],
+                "list at least one of: opus, pcmu, pcma",
+            ));
         }
         for codec in &m.audio_codecs {
             if !AUDIO_CODECS.contains(&codec.to_lowercase().as_str()) {
@@ -373,7 +379,10 @@ impl Problem {
         Self::at(path.iter().map(|s| s.to_string()).collect(), message)
     }
     fn at(path: Vec<String>, message: &str) -> Self {
-        Self { path, message: message.to_string() }
+        Self {
+            path,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -384,7 +393,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// Line of the field at `path` (`["contact", "1", "uri"]`), or of the nearest table that
 /// holds it when the field itself is missing.
 fn locate(text: &str, path: &[String]) -> usize {
-    let Ok(root) = DeTable::parse(text) else { return 1 };
+    let Ok(root) = DeTable::parse(text) else {
+        return 1;
+    };
     let mut line = 1;
     let mut table = root.get_ref();
     let mut value: Option<&DeValue> = None;
@@ -407,8 +418,13 @@ fn locate(text: &str, path: &[String]) -> usize {
 
 /// Names the field a serde error is about, from its span in the text.
 fn field_from_toml_error(text: &str, err: &toml::de::Error) -> String {
-    let Some(span) = err.span() else { return "file".into() };
-    let start = text[..span.start.min(text.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let Some(span) = err.span() else {
+        return "file".into();
+    };
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let line = text[start..].lines().next().unwrap_or("").trim();
     match line.split_once('=') {
         Some((key, _)) => key.trim().to_string(),

@@ -95,7 +95,12 @@ pub struct DirectionReport {
 impl DirectionReport {
     /// Compares what `receiver` saw with what `sender` sent.
     pub fn between(label: &str, sender: &Status, receiver: &Status) -> Self {
-        let recognised = receiver.probes.recognised.get(&sender.probes.own_tag).copied().unwrap_or(0);
+        let recognised = receiver
+            .probes
+            .recognised
+            .get(&sender.probes.own_tag)
+            .copied()
+            .unwrap_or(0);
         Self {
             direction: label.into(),
             frames_decoded: receiver.probes.frames_shown,
@@ -142,7 +147,10 @@ pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoRe
     let (b, _tb) = station::start(b_cfg).await?;
     let t0 = Instant::now();
     a.call("Kitchen").await?.map_err(DemoError::Call)?;
-    let ringing = wait_for(&b, Duration::from_secs(10), |s| matches!(s.call, State::Incoming { .. })).await?;
+    let ringing = wait_for(&b, Duration::from_secs(10), |s| {
+        matches!(s.call, State::Incoming { .. })
+    })
+    .await?;
     if !matches!(ringing.call, State::Incoming { .. }) {
         let a_status = a.status().await?;
         return Err(DemoError::Call(format!(

@@ -15,9 +15,11 @@
 //! - [`demo`]: two stations on 127.0.0.1 calling each other, used by `doorway demo`.
 //! - [`bench`]: the glass-to-glass latency benchmark against a plain reference pipeline.
 
+pub mod bench;
 pub mod call;
 pub mod config;
+pub mod control;
+pub mod demo;
 pub mod device;
 pub mod media;
 pub mod station;
-pub mod demo;

@@ -1,8 +1,12 @@
-//! The `doorway` command line.
+//! The `doorway` command line: run a station, check a config, talk to a running station,
+//! run the demo and the benchmark. Exit codes: 0 ok, 1 failure, 2 bad configuration.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use doorway::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
+use doorway::control::{self, Request};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "doorway", version, about = "LAN video intercom and doorbell station")]
@@ -13,6 +17,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run a station.
+    Run {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file; exit 2 when it is wrong.
+    CheckConfig {
+        /// Configuration file.
+        file: PathBuf,
+    },
+    /// Call a contact by name, or a SIP URI / address.
+    Call {
+        /// Contact name or URI.
+        target: String,
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// Answer the ringing call.
+    Answer {
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// Hang up, cancel or decline.
+    Hangup {
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// Show the call state and media statistics.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
     /// Two stations on 127.0.0.1 call each other with test devices.
     Demo {
         /// How long to keep the call up.
@@ -22,27 +62,184 @@ enum Cmd {
         #[arg(long)]
         screenshots: Option<PathBuf>,
     },
+    /// Glass-to-glass latency and CPU benchmark against a plain reference pipeline.
+    Bench {
+        /// Seconds to measure each case.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
 }
 
-fn main() -> std::process::ExitCode {
+#[derive(clap::Args)]
+struct SocketArgs {
+    /// Control socket of the running station.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Configuration of the running station (to find its control socket).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl SocketArgs {
+    fn path(&self) -> PathBuf {
+        if let Some(p) = &self.socket {
+            return p.clone();
+        }
+        let config = self.config.clone().unwrap_or_else(|| DEFAULT_CONFIG_PATH.into());
+        Config::load(&config)
+            .ok()
+            .and_then(|c| c.station.control_socket)
+            .unwrap_or_else(control::default_socket_path)
+    }
+}
+
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DOORWAY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DOORWAY_LOG").unwrap_or_else(|_| "info,rsipstack=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {
-        Cmd::Demo { seconds, screenshots } => {
-            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            match rt.block_on(doorway::demo::run(seconds, screenshots)).context("demo call failed") {
-                Ok(report) => {
-                    println!("{}", serde_json::to_string_pretty(&report).unwrap());
-                    std::process::ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("doorway: {e:#}");
-                    std::process::ExitCode::FAILURE
-                }
-            }
+    let result = match cli.command {
+        Cmd::CheckConfig { file } => return check_config(&file),
+        Cmd::Run { config } => match Config::load(&config) {
+            Ok(config) => runtime().block_on(run(config)),
+            Err(e) => return config_error(e),
+        },
+        Cmd::Call { target, socket } => runtime().block_on(simple(&socket.path(), Request::Call { target })),
+        Cmd::Answer { socket } => runtime().block_on(simple(&socket.path(), Request::Answer)),
+        Cmd::Hangup { socket } => runtime().block_on(simple(&socket.path(), Request::Hangup)),
+        Cmd::Status { json, socket } => runtime().block_on(status(&socket.path(), json)),
+        Cmd::Demo { seconds, screenshots } => runtime().block_on(demo(seconds, screenshots)),
+        Cmd::Bench { seconds } => doorway::bench::run(seconds)
+            .map(|report| println!("{report}"))
+            .context("benchmark failed"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doorway: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("tokio runtime")
+}
+
+fn config_error(e: ConfigError) -> ExitCode {
+    eprintln!("doorway: {e}");
+    ExitCode::from(2)
+}
+
+fn check_config(file: &Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(c) => {
+            println!(
+                "{}: ok (station {:?}, {} contacts)",
+                file.display(),
+                c.station.name,
+                c.contacts.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_error(e),
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let socket = config
+        .station
+        .control_socket
+        .clone()
+        .unwrap_or_else(control::default_socket_path);
+    let (station, task) = doorway::station::start(config)
+        .await
+        .context("station could not start")?;
+    control::serve(&socket, station.clone()).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    station.send(doorway::station::Command::Shutdown).ok();
+    task.await.ok();
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
+
+async fn simple(socket: &Path, request: Request) -> anyhow::Result<()> {
+    let reply = control::request(socket, &request)
+        .await
+        .context("is the station running?")?;
+    if !reply.ok {
+        bail!("{}", reply.error.unwrap_or_else(|| "refused".into()));
+    }
+    Ok(())
+}
+
+async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
+    let reply = control::request(socket, &Request::Status)
+        .await
+        .context("is the station running?")?;
+    let status = reply
+        .status
+        .context(reply.error.unwrap_or_else(|| "no status".into()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let call = &status["call"];
+    let state = call["state"].as_str().unwrap_or("?");
+    let peer = call["peer"]["contact"]
+        .as_str()
+        .or(call["peer"]["uri"].as_str())
+        .unwrap_or("");
+    println!(
+        "{} ({})",
+        status["station"].as_str().unwrap_or("?"),
+        status["uri"].as_str().unwrap_or("?")
+    );
+    println!("call: {state} {peer} ({} s)", status["seconds_in_state"]);
+    if let Some(m) = status.get("media").filter(|m| !m.is_null()) {
+        println!(
+            "media: sent {} frames, received {} packets, decoded {} frames, played {} samples",
+            m["frames_sent"], m["packets_received"], m["frames_decoded"], m["samples_played"]
+        );
+    }
+    if let Some(msg) = status["last_message"].as_str() {
+        println!("last message: {msg}");
+    }
+    Ok(())
+}
+
+async fn demo(seconds: u64, screenshots: Option<PathBuf>) -> anyhow::Result<()> {
+    let report = doorway::demo::run(seconds, screenshots)
+        .await
+        .context("demo call failed")?;
+    println!(
+        "call set up in {:.2} s, torn down in {:.2} s",
+        report.setup_seconds, report.teardown_seconds
+    );
+    for d in &report.directions {
+        println!(
+            "{}: {} frames decoded, pattern recognised: {} ({} frames), tone heard: {}, glass-to-glass p50/p95: {}/{} ms",
+            d.direction,
+            d.frames_decoded,
+            if d.pattern_recognised { "yes" } else { "no" },
+            d.frames_recognised,
+            d.tone_heard_hz.map(|h| format!("{h:.0} Hz (sent {:.0} Hz)", d.tone_sent_hz.unwrap_or(0.0))).unwrap_or("none".into()),
+            d.latency_p50_ms.map(|v| format!("{v:.0}")).unwrap_or("-".into()),
+            d.latency_p95_ms.map(|v| format!("{v:.0}")).unwrap_or("-".into()),
+        );
+    }
+    for s in &report.screenshots {
+        println!("screenshot: {}", s.display());
+    }
+    if !report.directions.iter().all(|d| d.media_flowed()) {
+        bail!("media did not flow both ways");
+    }
+    Ok(())
 }

@@ -46,6 +46,8 @@ pub enum Command {
     Status(oneshot::Sender<Status>),
     /// Write the screen to a PNG file.
     Screenshot(PathBuf, oneshot::Sender<Result<(), String>>),
+    /// Start a new measurement window on the test devices' probes.
+    ResetProbes,
     /// Hang up and stop.
     Shutdown,
 }
@@ -121,7 +123,12 @@ pub fn advertise_address(config: &Config) -> IpAddr {
     }
     if_addrs::get_if_addrs()
         .ok()
-        .and_then(|addrs| addrs.into_iter().find(|a| !a.is_loopback() && a.ip().is_ipv4()).map(|a| a.ip()))
+        .and_then(|addrs| {
+            addrs
+                .into_iter()
+                .find(|a| !a.is_loopback() && a.ip().is_ipv4())
+                .map(|a| a.ip())
+        })
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
@@ -145,7 +152,11 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
     )
     .await?;
     let (commands, command_rx) = mpsc::unbounded_channel();
-    let handle = StationHandle { commands, sip_addr: ua.local_addr(), uri: ua.uri() };
+    let handle = StationHandle {
+        commands,
+        sip_addr: ua.local_addr(),
+        uri: ua.uri(),
+    };
     let m = &config.media;
     let settings = MediaSettings {
         width: m.width,
@@ -216,9 +227,16 @@ impl Station {
                 let _ = reply.send(self.status());
             }
             Command::Screenshot(path, reply) => {
-                let r = self.devices.display.lock().unwrap().screenshot(&path).map_err(|e| e.to_string());
+                let r = self
+                    .devices
+                    .display
+                    .lock()
+                    .unwrap()
+                    .screenshot(&path)
+                    .map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
+            Command::ResetProbes => self.devices.probes.reset(),
             Command::Shutdown => {}
         }
     }
@@ -251,7 +269,11 @@ impl Station {
         };
         let local = self.local_media().ok_or("no free RTP ports in the configured range")?;
         let call = format!("{:032x}@doorway", rand::random::<u128>());
-        self.feed(Event::Dial { call, peer: info, local });
+        self.feed(Event::Dial {
+            call,
+            peer: info,
+            local,
+        });
         Ok(())
     }
 
@@ -282,8 +304,14 @@ impl Station {
             .filter_map(|c| parse_peer(&c.uri).ok().map(|p| (c, p)))
             .filter(|(_, p)| p.addr.ip() == source)
             .collect();
-        let by_port = from.as_ref().and_then(|f| candidates.iter().find(|(_, p)| p.addr.port() == f.addr.port()));
-        let chosen = by_port.or(if candidates.len() == 1 { candidates.first() } else { None });
+        let by_port = from
+            .as_ref()
+            .and_then(|f| candidates.iter().find(|(_, p)| p.addr.port() == f.addr.port()));
+        let chosen = by_port.or(if candidates.len() == 1 {
+            candidates.first()
+        } else {
+            None
+        });
         PeerInfo {
             contact: chosen.map(|(c, _)| c.name.clone()),
             uri: from_uri.to_string(),
@@ -295,7 +323,12 @@ impl Station {
 
     fn on_sip(&mut self, event: UaEvent) {
         let event = match event {
-            UaEvent::Incoming { call, from_uri, source, offer } => {
+            UaEvent::Incoming {
+                call,
+                from_uri,
+                source,
+                offer,
+            } => {
                 let peer = self.identify(&from_uri, source);
                 let Some(local) = self.local_media() else {
                     warn!("no free RTP ports; refusing the call");
@@ -303,7 +336,13 @@ impl Station {
                     return;
                 };
                 let allow_unknown = self.config.station.allow_unknown_callers;
-                Event::Incoming { call, peer, offer, local, allow_unknown }
+                Event::Incoming {
+                    call,
+                    peer,
+                    offer,
+                    local,
+                    allow_unknown,
+                }
             }
             UaEvent::Progress { call, early_sdp } => Event::Progress { call, early_sdp },
             UaEvent::Answered { call, answer_sdp } => Event::Answered { call, answer_sdp },
@@ -350,7 +389,9 @@ impl Station {
                 Ok(target) => self.ua.invite(&call, &target, offer).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
-            Action::SendRinging { call, early_answer } => self.ua.ringing(&call, early_answer).map_err(|e| e.to_string()),
+            Action::SendRinging { call, early_answer } => {
+                self.ua.ringing(&call, early_answer).map_err(|e| e.to_string())
+            }
             Action::Accept { call, answer } => self.ua.accept(&call, answer).map_err(|e| e.to_string()),
             Action::Reject { call, status } => self.ua.reject(&call, status).map_err(|e| e.to_string()),
             Action::Cancel { call } => {

@@ -32,19 +32,33 @@ impl PeerInfo {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A person asked to call `peer`; `call` is the Call-ID the INVITE will use.
-    Dial { call: String, peer: PeerInfo, local: LocalMedia },
+    Dial {
+        call: String,
+        peer: PeerInfo,
+        local: LocalMedia,
+    },
     /// A person answered the ringing call.
     Answer,
     /// A person hung up, cancelled or declined, whatever the state.
     Hangup,
     /// An INVITE arrived.
-    Incoming { call: String, peer: PeerInfo, offer: String, local: LocalMedia, allow_unknown: bool },
+    Incoming {
+        call: String,
+        peer: PeerInfo,
+        offer: String,
+        local: LocalMedia,
+        allow_unknown: bool,
+    },
     /// 180 or 183 arrived for our INVITE, with SDP for early media.
     Progress { call: String, early_sdp: Option<String> },
     /// 200 arrived for our INVITE.
     Answered { call: String, answer_sdp: String },
     /// Our INVITE failed: a final status, or none for timeout / transport failure.
-    Failed { call: String, status: Option<u16>, reason: String },
+    Failed {
+        call: String,
+        status: Option<u16>,
+        reason: String,
+    },
     /// The caller cancelled its INVITE.
     RemoteCancelled { call: String },
     /// The other end sent BYE, or the dialog ended without one (ACK timeout).
@@ -57,7 +71,11 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send an INVITE with this offer.
-    SendInvite { call: String, peer: PeerInfo, offer: String },
+    SendInvite {
+        call: String,
+        peer: PeerInfo,
+        offer: String,
+    },
     /// Send 180 (no SDP) or 183 with an early answer.
     SendRinging { call: String, early_answer: Option<String> },
     /// Send 200 with the answer.
@@ -163,9 +181,13 @@ impl CallMachine {
             Event::Dial { call, peer, local } => self.dial(call, peer, local),
             Event::Answer => self.answer(),
             Event::Hangup => self.hangup(),
-            Event::Incoming { call, peer, offer, local, allow_unknown } => {
-                self.incoming(call, peer, offer, local, allow_unknown)
-            }
+            Event::Incoming {
+                call,
+                peer,
+                offer,
+                local,
+                allow_unknown,
+            } => self.incoming(call, peer, offer, local, allow_unknown),
             Event::Progress { call, early_sdp } => self.progress(call, early_sdp),
             Event::Answered { call, answer_sdp } => self.answered(call, answer_sdp),
             Event::Failed { call, status, reason } => self.failed(call, status, reason),
@@ -200,11 +222,23 @@ impl CallMachine {
             return vec![Action::Tell("already in a call; hang up first".into())];
         }
         let offer = sdp::build_offer(&local);
-        self.state = State::Outgoing { call: call.clone(), peer: peer.clone(), ringing: false, local };
+        self.state = State::Outgoing {
+            call: call.clone(),
+            peer: peer.clone(),
+            ringing: false,
+            local,
+        };
         vec![Action::SendInvite { call, peer, offer }]
     }
 
-    fn incoming(&mut self, call: String, peer: PeerInfo, offer: String, local: LocalMedia, allow_unknown: bool) -> Vec<Action> {
+    fn incoming(
+        &mut self,
+        call: String,
+        peer: PeerInfo,
+        offer: String,
+        local: LocalMedia,
+        allow_unknown: bool,
+    ) -> Vec<Action> {
         if peer.contact.is_none() && !allow_unknown {
             return vec![
                 Action::Reject { call, status: 403 },
@@ -212,7 +246,12 @@ impl CallMachine {
             ];
         }
         let mut actions = Vec::new();
-        if let State::Outgoing { call: ours, peer: callee, .. } = &self.state {
+        if let State::Outgoing {
+            call: ours,
+            peer: callee,
+            ..
+        } = &self.state
+        {
             let same_peer = callee.ip == peer.ip || (callee.contact.is_some() && callee.contact == peer.contact);
             // Glare: both ends called each other. Both sides compare the two Call-IDs the
             // same way; the call with the smaller Call-ID survives and is answered at once,
@@ -230,53 +269,113 @@ impl CallMachine {
         if self.state != State::Idle {
             return vec![Action::Reject { call, status: 486 }];
         }
-        let full = LocalMedia { direction: Direction::SendRecv, ..local.clone() };
+        let full = LocalMedia {
+            direction: Direction::SendRecv,
+            ..local.clone()
+        };
         let (answer, media) = match sdp::answer(&offer, &full) {
             Ok(ok) => ok,
             Err(e) => {
                 return vec![
-                    Action::Reject { call, status: e.status() },
+                    Action::Reject {
+                        call,
+                        status: e.status(),
+                    },
                     Action::Tell(format!("refused a call from {}: {e}", peer.label())),
                 ]
             }
         };
         if peer.auto_answer {
-            self.state = State::Active { call: call.clone(), peer, outgoing: false, media: media.clone() };
-            actions.push(Action::Accept { call: call.clone(), answer });
+            self.state = State::Active {
+                call: call.clone(),
+                peer,
+                outgoing: false,
+                media: media.clone(),
+            };
+            actions.push(Action::Accept {
+                call: call.clone(),
+                answer,
+            });
             actions.push(Action::StartMedia { call, media });
             return actions;
         }
         let preview = peer.preview;
         if preview {
-            let recv_only = LocalMedia { direction: Direction::RecvOnly, ..local.clone() };
+            let recv_only = LocalMedia {
+                direction: Direction::RecvOnly,
+                ..local.clone()
+            };
             // The full answer above already proved the offer usable.
             if let Ok((early, early_media)) = sdp::answer(&offer, &recv_only) {
-                actions.push(Action::SendRinging { call: call.clone(), early_answer: Some(early) });
-                actions.push(Action::StartMedia { call: call.clone(), media: early_media });
+                actions.push(Action::SendRinging {
+                    call: call.clone(),
+                    early_answer: Some(early),
+                });
+                actions.push(Action::StartMedia {
+                    call: call.clone(),
+                    media: early_media,
+                });
             }
         } else {
-            actions.push(Action::SendRinging { call: call.clone(), early_answer: None });
+            actions.push(Action::SendRinging {
+                call: call.clone(),
+                early_answer: None,
+            });
         }
         actions.push(Action::Tell(format!("{} is calling", peer.label())));
-        self.state = State::Incoming { call, peer, preview, offer, local };
+        self.state = State::Incoming {
+            call,
+            peer,
+            preview,
+            offer,
+            local,
+        };
         actions
     }
 
     fn answer(&mut self) -> Vec<Action> {
-        let State::Incoming { call, peer, offer, local, .. } = &self.state else {
+        let State::Incoming {
+            call,
+            peer,
+            offer,
+            local,
+            ..
+        } = &self.state
+        else {
             return vec![Action::Tell("no call to answer".into())];
         };
-        let full = LocalMedia { direction: Direction::SendRecv, version: local.version + 1, ..local.clone() };
+        let full = LocalMedia {
+            direction: Direction::SendRecv,
+            version: local.version + 1,
+            ..local.clone()
+        };
         match sdp::answer(offer, &full) {
             Ok((answer, media)) => {
                 let (call, peer) = (call.clone(), peer.clone());
-                self.state = State::Active { call: call.clone(), peer, outgoing: false, media: media.clone() };
-                vec![Action::Accept { call: call.clone(), answer }, Action::StartMedia { call, media }]
+                self.state = State::Active {
+                    call: call.clone(),
+                    peer,
+                    outgoing: false,
+                    media: media.clone(),
+                };
+                vec![
+                    Action::Accept {
+                        call: call.clone(),
+                        answer,
+                    },
+                    Action::StartMedia { call, media },
+                ]
             }
             Err(e) => {
                 let call = call.clone();
                 self.state = State::Idle;
-                vec![Action::Reject { call: call.clone(), status: e.status() }, Action::StopMedia { call }]
+                vec![
+                    Action::Reject {
+                        call: call.clone(),
+                        status: e.status(),
+                    },
+                    Action::StopMedia { call },
+                ]
             }
         }
     }
@@ -287,14 +386,25 @@ impl CallMachine {
             State::Idle => vec![],
             State::Outgoing { call, .. } => vec![Action::Cancel { call: call.clone() }, Action::StopMedia { call }],
             State::Incoming { call, .. } => {
-                vec![Action::Reject { call: call.clone(), status: 603 }, Action::StopMedia { call }]
+                vec![
+                    Action::Reject {
+                        call: call.clone(),
+                        status: 603,
+                    },
+                    Action::StopMedia { call },
+                ]
             }
             State::Active { call, .. } => vec![Action::Bye { call: call.clone() }, Action::StopMedia { call }],
         }
     }
 
     fn progress(&mut self, id: String, early_sdp: Option<String>) -> Vec<Action> {
-        let State::Outgoing { call, ringing, local, .. } = &mut self.state else { return vec![] };
+        let State::Outgoing {
+            call, ringing, local, ..
+        } = &mut self.state
+        else {
+            return vec![];
+        };
         if *call != id {
             return vec![];
         }
@@ -317,7 +427,12 @@ impl CallMachine {
         match sdp::apply_answer(local, &answer_sdp) {
             Ok(media) => {
                 let peer = peer.clone();
-                self.state = State::Active { call: id.clone(), peer, outgoing: true, media: media.clone() };
+                self.state = State::Active {
+                    call: id.clone(),
+                    peer,
+                    outgoing: true,
+                    media: media.clone(),
+                };
                 vec![Action::StartMedia { call: id, media }]
             }
             Err(e) => {
@@ -333,7 +448,9 @@ impl CallMachine {
     }
 
     fn failed(&mut self, id: String, status: Option<u16>, reason: String) -> Vec<Action> {
-        let State::Outgoing { call, peer, .. } = &self.state else { return vec![] };
+        let State::Outgoing { call, peer, .. } = &self.state else {
+            return vec![];
+        };
         if *call != id {
             return vec![];
         }

@@ -43,18 +43,18 @@ pub fn parse_peer(text: &str) -> Result<Peer, PeerError> {
     } else {
         format!("sip:{text}")
     };
-    let uri = rsipstack::sip::Uri::try_from(uri_text.as_str())
-        .map_err(|_| PeerError::NotAUri(text.into()))?;
+    let uri = rsipstack::sip::Uri::try_from(uri_text.as_str()).map_err(|_| PeerError::NotAUri(text.into()))?;
     let ip = match &uri.host_with_port.host {
         rsipstack::sip::Host::IpAddr(ip) => *ip,
-        rsipstack::sip::Host::Domain(d) => d
-            .to_string()
-            .parse()
-            .map_err(|_| PeerError::NotAnIp(text.into()))?,
+        rsipstack::sip::Host::Domain(d) => d.to_string().parse().map_err(|_| PeerError::NotAnIp(text.into()))?,
     };
     let port = uri.host_with_port.port.as_ref().map(|p| p.value()).unwrap_or(5060);
     let tcp = uri_text.to_ascii_lowercase().contains("transport=tcp");
-    Ok(Peer { uri: uri_text, addr: SocketAddr::new(ip, port), tcp })
+    Ok(Peer {
+        uri: uri_text,
+        addr: SocketAddr::new(ip, port),
+        tcp,
+    })
 }
 
 #[cfg(test)]
@@ -78,6 +78,9 @@ mod tests {
     #[test]
     fn rejects_garbage_and_names() {
         assert!(matches!(parse_peer("http://x"), Err(PeerError::NotAUri(_))));
-        assert!(matches!(parse_peer("sip:door@frontdoor.lan"), Err(PeerError::NotAnIp(_))));
+        assert!(matches!(
+            parse_peer("sip:door@frontdoor.lan"),
+            Err(PeerError::NotAnIp(_))
+        ));
     }
 }

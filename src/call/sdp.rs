@@ -117,7 +117,11 @@ impl Direction {
                 return dir;
             }
         }
-        for (name, dir) in [("sendonly", Self::SendOnly), ("recvonly", Self::RecvOnly), ("inactive", Self::Inactive)] {
+        for (name, dir) in [
+            ("sendonly", Self::SendOnly),
+            ("recvonly", Self::RecvOnly),
+            ("inactive", Self::Inactive),
+        ] {
             if session.has_attribute(name) {
                 return dir;
             }
@@ -254,7 +258,14 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
             (Some((rtp, rtcp)), p) if p > 0 && take_video => {
                 if let Some((pt, mode)) = pick_h264(md) {
                     negotiated.video = Some(VideoStream {
-                        rtp: Stream { remote_rtp: rtp, remote_rtcp: rtcp, local_port: local.video_port, send_pt: pt, recv_pt: pt, direction: want },
+                        rtp: Stream {
+                            remote_rtp: rtp,
+                            remote_rtcp: rtcp,
+                            local_port: local.video_port,
+                            send_pt: pt,
+                            recv_pt: pt,
+                            direction: want,
+                        },
                         packetization_mode: mode,
                     });
                     out = out.with_media(add_h264(media("video", local.video_port, want), pt, mode));
@@ -263,13 +274,22 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
             }
             (Some((rtp, rtcp)), p) if p > 0 && take_audio => {
                 if let Some((codec, pt)) = pick_audio(md, &local.audio_codecs) {
-                    let dtmf_pt = find_rtpmap(md, |enc, _| enc.to_ascii_lowercase().starts_with("telephone-event/8000"));
+                    let dtmf_pt = find_rtpmap(md, |enc, _| {
+                        enc.to_ascii_lowercase().starts_with("telephone-event/8000")
+                    });
                     let mut answer_md = add_audio(media("audio", local.audio_port, want), codec, pt);
                     if let Some(dpt) = dtmf_pt {
                         answer_md = add_dtmf(answer_md, dpt);
                     }
                     negotiated.audio = Some(AudioStream {
-                        rtp: Stream { remote_rtp: rtp, remote_rtcp: rtcp, local_port: local.audio_port, send_pt: pt, recv_pt: pt, direction: want },
+                        rtp: Stream {
+                            remote_rtp: rtp,
+                            remote_rtcp: rtcp,
+                            local_port: local.audio_port,
+                            send_pt: pt,
+                            recv_pt: pt,
+                            direction: want,
+                        },
                         codec,
                         dtmf_pt,
                     });
@@ -294,7 +314,9 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
     let remote = parse(answer)?;
     let mut negotiated = Negotiated::default();
     for md in &remote.media_descriptions {
-        let Some((rtp, rtcp)) = stream_addrs(md, &remote) else { continue };
+        let Some((rtp, rtcp)) = stream_addrs(md, &remote) else {
+            continue;
+        };
         if md.media_name.port.value <= 0 {
             continue;
         }
@@ -304,16 +326,32 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
                 if let Some((pt, mode)) = pick_h264(md) {
                     let recv_pt = if mode == 1 { H264_PT_MODE1 } else { H264_PT_MODE0 };
                     negotiated.video = Some(VideoStream {
-                        rtp: Stream { remote_rtp: rtp, remote_rtcp: rtcp, local_port: local.video_port, send_pt: pt, recv_pt, direction },
+                        rtp: Stream {
+                            remote_rtp: rtp,
+                            remote_rtcp: rtcp,
+                            local_port: local.video_port,
+                            send_pt: pt,
+                            recv_pt,
+                            direction,
+                        },
                         packetization_mode: mode,
                     });
                 }
             }
             "audio" if negotiated.audio.is_none() => {
                 if let Some((codec, pt)) = pick_audio(md, &local.audio_codecs) {
-                    let dtmf_pt = find_rtpmap(md, |enc, _| enc.to_ascii_lowercase().starts_with("telephone-event/8000"));
+                    let dtmf_pt = find_rtpmap(md, |enc, _| {
+                        enc.to_ascii_lowercase().starts_with("telephone-event/8000")
+                    });
                     negotiated.audio = Some(AudioStream {
-                        rtp: Stream { remote_rtp: rtp, remote_rtcp: rtcp, local_port: local.audio_port, send_pt: pt, recv_pt: codec.static_pt(), direction },
+                        rtp: Stream {
+                            remote_rtp: rtp,
+                            remote_rtcp: rtcp,
+                            local_port: local.audio_port,
+                            send_pt: pt,
+                            recv_pt: codec.static_pt(),
+                            direction,
+                        },
                         codec,
                         dtmf_pt,
                     });
@@ -323,7 +361,9 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
         }
     }
     if negotiated.video.is_none() && negotiated.audio.is_none() {
-        return Err(SdpError::NotAcceptable("the answer accepted no stream we offered".into()));
+        return Err(SdpError::NotAcceptable(
+            "the answer accepted no stream we offered".into(),
+        ));
     }
     Ok(negotiated)
 }
@@ -333,7 +373,10 @@ fn parse(text: &str) -> Result<SessionDescription, SdpError> {
         return Err(SdpError::Malformed("empty body".into()));
     }
     // Some peers end lines with a bare LF; the parser wants CRLF.
-    let normalised: String = text.lines().map(|l| format!("{}\r\n", l.trim_end_matches('\r'))).collect();
+    let normalised: String = text
+        .lines()
+        .map(|l| format!("{}\r\n", l.trim_end_matches('\r')))
+        .collect();
     SessionDescription::unmarshal(&mut Cursor::new(normalised.as_bytes()))
         .map_err(|e| SdpError::Malformed(e.to_string()))
 }
@@ -353,9 +396,19 @@ fn session(local: &LocalMedia) -> SessionDescription {
         connection_information: Some(ConnectionInformation {
             network_type: "IN".into(),
             address_type: addr_type.into(),
-            address: Some(Address { address: addr, ttl: None, range: None }),
+            address: Some(Address {
+                address: addr,
+                ttl: None,
+                range: None,
+            }),
         }),
-        time_descriptions: vec![TimeDescription { timing: Timing { start_time: 0, stop_time: 0 }, repeat_times: vec![] }],
+        time_descriptions: vec![TimeDescription {
+            timing: Timing {
+                start_time: 0,
+                stop_time: 0,
+            },
+            repeat_times: vec![],
+        }],
         ..Default::default()
     }
 }
@@ -371,7 +424,10 @@ fn media(kind: &str, port: u16, direction: Direction) -> MediaDescription {
     MediaDescription {
         media_name: MediaName {
             media: kind.into(),
-            port: RangedPort { value: port as isize, range: None },
+            port: RangedPort {
+                value: port as isize,
+                range: None,
+            },
             protos: vec!["RTP".into(), "AVP".into()],
             formats: vec![],
         },
@@ -418,7 +474,10 @@ fn rejected(md: &MediaDescription) -> MediaDescription {
 
 /// RTP and RTCP destinations of a media section (media `c=` wins over session `c=`).
 fn stream_addrs(md: &MediaDescription, s: &SessionDescription) -> Option<(SocketAddr, SocketAddr)> {
-    let conn = md.connection_information.as_ref().or(s.connection_information.as_ref())?;
+    let conn = md
+        .connection_information
+        .as_ref()
+        .or(s.connection_information.as_ref())?;
     let ip: IpAddr = conn.address.as_ref()?.address.split('/').next()?.parse().ok()?;
     let port = u16::try_from(md.media_name.port.value).ok()?;
     let rtcp_port = md
@@ -451,7 +510,10 @@ fn formats(md: &MediaDescription) -> Vec<(u8, String)> {
 }
 
 fn find_rtpmap(md: &MediaDescription, want: impl Fn(&str, u8) -> bool) -> Option<u8> {
-    formats(md).into_iter().find(|(pt, enc)| want(enc, *pt)).map(|(pt, _)| pt)
+    formats(md)
+        .into_iter()
+        .find(|(pt, enc)| want(enc, *pt))
+        .map(|(pt, _)| pt)
 }
 
 fn fmtp(md: &MediaDescription, pt: u8) -> String {
@@ -479,14 +541,20 @@ fn pick_h264(md: &MediaDescription) -> Option<(u8, u8)> {
         .filter(|(_, enc)| enc.to_ascii_lowercase().starts_with("h264/90000"))
         .map(|(pt, _)| (pt, packetization_mode(&fmtp(md, pt))))
         .collect();
-    h264.iter().find(|(_, m)| *m == 1).or_else(|| h264.iter().find(|(_, m)| *m == 0)).copied()
+    h264.iter()
+        .find(|(_, m)| *m == 1)
+        .or_else(|| h264.iter().find(|(_, m)| *m == 0))
+        .copied()
 }
 
 /// Our most preferred audio codec that the section offers.
 fn pick_audio(md: &MediaDescription, ours: &[AudioCodec]) -> Option<(AudioCodec, u8)> {
     let offered = formats(md);
     ours.iter().find_map(|codec| {
-        offered.iter().find(|(pt, enc)| codec.matches(enc, *pt)).map(|(pt, _)| (*codec, *pt))
+        offered
+            .iter()
+            .find(|(pt, enc)| codec.matches(enc, *pt))
+            .map(|(pt, _)| (*codec, *pt))
     })
 }
 

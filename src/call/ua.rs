@@ -203,7 +203,13 @@ impl UserAgent {
     }
 
     fn dialog(&self, call: &str) -> Result<InviteDialog, UaError> {
-        self.inner.dialogs.lock().unwrap().get(call).cloned().ok_or_else(|| UaError::NoCall(call.into()))
+        self.inner
+            .dialogs
+            .lock()
+            .unwrap()
+            .get(call)
+            .cloned()
+            .ok_or_else(|| UaError::NoCall(call.into()))
     }
 
     fn forget(&self, call: &str) {
@@ -216,9 +222,16 @@ impl UserAgent {
         let mut callee = rsipstack::sip::Uri::try_from(peer.uri.as_str())
             .map_err(|e| UaError::Sip(rsipstack::Error::Error(e.to_string())))?;
         if callee.auth.is_none() {
-            callee.auth = Some(rsipstack::sip::Auth { user: "doorway".into(), password: None });
+            callee.auth = Some(rsipstack::sip::Auth {
+                user: "doorway".into(),
+                password: None,
+            });
         }
-        let transport = if peer.tcp { rsipstack::sip::Transport::Tcp } else { rsipstack::sip::Transport::Udp };
+        let transport = if peer.tcp {
+            rsipstack::sip::Transport::Tcp
+        } else {
+            rsipstack::sip::Transport::Udp
+        };
         let option = InviteOption {
             caller_display_name: Some(self.inner.settings.display_name.clone()),
             caller: self.contact(),
@@ -230,12 +243,27 @@ impl UserAgent {
             call_id: Some(call.to_string()),
             ..Default::default()
         };
-        let (dialog, handle) = self.inner.layer.do_invite_async(option, self.inner.state_sender.clone())?;
+        let (dialog, handle) = self
+            .inner
+            .layer
+            .do_invite_async(option, self.inner.state_sender.clone())?;
         let responded = Arc::new(tokio::sync::Notify::new());
-        self.inner.dialogs.lock().unwrap().insert(call.to_string(), dialog.clone());
-        self.inner.responded.lock().unwrap().insert(call.to_string(), responded.clone());
+        self.inner
+            .dialogs
+            .lock()
+            .unwrap()
+            .insert(call.to_string(), dialog.clone());
+        self.inner
+            .responded
+            .lock()
+            .unwrap()
+            .insert(call.to_string(), responded.clone());
         let span = info_span!("call", id = %call, peer = %peer.uri);
-        tokio::spawn(self.clone().await_outcome(call.to_string(), dialog, handle, responded).instrument(span));
+        tokio::spawn(
+            self.clone()
+                .await_outcome(call.to_string(), dialog, handle, responded)
+                .instrument(span),
+        );
         Ok(())
     }
 
@@ -267,7 +295,11 @@ impl UserAgent {
                     info!("no answer within {} s, cancelling", ring.as_secs());
                     dialog.cancel().await.ok();
                     self.forget(&call);
-                    self.emit(UaEvent::Failed { call, status: Some(480), reason: "no answer".into() });
+                    self.emit(UaEvent::Failed {
+                        call,
+                        status: Some(480),
+                        reason: "no answer".into(),
+                    });
                     return;
                 }
             },
@@ -275,25 +307,44 @@ impl UserAgent {
         let event = match result {
             Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
                 info!("answered");
-                UaEvent::Answered { call, answer_sdp: String::from_utf8_lossy(&resp.body).into_owned() }
+                UaEvent::Answered {
+                    call,
+                    answer_sdp: String::from_utf8_lossy(&resp.body).into_owned(),
+                }
             }
             Ok(Ok((_, Some(resp)))) => {
                 self.forget(&call);
                 info!(status = %resp.status_code, "call refused");
-                UaEvent::Failed { call, status: Some(resp.status_code.code()), reason: resp.status_code.to_string() }
+                UaEvent::Failed {
+                    call,
+                    status: Some(resp.status_code.code()),
+                    reason: resp.status_code.to_string(),
+                }
             }
             Ok(Ok((_, None))) => {
                 self.forget(&call);
-                UaEvent::Failed { call, status: None, reason: "no final response".into() }
+                UaEvent::Failed {
+                    call,
+                    status: None,
+                    reason: "no final response".into(),
+                }
             }
             Ok(Err(e)) => {
                 self.forget(&call);
                 warn!(error = %e, "INVITE failed");
-                UaEvent::Failed { call, status: None, reason: e.to_string() }
+                UaEvent::Failed {
+                    call,
+                    status: None,
+                    reason: e.to_string(),
+                }
             }
             Err(e) => {
                 self.forget(&call);
-                UaEvent::Failed { call, status: None, reason: e.to_string() }
+                UaEvent::Failed {
+                    call,
+                    status: None,
+                    reason: e.to_string(),
+                }
             }
         };
         self.emit(event);
@@ -302,13 +353,15 @@ impl UserAgent {
     /// Sends 180 Ringing, or 183 with an early-media answer.
     pub fn ringing(&self, call: &str, early_answer: Option<String>) -> Result<(), UaError> {
         let headers = early_answer.as_ref().map(|_| vec![sdp_type()]);
-        self.dialog(call)?.ringing(headers, early_answer.map(String::into_bytes))?;
+        self.dialog(call)?
+            .ringing(headers, early_answer.map(String::into_bytes))?;
         Ok(())
     }
 
     /// Answers with 200 and our SDP.
     pub fn accept(&self, call: &str, answer: String) -> Result<(), UaError> {
-        self.dialog(call)?.accept(Some(vec![sdp_type()]), Some(answer.into_bytes()))?;
+        self.dialog(call)?
+            .accept(Some(vec![sdp_type()]), Some(answer.into_bytes()))?;
         Ok(())
     }
 
@@ -378,7 +431,11 @@ impl UserAgent {
     }
 
     fn new_invite(&self, mut tx: Transaction) {
-        let call = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+        let call = tx
+            .original
+            .call_id_header()
+            .map(|c| c.value().to_string())
+            .unwrap_or_default();
         let from_uri = tx
             .original
             .from_header()
@@ -394,7 +451,12 @@ impl UserAgent {
             .map(|a| a.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let offer = String::from_utf8_lossy(&tx.original.body).into_owned();
-        let dialog = match self.inner.layer.get_or_create_server_invite(&tx, self.inner.state_sender.clone(), None, Some(self.contact())) {
+        let dialog = match self.inner.layer.get_or_create_server_invite(
+            &tx,
+            self.inner.state_sender.clone(),
+            None,
+            Some(self.contact()),
+        ) {
             Ok(d) => d,
             Err(e) => {
                 warn!(error = %e, "cannot create dialog for INVITE");
@@ -404,7 +466,12 @@ impl UserAgent {
         };
         self.inner.dialogs.lock().unwrap().insert(call.clone(), dialog.clone());
         info!(%call, from = %from_uri, %source, "incoming INVITE");
-        self.emit(UaEvent::Incoming { call, from_uri, source, offer });
+        self.emit(UaEvent::Incoming {
+            call,
+            from_uri,
+            source,
+            offer,
+        });
         let mut dialog = dialog;
         tokio::spawn(async move {
             if let Err(e) = dialog.handle(&mut tx).await {
@@ -422,8 +489,12 @@ impl UserAgent {
                     let is_ours = self.inner.responded.lock().unwrap().contains_key(&id.call_id);
                     if is_ours {
                         self.mark_responded(&id.call_id);
-                        let early_sdp = (!resp.body.is_empty()).then(|| String::from_utf8_lossy(&resp.body).into_owned());
-                        self.emit(UaEvent::Progress { call: id.call_id.clone(), early_sdp });
+                        let early_sdp =
+                            (!resp.body.is_empty()).then(|| String::from_utf8_lossy(&resp.body).into_owned());
+                        self.emit(UaEvent::Progress {
+                            call: id.call_id.clone(),
+                            early_sdp,
+                        });
                     }
                 }
                 DialogState::Terminated(id, reason) => {
@@ -467,8 +538,14 @@ fn sdp_type() -> Header {
 fn check_request(tx: &Transaction) -> Result<(), (StatusCode, String)> {
     let req = &tx.original;
     let bad = |why: &str| (StatusCode::BadRequest, why.to_string());
-    req.from_header().map_err(|_| bad("missing From header"))?.uri().map_err(|_| bad("unparseable From header"))?;
-    req.to_header().map_err(|_| bad("missing To header"))?.uri().map_err(|_| bad("unparseable To header"))?;
+    req.from_header()
+        .map_err(|_| bad("missing From header"))?
+        .uri()
+        .map_err(|_| bad("unparseable From header"))?;
+    req.to_header()
+        .map_err(|_| bad("missing To header"))?
+        .uri()
+        .map_err(|_| bad("unparseable To header"))?;
     req.call_id_header().map_err(|_| bad("missing Call-ID header"))?;
     let cseq = req.cseq_header().map_err(|_| bad("missing CSeq header"))?;
     let method = cseq.method().map_err(|_| bad("unparseable CSeq header"))?;
@@ -482,11 +559,17 @@ fn check_request(tx: &Transaction) -> Result<(), (StatusCode, String)> {
         });
         if let Some(ct) = content_type {
             if !ct.starts_with("application/sdp") {
-                return Err((StatusCode::UnsupportedMediaType, format!("body type {ct} is not application/sdp")));
+                return Err((
+                    StatusCode::UnsupportedMediaType,
+                    format!("body type {ct} is not application/sdp"),
+                ));
             }
         }
         if req.body.is_empty() {
-            return Err((StatusCode::NotAcceptableHere, "INVITE without an SDP offer is not supported".into()));
+            return Err((
+                StatusCode::NotAcceptableHere,
+                "INVITE without an SDP offer is not supported".into(),
+            ));
         }
     }
     Ok(())

@@ -81,6 +81,17 @@ pub struct VideoFrame {
     pub data: Vec<u8>,
 }
 
+/// A decoded picture borrowed from the decoder's buffer (no copy on the way to the screen).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameView<'a> {
+    /// Layout and size.
+    pub format: VideoFormat,
+    /// Bytes per row of the first plane.
+    pub stride: usize,
+    /// The pixels.
+    pub data: &'a [u8],
+}
+
 /// Video source.
 pub trait Camera: Send {
     /// Opens the device with the format closest to `want`; returns the format it delivers.
@@ -114,7 +125,7 @@ pub trait Speaker: Send {
 /// Screen: shows decoded remote video (BGRx frames).
 pub trait Display: Send {
     /// Shows one decoded frame.
-    fn show(&mut self, frame: &VideoFrame) -> Result<(), DeviceError>;
+    fn show(&mut self, frame: FrameView<'_>) -> Result<(), DeviceError>;
     /// Clears the video area (call ended).
     fn clear(&mut self) -> Result<(), DeviceError>;
     /// Writes what the screen shows now as PNG.
@@ -146,14 +157,19 @@ fn shared<T: ?Sized>(b: Box<T>) -> Shared<T> {
 pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     let d = &config.devices;
     let tag = probe::station_tag(&config.station.name);
-    let mut probes = probe::Probes { tag, ..Default::default() };
+    let mut probes = probe::Probes {
+        tag,
+        ..Default::default()
+    };
     let camera: Box<dyn Camera> = match d.camera.as_str() {
         "test" => Box::new(testdev::PatternCamera::new(tag)),
         other => return Err(DeviceError::Unsupported(format!("camera backend {other:?}"))),
     };
     let microphone: Box<dyn Microphone> = match d.microphone.as_str() {
         "test" => {
-            let hz = d.test_tone_hz.unwrap_or_else(|| probe::station_tone_hz(&config.station.name));
+            let hz = d
+                .test_tone_hz
+                .unwrap_or_else(|| probe::station_tone_hz(&config.station.name));
             probes.tone_hz = Some(hz);
             Box::new(testdev::ToneMicrophone::new(hz))
         }

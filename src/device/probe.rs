@@ -1,8 +1,8 @@
 //! What the test devices put into media and read back out of it.
 //!
 //! Video: every test frame carries two rows of 32 large black/white blocks at the top (a
-//! block code that survives H.264): row 0 is the capture time in milliseconds of the
-//! monotonic clock, row 1 the 16-bit station tag and a 16-bit check. Below them, four
+//! block code that survives H.264): row 0 is the capture time (tenths of a millisecond of the
+//! monotonic clock), row 1 the 16-bit station tag and a 16-bit check. Below them, four
 //! colour bars whose colours derive from the tag. A display recognises a frame as a
 //! station's pattern when the code reads back with a valid check and the bars have the
 //! tag's colours; the time code gives glass-to-glass latency.
@@ -19,16 +19,27 @@ pub const CODE_BITS: u32 = 32;
 /// Latency samples kept for percentiles.
 const LATENCY_WINDOW: usize = 4096;
 
-/// Milliseconds of CLOCK_MONOTONIC, the same clock in every process on the machine.
-pub fn monotonic_ms() -> u64 {
+fn monotonic_us() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+/// Milliseconds of CLOCK_MONOTONIC, the same clock in every process on the machine.
+pub fn monotonic_ms() -> u64 {
+    monotonic_us() / 1000
+}
+
+/// Time code units: tenths of a millisecond of CLOCK_MONOTONIC. 32 bits wrap after 4.9
+/// days, far beyond any latency, and 0.1 ms keeps loopback latencies comparable.
+pub fn time_code_now() -> u32 {
+    (monotonic_us() / 100) as u32
 }
 
 fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    text.bytes()
+        .fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
 /// The 16-bit tag a station's test camera shows, derived from the station name.
@@ -82,7 +93,7 @@ pub fn block_size(width: u32) -> u32 {
 /// What a frame decodes to.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameCode {
-    /// Capture time, low 32 bits of [`monotonic_ms`].
+    /// Capture time, [`time_code_now`] units.
     pub ms: u32,
     /// Station tag.
     pub tag: u16,
@@ -103,7 +114,10 @@ pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<
             // Mean of the block's inner quarter: edges blur under compression.
             let (x0, y0) = (i * b + b / 4, r * b + b / 4);
             let n = (b / 2).max(1);
-            let sum: u32 = (0..n).flat_map(|dy| (0..n).map(move |dx| (dx, dy))).map(|(dx, dy)| luma(x0 + dx, y0 + dy)).sum();
+            let sum: u32 = (0..n)
+                .flat_map(|dy| (0..n).map(move |dx| (dx, dy)))
+                .map(|(dx, dy)| luma(x0 + dx, y0 + dy))
+                .sum();
             (acc << 1) | u32::from(sum / (n * n) as u32 > 128)
         })
     };
@@ -127,6 +141,12 @@ pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<
     Some(FrameCode { ms, tag })
 }
 
+/// Latency in ms of a frame captured at time code `code`, if plausible (under 10 s).
+pub fn latency_ms(code: u32) -> Option<f64> {
+    let ticks = time_code_now().wrapping_sub(code);
+    (ticks < 100_000).then(|| ticks as f64 / 10.0)
+}
+
 /// Readings of the test display.
 #[derive(Debug, Default)]
 pub struct DisplayProbe {
@@ -144,13 +164,11 @@ impl DisplayProbe {
         self.frames += 1;
         if let Some(code) = code {
             *self.recognised.entry(code.tag).or_default() += 1;
-            let now = monotonic_ms() as u32;
-            let latency = now.wrapping_sub(code.ms);
-            if latency < 10_000 {
+            if let Some(latency) = latency_ms(code.ms) {
                 if self.latencies.len() == LATENCY_WINDOW {
                     self.latencies.pop_front();
                 }
-                self.latencies.push_back(latency as f64);
+                self.latencies.push_back(latency);
             }
         }
     }
@@ -254,9 +272,24 @@ pub struct ProbeReport {
     pub samples_played: u64,
     /// Tone heard now.
     pub tone_heard_hz: Option<f64>,
+    /// The latency samples behind the percentiles (not serialised: thousands of them).
+    #[serde(skip)]
+    pub latencies: Vec<f64>,
 }
 
 impl Probes {
+    /// Forgets what was measured so far (start of a measurement window).
+    pub fn reset(&self) {
+        if let Some(d) = &self.display {
+            *d.lock().unwrap() = DisplayProbe::default();
+        }
+        if let Some(s) = &self.speaker {
+            let mut s = s.lock().unwrap();
+            s.samples = 0;
+            s.recent.clear();
+        }
+    }
+
     /// Takes a snapshot.
     pub fn report(&self) -> ProbeReport {
         let mut r = ProbeReport {
@@ -268,6 +301,7 @@ impl Probes {
             latency_p95_ms: None,
             samples_played: 0,
             tone_heard_hz: None,
+            latencies: Vec::new(),
         };
         if let Some(d) = &self.display {
             let d = d.lock().unwrap();
@@ -275,6 +309,7 @@ impl Probes {
             r.recognised = d.recognised.clone();
             r.latency_p50_ms = d.latency_percentile(50.0);
             r.latency_p95_ms = d.latency_percentile(95.0);
+            r.latencies = d.latencies.iter().copied().collect();
         }
         if let Some(s) = &self.speaker {
             let s = s.lock().unwrap();

@@ -2,7 +2,7 @@
 //! real media path (GStreamer encode, RTP, decode) with content that can be checked.
 
 use super::probe::{self, DisplayProbe, SpeakerProbe};
-use super::{Camera, DeviceError, Display, Microphone, PixelFormat, Speaker, VideoFormat, VideoFrame};
+use super::{Camera, DeviceError, Display, FrameView, Microphone, PixelFormat, Speaker, VideoFormat, VideoFrame};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +16,11 @@ struct Pacer {
 
 impl Pacer {
     fn new(per_second: u64) -> Self {
-        Self { start: Instant::now(), produced: 0, per_second: per_second.max(1) }
+        Self {
+            start: Instant::now(),
+            produced: 0,
+            per_second: per_second.max(1),
+        }
     }
     fn wait(&mut self, units: u64) {
         self.produced += units;
@@ -43,7 +47,12 @@ pub struct PatternCamera {
 impl PatternCamera {
     /// A camera showing `tag`'s pattern.
     pub fn new(tag: u16) -> Self {
-        Self { tag, format: None, pacer: Pacer::new(30), background: Vec::new() }
+        Self {
+            tag,
+            format: None,
+            pacer: Pacer::new(30),
+            background: Vec::new(),
+        }
     }
 }
 
@@ -100,7 +109,10 @@ fn draw_code(buf: &mut [u8], w: usize, h: usize, ms: u32, tag: u16) {
 
 impl Camera for PatternCamera {
     fn open(&mut self, want: VideoFormat) -> Result<VideoFormat, DeviceError> {
-        let format = VideoFormat { pixel: PixelFormat::I420, ..want };
+        let format = VideoFormat {
+            pixel: PixelFormat::I420,
+            ..want
+        };
         self.background = draw_bars(self.tag, format.width as usize, format.height as usize);
         self.pacer = Pacer::new(format.fps as u64);
         self.format = Some(format);
@@ -108,12 +120,18 @@ impl Camera for PatternCamera {
     }
 
     fn capture(&mut self) -> Result<VideoFrame, DeviceError> {
-        let format = self.format.ok_or_else(|| DeviceError::Lost("pattern camera is not open".into()))?;
+        let format = self
+            .format
+            .ok_or_else(|| DeviceError::Lost("pattern camera is not open".into()))?;
         self.pacer.wait(1);
         let (w, h) = (format.width as usize, format.height as usize);
         let mut data = self.background.clone();
-        draw_code(&mut data, w, h, probe::monotonic_ms() as u32, self.tag);
-        Ok(VideoFrame { format, stride: w, data })
+        draw_code(&mut data, w, h, probe::time_code_now(), self.tag);
+        Ok(VideoFrame {
+            format,
+            stride: w,
+            data,
+        })
     }
 
     fn close(&mut self) {
@@ -133,7 +151,13 @@ pub struct ToneMicrophone {
 impl ToneMicrophone {
     /// A microphone hearing a `hz` tone.
     pub fn new(hz: f64) -> Self {
-        Self { hz, rate: 48000, channels: 1, phase: 0.0, pacer: None }
+        Self {
+            hz,
+            rate: 48000,
+            channels: 1,
+            phase: 0.0,
+            pacer: None,
+        }
     }
 }
 
@@ -146,7 +170,10 @@ impl Microphone for ToneMicrophone {
     }
 
     fn read(&mut self, buf: &mut [i16]) -> Result<usize, DeviceError> {
-        let pacer = self.pacer.as_mut().ok_or_else(|| DeviceError::Lost("tone microphone is not open".into()))?;
+        let pacer = self
+            .pacer
+            .as_mut()
+            .ok_or_else(|| DeviceError::Lost("tone microphone is not open".into()))?;
         let step = std::f64::consts::TAU * self.hz / self.rate as f64;
         for frame in buf.chunks_mut(self.channels as usize) {
             let s = (self.phase.sin() * 9000.0) as i16;
@@ -177,7 +204,10 @@ impl Default for RecordingSpeaker {
 impl RecordingSpeaker {
     /// A new speaker.
     pub fn new() -> Self {
-        Self { probe: Arc::default(), channels: 1 }
+        Self {
+            probe: Arc::default(),
+            channels: 1,
+        }
     }
     /// Its readings.
     pub fn probe(&self) -> Arc<Mutex<SpeakerProbe>> {
@@ -223,7 +253,10 @@ impl Default for FrameKeepingDisplay {
 impl FrameKeepingDisplay {
     /// A new, blank display.
     pub fn new() -> Self {
-        Self { probe: Arc::default(), last: None }
+        Self {
+            probe: Arc::default(),
+            last: None,
+        }
     }
     /// Its readings.
     pub fn probe(&self) -> Arc<Mutex<DisplayProbe>> {
@@ -232,14 +265,28 @@ impl FrameKeepingDisplay {
 }
 
 impl Display for FrameKeepingDisplay {
-    fn show(&mut self, frame: &VideoFrame) -> Result<(), DeviceError> {
+    fn show(&mut self, frame: FrameView<'_>) -> Result<(), DeviceError> {
         if frame.format.pixel != PixelFormat::Bgrx {
             return Err(DeviceError::Unsupported("test display takes BGRx frames".into()));
         }
         let f = frame.format;
-        let code = probe::read_bgrx(&frame.data, f.width, f.height, frame.stride);
+        // Read the time code before copying: the copy is the test display's, not the call's.
+        let code = probe::read_bgrx(frame.data, f.width, f.height, frame.stride);
         self.probe.lock().unwrap().record(code);
-        self.last = Some(frame.clone());
+        match &mut self.last {
+            Some(last) if last.data.len() == frame.data.len() => {
+                last.data.copy_from_slice(frame.data);
+                last.format = f;
+                last.stride = frame.stride;
+            }
+            _ => {
+                self.last = Some(VideoFrame {
+                    format: f,
+                    stride: frame.stride,
+                    data: frame.data.to_vec(),
+                })
+            }
+        }
         Ok(())
     }
 
@@ -262,7 +309,8 @@ impl Display for FrameKeepingDisplay {
             }
             None => (320, 180, vec![0u8; 320 * 180 * 3]),
         };
-        write_png(path, w as u32, h as u32, &rgb).map_err(|e| DeviceError::Temporary(format!("screenshot {}: {e}", path.display())))
+        write_png(path, w as u32, h as u32, &rgb)
+            .map_err(|e| DeviceError::Temporary(format!("screenshot {}: {e}", path.display())))
     }
 }
 

@@ -46,11 +46,18 @@ pub fn probe(software_only: bool) -> Result<CodecChoice, CodecError> {
     } else {
         vec![]
     };
-    let h264_encoder = first_available(ENCODERS, &exclude)
-        .ok_or_else(|| CodecError::Missing { kind: "encoder", looked: ENCODERS.join(", ") })?;
-    let h264_decoder = first_available(DECODERS, &exclude)
-        .ok_or_else(|| CodecError::Missing { kind: "decoder", looked: DECODERS.join(", ") })?;
+    let h264_encoder = first_available(ENCODERS, &exclude).ok_or_else(|| CodecError::Missing {
+        kind: "encoder",
+        looked: ENCODERS.join(", "),
+    })?;
+    let h264_decoder = first_available(DECODERS, &exclude).ok_or_else(|| CodecError::Missing {
+        kind: "decoder",
+        looked: DECODERS.join(", "),
+    })?;
     let hardware = h264_encoder.starts_with("v4l2") || h264_decoder.starts_with("v4l2");
     info!(encoder = %h264_encoder, decoder = %h264_decoder, hardware, "H.264 elements chosen");
-    Ok(CodecChoice { h264_encoder, h264_decoder })
+    Ok(CodecChoice {
+        h264_encoder,
+        h264_decoder,
+    })
 }

@@ -56,7 +56,10 @@ pub fn init() -> Result<(), MediaError> {
 }
 
 pub(crate) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
-    gst::ElementFactory::make(factory).name(name).build().map_err(|_| MediaError::MissingElement(factory.into()))
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .map_err(|_| MediaError::MissingElement(factory.into()))
 }
 
 /// Media parameters from the config and the codec probe.
@@ -129,8 +132,14 @@ impl MediaSession {
         };
         let receiving = |n: &Negotiated| {
             (
-                n.video.as_ref().filter(|v| v.rtp.direction.receives()).map(|v| (v.rtp.local_port, v.rtp.recv_pt)),
-                n.audio.as_ref().filter(|a| a.rtp.direction.receives()).map(|a| (a.rtp.local_port, a.rtp.recv_pt, a.codec)),
+                n.video
+                    .as_ref()
+                    .filter(|v| v.rtp.direction.receives())
+                    .map(|v| (v.rtp.local_port, v.rtp.recv_pt)),
+                n.audio
+                    .as_ref()
+                    .filter(|a| a.rtp.direction.receives())
+                    .map(|a| (a.rtp.local_port, a.rtp.recv_pt, a.codec)),
             )
         };
         // Receive first: the peer's first keyframe should find us listening.
@@ -139,7 +148,13 @@ impl MediaSession {
             let v = negotiated.video.as_ref().filter(|v| v.rtp.direction.receives());
             let a = negotiated.audio.as_ref().filter(|a| a.rtp.direction.receives());
             if v.is_some() || a.is_some() {
-                self.recv = Some(recv::RecvPipeline::start(&self.settings, v, a, devices.display.clone(), devices.speaker.clone())?);
+                self.recv = Some(recv::RecvPipeline::start(
+                    &self.settings,
+                    v,
+                    a,
+                    devices.display.clone(),
+                    devices.speaker.clone(),
+                )?);
                 info!(video = v.is_some(), audio = a.is_some(), "receiving media");
             }
         }
@@ -166,7 +181,11 @@ impl MediaSession {
     /// Milliseconds since media last arrived (or since the session started, if never).
     pub fn silence_ms(&self) -> u64 {
         let now = crate::device::probe::monotonic_ms();
-        let last = self.recv.as_ref().map(|r| r.counters.last_packet_ms.load(Ordering::Relaxed)).unwrap_or(0);
+        let last = self
+            .recv
+            .as_ref()
+            .map(|r| r.counters.last_packet_ms.load(Ordering::Relaxed))
+            .unwrap_or(0);
         now.saturating_sub(last.max(self.started_ms))
     }
 
@@ -178,13 +197,19 @@ impl MediaSession {
     /// Reports and clears pipeline errors; returns the messages.
     pub fn poll_errors(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let pipelines = self.send.iter().map(|s| &s.pipeline).chain(self.recv.iter().map(|r| &r.pipeline));
+        let pipelines = self
+            .send
+            .iter()
+            .map(|s| &s.pipeline)
+            .chain(self.recv.iter().map(|r| &r.pipeline));
         for p in pipelines {
             let Some(bus) = p.bus() else { continue };
             while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
                 match msg.view() {
                     gst::MessageView::Error(e) => out.push(format!("{}: {}", p.name(), e.error())),
-                    gst::MessageView::Warning(w) => warn!(pipeline = %p.name(), warning = %w.error(), "media warning"),
+                    gst::MessageView::Warning(w) => {
+                        warn!(pipeline = %p.name(), warning = %w.error(), "media warning")
+                    }
                     _ => {}
                 }
             }
@@ -194,7 +219,10 @@ impl MediaSession {
 
     /// Current statistics.
     pub fn stats(&self) -> MediaStats {
-        let mut s = MediaStats { negotiated: Some(self.negotiated.clone()), ..Default::default() };
+        let mut s = MediaStats {
+            negotiated: Some(self.negotiated.clone()),
+            ..Default::default()
+        };
         if let Some(send) = &self.send {
             s.frames_sent = send.frames_sent.load(Ordering::Relaxed);
             s.camera_failures = send.camera_failures.load(Ordering::Relaxed);

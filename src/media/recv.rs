@@ -3,7 +3,7 @@
 
 use super::{make, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
-use crate::device::{Display, PixelFormat, Shared, Speaker, VideoFormat, VideoFrame};
+use crate::device::{Display, FrameView, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -55,11 +55,23 @@ impl RecvPipeline {
                 .field("encoding-name", "H264")
                 .field("payload", v.rtp.recv_pt as i32)
                 .build();
-            add_udp_inputs(&pipeline, &rtpbin, 0, v.rtp.local_port, v.rtp.remote_rtcp, caps, &counters)?;
+            add_udp_inputs(
+                &pipeline,
+                &rtpbin,
+                0,
+                v.rtp.local_port,
+                v.rtp.remote_rtcp,
+                caps,
+                &counters,
+            )?;
             video_sink = Some(add_video_chain(&pipeline, settings, display, &counters)?);
         }
         if let Some(a) = audio {
-            speaker.lock().unwrap().open(super::send::AUDIO_RATE, 1).map_err(MediaError::Device)?;
+            speaker
+                .lock()
+                .unwrap()
+                .open(super::send::AUDIO_RATE, 1)
+                .map_err(MediaError::Device)?;
             let (name, rate) = match a.codec {
                 AudioCodec::Opus => ("OPUS", 48000),
                 AudioCodec::Pcmu => ("PCMU", 8000),
@@ -71,7 +83,15 @@ impl RecvPipeline {
                 .field("encoding-name", name)
                 .field("payload", a.rtp.recv_pt as i32)
                 .build();
-            add_udp_inputs(&pipeline, &rtpbin, 1, a.rtp.local_port, a.rtp.remote_rtcp, caps, &counters)?;
+            add_udp_inputs(
+                &pipeline,
+                &rtpbin,
+                1,
+                a.rtp.local_port,
+                a.rtp.remote_rtcp,
+                caps,
+                &counters,
+            )?;
             audio_sink = Some(add_audio_chain(&pipeline, a.codec, speaker, &counters)?);
         }
         rtpbin.connect_pad_added(move |_, pad| {
@@ -97,7 +117,9 @@ impl RecvPipeline {
                 }
             }
         });
-        pipeline.set_state(gst::State::Playing).map_err(|_| MediaError::Start("receive pipeline (RTP port busy?)".into()))?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| MediaError::Start("receive pipeline (RTP port busy?)".into()))?;
         Ok(Self { pipeline, counters })
     }
 
@@ -144,13 +166,18 @@ fn add_udp_inputs(
     if let Some(pad) = rtp.static_pad("src") {
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             c.packets.fetch_add(1, Ordering::Relaxed);
-            c.last_packet_ms.store(crate::device::probe::monotonic_ms(), Ordering::Relaxed);
+            c.last_packet_ms
+                .store(crate::device::probe::monotonic_ms(), Ordering::Relaxed);
             gst::PadProbeReturn::Ok
         });
     }
-    rtp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtp_sink_{session}"))).map_err(MediaError::link)?;
-    rtcp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtcp_sink_{session}"))).map_err(MediaError::link)?;
-    rtpbin.link_pads(Some(&format!("send_rtcp_src_{session}")), &rtcp_out, Some("sink")).map_err(MediaError::link)?;
+    rtp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtp_sink_{session}")))
+        .map_err(MediaError::link)?;
+    rtcp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtcp_sink_{session}")))
+        .map_err(MediaError::link)?;
+    rtpbin
+        .link_pads(Some(&format!("send_rtcp_src_{session}")), &rtcp_out, Some("sink"))
+        .map_err(MediaError::link)?;
     Ok(())
 }
 
@@ -183,14 +210,21 @@ fn add_video_chain(
                 let Ok(info) = gstreamer_video::VideoInfo::from_caps(caps) else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
-                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
-                let frame = VideoFrame {
-                    format: VideoFormat { pixel: PixelFormat::Bgrx, width: info.width(), height: info.height(), fps: 0 },
+                let Ok(map) = buffer.map_readable() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let frame = FrameView {
+                    format: VideoFormat {
+                        pixel: PixelFormat::Bgrx,
+                        width: info.width(),
+                        height: info.height(),
+                        fps: 0,
+                    },
                     stride: info.stride()[0] as usize,
-                    data: map.as_slice().to_vec(),
+                    data: map.as_slice(),
                 };
                 c.frames_decoded.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = display.lock().unwrap().show(&frame) {
+                if let Err(e) = display.lock().unwrap().show(frame) {
                     debug!(error = %e, "display refused a frame");
                 }
                 Ok(gst::FlowSuccess::Ok)
@@ -235,8 +269,12 @@ fn add_audio_chain(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
-                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                let Some(buffer) = sample.buffer() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let Ok(map) = buffer.map_readable() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
                 let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
                 c.samples_played.fetch_add(samples.len() as u64, Ordering::Relaxed);
                 if let Err(e) = speaker.lock().unwrap().write(&samples) {

@@ -47,34 +47,64 @@ impl SendPipeline {
         let mut audio_src = None;
         let mut video_format = None;
         if let Some(v) = video {
-            let format = VideoFormat { pixel: PixelFormat::I420, width: settings.width, height: settings.height, fps: settings.fps };
+            let format = VideoFormat {
+                pixel: PixelFormat::I420,
+                width: settings.width,
+                height: settings.height,
+                fps: settings.fps,
+            };
             let format = camera.lock().unwrap().open(format).map_err(MediaError::Device)?;
             video_src = Some(add_video_branch(&pipeline, &rtpbin, settings, v, format)?);
             video_format = Some(format);
         }
         if let Some(a) = audio {
-            microphone.lock().unwrap().open(AUDIO_RATE, 1).map_err(MediaError::Device)?;
+            microphone
+                .lock()
+                .unwrap()
+                .open(AUDIO_RATE, 1)
+                .map_err(MediaError::Device)?;
             audio_src = Some(add_audio_branch(&pipeline, &rtpbin, a)?);
         }
-        let mut this = Self { pipeline, stop, feeders: Vec::new(), frames_sent, camera_failures };
+        let mut this = Self {
+            pipeline,
+            stop,
+            feeders: Vec::new(),
+            frames_sent,
+            camera_failures,
+        };
         // Feed only once playing: appsrc timestamps buffers with the running clock.
-        this.pipeline.set_state(gst::State::Playing).map_err(|_| MediaError::Start("send pipeline".into()))?;
+        this.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| MediaError::Start("send pipeline".into()))?;
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new().name(name.into()).spawn(f).map_err(|e| MediaError::Thread(e.to_string()))
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| MediaError::Thread(e.to_string()))
         };
         if let (Some(src), Some(format)) = (video_src, video_format) {
-            let (stop, sent, failures) = (this.stop.clone(), this.frames_sent.clone(), this.camera_failures.clone());
-            this.feeders.push(spawn("camera", Box::new(move || {
-                let _span = info_span!("camera").entered();
-                feed_video(src, camera, format, stop, sent, failures)
-            }))?);
+            let (stop, sent, failures) = (
+                this.stop.clone(),
+                this.frames_sent.clone(),
+                this.camera_failures.clone(),
+            );
+            this.feeders.push(spawn(
+                "camera",
+                Box::new(move || {
+                    let _span = info_span!("camera").entered();
+                    feed_video(src, camera, format, stop, sent, failures)
+                }),
+            )?);
         }
         if let Some(src) = audio_src {
             let stop = this.stop.clone();
-            this.feeders.push(spawn("microphone", Box::new(move || {
-                let _span = info_span!("microphone").entered();
-                feed_audio(src, microphone, stop)
-            }))?);
+            this.feeders.push(spawn(
+                "microphone",
+                Box::new(move || {
+                    let _span = info_span!("microphone").entered();
+                    feed_audio(src, microphone, stop)
+                }),
+            )?);
         }
         Ok(this)
     }
@@ -149,19 +179,44 @@ fn add_video_branch(
     let encoder = make(&settings.codecs.h264_encoder, "h264enc")?;
     configure_encoder(&encoder, settings, v.packetization_mode);
     let h264_caps = make("capsfilter", "h264caps")?;
-    h264_caps.set_property("caps", gst::Caps::builder("video/x-h264").field("profile", "constrained-baseline").build());
-    let parse = make("h264parse", "h264parse")?;
+    h264_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("profile", "constrained-baseline")
+            .build(),
+    );
     let pay = make("rtph264pay", "h264pay")?;
     pay.set_property("pt", v.rtp.send_pt as u32);
     pay.set_property("config-interval", -1i32);
     pay.set_property("mtu", 1200u32);
     pay.set_property_from_str("aggregate-mode", "none");
-    let elements = [src.upcast_ref(), &convert, &scale, &raw_caps, &encoder, &h264_caps, &parse, &pay];
+    let elements = [
+        src.upcast_ref(),
+        &convert,
+        &scale,
+        &raw_caps,
+        &encoder,
+        &h264_caps,
+        &pay,
+    ];
     pipeline.add_many(elements).map_err(MediaError::link)?;
     gst::Element::link_many(elements).map_err(MediaError::link)?;
-    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_0")).map_err(MediaError::link)?;
-    rtpbin.link_pads(Some("send_rtp_src_0"), &udp_sink(pipeline, v.rtp.remote_rtp)?, Some("sink")).map_err(MediaError::link)?;
-    rtpbin.link_pads(Some("send_rtcp_src_0"), &udp_sink(pipeline, v.rtp.remote_rtcp)?, Some("sink")).map_err(MediaError::link)?;
+    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_0"))
+        .map_err(MediaError::link)?;
+    rtpbin
+        .link_pads(
+            Some("send_rtp_src_0"),
+            &udp_sink(pipeline, v.rtp.remote_rtp)?,
+            Some("sink"),
+        )
+        .map_err(MediaError::link)?;
+    rtpbin
+        .link_pads(
+            Some("send_rtcp_src_0"),
+            &udp_sink(pipeline, v.rtp.remote_rtcp)?,
+            Some("sink"),
+        )
+        .map_err(MediaError::link)?;
     Ok(src)
 }
 
@@ -187,7 +242,11 @@ fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetiza
             encoder.set_property_from_str("usage-type", "camera");
         }
         "v4l2h264enc" => {
-            let controls = format!("controls,video_bitrate={},h264_i_frame_period={}", kbps * 1000, settings.fps);
+            let controls = format!(
+                "controls,video_bitrate={},h264_i_frame_period={}",
+                kbps * 1000,
+                settings.fps
+            );
             if let Ok(s) = controls.parse::<gst::Structure>() {
                 encoder.set_property("extra-controls", s);
             }
@@ -196,7 +255,11 @@ fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetiza
     }
 }
 
-fn add_audio_branch(pipeline: &gst::Pipeline, rtpbin: &gst::Element, a: &AudioStream) -> Result<gst_app::AppSrc, MediaError> {
+fn add_audio_branch(
+    pipeline: &gst::Pipeline,
+    rtpbin: &gst::Element,
+    a: &AudioStream,
+) -> Result<gst_app::AppSrc, MediaError> {
     let caps = gst::Caps::builder("audio/x-raw")
         .field("format", "S16LE")
         .field("rate", AUDIO_RATE as i32)
@@ -229,9 +292,22 @@ fn add_audio_branch(pipeline: &gst::Pipeline, rtpbin: &gst::Element, a: &AudioSt
     let elements = [src.upcast_ref(), &convert, &resample, &encoder, &pay];
     pipeline.add_many(elements).map_err(MediaError::link)?;
     gst::Element::link_many(elements).map_err(MediaError::link)?;
-    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_1")).map_err(MediaError::link)?;
-    rtpbin.link_pads(Some("send_rtp_src_1"), &udp_sink(pipeline, a.rtp.remote_rtp)?, Some("sink")).map_err(MediaError::link)?;
-    rtpbin.link_pads(Some("send_rtcp_src_1"), &udp_sink(pipeline, a.rtp.remote_rtcp)?, Some("sink")).map_err(MediaError::link)?;
+    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_1"))
+        .map_err(MediaError::link)?;
+    rtpbin
+        .link_pads(
+            Some("send_rtp_src_1"),
+            &udp_sink(pipeline, a.rtp.remote_rtp)?,
+            Some("sink"),
+        )
+        .map_err(MediaError::link)?;
+    rtpbin
+        .link_pads(
+            Some("send_rtcp_src_1"),
+            &udp_sink(pipeline, a.rtp.remote_rtcp)?,
+            Some("sink"),
+        )
+        .map_err(MediaError::link)?;
     Ok(src)
 }
 

@@ -1,0 +1,180 @@
+//! The control socket: a unix socket in the runtime directory that `doorway call`,
+//! `answer`, `hangup` and `status` talk to. One JSON request per line, one JSON reply.
+
+use crate::station::{Command, StationHandle};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, info, warn};
+
+/// A request to a running station.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// Call a contact name or URI.
+    Call {
+        /// Contact name, SIP URI or address.
+        target: String,
+    },
+    /// Answer the ringing call.
+    Answer,
+    /// Hang up, cancel or decline.
+    Hangup,
+    /// Report status.
+    Status,
+}
+
+/// The reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    /// Whether the request was carried out.
+    pub ok: bool,
+    /// What went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Status, for `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
+}
+
+/// Control socket errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The socket could not be created or reached.
+    #[error("control socket {path}: {source}")]
+    Io {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The station sent something unreadable.
+    #[error("control socket {0}: unreadable reply")]
+    BadReply(PathBuf),
+}
+
+/// Where the control socket lives when the config does not say: systemd's
+/// RuntimeDirectory, else the user's runtime directory, else /run/doorway for root.
+pub fn default_socket_path() -> PathBuf {
+    if let Ok(dir) = std::env::var("RUNTIME_DIRECTORY") {
+        return PathBuf::from(dir).join("control.sock");
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return PathBuf::from("/run/doorway/control.sock");
+    }
+    match std::env::var("XDG_RUNTIME_DIR") {
+        Ok(dir) => PathBuf::from(dir).join("doorway.sock"),
+        Err(_) => PathBuf::from(format!("/tmp/doorway-{uid}.sock")),
+    }
+}
+
+/// Listens on `path` and serves requests for `station` until the station stops.
+pub async fn serve(path: &Path, station: StationHandle) -> Result<tokio::task::JoinHandle<()>, ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    // A socket left by a station that was killed would block the bind.
+    if path.exists() && UnixStream::connect(path).await.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    let listener = UnixListener::bind(path).map_err(io)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(io)?;
+    info!(path = %path.display(), "control socket listening");
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let station = station.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = handle(stream, station).await {
+                            debug!(error = %e, "control connection");
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }))
+}
+
+async fn handle(stream: UnixStream, station: StationHandle) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Some(line) = lines.next_line().await? {
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => execute(request, &station).await,
+            Err(e) => Reply {
+                ok: false,
+                error: Some(format!("bad request: {e}")),
+                status: None,
+            },
+        };
+        let mut text = serde_json::to_string(&reply).unwrap_or_else(|_| "{\"ok\":false}".into());
+        text.push('\n');
+        write.write_all(text.as_bytes()).await?;
+    }
+    Ok(())
+}
+
+async fn execute(request: Request, station: &StationHandle) -> Reply {
+    let failed = |e: String| Reply {
+        ok: false,
+        error: Some(e),
+        status: None,
+    };
+    let done = Reply {
+        ok: true,
+        error: None,
+        status: None,
+    };
+    match request {
+        Request::Call { target } => match station.call(&target).await {
+            Ok(Ok(())) => done,
+            Ok(Err(e)) => failed(e),
+            Err(e) => failed(e.to_string()),
+        },
+        Request::Answer => station
+            .send(Command::Answer)
+            .map(|_| done)
+            .unwrap_or_else(|e| failed(e.to_string())),
+        Request::Hangup => station
+            .send(Command::Hangup)
+            .map(|_| done)
+            .unwrap_or_else(|e| failed(e.to_string())),
+        Request::Status => match station.status().await {
+            Ok(s) => Reply {
+                ok: true,
+                error: None,
+                status: serde_json::to_value(s).ok(),
+            },
+            Err(e) => failed(e.to_string()),
+        },
+    }
+}
+
+/// Sends one request to the station listening on `path`.
+pub async fn request(path: &Path, request: &Request) -> Result<Reply, ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let stream = UnixStream::connect(path).await.map_err(io)?;
+    let (read, mut write) = stream.into_split();
+    let mut text = serde_json::to_string(request).expect("requests serialise");
+    text.push('\n');
+    write.write_all(text.as_bytes()).await.map_err(io)?;
+    let line = BufReader::new(read).lines().next_line().await.map_err(io)?;
+    let line = line.ok_or_else(|| ControlError::BadReply(path.to_owned()))?;
+    serde_json::from_str(&line).map_err(|_| ControlError::BadReply(path.to_owned()))
+}
