@@ -1,1 +1,118 @@
+use super::*;
 
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/doorway/doorway.toml"))
+}
+
+fn invalid(text: &str) -> (usize, String, String) {
+    match parse(text) {
+        Err(ConfigError::Invalid {
+            line, field, message, ..
+        }) => (line, field, message),
+        other => panic!("expected an invalid config, got {other:?}"),
+    }
+}
+
+const GOOD: &str = r#"
+[station]
+name = "Front door"
+
+[[contact]]
+name = "Kitchen"
+uri = "sip:kitchen@192.168.1.20:5060"
+auto_answer = true
+
+[[contact]]
+name = "Garage"
+uri = "192.168.1.30"
+"#;
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.station.listen, "0.0.0.0:5060".parse().unwrap());
+    assert_eq!(c.station.user, "doorway");
+    assert!(!c.station.allow_unknown_callers);
+    assert_eq!(c.contacts.len(), 2);
+    assert!(c.contacts[0].auto_answer && !c.contacts[1].auto_answer);
+    assert_eq!(c.devices.camera, "test");
+    assert_eq!(
+        (c.media.width, c.media.height, c.media.fps, c.media.jitter_ms),
+        (640, 360, 30, 20)
+    );
+    assert_eq!(c.contact("kitchen").unwrap().name, "Kitchen");
+}
+
+#[test]
+fn unknown_key_names_line_and_field() {
+    let text = GOOD.replace("auto_answer = true", "auto_answer = true\nring_tone = \"bell\"");
+    let (line, field, message) = invalid(&text);
+    assert_eq!(line, 9);
+    assert_eq!(field, "ring_tone");
+    assert!(message.contains("unknown field"), "{message}");
+}
+
+#[test]
+fn wrong_type_names_line() {
+    let text = GOOD.replace("auto_answer = true", "auto_answer = \"yes\"");
+    let (line, field, _) = invalid(&text);
+    assert_eq!((line, field.as_str()), (8, "auto_answer"));
+}
+
+#[test]
+fn bad_contact_uri_names_its_line() {
+    let text = GOOD.replace("uri = \"192.168.1.30\"", "uri = \"garage.local:5060\"");
+    let (line, field, message) = invalid(&text);
+    assert_eq!((line, field.as_str()), (12, "contact.1.uri"));
+    assert!(
+        message.contains("IP address") || message.contains("SIP URI"),
+        "{message}"
+    );
+}
+
+#[test]
+fn duplicate_contact_names_are_refused() {
+    let text = GOOD.replace("name = \"Garage\"", "name = \"kitchen\"");
+    let (line, field, _) = invalid(&text);
+    assert_eq!((line, field.as_str()), (11, "contact.1.name"));
+}
+
+#[test]
+fn unknown_device_backend_lists_allowed() {
+    let text = format!("{GOOD}\n[devices]\ncamera = \"webcam\"\n");
+    let (line, field, message) = invalid(&text);
+    assert_eq!(field, "devices.camera");
+    assert_eq!(line, 15);
+    assert!(message.contains("allowed: test"), "{message}");
+}
+
+#[test]
+fn missing_station_name_is_reported() {
+    let (_, field, message) = invalid("[station]\nuser = \"door\"\n");
+    assert!(
+        field.contains("station") || message.contains("name"),
+        "{field}: {message}"
+    );
+}
+
+#[test]
+fn media_ranges_are_checked() {
+    for (key, value) in [
+        ("fps", "0"),
+        ("width", "641"),
+        ("jitter_ms", "5000"),
+        ("audio_codecs", "[\"g729\"]"),
+    ] {
+        let text = format!("{GOOD}\n[media]\n{key} = {value}\n");
+        let (line, field, _) = invalid(&text);
+        assert_eq!(field, format!("media.{key}"));
+        assert_eq!(line, 15);
+    }
+}
+
+#[test]
+fn unreadable_file_says_so() {
+    let err = Config::load(Path::new("/nonexistent/doorway.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().contains("/nonexistent/doorway.toml"));
+}

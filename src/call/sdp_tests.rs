@@ -1,1 +1,138 @@
+use super::*;
 
+fn local(direction: Direction) -> LocalMedia {
+    LocalMedia {
+        addr: "192.168.1.10".parse().unwrap(),
+        video_port: 10000,
+        audio_port: 10002,
+        audio_codecs: vec![AudioCodec::Opus, AudioCodec::Pcmu],
+        direction,
+        session_id: 42,
+        version: 1,
+    }
+}
+
+const BARESIP_LIKE: &str = "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n\
+m=video 4002 RTP/AVP 100\r\na=rtpmap:100 H264/90000\r\na=fmtp:100 packetization-mode=0\r\na=sendrecv\r\n";
+
+#[test]
+fn offer_lists_h264_modes_opus_pcmu_and_dtmf() {
+    let offer = build_offer(&local(Direction::SendRecv));
+    assert!(offer.contains("m=video 10000 RTP/AVP 96 97"), "{offer}");
+    assert!(offer.contains("a=fmtp:96 profile-level-id=42e01f;packetization-mode=1"));
+    assert!(offer.contains("a=fmtp:97 profile-level-id=42e01f;packetization-mode=0"));
+    assert!(offer.contains("m=audio 10002 RTP/AVP 111 0 101"));
+    assert!(offer.contains("a=rtpmap:111 opus/48000/2"));
+    assert!(offer.contains("a=rtpmap:101 telephone-event/8000"));
+    assert!(offer.contains("c=IN IP4 192.168.1.10"));
+}
+
+#[test]
+fn answering_our_own_offer_prefers_mode_1_and_opus() {
+    let offer = build_offer(&local(Direction::SendRecv));
+    let mut callee = local(Direction::SendRecv);
+    (callee.video_port, callee.audio_port) = (20000, 20002);
+    let (answer, n) = answer(&offer, &callee).unwrap();
+    let v = n.video.unwrap();
+    assert_eq!((v.rtp.send_pt, v.packetization_mode), (96, 1));
+    assert_eq!(v.rtp.remote_rtp, "192.168.1.10:10000".parse().unwrap());
+    assert_eq!(v.rtp.remote_rtcp.port(), 10001);
+    assert_eq!(v.rtp.local_port, 20000);
+    let a = n.audio.unwrap();
+    assert_eq!((a.codec, a.rtp.send_pt, a.dtmf_pt), (AudioCodec::Opus, 111, Some(101)));
+    assert!(answer.contains("m=video 20000 RTP/AVP 96\r\n"), "{answer}");
+    assert!(answer.contains("m=audio 20002 RTP/AVP 111 101\r\n"), "{answer}");
+    // And the offerer reads the answer back to the same streams.
+    let back = apply_answer(&local(Direction::SendRecv), &answer).unwrap();
+    assert_eq!(
+        back.video.unwrap().rtp.remote_rtp,
+        "192.168.1.10:20000".parse().unwrap()
+    );
+    assert_eq!(back.audio.unwrap().codec, AudioCodec::Opus);
+}
+
+#[test]
+fn foreign_offer_with_mode_0_and_static_pcmu() {
+    let (answer, n) = answer(BARESIP_LIKE, &local(Direction::SendRecv)).unwrap();
+    let v = n.video.unwrap();
+    assert_eq!((v.rtp.send_pt, v.rtp.recv_pt, v.packetization_mode), (100, 100, 0));
+    let a = n.audio.unwrap();
+    assert_eq!((a.codec, a.rtp.send_pt, a.dtmf_pt), (AudioCodec::Pcmu, 0, Some(101)));
+    // Answer keeps the offer's m-line order: audio first.
+    assert!(answer.find("m=audio").unwrap() < answer.find("m=video").unwrap());
+}
+
+#[test]
+fn unsupported_video_is_rejected_with_port_zero_but_audio_kept() {
+    let offer = BARESIP_LIKE
+        .replace("H264/90000", "VP8/90000")
+        .replace("a=fmtp:100 packetization-mode=0\r\n", "");
+    let (answer, n) = answer(&offer, &local(Direction::SendRecv)).unwrap();
+    assert!(n.video.is_none());
+    assert!(n.audio.is_some());
+    assert!(answer.contains("m=video 0 RTP/AVP 100"), "{answer}");
+}
+
+#[test]
+fn nothing_usable_is_488_and_garbage_is_400() {
+    let only_vp8 = "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+m=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\nm=audio 4000 RTP/AVP 18\r\n";
+    assert_eq!(answer(only_vp8, &local(Direction::SendRecv)).unwrap_err().status(), 488);
+    for garbage in ["", "hello", "v=0\r\nm=audio x RTP/AVP\r\n", "\u{0}\u{1}\u{2}"] {
+        let err = answer(garbage, &local(Direction::SendRecv)).unwrap_err();
+        assert!(matches!(err.status(), 400 | 488), "{garbage:?} gave {err:?}");
+    }
+    assert_eq!(
+        answer("complete nonsense", &local(Direction::SendRecv))
+            .unwrap_err()
+            .status(),
+        400
+    );
+}
+
+#[test]
+fn preview_answer_is_recvonly() {
+    let offer = build_offer(&local(Direction::SendRecv));
+    let (answer, n) = answer(&offer, &local(Direction::RecvOnly)).unwrap();
+    assert_eq!(answer.matches("a=recvonly").count(), 2, "{answer}");
+    assert_eq!(n.video.unwrap().rtp.direction, Direction::RecvOnly);
+    // The caller reading it sends only.
+    let caller = apply_answer(&local(Direction::SendRecv), &answer).unwrap();
+    assert_eq!(caller.video.unwrap().rtp.direction, Direction::SendOnly);
+}
+
+#[test]
+fn sendonly_offer_gets_recvonly_answer() {
+    let offer = BARESIP_LIKE.replace("a=sendrecv", "a=sendonly");
+    let (answer, n) = answer(&offer, &local(Direction::SendRecv)).unwrap();
+    assert!(answer.contains("a=recvonly"));
+    assert_eq!(n.audio.unwrap().rtp.direction, Direction::RecvOnly);
+}
+
+#[test]
+fn answer_with_other_payload_numbers_sends_theirs_receives_ours() {
+    let ours = local(Direction::SendRecv);
+    let their_answer = "v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\nt=0 0\r\n\
+m=video 5000 RTP/AVP 120\r\nc=IN IP4 10.0.0.9\r\na=rtpmap:120 H264/90000\r\na=fmtp:120 packetization-mode=1\r\na=rtcp:6000\r\n\
+m=audio 5002 RTP/AVP 109\r\nc=IN IP4 10.0.0.9\r\na=rtpmap:109 OPUS/48000/2\r\n";
+    let n = apply_answer(&ours, their_answer).unwrap();
+    let v = n.video.unwrap();
+    assert_eq!((v.rtp.send_pt, v.rtp.recv_pt), (120, 96));
+    assert_eq!(v.rtp.remote_rtcp, "10.0.0.9:6000".parse().unwrap());
+    let a = n.audio.unwrap();
+    assert_eq!((a.rtp.send_pt, a.rtp.recv_pt), (109, 111));
+}
+
+#[test]
+fn bare_lf_line_endings_are_accepted() {
+    let offer = BARESIP_LIKE.replace("\r\n", "\n");
+    assert!(answer(&offer, &local(Direction::SendRecv)).is_ok());
+}
+
+#[test]
+fn direction_algebra() {
+    assert_eq!(Direction::SendRecv.intersect(Direction::RecvOnly), Direction::RecvOnly);
+    assert_eq!(Direction::SendOnly.intersect(Direction::RecvOnly), Direction::Inactive);
+    assert_eq!(Direction::SendOnly.reversed(), Direction::RecvOnly);
+}
