@@ -1,0 +1,83 @@
+//! Helpers for the integration tests: stations on 127.0.0.1 with test devices.
+#![allow(dead_code)]
+
+use doorway::call::machine::State;
+use doorway::config::{Config, Contact};
+use doorway::demo::{self, wait_for};
+use doorway::station::{self, Command, StationHandle, Status};
+use std::time::Duration;
+
+/// Calls with real media use both cores; run one test at a time within a test binary.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A running station and its config.
+pub struct Station {
+    pub handle: StationHandle,
+    pub config: Config,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Station {
+    pub async fn start(config: Config) -> Station {
+        let (handle, task) = station::start(config.clone()).await.expect("station starts");
+        Station { handle, config, task }
+    }
+
+    pub async fn status(&self) -> Status {
+        self.handle.status().await.expect("status")
+    }
+
+    pub async fn wait(&self, secs: u64, pred: impl Fn(&Status) -> bool) -> Status {
+        wait_for(&self.handle, Duration::from_secs(secs), pred)
+            .await
+            .expect("status")
+    }
+
+    pub fn send(&self, c: Command) {
+        self.handle.send(c).expect("station running");
+    }
+
+    pub async fn stop(self) {
+        self.handle.send(Command::Shutdown).ok();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+pub fn ringing(s: &Status) -> bool {
+    matches!(s.call, State::Incoming { .. })
+}
+pub fn active(s: &Status) -> bool {
+    matches!(s.call, State::Active { .. })
+}
+pub fn idle(s: &Status) -> bool {
+    s.call == State::Idle
+}
+
+/// Two stations, "Door" (a) and "Hall" (b), each a contact of the other; `tweak` edits
+/// the contact entries (a's view of b, b's view of a) before start.
+pub async fn pair(tweak: impl FnOnce(&mut Contact, &mut Contact)) -> (Station, Station) {
+    let (pa, pb) = (demo::free_sip_port(), demo::free_sip_port());
+    let (mut hall, mut door) = (demo::contact("Hall", pb), demo::contact("Door", pa));
+    tweak(&mut hall, &mut door);
+    let a = Station::start(demo::loopback_config("Door", pa, vec![hall])).await;
+    let b = Station::start(demo::loopback_config("Hall", pb, vec![door])).await;
+    (a, b)
+}
+
+/// Frames of `sender`'s pattern that `receiver` recognised.
+pub fn recognised(sender: &Status, receiver: &Status) -> u64 {
+    receiver
+        .probes
+        .recognised
+        .get(&sender.probes.own_tag)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Whether `receiver` hears `sender`'s tone (within 3%).
+pub fn hears(sender: &Status, receiver: &Status) -> bool {
+    match (sender.probes.own_tone_hz, receiver.probes.tone_heard_hz) {
+        (Some(s), Some(h)) => (s - h).abs() / s < 0.03,
+        _ => false,
+    }
+}

@@ -1,0 +1,260 @@
+//! Two doorway stations on 127.0.0.1 place real SIP calls with real RTP media.
+
+mod common;
+
+use common::*;
+use doorway::call::machine::State;
+use doorway::station::Command;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_carries_video_and_audio_both_ways_and_hangs_up_fast() {
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|_, _| {}).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    assert!(matches!(a.status().await.call, State::Outgoing { ringing: true, .. }));
+    b.send(Command::Answer);
+    a.wait(10, active).await;
+    // Each side must decode at least 30 frames of the other's pattern and hear its tone.
+    let enough = |s: &doorway::station::Status| s.probes.recognised.values().sum::<u64>() >= 45;
+    let sa = a.wait(20, enough).await;
+    let sb = b.wait(20, enough).await;
+    assert!(recognised(&sa, &sb) >= 30, "Hall saw {:?}", sb.probes);
+    assert!(recognised(&sb, &sa) >= 30, "Door saw {:?}", sa.probes);
+    assert!(
+        hears(&sa, &sb),
+        "Hall heard {:?}, Door sent {:?}",
+        sb.probes.tone_heard_hz,
+        sa.probes.own_tone_hz
+    );
+    assert!(
+        hears(&sb, &sa),
+        "Door heard {:?}, Hall sent {:?}",
+        sa.probes.tone_heard_hz,
+        sb.probes.own_tone_hz
+    );
+    let media = sa.media.clone().unwrap();
+    assert!(media.packets_received > 0 && media.frames_decoded > 0);
+    // Hang up from the callee: both idle within 1 s.
+    let t = Instant::now();
+    b.send(Command::Hangup);
+    a.wait(2, idle).await;
+    b.wait(2, idle).await;
+    assert!(t.elapsed() < Duration::from_secs(1), "teardown took {:?}", t.elapsed());
+    // And again, hanging up from the caller this time.
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    b.send(Command::Answer);
+    a.wait(10, active).await;
+    b.wait(10, active).await;
+    let t = Instant::now();
+    a.send(Command::Hangup);
+    a.wait(2, idle).await;
+    b.wait(2, idle).await;
+    assert!(t.elapsed() < Duration::from_secs(1), "teardown took {:?}", t.elapsed());
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_callee_answers_486() {
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|_, door| door.auto_answer = true).await;
+    // A third station calls Hall while Door is in a call with it.
+    let pc = doorway::demo::free_sip_port();
+    let mut hall = doorway::demo::contact("Hall", b.handle.sip_addr.port());
+    hall.name = "Hall".into();
+    let c = Station::start(doorway::demo::loopback_config("Garage", pc, vec![hall])).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, active).await;
+    c.handle.call("Hall").await.unwrap().unwrap();
+    let sc = c
+        .wait(10, |s| s.last_message.as_deref().is_some_and(|m| m.contains("busy")))
+        .await;
+    assert!(idle(&sc), "{:?}", sc.call);
+    assert!(sc.last_message.unwrap().contains("Hall is busy"));
+    assert!(active(&b.status().await), "the running call is untouched");
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    for s in [a, b, c] {
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_call_reports_603() {
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|_, _| {}).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    b.send(Command::Hangup);
+    let sa = a.wait(5, |s| idle(s) && s.last_message.is_some()).await;
+    assert!(sa.last_message.unwrap().contains("declined"));
+    assert!(idle(&b.status().await));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_while_ringing_stops_the_callee() {
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|_, _| {}).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    a.send(Command::Hangup);
+    let sb = b.wait(5, idle).await;
+    assert!(idle(&sb), "callee still {:?}", sb.call);
+    assert!(sb.last_message.unwrap().contains("hung up"));
+    assert!(idle(&a.status().await));
+    // Both are ready for the next call.
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    b.send(Command::Answer);
+    a.wait(10, active).await;
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_peer_fails_within_the_setup_timeout() {
+    let _serial = SERIAL.lock().await;
+    let dead = doorway::demo::free_sip_port();
+    let pa = doorway::demo::free_sip_port();
+    let a = Station::start(doorway::demo::loopback_config(
+        "Door",
+        pa,
+        vec![doorway::demo::contact("Nobody", dead)],
+    ))
+    .await;
+    let t = Instant::now();
+    a.handle.call("Nobody").await.unwrap().unwrap();
+    let sa = a.wait(10, |s| idle(s) && s.last_message.is_some()).await;
+    let took = t.elapsed();
+    let message = sa.last_message.unwrap();
+    assert!(message.contains("Nobody is unreachable"), "{message}");
+    // setup_timeout_secs is 3 in the loopback config.
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_caller_is_refused_with_403() {
+    let _serial = SERIAL.lock().await;
+    let pb = doorway::demo::free_sip_port();
+    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![])).await;
+    let pa = doorway::demo::free_sip_port();
+    let a = Station::start(doorway::demo::loopback_config(
+        "Door",
+        pa,
+        vec![doorway::demo::contact("Hall", pb)],
+    ))
+    .await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sa = a.wait(5, |s| idle(s) && s.last_message.is_some()).await;
+    assert!(sa.last_message.unwrap().contains("does not accept calls"));
+    let sb = b.status().await;
+    assert!(idle(&sb));
+    assert!(sb.last_message.unwrap().contains("not a contact"));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn door_preview_shows_the_caller_while_ringing() {
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|_, door| door.preview = true).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    // While it rings, Hall sees Door's camera; Door sees nothing of Hall.
+    let sb = b.wait(10, |s| s.probes.recognised.values().sum::<u64>() >= 30).await;
+    assert!(ringing(&sb), "{:?}", sb.call);
+    let sa = a.status().await;
+    assert!(recognised(&sa, &sb) >= 30, "{:?}", sb.probes);
+    assert_eq!(
+        sa.probes.frames_shown, 0,
+        "the caller must not see the callee before answering"
+    );
+    // Answering turns it into a two-way call.
+    b.send(Command::Answer);
+    let sa = a.wait(10, |s| active(s) && s.probes.frames_shown >= 30).await;
+    assert!(recognised(&b.status().await, &sa) >= 30, "{:?}", sa.probes);
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_over_tcp_signalling() {
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|hall, _| {
+        hall.uri.push_str(";transport=tcp");
+        hall.auto_answer = false;
+    })
+    .await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    b.send(Command::Answer);
+    let sa = a.wait(10, |s| active(s) && s.probes.frames_shown >= 30).await;
+    assert!(active(&sa));
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_lost_mid_call_ends_the_call_after_the_media_timeout() {
+    let _serial = SERIAL.lock().await;
+    // Hall runs as its own `doorway run` process so it can die the hard way (SIGKILL):
+    // no BYE, no more RTP.
+    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[station]\nname = \"Hall\"\nuser = \"hall\"\nlisten = \"127.0.0.1:{pb}\"\ncontrol_socket = \"{}\"\n\n\
+             [[contact]]\nname = \"Door\"\nuri = \"sip:door@127.0.0.1:{pa}\"\nauto_answer = true\n",
+            dir.path().join("hall.sock").display()
+        ),
+    )
+    .unwrap();
+    let mut hall = std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let a = Station::start(doorway::demo::loopback_config(
+        "Door",
+        pa,
+        vec![doorway::demo::contact("Hall", pb)],
+    ))
+    .await;
+    // Wait for Hall's control socket: it is up once SIP listens.
+    for _ in 0..100 {
+        if dir.path().join("hall.sock").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sa = a.wait(15, |s| active(s) && s.probes.frames_shown > 10).await;
+    assert!(active(&sa), "{:?} {:?}", sa.call, sa.last_message);
+    hall.kill().unwrap();
+    hall.wait().unwrap();
+    let t = Instant::now();
+    let sa = a.wait(15, idle).await;
+    assert!(idle(&sa), "{:?}", sa.call);
+    assert!(sa.last_message.unwrap().contains("lost the connection"));
+    // media_timeout_secs is 5 in the loopback config.
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    a.stop().await;
+}
