@@ -5,6 +5,7 @@
 //! [`ua`] drives rsipstack's transaction and dialog layers and turns their events into
 //! machine events.
 
+pub mod guard;
 pub mod machine;
 pub mod sdp;
 pub mod ua;

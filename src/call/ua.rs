@@ -138,9 +138,13 @@ impl UserAgent {
         let socket = tokio::net::UdpSocket::bind(addr).await.map_err(io_err)?;
         let local = SocketAddr::new(addr.ip(), socket.local_addr().map_err(io_err)?.port());
         let external = SocketAddr::new(settings.advertise, local.port());
-        let udp = UdpConnection::from_socket(Arc::new(socket), Some(external), Some(cancel.child_token()))
-            .await
-            .map_err(|source| UaError::Listen { addr, source })?;
+        let udp = UdpConnection::from_socket(
+            Arc::new(super::guard::GuardedUdpSocket::new(socket)),
+            Some(external),
+            Some(cancel.child_token()),
+        )
+        .await
+        .map_err(|source| UaError::Listen { addr, source })?;
         transport.add_transport(udp.into());
         let tcp = TcpListenerConnection::new(local, Some(external))
             .await
