@@ -1,0 +1,232 @@
+//! Interop with baresip, a SIP client no one here wrote (Debian packages baresip-core and
+//! baresip-ffmpeg): calls both ways with H.264 video and audio, checked from doorway's side
+//! (frames decoded, tone heard) and from baresip's (its snapshot of the video it received
+//! carries our pattern, its decoded-audio dump carries our tone, its log shows the call).
+
+mod common;
+
+use common::*;
+use doorway::device::probe;
+use doorway::station::Command;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const BARESIP_TONE_HZ: f64 = 440.0;
+
+struct Baresip {
+    child: Child,
+    dir: tempfile::TempDir,
+    sip_port: u16,
+    ctrl_port: u16,
+}
+
+impl Baresip {
+    fn start() -> Baresip {
+        assert!(
+            Path::new("/usr/bin/baresip").exists(),
+            "baresip is not installed: run scripts/install-deps (apt-get install baresip-core baresip-ffmpeg)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (sip_port, ctrl_port) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+        let config = format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\n\
+             audio_player aubridge,nil\naudio_source ausine,{tone}\naudio_alert aubridge,nil\n\
+             ausrc_srate 48000\nausrc_channels 2\nauplay_srate 48000\nauplay_channels 2\n\
+             video_source fakevideo,nil\nvideo_display fakevideo,nil\nvideo_size 320x240\nvideo_fps 15\nvideo_bitrate 500000\n\
+             snd_path {dir}\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule opus.so\nmodule avcodec.so\nmodule ausine.so\nmodule aubridge.so\n\
+             module fakevideo.so\nmodule sndfile.so\nmodule snapshot.so\nmodule ctrl_tcp.so\n\
+             module_app account.so\nmodule_app menu.so\navcodec_h264enc libx264\navcodec_h264dec h264\n",
+            tone = BARESIP_TONE_HZ as u32,
+            dir = dir.path().display()
+        );
+        std::fs::write(dir.path().join("config"), config).unwrap();
+        std::fs::write(
+            dir.path().join("accounts"),
+            "<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n",
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
+        let child = std::process::Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("baresip starts");
+        let b = Baresip {
+            child,
+            dir,
+            sip_port,
+            ctrl_port,
+        };
+        for _ in 0..100 {
+            if b.log().contains("baresip is ready") {
+                return b;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("baresip did not start:\n{}", b.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
+    }
+
+    /// Sends a command over ctrl_tcp (JSON in a netstring) and returns the reply.
+    fn command(&self, command: &str, params: &str) -> String {
+        let json = format!("{{\"command\":\"{command}\",\"params\":\"{params}\",\"token\":\"t\"}}");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.ctrl_port)).expect("baresip ctrl_tcp");
+        stream
+            .write_all(format!("{}:{},", json.len(), json).as_bytes())
+            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Saves the video baresip received as PNG and reads our code from it.
+    fn received_tag(&self) -> Option<u16> {
+        let path = self.dir.path().join("received.png");
+        self.command("snapshot_recv", &path.display().to_string());
+        for _ in 0..40 {
+            if let Some(code) = read_png_code(&path) {
+                return Some(code.tag);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// The tone in baresip's dump of the audio it decoded.
+    fn heard_tone(&self) -> Option<f64> {
+        let wav = std::fs::read_dir(self.dir.path())
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))?;
+        let mut reader = hound::WavReader::open(&wav).ok()?;
+        let spec = reader.spec();
+        let samples: Vec<f64> = reader
+            .samples::<i16>()
+            .filter_map(Result::ok)
+            .step_by(spec.channels as usize)
+            .map(f64::from)
+            .collect();
+        let tail = &samples[samples.len().saturating_sub(spec.sample_rate as usize)..];
+        probe::estimate_tone(tail, spec.sample_rate)
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_png_code(path: &PathBuf) -> Option<probe::FrameCode> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().ok()?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).ok()?;
+    let channels = info.color_type.samples();
+    let bgrx: Vec<u8> = buf[..info.buffer_size()]
+        .chunks(channels)
+        .flat_map(|p| [p[2], p[1], p[0], 255])
+        .collect();
+    probe::read_bgrx(&bgrx, info.width, info.height, info.width as usize * 4)
+}
+
+fn hall_with_baresip_contact(bs: &Baresip, auto_answer: bool) -> doorway::config::Config {
+    let mut contact = doorway::demo::contact("Baresip", bs.sip_port);
+    contact.uri = format!("sip:baresip@127.0.0.1:{}", bs.sip_port);
+    contact.auto_answer = auto_answer;
+    doorway::demo::loopback_config("Hall", doorway::demo::free_sip_port(), vec![contact])
+}
+
+fn assert_media_both_ways(bs: &Baresip, s: &doorway::station::Status) {
+    assert!(
+        s.probes.frames_shown >= 30,
+        "doorway decoded only {} frames of baresip's video",
+        s.probes.frames_shown
+    );
+    let heard = s
+        .probes
+        .tone_heard_hz
+        .unwrap_or_else(|| panic!("doorway heard nothing: {:?} {:?}\n{}", s.probes, s.media, bs.log()));
+    assert!((heard - BARESIP_TONE_HZ).abs() < 10.0, "doorway heard {heard} Hz");
+    assert_eq!(
+        bs.received_tag(),
+        Some(s.probes.own_tag),
+        "baresip's snapshot does not show doorway's pattern"
+    );
+}
+
+/// baresip finishes its audio dump when the call ends.
+fn assert_baresip_heard(bs: &Baresip, s: &doorway::station::Status) {
+    let sent = s.probes.own_tone_hz.unwrap();
+    let mut tone = None;
+    for _ in 0..20 {
+        tone = bs.heard_tone();
+        if tone.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let files: Vec<_> = std::fs::read_dir(bs.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    let tone = tone.unwrap_or_else(|| panic!("no tone in baresip's decoded audio; files: {files:?}"));
+    assert!(
+        (tone - sent).abs() / sent < 0.03,
+        "baresip heard {tone} Hz, doorway sent {sent} Hz"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doorway_calls_baresip() {
+    let _serial = SERIAL.lock().await;
+    let bs = Baresip::start();
+    let hall = Station::start(hall_with_baresip_contact(&bs, false)).await;
+    hall.handle.call("Baresip").await.unwrap().unwrap();
+    let s = hall.wait(20, |s| active(s) && s.probes.frames_shown >= 45).await;
+    assert!(active(&s), "{:?} {:?}\n{}", s.call, s.last_message, bs.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = hall.status().await;
+    assert_media_both_ways(&bs, &s);
+    hall.send(Command::Hangup);
+    hall.wait(2, idle).await;
+    assert_baresip_heard(&bs, &s);
+    let log = bs.log();
+    assert!(log.contains("Call established") || log.contains("established"), "{log}");
+    assert!(log.contains("H264"), "baresip did not use H.264:\n{log}");
+    hall.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_doorway() {
+    let _serial = SERIAL.lock().await;
+    let bs = Baresip::start();
+    let hall = Station::start(hall_with_baresip_contact(&bs, false)).await;
+    let reply = bs.command("dial", &format!("sip:hall@127.0.0.1:{}", hall.handle.sip_addr.port()));
+    let s = hall.wait(10, ringing).await;
+    assert!(ringing(&s), "doorway did not ring: {reply}\n{}", bs.log());
+    hall.send(Command::Answer);
+    let s = hall.wait(20, |s| active(s) && s.probes.frames_shown >= 45).await;
+    assert!(active(&s), "{:?}\n{}", s.call, bs.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = hall.status().await;
+    assert_media_both_ways(&bs, &s);
+    bs.command("hangup", "");
+    let after = hall.wait(3, idle).await;
+    assert!(idle(&after), "baresip's BYE did not end the call");
+    assert_baresip_heard(&bs, &s);
+    hall.stop().await;
+}
