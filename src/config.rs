@@ -416,20 +416,32 @@ fn locate(text: &str, path: &[String]) -> usize {
     line
 }
 
-/// Names the field a serde error is about, from its span in the text.
+/// Names the field a serde error is about, from its span in the text: the key on the
+/// error's line, prefixed by the table it sits in (`contact.1.auto_answer`).
 fn field_from_toml_error(text: &str, err: &toml::de::Error) -> String {
-    let Some(span) = err.span() else {
-        return "file".into();
-    };
-    let start = text[..span.start.min(text.len())]
-        .rfind('\n')
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let line = text[start..].lines().next().unwrap_or("").trim();
-    match line.split_once('=') {
-        Some((key, _)) => key.trim().to_string(),
-        None if line.starts_with('[') => line.trim_matches(|c| c == '[' || c == ']').to_string(),
-        None => "file".into(),
+    let Some(span) = err.span() else { return "file".into() };
+    let error_line = line_of(text, span.start);
+    let mut table = String::new();
+    let mut array_counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut key = None;
+    for (n, line) in text.lines().enumerate().take(error_line) {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+            let count = array_counts.entry(name.trim().to_string()).or_insert(0);
+            table = format!("{}.{}", name.trim(), *count);
+            *count += 1;
+        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            table = name.trim().to_string();
+        }
+        if n + 1 == error_line {
+            key = line.split_once('=').map(|(k, _)| k.trim().to_string());
+        }
+    }
+    match (table.is_empty(), key) {
+        (true, Some(k)) => k,
+        (false, Some(k)) => format!("{table}.{k}"),
+        (false, None) => table,
+        (true, None) => "file".into(),
     }
 }
 

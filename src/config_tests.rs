@@ -48,7 +48,7 @@ fn unknown_key_names_line_and_field() {
     let text = GOOD.replace("auto_answer = true", "auto_answer = true\nring_tone = \"bell\"");
     let (line, field, message) = invalid(&text);
     assert_eq!(line, 9);
-    assert_eq!(field, "ring_tone");
+    assert_eq!(field, "contact.0.ring_tone");
     assert!(message.contains("unknown field"), "{message}");
 }
 
@@ -56,7 +56,7 @@ fn unknown_key_names_line_and_field() {
 fn wrong_type_names_line() {
     let text = GOOD.replace("auto_answer = true", "auto_answer = \"yes\"");
     let (line, field, _) = invalid(&text);
-    assert_eq!((line, field.as_str()), (8, "auto_answer"));
+    assert_eq!((line, field.as_str()), (8, "contact.0.auto_answer"));
 }
 
 #[test]

@@ -19,7 +19,9 @@ pub enum PeerError {
     #[error("{0:?} is not a SIP URI; write sip:user@192.168.1.20:5060 or 192.168.1.20:5060")]
     NotAUri(String),
     /// Only IP addresses can be dialed directly on a LAN without DNS.
-    #[error("{0:?}: the host must be an IP address (direct LAN dialing uses no DNS)")]
+    #[error(
+        "{0:?}: the host must be an IP address, as in sip:kitchen@192.168.1.20:5060 (direct LAN dialing uses no DNS)"
+    )]
     NotAnIp(String),
 }
 
@@ -37,7 +39,9 @@ pub struct Peer {
 /// Parses a contact address: a SIP URI or `host:port` / `host` (port 5060).
 pub fn parse_peer(text: &str) -> Result<Peer, PeerError> {
     let text = text.trim();
-    let uri_text = if text.starts_with("sip:") {
+    let uri_text = if text.is_empty() || text.contains(char::is_whitespace) {
+        return Err(PeerError::NotAUri(text.into()));
+    } else if text.starts_with("sip:") {
         text.to_string()
     } else if text.contains(':') && !text.contains('@') && text.parse::<SocketAddr>().is_err() {
         return Err(PeerError::NotAUri(text.into()));

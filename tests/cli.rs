@@ -1,0 +1,147 @@
+//! The `doorway` binary: config checking with exit code 2, and a running station driven
+//! through its control socket by `doorway call|answer|hangup|status`.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn doorway(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(args)
+        .env("DOORWAY_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let out = doorway(&["check-config", "doorway.example.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ok"));
+}
+
+#[test]
+fn check_config_names_file_line_and_field_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[station]\nname = \"Door\"\n\n[[contact]]\nname = \"Hall\"\nuri = \"not a uri\"\n",
+    )
+    .unwrap();
+    let out = doorway(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let msg = text(&out);
+    assert!(msg.contains(&format!("{}:6: contact.0.uri:", path.display())), "{msg}");
+    assert!(msg.contains("sip:"), "the message says what is allowed: {msg}");
+
+    std::fs::write(&path, "[station]\nname = \"Door\"\ncolour = \"red\"\n").unwrap();
+    let out = doorway(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains(":3: station.colour: unknown field"),
+        "{}",
+        text(&out)
+    );
+
+    let out = doorway(&["check-config", "/nonexistent.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("/nonexistent.toml"));
+    let out = doorway(&["run", "--config", "/nonexistent.toml"]);
+    assert_eq!(out.status.code(), Some(2), "run refuses a bad config the same way");
+}
+
+#[test]
+fn control_commands_without_a_station_say_so() {
+    let out = doorway(&["status", "--socket", "/nonexistent/doorway.sock"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("is the station running?"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_and_control_a_station_from_the_command_line() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let socket = dir.path().join("door.sock");
+    let config = dir.path().join("door.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[station]\nname = \"Door\"\nuser = \"door\"\nlisten = \"127.0.0.1:{pa}\"\ncontrol_socket = \"{}\"\n\n\
+             [[contact]]\nname = \"Hall\"\nuri = \"sip:hall@127.0.0.1:{pb}\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("DOORWAY_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let hall = Station::start(doorway::demo::loopback_config(
+        "Hall",
+        pb,
+        vec![doorway::demo::contact("Door", pa)],
+    ))
+    .await;
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = socket.to_str().unwrap();
+    let out = doorway(&["status", "--socket", s]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("call: idle"), "{}", text(&out));
+
+    let out = doorway(&["call", "Nobody", "--socket", s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("not a contact"), "{}", text(&out));
+
+    let out = doorway(&["call", "Hall", "--socket", s]);
+    assert!(out.status.success(), "{}", text(&out));
+    hall.wait(10, ringing).await;
+    hall.send(doorway::station::Command::Answer);
+    hall.wait(10, |st| active(st) && st.probes.frames_shown >= 30).await;
+    let out = doorway(&["status", "--json", "--socket", s]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["call"]["state"], "active");
+    assert!(json["media"]["frames_decoded"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["media"]["packets_received"].as_u64().unwrap() > 0);
+
+    let out = doorway(&["hangup", "--socket", s]);
+    assert!(out.status.success());
+    hall.wait(2, idle).await;
+
+    // An incoming call answered from the command line.
+    hall.handle.call("Door").await.unwrap().unwrap();
+    for _ in 0..100 {
+        if text(&doorway(&["status", "--socket", s])).contains("call: incoming") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(doorway(&["answer", "--socket", s]).status.success());
+    let st = hall.wait(10, active).await;
+    assert!(active(&st));
+    hall.send(doorway::station::Command::Hangup);
+
+    // SIGTERM: clean exit, socket removed.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists());
+    hall.stop().await;
+}
