@@ -318,13 +318,13 @@ impl Config {
             }
         }
         let m = &self.media;
-        if !(160..=1920).contains(&m.width) || m.width % 16 != 0 {
+        if !(160..=1920).contains(&m.width) || !m.width.is_multiple_of(16) {
             return Err(Problem::new(
                 &["media", "width"],
                 "allowed: 160 to 1920, a multiple of 16",
             ));
         }
-        if !(120..=1080).contains(&m.height) || m.height % 2 != 0 {
+        if !(120..=1080).contains(&m.height) || !m.height.is_multiple_of(2) {
             return Err(Problem::new(&["media", "height"], "allowed: 120 to 1080, even"));
         }
         if !(1..=60).contains(&m.fps) {

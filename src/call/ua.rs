@@ -83,15 +83,21 @@ pub enum UaError {
     Listen {
         /// The address.
         addr: SocketAddr,
-        /// The cause.
-        source: rsipstack::Error,
+        /// The cause (boxed: rsipstack's error is large).
+        source: Box<rsipstack::Error>,
     },
     /// A request could not be built or sent.
     #[error("SIP: {0}")]
-    Sip(#[from] rsipstack::Error),
+    Sip(Box<rsipstack::Error>),
     /// No such call.
     #[error("no call with Call-ID {0}")]
     NoCall(String),
+}
+
+impl From<rsipstack::Error> for UaError {
+    fn from(e: rsipstack::Error) -> Self {
+        Self::Sip(Box::new(e))
+    }
 }
 
 /// Identity and timing of the user agent.
@@ -134,7 +140,10 @@ impl UserAgent {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
         let addr = settings.listen;
-        let io_err = |e: std::io::Error| UaError::Listen { addr, source: e.into() };
+        let io_err = |e: std::io::Error| UaError::Listen {
+            addr,
+            source: Box::new(e.into()),
+        };
         let socket = tokio::net::UdpSocket::bind(addr).await.map_err(io_err)?;
         let local = SocketAddr::new(addr.ip(), socket.local_addr().map_err(io_err)?.port());
         let external = SocketAddr::new(settings.advertise, local.port());
@@ -144,11 +153,17 @@ impl UserAgent {
             Some(cancel.child_token()),
         )
         .await
-        .map_err(|source| UaError::Listen { addr, source })?;
+        .map_err(|source| UaError::Listen {
+            addr,
+            source: Box::new(source),
+        })?;
         transport.add_transport(udp.into());
         let tcp = TcpListenerConnection::new(local, Some(external))
             .await
-            .map_err(|source| UaError::Listen { addr: local, source })?;
+            .map_err(|source| UaError::Listen {
+                addr: local,
+                source: Box::new(source),
+            })?;
         transport.add_transport(tcp.into());
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.clone())
@@ -224,7 +239,7 @@ impl UserAgent {
     /// Sends an INVITE with `offer` under Call-ID `call`; the outcome comes as events.
     pub fn invite(&self, call: &str, peer: &Peer, offer: String) -> Result<(), UaError> {
         let mut callee = rsipstack::sip::Uri::try_from(peer.uri.as_str())
-            .map_err(|e| UaError::Sip(rsipstack::Error::Error(e.to_string())))?;
+            .map_err(|e| UaError::from(rsipstack::Error::Error(e.to_string())))?;
         if callee.auth.is_none() {
             callee.auth = Some(rsipstack::sip::Auth {
                 user: "doorway".into(),
