@@ -159,6 +159,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("station could not start")?;
     control::serve(&socket, station.clone()).await?;
+    // SIP listens, devices are open, the control socket is up: tell systemd (Type=notify).
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => {}

@@ -197,6 +197,9 @@ struct Station {
 impl Station {
     async fn run(mut self, mut sip: mpsc::UnboundedReceiver<UaEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
         info!(uri = %self.ua.uri(), "station ready");
+        let mut watchdog_usec = 0;
+        let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+        self.tell_systemd();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
@@ -205,14 +208,32 @@ impl Station {
                     Some(Command::Shutdown) | None => break,
                     Some(c) => self.on_command(c),
                 },
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => {
+                    self.on_tick();
+                    // From the loop itself, so a hung loop stops the pings and systemd restarts us.
+                    if watchdog {
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                    }
+                }
             }
         }
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         self.feed(Event::Hangup);
         // Give the BYE or CANCEL a moment to leave before the endpoint stops.
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.ua.shutdown();
         info!("station stopped");
+    }
+
+    /// STATUS= line for `systemctl status`: the call state in words.
+    fn tell_systemd(&self) {
+        let status = match self.machine.state() {
+            State::Idle => "idle".to_string(),
+            State::Outgoing { peer, .. } => format!("calling {}", peer.label()),
+            State::Incoming { peer, .. } => format!("{} is calling", peer.label()),
+            State::Active { peer, .. } => format!("in a call with {}", peer.label()),
+        };
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
     }
 
     fn on_command(&mut self, command: Command) {
@@ -375,6 +396,7 @@ impl Station {
         if std::mem::discriminant(self.machine.state()) != before {
             self.state_since = Instant::now();
             info!(state = ?self.machine.state(), "call state");
+            self.tell_systemd();
         }
         for action in actions {
             self.act(action);

@@ -228,5 +228,8 @@ async fn baresip_calls_doorway() {
     let after = hall.wait(3, idle).await;
     assert!(idle(&after), "baresip's BYE did not end the call");
     assert_baresip_heard(&bs, &s);
+    let log = bs.log();
+    assert!(log.contains("established"), "{log}");
+    assert!(log.contains("H264"), "baresip did not use H.264:\n{log}");
     hall.stop().await;
 }

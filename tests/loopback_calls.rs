@@ -258,3 +258,30 @@ async fn peer_lost_mid_call_ends_the_call_after_the_media_timeout() {
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcmu_is_the_fallback_when_opus_is_not_offered() {
+    let _serial = SERIAL.lock().await;
+    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let mut old = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    old.media.audio_codecs = vec!["pcmu".into()];
+    let a = Station::start(old).await;
+    let mut door = doorway::demo::contact("Door", pa);
+    door.auto_answer = true;
+    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door])).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sb = b
+        .wait(15, |s| {
+            active(s) && s.probes.tone_heard_hz.is_some() && s.probes.frames_shown > 10
+        })
+        .await;
+    let audio = sb.media.clone().unwrap().negotiated.unwrap().audio.unwrap();
+    assert_eq!(audio.codec, doorway::call::sdp::AudioCodec::Pcmu);
+    assert_eq!(audio.rtp.send_pt, 0);
+    let sa = a.wait(10, |s| s.probes.tone_heard_hz.is_some()).await;
+    assert!(hears(&sa, &sb) && hears(&sb, &sa), "{:?} / {:?}", sa.probes, sb.probes);
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    a.stop().await;
+    b.stop().await;
+}
