@@ -181,6 +181,26 @@ fn add_udp_inputs(
     Ok(())
 }
 
+/// Calls `deliver` with every sample that reaches `sink`, on the streaming thread.
+fn on_each_sample(sink: &gst_app::AppSink, deliver: impl Fn(&gst::Sample) + Send + Sync + 'static) {
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                deliver(&sample);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+}
+
+/// Adds and links a decode chain; returns its first element (linked to rtpbin later).
+fn add_chain(pipeline: &gst::Pipeline, elements: &[&gst::Element]) -> Result<gst::Element, MediaError> {
+    pipeline.add_many(elements).map_err(MediaError::link)?;
+    gst::Element::link_many(elements).map_err(MediaError::link)?;
+    Ok(elements[0].clone())
+}
+
 fn add_video_chain(
     pipeline: &gst::Pipeline,
     settings: &MediaSettings,
@@ -200,41 +220,31 @@ fn add_video_chain(
         .drop(true)
         .build();
     let c = counters.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                let Ok(info) = gstreamer_video::VideoInfo::from_caps(caps) else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                let Ok(map) = buffer.map_readable() else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                let frame = FrameView {
-                    format: VideoFormat {
-                        pixel: PixelFormat::Bgrx,
-                        width: info.width(),
-                        height: info.height(),
-                        fps: 0,
-                    },
-                    stride: info.stride()[0] as usize,
-                    data: map.as_slice(),
-                };
-                c.frames_decoded.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = display.lock().unwrap().show(frame) {
-                    debug!(error = %e, "display refused a frame");
-                }
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    let elements = [&depay, &parse, &decoder, &convert, sink.upcast_ref()];
-    pipeline.add_many(elements).map_err(MediaError::link)?;
-    gst::Element::link_many(elements).map_err(MediaError::link)?;
-    Ok(depay)
+    on_each_sample(&sink, move |sample| {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return;
+        };
+        let Ok(info) = gstreamer_video::VideoInfo::from_caps(caps) else {
+            return;
+        };
+        let Ok(map) = buffer.map_readable() else { return };
+        let format = VideoFormat {
+            pixel: PixelFormat::Bgrx,
+            width: info.width(),
+            height: info.height(),
+            fps: 0,
+        };
+        let frame = FrameView {
+            format,
+            stride: info.stride()[0] as usize,
+            data: map.as_slice(),
+        };
+        c.frames_decoded.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = display.lock().unwrap().show(frame) {
+            debug!(error = %e, "display refused a frame");
+        }
+    });
+    add_chain(pipeline, &[&depay, &parse, &decoder, &convert, sink.upcast_ref()])
 }
 
 fn add_audio_chain(
@@ -254,38 +264,18 @@ fn add_audio_chain(
     let resample = make("audioresample", "aresample")?;
     let sink = gst_app::AppSink::builder()
         .name("audio-out")
-        .caps(
-            &gst::Caps::builder("audio/x-raw")
-                .field("format", "S16LE")
-                .field("rate", super::send::AUDIO_RATE as i32)
-                .field("channels", 1i32)
-                .field("layout", "interleaved")
-                .build(),
-        )
+        .caps(&super::send::raw_audio_caps())
         .sync(false)
         .build();
     let c = counters.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let Some(buffer) = sample.buffer() else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                let Ok(map) = buffer.map_readable() else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-                c.samples_played.fetch_add(samples.len() as u64, Ordering::Relaxed);
-                if let Err(e) = speaker.lock().unwrap().write(&samples) {
-                    debug!(error = %e, "speaker refused samples");
-                }
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    let elements = [&depay, &decoder, &convert, &resample, sink.upcast_ref()];
-    pipeline.add_many(elements).map_err(MediaError::link)?;
-    gst::Element::link_many(elements).map_err(MediaError::link)?;
-    Ok(depay)
+    on_each_sample(&sink, move |sample| {
+        let Some(buffer) = sample.buffer() else { return };
+        let Ok(map) = buffer.map_readable() else { return };
+        let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        c.samples_played.fetch_add(samples.len() as u64, Ordering::Relaxed);
+        if let Err(e) = speaker.lock().unwrap().write(&samples) {
+            debug!(error = %e, "speaker refused samples");
+        }
+    });
+    add_chain(pipeline, &[&depay, &decoder, &convert, &resample, sink.upcast_ref()])
 }

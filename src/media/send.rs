@@ -255,17 +255,22 @@ fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetiza
     }
 }
 
+/// The raw audio we move between devices and GStreamer: S16LE, 48 kHz, mono.
+pub fn raw_audio_caps() -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("rate", AUDIO_RATE as i32)
+        .field("channels", 1i32)
+        .field("layout", "interleaved")
+        .build()
+}
+
 fn add_audio_branch(
     pipeline: &gst::Pipeline,
     rtpbin: &gst::Element,
     a: &AudioStream,
 ) -> Result<gst_app::AppSrc, MediaError> {
-    let caps = gst::Caps::builder("audio/x-raw")
-        .field("format", "S16LE")
-        .field("rate", AUDIO_RATE as i32)
-        .field("channels", 1i32)
-        .field("layout", "interleaved")
-        .build();
+    let caps = raw_audio_caps();
     let src = gst_app::AppSrc::builder()
         .name("mic-src")
         .caps(&caps)
