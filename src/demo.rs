@@ -103,7 +103,7 @@ impl DirectionReport {
             .unwrap_or(0);
         Self {
             direction: label.into(),
-            frames_decoded: receiver.probes.frames_shown,
+            frames_decoded: receiver.media.as_ref().map(|m| m.frames_decoded).unwrap_or(0),
             frames_recognised: recognised,
             pattern_recognised: recognised >= 30,
             tone_heard_hz: receiver.probes.tone_heard_hz,
@@ -145,6 +145,11 @@ pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoRe
     let b_cfg = loopback_config("Kitchen", pb, vec![contact("Front door", pa)]);
     let (a, _ta) = station::start(a_cfg).await?;
     let (b, _tb) = station::start(b_cfg).await?;
+    let mut shots = Screenshots {
+        dir: screenshot_dir,
+        taken: Vec::new(),
+    };
+    shots.take(&a, "front-door-idle.png").await?;
     let t0 = Instant::now();
     a.call("Kitchen").await?.map_err(DemoError::Call)?;
     let ringing = wait_for(&b, Duration::from_secs(10), |s| {
@@ -158,21 +163,16 @@ pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoRe
             a_status.last_message.unwrap_or_else(|| "nothing".into())
         )));
     }
+    shots.take(&b, "kitchen-ringing.png").await?;
     b.send(Command::Answer)?;
     let active = |s: &Status| matches!(s.call, State::Active { .. });
     wait_for(&a, Duration::from_secs(10), active).await?;
     wait_for(&b, Duration::from_secs(10), active).await?;
     let setup_seconds = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let mut screenshots = Vec::new();
-    if let Some(dir) = screenshot_dir {
-        std::fs::create_dir_all(&dir).map_err(|e| DemoError::Call(e.to_string()))?;
-        for (station, name) in [(&a, "front-door.png"), (&b, "kitchen.png")] {
-            let path = dir.join(name);
-            station.screenshot(path.clone()).await?.map_err(DemoError::Call)?;
-            screenshots.push(path);
-        }
-    }
+    shots.take(&a, "front-door-call.png").await?;
+    shots.take(&b, "kitchen-call.png").await?;
+    let screenshots = shots.taken;
     let (sa, sb) = (a.status().await?, b.status().await?);
     let t1 = Instant::now();
     a.send(Command::Hangup)?;
@@ -191,6 +191,23 @@ pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoRe
         screenshots,
         media: vec![sa.media.clone(), sb.media.clone()],
     })
+}
+
+/// Screenshots of the demo, when a folder was given.
+struct Screenshots {
+    dir: Option<PathBuf>,
+    taken: Vec<PathBuf>,
+}
+
+impl Screenshots {
+    async fn take(&mut self, station: &StationHandle, name: &str) -> Result<(), DemoError> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        std::fs::create_dir_all(dir).map_err(|e| DemoError::Call(format!("{}: {e}", dir.display())))?;
+        let path = dir.join(name);
+        station.screenshot(path.clone()).await?.map_err(DemoError::Call)?;
+        self.taken.push(path);
+        Ok(())
+    }
 }
 
 /// Why the demo call did not work.

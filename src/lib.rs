@@ -10,6 +10,9 @@
 //!   display) with backends chosen by name in the config, and the built-in test devices
 //!   (pattern camera with a glass-to-glass time code, tone microphone, recording speaker,
 //!   frame-keeping display) with their probes.
+//! - [`ui`]: what the screen shows per call state, drawn with an embedded font into
+//!   BGRx frames, the compositor that puts remote video and overlays together, and
+//!   touch hit-testing.
 //! - [`station`]: the event loop that wires SIP, the call machine, media and devices.
 //! - [`control`]: the local control socket behind `doorway call|answer|hangup|status`.
 //! - [`demo`]: two stations on 127.0.0.1 calling each other, used by `doorway demo`.
@@ -23,3 +26,4 @@ pub mod demo;
 pub mod device;
 pub mod media;
 pub mod station;
+pub mod ui;

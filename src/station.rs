@@ -8,10 +8,13 @@ use crate::call::ua::{UaEvent, UaSettings, UserAgent};
 use crate::call::{parse_peer, Peer};
 use crate::config::Config;
 use crate::device::{self, probe::ProbeReport, Devices};
-use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats};
+use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats, VideoOut};
+use crate::ui::compositor::Compositor;
+use crate::ui::{ContactButton, Screen};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, info_span, warn, Instrument};
@@ -167,7 +170,16 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         codecs,
     };
     let span = info_span!("station", name = %config.station.name);
+    let (width, height) = devices.display.lock().unwrap().size();
+    let compositor = Arc::new(Mutex::new(Compositor::new(
+        devices.display.clone(),
+        width,
+        height,
+        idle_screen(&config),
+    )));
     let station = Station {
+        compositor,
+        message_at: Instant::now(),
         advertise,
         config,
         ua,
@@ -183,6 +195,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
 }
 
 struct Station {
+    compositor: Arc<Mutex<Compositor>>,
+    message_at: Instant,
     config: Config,
     advertise: IpAddr,
     ua: UserAgent,
@@ -374,7 +388,30 @@ impl Station {
         self.feed(event);
     }
 
+    /// Puts the call state on the screen, with a recent message for the person at it.
+    fn update_screen(&self) {
+        let screen = match self.machine.state() {
+            State::Idle => idle_screen(&self.config),
+            State::Outgoing { peer, ringing, .. } => Screen::Calling {
+                peer: peer.label().into(),
+                ringing: *ringing,
+            },
+            State::Incoming { peer, .. } => Screen::Ringing {
+                peer: peer.label().into(),
+            },
+            State::Active { peer, .. } => Screen::InCall {
+                peer: peer.label().into(),
+                seconds: self.state_since.elapsed().as_secs(),
+                door_open: false,
+            },
+        };
+        let recent = self.message_at.elapsed() < Duration::from_secs(15);
+        let message = self.last_message.clone().filter(|_| recent);
+        self.compositor.lock().unwrap().set_screen(screen, message);
+    }
+
     fn on_tick(&mut self) {
+        self.update_screen();
         let Some(session) = &self.media else { return };
         for e in session.poll_errors() {
             error!(error = %e, "media error");
@@ -401,6 +438,7 @@ impl Station {
         for action in actions {
             self.act(action);
         }
+        self.update_screen();
     }
 
     fn act(&mut self, action: Action) {
@@ -436,6 +474,7 @@ impl Station {
             Action::Tell(message) => {
                 info!(%message, "for the user");
                 self.last_message = Some(message);
+                self.message_at = Instant::now();
                 Ok(())
             }
         };
@@ -445,15 +484,48 @@ impl Station {
         }
     }
 
+    fn video_out(&self) -> VideoOut {
+        let compositor = self.compositor.clone();
+        Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))
+    }
+
     fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
         let result = match &mut self.media {
             Some(session) => session.update(negotiated, &self.devices),
-            None => MediaSession::start(&self.settings, negotiated, &self.devices).map(|s| {
+            None => MediaSession::start(&self.settings, negotiated, &self.devices, self.video_out()).map(|s| {
                 self.media = Some(s);
             }),
         };
         result.map_err(|e| format!("media could not start: {e}"))
     }
+}
+
+fn idle_screen(config: &Config) -> Screen {
+    let contacts = config
+        .contacts
+        .iter()
+        .map(|c| ContactButton {
+            name: c.name.clone(),
+            key_hint: None,
+        })
+        .collect();
+    Screen::Idle {
+        station: config.station.name.clone(),
+        clock: clock_text(),
+        contacts,
+    }
+}
+
+/// Local time as HH:MM.
+fn clock_text() -> String {
+    // SAFETY: time and localtime_r only write into the values we own.
+    let tm = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
 }
 
 fn action_call(action: &Action) -> &str {

@@ -151,9 +151,9 @@ fn hall_with_baresip_contact(bs: &Baresip, auto_answer: bool) -> doorway::config
 
 fn assert_media_both_ways(bs: &Baresip, s: &doorway::station::Status) {
     assert!(
-        s.probes.frames_shown >= 30,
+        decoded(s) >= 30,
         "doorway decoded only {} frames of baresip's video",
-        s.probes.frames_shown
+        decoded(s)
     );
     let heard = s
         .probes
@@ -196,7 +196,7 @@ async fn doorway_calls_baresip() {
     let bs = Baresip::start();
     let hall = Station::start(hall_with_baresip_contact(&bs, false)).await;
     hall.handle.call("Baresip").await.unwrap().unwrap();
-    let s = hall.wait(20, |s| active(s) && s.probes.frames_shown >= 45).await;
+    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
     assert!(active(&s), "{:?} {:?}\n{}", s.call, s.last_message, bs.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let s = hall.status().await;
@@ -219,7 +219,7 @@ async fn baresip_calls_doorway() {
     let s = hall.wait(10, ringing).await;
     assert!(ringing(&s), "doorway did not ring: {reply}\n{}", bs.log());
     hall.send(Command::Answer);
-    let s = hall.wait(20, |s| active(s) && s.probes.frames_shown >= 45).await;
+    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
     assert!(active(&s), "{:?}\n{}", s.call, bs.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let s = hall.status().await;

@@ -114,7 +114,7 @@ async fn run_and_control_a_station_from_the_command_line() {
     assert!(out.status.success(), "{}", text(&out));
     hall.wait(10, ringing).await;
     hall.send(doorway::station::Command::Answer);
-    hall.wait(10, |st| active(st) && st.probes.frames_shown >= 30).await;
+    hall.wait(10, |st| active(st) && seen(st) >= 30).await;
     let out = doorway(&["status", "--json", "--socket", s]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["call"]["state"], "active");

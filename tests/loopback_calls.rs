@@ -176,13 +176,10 @@ async fn door_preview_shows_the_caller_while_ringing() {
     assert!(ringing(&sb), "{:?}", sb.call);
     let sa = a.status().await;
     assert!(recognised(&sa, &sb) >= 30, "{:?}", sb.probes);
-    assert_eq!(
-        sa.probes.frames_shown, 0,
-        "the caller must not see the callee before answering"
-    );
+    assert_eq!(seen(&sa), 0, "the caller must not see the callee before answering");
     // Answering turns it into a two-way call.
     b.send(Command::Answer);
-    let sa = a.wait(10, |s| active(s) && s.probes.frames_shown >= 30).await;
+    let sa = a.wait(10, |s| active(s) && seen(s) >= 30).await;
     assert!(recognised(&b.status().await, &sa) >= 30, "{:?}", sa.probes);
     a.send(Command::Hangup);
     b.wait(2, idle).await;
@@ -201,7 +198,7 @@ async fn call_over_tcp_signalling() {
     a.handle.call("Hall").await.unwrap().unwrap();
     b.wait(10, ringing).await;
     b.send(Command::Answer);
-    let sa = a.wait(10, |s| active(s) && s.probes.frames_shown >= 30).await;
+    let sa = a.wait(10, |s| active(s) && seen(s) >= 30).await;
     assert!(active(&sa));
     a.send(Command::Hangup);
     b.wait(2, idle).await;
@@ -246,7 +243,7 @@ async fn peer_lost_mid_call_ends_the_call_after_the_media_timeout() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     a.handle.call("Hall").await.unwrap().unwrap();
-    let sa = a.wait(15, |s| active(s) && s.probes.frames_shown > 10).await;
+    let sa = a.wait(15, |s| active(s) && seen(s) > 10).await;
     assert!(active(&sa), "{:?} {:?}", sa.call, sa.last_message);
     hall.kill().unwrap();
     hall.wait().unwrap();
@@ -271,9 +268,7 @@ async fn pcmu_is_the_fallback_when_opus_is_not_offered() {
     let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door])).await;
     a.handle.call("Hall").await.unwrap().unwrap();
     let sb = b
-        .wait(15, |s| {
-            active(s) && s.probes.tone_heard_hz.is_some() && s.probes.frames_shown > 10
-        })
+        .wait(15, |s| active(s) && s.probes.tone_heard_hz.is_some() && seen(s) > 10)
         .await;
     let audio = sb.media.clone().unwrap().negotiated.unwrap().audio.unwrap();
     assert_eq!(audio.codec, doorway::call::sdp::AudioCodec::Pcmu);

@@ -179,7 +179,7 @@ async fn malformed_requests_get_400_or_silence_and_calls_still_work() {
     a.handle.call("Hall").await.unwrap().unwrap();
     b.wait(10, ringing).await;
     b.send(Command::Answer);
-    let sa = a.wait(10, |s| active(s) && s.probes.frames_shown >= 10).await;
+    let sa = a.wait(10, |s| active(s) && seen(s) >= 10).await;
     assert!(active(&sa));
     a.send(Command::Hangup);
     b.wait(2, idle).await;

@@ -122,12 +122,12 @@ pub trait Speaker: Send {
     fn close(&mut self);
 }
 
-/// Screen: shows decoded remote video (BGRx frames).
+/// Screen: shows what the compositor drew (BGRx frames of the screen's size).
 pub trait Display: Send {
-    /// Shows one decoded frame.
+    /// Shows one screen.
     fn show(&mut self, frame: FrameView<'_>) -> Result<(), DeviceError>;
-    /// Clears the video area (call ended).
-    fn clear(&mut self) -> Result<(), DeviceError>;
+    /// Size of the screen in pixels.
+    fn size(&self) -> (u32, u32);
     /// Writes what the screen shows now as PNG.
     fn screenshot(&self, path: &Path) -> Result<(), DeviceError>;
 }
@@ -185,7 +185,7 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     };
     let display: Box<dyn Display> = match d.display.as_str() {
         "test" => {
-            let disp = testdev::FrameKeepingDisplay::new();
+            let disp = testdev::FrameKeepingDisplay::new(config.media.width, config.media.height);
             probes.display = Some(disp.probe());
             Box::new(disp)
         }

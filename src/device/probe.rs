@@ -156,12 +156,18 @@ pub struct DisplayProbe {
     pub recognised: BTreeMap<u16, u64>,
     /// Recent glass-to-glass latencies in ms.
     pub latencies: VecDeque<f64>,
+    last_code: Option<FrameCode>,
 }
 
 impl DisplayProbe {
-    /// Records one shown frame.
+    /// Records one shown screen. A screen redrawn around the same camera frame (clock or
+    /// timer tick) counts as shown but not as a new frame: its latency was taken already.
     pub fn record(&mut self, code: Option<FrameCode>) {
         self.frames += 1;
+        if code.is_some() && code == self.last_code {
+            return;
+        }
+        self.last_code = code;
         if let Some(code) = code {
             *self.recognised.entry(code.tag).or_default() += 1;
             if let Some(latency) = latency_ms(code.ms) {

@@ -242,20 +242,16 @@ impl Speaker for RecordingSpeaker {
 pub struct FrameKeepingDisplay {
     probe: Arc<Mutex<DisplayProbe>>,
     last: Option<VideoFrame>,
-}
-
-impl Default for FrameKeepingDisplay {
-    fn default() -> Self {
-        Self::new()
-    }
+    size: (u32, u32),
 }
 
 impl FrameKeepingDisplay {
-    /// A new, blank display.
-    pub fn new() -> Self {
+    /// A new, blank display of `width`x`height` pixels.
+    pub fn new(width: u32, height: u32) -> Self {
         Self {
             probe: Arc::default(),
             last: None,
+            size: (width, height),
         }
     }
     /// Its readings.
@@ -290,9 +286,8 @@ impl Display for FrameKeepingDisplay {
         Ok(())
     }
 
-    fn clear(&mut self) -> Result<(), DeviceError> {
-        self.last = None;
-        Ok(())
+    fn size(&self) -> (u32, u32) {
+        self.size
     }
 
     fn screenshot(&self, path: &Path) -> Result<(), DeviceError> {

@@ -80,7 +80,7 @@ fn tone_microphone_into_recording_speaker() {
 
 #[test]
 fn display_keeps_frames_and_writes_png() {
-    let mut display = FrameKeepingDisplay::new();
+    let mut display = FrameKeepingDisplay::new(64, 48);
     let dir = tempfile::tempdir().unwrap();
     let blank = dir.path().join("blank.png");
     display.screenshot(&blank).unwrap();

@@ -79,6 +79,10 @@ pub struct MediaSettings {
     pub codecs: codecs::CodecChoice,
 }
 
+/// Where decoded remote video goes (the station's compositor), called on GStreamer's
+/// streaming thread for every frame.
+pub type VideoOut = std::sync::Arc<dyn Fn(crate::device::FrameView<'_>) + Send + Sync>;
+
 /// Media statistics for `status`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct MediaStats {
@@ -104,17 +108,24 @@ pub struct MediaSession {
     negotiated: Negotiated,
     send: Option<send::SendPipeline>,
     recv: Option<recv::RecvPipeline>,
+    video_out: VideoOut,
     started_ms: u64,
 }
 
 impl MediaSession {
     /// Starts what `negotiated` asks for.
-    pub fn start(settings: &MediaSettings, negotiated: &Negotiated, devices: &Devices) -> Result<Self, MediaError> {
+    pub fn start(
+        settings: &MediaSettings,
+        negotiated: &Negotiated,
+        devices: &Devices,
+        video_out: VideoOut,
+    ) -> Result<Self, MediaError> {
         let mut session = Self {
             settings: settings.clone(),
             negotiated: Negotiated::default(),
             send: None,
             recv: None,
+            video_out,
             started_ms: crate::device::probe::monotonic_ms(),
         };
         session.update(negotiated, devices)?;
@@ -152,7 +163,7 @@ impl MediaSession {
                     &self.settings,
                     v,
                     a,
-                    devices.display.clone(),
+                    self.video_out.clone(),
                     devices.speaker.clone(),
                 )?);
                 info!(video = v.is_some(), audio = a.is_some(), "receiving media");
@@ -245,6 +256,5 @@ impl MediaSession {
         }
         self.recv = None;
         devices.speaker.lock().unwrap().close();
-        let _ = devices.display.lock().unwrap().clear();
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{make, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
-use crate::device::{Display, FrameView, PixelFormat, Shared, Speaker, VideoFormat};
+use crate::device::{FrameView, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -37,7 +37,7 @@ impl RecvPipeline {
         settings: &MediaSettings,
         video: Option<&VideoStream>,
         audio: Option<&AudioStream>,
-        display: Shared<dyn Display>,
+        video_out: super::VideoOut,
         speaker: Shared<dyn Speaker>,
     ) -> Result<Self, MediaError> {
         let pipeline = gst::Pipeline::with_name("recv");
@@ -64,7 +64,7 @@ impl RecvPipeline {
                 caps,
                 &counters,
             )?;
-            video_sink = Some(add_video_chain(&pipeline, settings, display, &counters)?);
+            video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters)?);
         }
         if let Some(a) = audio {
             speaker
@@ -204,7 +204,7 @@ fn add_chain(pipeline: &gst::Pipeline, elements: &[&gst::Element]) -> Result<gst
 fn add_video_chain(
     pipeline: &gst::Pipeline,
     settings: &MediaSettings,
-    display: Shared<dyn Display>,
+    video_out: super::VideoOut,
     counters: &Arc<RecvCounters>,
 ) -> Result<gst::Element, MediaError> {
     let depay = make("rtph264depay", "h264depay")?;
@@ -240,9 +240,7 @@ fn add_video_chain(
             data: map.as_slice(),
         };
         c.frames_decoded.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = display.lock().unwrap().show(frame) {
-            debug!(error = %e, "display refused a frame");
-        }
+        video_out(frame);
     });
     add_chain(pipeline, &[&depay, &parse, &decoder, &convert, sink.upcast_ref()])
 }

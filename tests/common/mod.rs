@@ -81,3 +81,13 @@ pub fn hears(sender: &Status, receiver: &Status) -> bool {
         _ => false,
     }
 }
+
+/// Camera frames of any station this station recognised on its screen.
+pub fn seen(s: &Status) -> u64 {
+    s.probes.recognised.values().sum()
+}
+
+/// Video frames decoded in the current call.
+pub fn decoded(s: &Status) -> u64 {
+    s.media.as_ref().map(|m| m.frames_decoded).unwrap_or(0)
+}

@@ -1,0 +1,122 @@
+//! The compositor: keeps the current [`Screen`], the last remote picture and the self
+//! view, draws them together and hands the result to the display. Remote frames arrive on
+//! GStreamer's streaming thread; screen changes come from the station loop.
+
+use super::canvas::Canvas;
+use super::{render, Screen};
+use crate::device::{Display, FrameView, Shared, VideoFrame};
+use tracing::debug;
+
+/// Draws the screen for a display.
+pub struct Compositor {
+    display: Shared<dyn Display>,
+    canvas: Canvas,
+    screen: Screen,
+    message: Option<String>,
+    remote: Option<VideoFrame>,
+    self_view: Option<VideoFrame>,
+}
+
+impl Compositor {
+    /// A compositor for `display`, `width`x`height` pixels, showing `screen`.
+    pub fn new(display: Shared<dyn Display>, width: u32, height: u32, screen: Screen) -> Self {
+        let mut c = Self {
+            display,
+            canvas: Canvas::new(width, height),
+            screen,
+            message: None,
+            remote: None,
+            self_view: None,
+        };
+        c.redraw();
+        c
+    }
+
+    /// The screen being shown.
+    pub fn screen(&self) -> &Screen {
+        &self.screen
+    }
+
+    /// Size of the screen.
+    pub fn size(&self) -> (u32, u32) {
+        (self.canvas.width, self.canvas.height)
+    }
+
+    /// Shows `screen` with `message`; redraws only when something changed.
+    pub fn set_screen(&mut self, screen: Screen, message: Option<String>) {
+        if screen == self.screen && message == self.message {
+            return;
+        }
+        let video_screen = |s: &Screen| matches!(s, Screen::Ringing { .. } | Screen::InCall { .. });
+        if !video_screen(&screen) {
+            self.remote = None;
+            self.self_view = None;
+        }
+        self.screen = screen;
+        self.message = message;
+        self.redraw();
+    }
+
+    /// A decoded remote frame: draw it straight away, then keep a copy for redraws
+    /// between frames (clock, timer, state changes).
+    pub fn remote_frame(&mut self, frame: FrameView<'_>) {
+        fn view(f: &VideoFrame) -> FrameView<'_> {
+            FrameView {
+                format: f.format,
+                stride: f.stride,
+                data: &f.data,
+            }
+        }
+        render(
+            &mut self.canvas,
+            &self.screen,
+            Some(frame),
+            self.self_view.as_ref().map(view),
+            self.message.as_deref(),
+        );
+        self.show();
+        match &mut self.remote {
+            Some(kept) if kept.data.len() == frame.data.len() => {
+                kept.data.copy_from_slice(frame.data);
+                kept.format = frame.format;
+                kept.stride = frame.stride;
+            }
+            _ => {
+                self.remote = Some(VideoFrame {
+                    format: frame.format,
+                    stride: frame.stride,
+                    data: frame.data.to_vec(),
+                })
+            }
+        }
+    }
+
+    /// Our own camera, small, BGRx: shown at the next redraw.
+    pub fn self_frame(&mut self, frame: VideoFrame) {
+        self.self_view = Some(frame);
+    }
+
+    fn redraw(&mut self) {
+        fn view(f: &VideoFrame) -> FrameView<'_> {
+            FrameView {
+                format: f.format,
+                stride: f.stride,
+                data: &f.data,
+            }
+        }
+        render(
+            &mut self.canvas,
+            &self.screen,
+            self.remote.as_ref().map(view),
+            self.self_view.as_ref().map(view),
+            self.message.as_deref(),
+        );
+        self.show();
+    }
+
+    fn show(&self) {
+        if let Err(e) = self.display.lock().unwrap().show(self.canvas.view()) {
+            debug!(error = %e, "display refused the screen");
+        }
+    }
+}

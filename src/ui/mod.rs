@@ -1,0 +1,323 @@
+//! What the screen shows: one [`Screen`] per call state, laid out for any display size,
+//! drawn by our code into a [`canvas::Canvas`], with the buttons a touch can hit.
+//!
+//! Overlays during a call sit in the lower part of the screen, so the remote picture
+//! keeps its top rows (where the test camera's time code is) and its centre clear.
+
+pub mod canvas;
+pub mod compositor;
+
+use canvas::{Canvas, Rect, Rgb};
+
+/// A contact button on the idle screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactButton {
+    /// Contact name.
+    pub name: String,
+    /// Key that calls it, shown on the button ("F1").
+    pub key_hint: Option<String>,
+}
+
+/// What the screen is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    /// No call: station name, clock, one button per contact.
+    Idle {
+        /// Station name.
+        station: String,
+        /// Clock text ("14:05").
+        clock: String,
+        /// Contact buttons.
+        contacts: Vec<ContactButton>,
+    },
+    /// We call someone.
+    Calling {
+        /// Who.
+        peer: String,
+        /// They ring.
+        ringing: bool,
+    },
+    /// Someone calls us.
+    Ringing {
+        /// Who.
+        peer: String,
+    },
+    /// A call is up.
+    InCall {
+        /// With whom.
+        peer: String,
+        /// Seconds since answer.
+        seconds: u64,
+        /// Show a door-open button.
+        door_open: bool,
+    },
+}
+
+/// What a button or key does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiAction {
+    /// Call the named contact.
+    Call(String),
+    /// Cancel our outgoing call.
+    Cancel,
+    /// Answer the ringing call.
+    Answer,
+    /// Decline the ringing call.
+    Decline,
+    /// End the call.
+    Hangup,
+    /// Open the door.
+    DoorOpen,
+}
+
+/// A touchable area.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Button {
+    /// Where.
+    pub rect: Rect,
+    /// Text on it.
+    pub label: String,
+    /// Small text under the label (key hint).
+    pub hint: Option<String>,
+    /// What it does.
+    pub action: UiAction,
+    /// Its colour.
+    pub colour: Rgb,
+}
+
+const BLUE: Rgb = Rgb(30, 90, 160);
+const GREEN: Rgb = Rgb(30, 150, 60);
+const RED: Rgb = Rgb(190, 40, 40);
+const AMBER: Rgb = Rgb(200, 130, 20);
+const BACKGROUND: Rgb = Rgb(18, 22, 30);
+const WHITE: Rgb = Rgb(240, 240, 240);
+
+/// Text size proportional to the screen, so small and large panels both read well.
+fn text_size(height: i32, fraction: f32) -> f32 {
+    (height as f32 * fraction).max(10.0)
+}
+
+/// The buttons of `screen` on a `w`x`h` display.
+pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
+    let margin = (w.min(h) / 40).max(4);
+    let bar_h = h / 6;
+    let bottom = |x: i32, width: i32, label: &str, action: UiAction, colour: Rgb| Button {
+        rect: Rect {
+            x,
+            y: h - bar_h - margin,
+            w: width,
+            h: bar_h,
+        },
+        label: label.into(),
+        hint: None,
+        action,
+        colour,
+    };
+    match screen {
+        Screen::Idle { contacts, .. } => {
+            let top = h / 4;
+            let n = contacts.len().max(1) as i32;
+            let cols = if n <= 2 {
+                n
+            } else if n <= 6 {
+                2
+            } else {
+                3
+            };
+            let rows = (n + cols - 1) / cols;
+            let cell_w = (w - margin) / cols;
+            let cell_h = (h - top - margin) / rows;
+            contacts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let (col, row) = (i as i32 % cols, i as i32 / cols);
+                    Button {
+                        rect: Rect {
+                            x: margin + col * cell_w,
+                            y: top + row * cell_h,
+                            w: cell_w - margin,
+                            h: cell_h - margin,
+                        },
+                        label: c.name.clone(),
+                        hint: c.key_hint.clone(),
+                        action: UiAction::Call(c.name.clone()),
+                        colour: BLUE,
+                    }
+                })
+                .collect()
+        }
+        Screen::Calling { .. } => vec![bottom(w / 4, w / 2, "Cancel", UiAction::Cancel, RED)],
+        Screen::Ringing { .. } => {
+            let half = (w - 3 * margin) / 2;
+            vec![
+                bottom(margin, half, "Answer", UiAction::Answer, GREEN),
+                bottom(2 * margin + half, half, "Decline", UiAction::Decline, RED),
+            ]
+        }
+        Screen::InCall { door_open, .. } => {
+            let mut b = vec![bottom(w / 3, w / 3, "Hang up", UiAction::Hangup, RED)];
+            if *door_open {
+                b.push(bottom(
+                    margin,
+                    w / 3 - 2 * margin,
+                    "Open door",
+                    UiAction::DoorOpen,
+                    AMBER,
+                ));
+            }
+            b
+        }
+    }
+}
+
+/// The action under a touch at (x, y), if any.
+pub fn hit(screen: &Screen, w: i32, h: i32, x: i32, y: i32) -> Option<UiAction> {
+    buttons(screen, w, h)
+        .into_iter()
+        .find(|b| b.rect.contains(x, y))
+        .map(|b| b.action)
+}
+
+/// Draws `screen` onto `canvas`. `remote` is the far end's picture (preview while ringing,
+/// the call itself when in a call), `self_view` our own camera, `message` a line a person
+/// must read (an error, a refused call).
+pub fn render(
+    canvas: &mut Canvas,
+    screen: &Screen,
+    remote: Option<crate::device::FrameView<'_>>,
+    self_view: Option<crate::device::FrameView<'_>>,
+    message: Option<&str>,
+) {
+    let (w, h) = (canvas.width as i32, canvas.height as i32);
+    let video_area = canvas.bounds();
+    let has_video = matches!(screen, Screen::Ringing { .. } | Screen::InCall { .. });
+    match (has_video, remote) {
+        (true, Some(frame)) => {
+            let fitted = video_area.fit(frame.format.width, frame.format.height);
+            if fitted != video_area {
+                canvas.fill(video_area, Rgb(0, 0, 0));
+            }
+            canvas.blit(frame, fitted);
+        }
+        _ => canvas.fill(video_area, BACKGROUND),
+    }
+    let big = text_size(h, 0.09);
+    let small = text_size(h, 0.06);
+    match screen {
+        Screen::Idle { station, clock, .. } => {
+            canvas.text(w / 40 + 4, h / 20, station, big, WHITE);
+            let cw = Canvas::text_width(clock, big);
+            canvas.text(w - cw - w / 40 - 4, h / 20, clock, big, WHITE);
+        }
+        Screen::Calling { peer, ringing } => {
+            let text = if *ringing {
+                format!("{peer} is ringing...")
+            } else {
+                format!("Calling {peer}...")
+            };
+            canvas.text_centred(
+                Rect {
+                    x: 0,
+                    y: h / 4,
+                    w,
+                    h: h / 4,
+                },
+                &text,
+                big,
+                WHITE,
+            );
+        }
+        Screen::Ringing { peer } if remote.is_none() => {
+            canvas.text_centred(
+                Rect {
+                    x: 0,
+                    y: h / 4,
+                    w,
+                    h: h / 4,
+                },
+                &format!("{peer} is calling"),
+                big,
+                WHITE,
+            );
+        }
+        Screen::Ringing { peer } => {
+            let y = h - h / 6 - h / 40 - (small as i32 + 12);
+            let text = format!("{peer} is calling");
+            let tw = Canvas::text_width(&text, small);
+            canvas.fill(
+                Rect {
+                    x: (w - tw) / 2 - 8,
+                    y: y - 4,
+                    w: tw + 16,
+                    h: small as i32 + 8,
+                },
+                BACKGROUND,
+            );
+            canvas.text((w - tw) / 2, y, &text, small, WHITE);
+        }
+        Screen::InCall { peer, seconds, .. } => {
+            if let Some(me) = self_view {
+                let r = Rect {
+                    x: w - w / 4 - w / 40,
+                    y: h - h / 4 - h / 6 - h / 20,
+                    w: w / 4,
+                    h: h / 4,
+                };
+                canvas.blit(me, r.fit(me.format.width, me.format.height));
+            }
+            let text = format!("{peer}  {:02}:{:02}", seconds / 60, seconds % 60);
+            let y = h - h / 6 - h / 40 - (small as i32 + 12);
+            let tw = Canvas::text_width(&text, small);
+            canvas.fill(
+                Rect {
+                    x: w / 40,
+                    y: y - 4,
+                    w: tw + 16,
+                    h: small as i32 + 8,
+                },
+                BACKGROUND,
+            );
+            canvas.text(w / 40 + 8, y, &text, small, WHITE);
+        }
+    }
+    for b in buttons(screen, w, h) {
+        canvas.fill(b.rect, b.colour);
+        canvas.outline(b.rect, 2, WHITE);
+        let label_size = text_size(b.rect.h.min(h / 4), 0.35).min(big);
+        match &b.hint {
+            Some(hint) => {
+                let upper = Rect {
+                    h: b.rect.h * 2 / 3,
+                    ..b.rect
+                };
+                canvas.text_centred(upper, &b.label, label_size, WHITE);
+                let lower = Rect {
+                    y: b.rect.y + b.rect.h / 2,
+                    h: b.rect.h / 2,
+                    ..b.rect
+                };
+                canvas.text_centred(lower, hint, label_size * 0.6, WHITE);
+            }
+            None => canvas.text_centred(b.rect, &b.label, label_size, WHITE),
+        }
+    }
+    if let Some(message) = message {
+        let size = small * 0.8;
+        let tw = Canvas::text_width(message, size).min(w - 16);
+        let r = Rect {
+            x: (w - tw) / 2 - 8,
+            y: h * 3 / 20,
+            w: tw + 16,
+            h: size as i32 + 10,
+        };
+        if matches!(screen, Screen::Idle { .. } | Screen::Calling { .. }) {
+            canvas.fill(r, AMBER);
+            canvas.text(r.x + 8, r.y + 4, message, size, Rgb(0, 0, 0));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "ui_tests.rs"]
+mod tests;

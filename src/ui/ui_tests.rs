@@ -1,0 +1,175 @@
+use super::*;
+use crate::device::{FrameView, PixelFormat, VideoFormat};
+
+fn idle(n: usize) -> Screen {
+    Screen::Idle {
+        station: "Front door".into(),
+        clock: "12:34".into(),
+        contacts: (0..n)
+            .map(|i| ContactButton {
+                name: format!("Flat {i}"),
+                key_hint: Some(format!("F{i}")),
+            })
+            .collect(),
+    }
+}
+
+const SIZES: [(i32, i32); 4] = [(640, 360), (320, 240), (480, 800), (1280, 800)];
+
+#[test]
+fn idle_buttons_fit_the_screen_without_overlapping() {
+    for (w, h) in SIZES {
+        for n in [1, 2, 3, 4, 7, 9] {
+            let b = buttons(&idle(n), w, h);
+            assert_eq!(b.len(), n);
+            for (i, x) in b.iter().enumerate() {
+                let r = x.rect;
+                assert!(
+                    r.x >= 0 && r.y >= h / 5 && r.x + r.w <= w && r.y + r.h <= h,
+                    "{w}x{h} n={n}: {r:?}"
+                );
+                assert!(r.w >= 40 && r.h >= 30, "{w}x{h} n={n}: button too small {r:?}");
+                for y in &b[i + 1..] {
+                    let s = y.rect;
+                    let apart = r.x + r.w <= s.x || s.x + s.w <= r.x || r.y + r.h <= s.y || s.y + s.h <= r.y;
+                    assert!(apart, "{w}x{h} n={n}: {r:?} overlaps {s:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn touches_map_to_actions() {
+    let screen = idle(3);
+    for b in buttons(&screen, 640, 360) {
+        let (cx, cy) = (b.rect.x + b.rect.w / 2, b.rect.y + b.rect.h / 2);
+        assert_eq!(hit(&screen, 640, 360, cx, cy), Some(b.action.clone()));
+    }
+    assert_eq!(hit(&screen, 640, 360, 5, 5), None, "the header is not a button");
+    let ringing = Screen::Ringing { peer: "Door".into() };
+    let actions: Vec<_> = buttons(&ringing, 640, 360).into_iter().map(|b| b.action).collect();
+    assert_eq!(actions, vec![UiAction::Answer, UiAction::Decline]);
+    assert_eq!(hit(&ringing, 640, 360, 100, 320), Some(UiAction::Answer));
+    assert_eq!(hit(&ringing, 640, 360, 540, 320), Some(UiAction::Decline));
+    let calling = Screen::Calling {
+        peer: "Door".into(),
+        ringing: true,
+    };
+    assert_eq!(hit(&calling, 640, 360, 320, 320), Some(UiAction::Cancel));
+    let call = Screen::InCall {
+        peer: "Door".into(),
+        seconds: 5,
+        door_open: true,
+    };
+    let actions: Vec<_> = buttons(&call, 640, 360).into_iter().map(|b| b.action).collect();
+    assert_eq!(actions, vec![UiAction::Hangup, UiAction::DoorOpen]);
+}
+
+#[test]
+fn overlays_leave_the_top_of_the_picture_clear() {
+    for (w, h) in SIZES {
+        for screen in [
+            Screen::Ringing { peer: "D".into() },
+            Screen::InCall {
+                peer: "D".into(),
+                seconds: 1,
+                door_open: true,
+            },
+        ] {
+            for b in buttons(&screen, w, h) {
+                assert!(b.rect.y > h * 3 / 5, "{w}x{h}: {:?} covers the picture", b.rect);
+            }
+        }
+    }
+}
+
+#[test]
+fn fit_preserves_aspect_ratio() {
+    let screen = Rect {
+        x: 0,
+        y: 0,
+        w: 640,
+        h: 360,
+    };
+    assert_eq!(screen.fit(640, 360), screen);
+    assert_eq!(
+        screen.fit(4, 3),
+        Rect {
+            x: 80,
+            y: 0,
+            w: 480,
+            h: 360
+        }
+    );
+    let portrait = Rect {
+        x: 0,
+        y: 0,
+        w: 480,
+        h: 800,
+    };
+    assert_eq!(
+        portrait.fit(16, 9),
+        Rect {
+            x: 0,
+            y: 265,
+            w: 480,
+            h: 270
+        }
+    );
+}
+
+fn solid(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+    (0..w * h).flat_map(|_| [rgb[2], rgb[1], rgb[0], 255]).collect()
+}
+
+#[test]
+fn in_call_screen_shows_the_remote_picture_letterboxed() {
+    let mut canvas = Canvas::new(640, 360);
+    let data = solid(320, 240, [10, 200, 30]);
+    let remote = FrameView {
+        format: VideoFormat {
+            pixel: PixelFormat::Bgrx,
+            width: 320,
+            height: 240,
+            fps: 0,
+        },
+        stride: 320 * 4,
+        data: &data,
+    };
+    let screen = Screen::InCall {
+        peer: "Door".into(),
+        seconds: 65,
+        door_open: false,
+    };
+    render(&mut canvas, &screen, Some(remote), None, None);
+    assert_eq!(canvas.pixel(320, 100), Rgb(10, 200, 30), "remote picture in the middle");
+    assert_eq!(canvas.pixel(20, 100), Rgb(0, 0, 0), "black bar left of a 4:3 picture");
+    let hangup = &buttons(&screen, 640, 360)[0];
+    assert_eq!(canvas.pixel(hangup.rect.x as u32 + 4, hangup.rect.y as u32 + 4), RED);
+}
+
+#[test]
+fn idle_screen_draws_name_clock_and_buttons() {
+    let mut canvas = Canvas::new(640, 360);
+    let screen = idle(2);
+    render(&mut canvas, &screen, None, None, Some("Kitchen is busy"));
+    let b = &buttons(&screen, 640, 360)[0];
+    assert_eq!(canvas.pixel(b.rect.x as u32 + 4, b.rect.y as u32 + 4), BLUE);
+    // Text is drawn: the header has bright pixels where the name is.
+    let bright = (10..300)
+        .flat_map(|x| (18..50).map(move |y| (x, y)))
+        .filter(|&(x, y)| canvas.pixel(x, y).0 > 200)
+        .count();
+    assert!(bright > 100, "station name not drawn ({bright} bright pixels)");
+    // The message band is amber.
+    let amber = (0..640).filter(|&x| canvas.pixel(x, 360 * 3 / 20 + 2) == AMBER).count();
+    assert!(amber > 50, "message band missing");
+}
+
+#[test]
+fn text_width_grows_with_text_and_size() {
+    let short = Canvas::text_width("Hall", 20.0);
+    assert!(short > 20 && short < Canvas::text_width("Hall and garage", 20.0));
+    assert!(Canvas::text_width("Hall", 40.0) > short);
+}
