@@ -51,6 +51,58 @@ pub struct Config {
     /// Media settings.
     #[serde(default)]
     pub media: MediaConfig,
+    /// Buttons and touch.
+    #[serde(default)]
+    pub input: InputConfig,
+}
+
+/// Buttons and touchscreen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// `evdev` reads /dev/input (and picks up devices plugged in later); `none` ignores input.
+    #[serde(default = "default_input_backend")]
+    pub backend: String,
+    /// Key name → action: `call:NAME`, `answer`, `hangup`, `volume_up`, `volume_down`,
+    /// `mute`, `door_open`.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, String>,
+    /// Key name → action when the key is held for `long_press_ms`.
+    #[serde(default)]
+    pub long_press: std::collections::BTreeMap<String, String>,
+    /// How long a press must be to count as long.
+    #[serde(default = "default_long_press")]
+    pub long_press_ms: u64,
+    /// Presses closer than this to the previous release are contact bounce.
+    #[serde(default = "default_debounce")]
+    pub debounce_ms: u64,
+    /// Raw touch range `[min_x, max_x, min_y, max_y]` when the driver's is wrong; a
+    /// reversed range flips that axis.
+    #[serde(default)]
+    pub touch_calibration: Option<[i32; 4]>,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            backend: default_input_backend(),
+            keys: Default::default(),
+            long_press: Default::default(),
+            long_press_ms: default_long_press(),
+            debounce_ms: default_debounce(),
+            touch_calibration: None,
+        }
+    }
+}
+
+fn default_input_backend() -> String {
+    "evdev".into()
+}
+fn default_long_press() -> u64 {
+    800
+}
+fn default_debounce() -> u64 {
+    30
 }
 
 /// Identity, SIP listener and call policy.
@@ -101,6 +153,9 @@ pub struct Contact {
     /// Show this contact's video while its call rings here (early media, RFC 3960).
     #[serde(default)]
     pub preview: bool,
+    /// Key that calls this contact (its doorbell button), e.g. `KEY_F1` or `BTN_0`.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// Device backend per family: `"test"` selects the built-in test device.
@@ -122,6 +177,9 @@ pub struct DevicesConfig {
     /// Tone frequency of the test microphone; derived from the station name when unset.
     #[serde(default)]
     pub test_tone_hz: Option<f64>,
+    /// Clockwise rotation of the screen (0, 90, 180, 270) for panels mounted turned.
+    #[serde(default)]
+    pub display_rotation: u32,
 }
 
 /// Video and audio parameters.
@@ -205,6 +263,7 @@ impl Default for DevicesConfig {
             speaker: default_test(),
             display: default_test(),
             test_tone_hz: None,
+            display_rotation: 0,
         }
     }
 }
@@ -296,7 +355,11 @@ impl Config {
             if let Err(e) = crate::call::parse_peer(&c.uri) {
                 return Err(Problem::at(at("uri"), &e.to_string()));
             }
+            if let Some(key) = &c.key {
+                crate::input::check_key_name(key).map_err(|e| Problem::at(at("key"), &e.to_string()))?;
+            }
         }
+        self.validate_input()?;
         let d = &self.devices;
         for (field, value, allowed) in [
             ("camera", &d.camera, CAMERA_BACKENDS),
@@ -354,6 +417,38 @@ impl Config {
             return Err(Problem::new(
                 &["media", "rtp_port_min"],
                 "allowed: rtp_port_min >= 1024 and rtp_port_max at least 4 ports above it",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_input(&self) -> Result<(), Problem> {
+        let i = &self.input;
+        if !["evdev", "none"].contains(&i.backend.as_str()) {
+            return Err(Problem::new(&["input", "backend"], "allowed: evdev, none"));
+        }
+        for (table, map) in [("keys", &i.keys), ("long_press", &i.long_press)] {
+            for (key, action) in map {
+                let at = || vec!["input".to_string(), table.to_string(), key.clone()];
+                crate::input::check_key_name(key).map_err(|e| Problem::at(at(), &e.to_string()))?;
+                let action = crate::input::InputAction::parse(action).map_err(|e| Problem::at(at(), &e.to_string()))?;
+                if let crate::input::InputAction::Call(name) = action {
+                    if self.contact(&name).is_none() {
+                        return Err(Problem::at(at(), &format!("no contact is named {name:?}")));
+                    }
+                }
+            }
+        }
+        if !(100..=10_000).contains(&i.long_press_ms) {
+            return Err(Problem::new(&["input", "long_press_ms"], "allowed: 100 to 10000"));
+        }
+        if i.debounce_ms > 500 {
+            return Err(Problem::new(&["input", "debounce_ms"], "allowed: 0 to 500"));
+        }
+        if ![0, 90, 180, 270].contains(&self.devices.display_rotation) {
+            return Err(Problem::new(
+                &["devices", "display_rotation"],
+                "allowed: 0, 90, 180, 270",
             ));
         }
         Ok(())

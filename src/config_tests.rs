@@ -116,3 +116,24 @@ fn unreadable_file_says_so() {
     assert!(matches!(err, ConfigError::Read { .. }));
     assert!(err.to_string().contains("/nonexistent/doorway.toml"));
 }
+
+#[test]
+fn key_maps_are_checked() {
+    let text = format!("{GOOD}\n[input]\nkeys = {{ KEY_F1 = \"call:Kitchen\", KEY_ENTER = \"answer\" }}\nlong_press = {{ KEY_ENTER = \"hangup\" }}\n");
+    let c = parse(&text).unwrap();
+    assert_eq!(c.input.keys.len(), 2);
+    for (bad, word) in [
+        ("keys = { F1 = \"answer\" }", "not a key name"),
+        ("keys = { KEY_F1 = \"ring\" }", "not an action"),
+        ("keys = { KEY_F1 = \"call:Nobody\" }", "no contact is named"),
+        ("backend = \"usb\"", "allowed: evdev, none"),
+    ] {
+        let (line, field, message) = invalid(&format!("{GOOD}\n[input]\n{bad}\n"));
+        assert_eq!(line, 15, "{bad}");
+        assert!(field.starts_with("input."), "{field}");
+        assert!(message.contains(word), "{bad}: {message}");
+    }
+    let text = GOOD.replace("auto_answer = true", "auto_answer = true\nkey = \"F2\"");
+    let (line, field, _) = invalid(&text);
+    assert_eq!((line, field.as_str()), (9, "contact.0.key"));
+}

@@ -2,7 +2,7 @@
 //! building blocks the integration tests and the benchmark use.
 
 use crate::call::machine::State;
-use crate::config::{Config, Contact, DevicesConfig, MediaConfig, StationConfig};
+use crate::config::{Config, Contact, DevicesConfig, InputConfig, MediaConfig, StationConfig};
 use crate::station::{self, Command, StationError, StationHandle, Status};
 use serde::Serialize;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -37,6 +37,11 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
         contacts,
         devices: DevicesConfig::default(),
         media: MediaConfig::default(),
+        // Two stations in one process share the machine's input devices: neither reads them.
+        input: InputConfig {
+            backend: "none".into(),
+            ..Default::default()
+        },
     }
 }
 
@@ -47,6 +52,7 @@ pub fn contact(name: &str, port: u16) -> Contact {
         uri: format!("sip:{}@127.0.0.1:{port}", name.to_lowercase().replace(' ', "-")),
         auto_answer: false,
         preview: false,
+        key: None,
     }
 }
 

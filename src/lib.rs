@@ -13,6 +13,8 @@
 //! - [`ui`]: what the screen shows per call state, drawn with an embedded font into
 //!   BGRx frames, the compositor that puts remote video and overlays together, and
 //!   touch hit-testing.
+//! - [`input`]: buttons and touch: the evdev backend with hot-plug, key maps with
+//!   debounce and long press, touch calibration and rotation.
 //! - [`station`]: the event loop that wires SIP, the call machine, media and devices.
 //! - [`control`]: the local control socket behind `doorway call|answer|hangup|status`.
 //! - [`demo`]: two stations on 127.0.0.1 calling each other, used by `doorway demo`.
@@ -24,6 +26,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod device;
+pub mod input;
 pub mod media;
 pub mod station;
 pub mod ui;

@@ -280,3 +280,46 @@ async fn pcmu_is_the_fallback_when_opus_is_not_offered() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_press_calls_and_a_touch_answers() {
+    use doorway::input::RawInput;
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|hall, _| hall.key = Some("KEY_F1".into())).await;
+    let t = Instant::now();
+    a.send(Command::Input(RawInput::Key {
+        key: "KEY_F1".into(),
+        pressed: true,
+    }));
+    a.send(Command::Input(RawInput::Key {
+        key: "KEY_F1".into(),
+        pressed: false,
+    }));
+    let sa = a.wait(1, |s| matches!(s.call, State::Outgoing { .. })).await;
+    assert!(matches!(sa.call, State::Outgoing { .. }));
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "the screen reacted after {:?}",
+        t.elapsed()
+    );
+    b.wait(10, ringing).await;
+    // Touch the Answer button: bottom-left half of the screen.
+    b.send(Command::Input(RawInput::Touch { x: 0.25, y: 0.9 }));
+    let sb = b.wait(5, active).await;
+    assert!(active(&sb), "{:?}", sb.call);
+    a.wait(5, |s| active(s) && seen(s) >= 10).await;
+    // The doorbell key again hangs up the call with that contact.
+    a.send(Command::Input(RawInput::Key {
+        key: "KEY_F1".into(),
+        pressed: true,
+    }));
+    a.wait(2, idle).await;
+    b.wait(2, idle).await;
+    // A touch on an idle screen's contact button calls it.
+    b.send(Command::Input(RawInput::Touch { x: 0.5, y: 0.6 }));
+    a.wait(10, ringing).await;
+    a.send(Command::Hangup);
+    b.wait(5, idle).await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::device::{self, probe::ProbeReport, Devices};
 use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats, VideoOut};
 use crate::ui::compositor::Compositor;
-use crate::ui::{ContactButton, Screen};
+
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -18,6 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, info_span, warn, Instrument};
+
+mod buttons;
+mod screen;
+
+use buttons::key_interpreter;
+use screen::idle_screen;
 
 /// Why a station could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,8 @@ pub enum Command {
     Status(oneshot::Sender<Status>),
     /// Write the screen to a PNG file.
     Screenshot(PathBuf, oneshot::Sender<Result<(), String>>),
+    /// Input as if from a device: scripted input for tests and remote buttons.
+    Input(crate::input::RawInput),
     /// Start a new measurement window on the test devices' probes.
     ResetProbes,
     /// Hang up and stop.
@@ -177,7 +185,23 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         height,
         idle_screen(&config),
     )));
+    let (input_tx, input_rx) = mpsc::unbounded_channel();
+    if config.input.backend == "evdev" {
+        let calibration =
+            config
+                .input
+                .touch_calibration
+                .map(|[min_x, max_x, min_y, max_y]| crate::input::Calibration {
+                    min_x,
+                    max_x,
+                    min_y,
+                    max_y,
+                });
+        crate::input::evdev::spawn(input_tx.clone(), calibration);
+    }
     let station = Station {
+        keys: key_interpreter(&config),
+        _input_tx: input_tx,
         compositor,
         message_at: Instant::now(),
         advertise,
@@ -190,11 +214,14 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         last_message: None,
         state_since: Instant::now(),
     };
-    let task = tokio::spawn(station.run(ua_rx, command_rx).instrument(span));
+    let task = tokio::spawn(station.run(ua_rx, command_rx, input_rx).instrument(span));
     Ok((handle, task))
 }
 
 struct Station {
+    keys: crate::input::KeyInterpreter,
+    /// Keeps the input channel open when no device backend holds a sender.
+    _input_tx: mpsc::UnboundedSender<crate::input::RawInput>,
     compositor: Arc<Mutex<Compositor>>,
     message_at: Instant,
     config: Config,
@@ -209,7 +236,12 @@ struct Station {
 }
 
 impl Station {
-    async fn run(mut self, mut sip: mpsc::UnboundedReceiver<UaEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(
+        mut self,
+        mut sip: mpsc::UnboundedReceiver<UaEvent>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut input: mpsc::UnboundedReceiver<crate::input::RawInput>,
+    ) {
         info!(uri = %self.ua.uri(), "station ready");
         let mut watchdog_usec = 0;
         let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
@@ -218,6 +250,7 @@ impl Station {
         loop {
             tokio::select! {
                 Some(event) = sip.recv() => self.on_sip(event),
+                Some(raw) = input.recv() => self.on_input(raw),
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(c) => self.on_command(c),
@@ -271,6 +304,7 @@ impl Station {
                     .map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
+            Command::Input(raw) => self.on_input(raw),
             Command::ResetProbes => self.devices.probes.reset(),
             Command::Shutdown => {}
         }
@@ -388,28 +422,6 @@ impl Station {
         self.feed(event);
     }
 
-    /// Puts the call state on the screen, with a recent message for the person at it.
-    fn update_screen(&self) {
-        let screen = match self.machine.state() {
-            State::Idle => idle_screen(&self.config),
-            State::Outgoing { peer, ringing, .. } => Screen::Calling {
-                peer: peer.label().into(),
-                ringing: *ringing,
-            },
-            State::Incoming { peer, .. } => Screen::Ringing {
-                peer: peer.label().into(),
-            },
-            State::Active { peer, .. } => Screen::InCall {
-                peer: peer.label().into(),
-                seconds: self.state_since.elapsed().as_secs(),
-                door_open: false,
-            },
-        };
-        let recent = self.message_at.elapsed() < Duration::from_secs(15);
-        let message = self.last_message.clone().filter(|_| recent);
-        self.compositor.lock().unwrap().set_screen(screen, message);
-    }
-
     fn on_tick(&mut self) {
         self.update_screen();
         let Some(session) = &self.media else { return };
@@ -498,34 +510,6 @@ impl Station {
         };
         result.map_err(|e| format!("media could not start: {e}"))
     }
-}
-
-fn idle_screen(config: &Config) -> Screen {
-    let contacts = config
-        .contacts
-        .iter()
-        .map(|c| ContactButton {
-            name: c.name.clone(),
-            key_hint: None,
-        })
-        .collect();
-    Screen::Idle {
-        station: config.station.name.clone(),
-        clock: clock_text(),
-        contacts,
-    }
-}
-
-/// Local time as HH:MM.
-fn clock_text() -> String {
-    // SAFETY: time and localtime_r only write into the values we own.
-    let tm = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
 }
 
 fn action_call(action: &Action) -> &str {

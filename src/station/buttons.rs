@@ -1,0 +1,95 @@
+//! What keys and touches do to the station.
+
+use super::Station;
+use crate::call::machine::{Action, Event, State};
+use crate::config::Config;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+impl Station {
+    pub(super) fn on_input(&mut self, raw: crate::input::RawInput) {
+        use crate::input::{InputAction, RawInput};
+        use crate::ui::UiAction;
+        let action = match raw {
+            RawInput::Key { key, pressed } => self.keys.key(&key, pressed, Instant::now()),
+            RawInput::Touch { x, y } => {
+                let compositor = self.compositor.lock().unwrap();
+                let (w, h) = compositor.size();
+                let (px, py) = crate::input::touch_to_screen(x, y, self.config.devices.display_rotation, w, h);
+                let hit = crate::ui::hit(compositor.screen(), w as i32, h as i32, px, py);
+                info!(x = px, y = py, button = ?hit, "touch");
+                match hit {
+                    Some(UiAction::Call(name)) => Some(InputAction::Call(name)),
+                    Some(UiAction::Answer) => Some(InputAction::Answer),
+                    Some(UiAction::Cancel | UiAction::Decline | UiAction::Hangup) => Some(InputAction::Hangup),
+                    Some(UiAction::DoorOpen) => Some(InputAction::DoorOpen),
+                    None => None,
+                }
+            }
+            RawInput::Added { path, name } => {
+                info!(%path, %name, "input device ready");
+                None
+            }
+            RawInput::Removed { path } => {
+                warn!(%path, "input device removed");
+                None
+            }
+        };
+        if let Some(action) = action {
+            self.on_action(action);
+        }
+    }
+
+    /// A button's meaning depends on the call state: a contact's doorbell button calls it,
+    /// answers a ringing call, and hangs up a call with that contact.
+    fn on_action(&mut self, action: crate::input::InputAction) {
+        use crate::input::InputAction;
+        info!(?action, "button");
+        match action {
+            InputAction::Call(name) => match self.machine.state() {
+                State::Idle => {
+                    if let Err(e) = self.dial(&name) {
+                        self.act(Action::Tell(e));
+                    }
+                }
+                State::Incoming { .. } => self.feed(Event::Answer),
+                State::Outgoing { peer, .. } | State::Active { peer, .. } => {
+                    if peer.contact.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(&name)) {
+                        self.feed(Event::Hangup);
+                    }
+                }
+            },
+            InputAction::Answer => self.feed(Event::Answer),
+            InputAction::Hangup => self.feed(Event::Hangup),
+            other => self.act(Action::Tell(format!("{other:?} is not available on this station yet"))),
+        }
+        self.update_screen();
+    }
+}
+
+pub(super) fn key_interpreter(config: &Config) -> crate::input::KeyInterpreter {
+    use crate::input::InputAction;
+    let parse = |map: &std::collections::BTreeMap<String, String>| {
+        // Validated with the config: every entry parses.
+        map.iter()
+            .filter_map(|(k, a)| InputAction::parse(a).ok().map(|a| (k.clone(), a)))
+            .collect()
+    };
+    let mut short: std::collections::HashMap<_, _> = parse(&config.input.keys);
+    for c in &config.contacts {
+        if let Some(key) = &c.key {
+            short.insert(key.clone(), InputAction::Call(c.name.clone()));
+        }
+    }
+    crate::input::KeyInterpreter::new(
+        short,
+        parse(&config.input.long_press),
+        Duration::from_millis(config.input.long_press_ms),
+        Duration::from_millis(config.input.debounce_ms),
+    )
+}
+
+/// "KEY_F1" → "F1": what is printed on the key.
+pub(super) fn key_hint(key: &str) -> String {
+    key.trim_start_matches("KEY_").trim_start_matches("BTN_").to_string()
+}

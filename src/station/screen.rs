@@ -1,0 +1,59 @@
+//! What the station puts on its screen.
+
+use super::Station;
+use crate::call::machine::State;
+use crate::config::Config;
+use crate::ui::{ContactButton, Screen};
+use std::time::Duration;
+
+impl Station {
+    /// Puts the call state on the screen, with a recent message for the person at it.
+    pub(super) fn update_screen(&self) {
+        let screen = match self.machine.state() {
+            State::Idle => idle_screen(&self.config),
+            State::Outgoing { peer, ringing, .. } => Screen::Calling {
+                peer: peer.label().into(),
+                ringing: *ringing,
+            },
+            State::Incoming { peer, .. } => Screen::Ringing {
+                peer: peer.label().into(),
+            },
+            State::Active { peer, .. } => Screen::InCall {
+                peer: peer.label().into(),
+                seconds: self.state_since.elapsed().as_secs(),
+                door_open: false,
+            },
+        };
+        let recent = self.message_at.elapsed() < Duration::from_secs(15);
+        let message = self.last_message.clone().filter(|_| recent);
+        self.compositor.lock().unwrap().set_screen(screen, message);
+    }
+}
+
+pub(super) fn idle_screen(config: &Config) -> Screen {
+    let contacts = config
+        .contacts
+        .iter()
+        .map(|c| ContactButton {
+            name: c.name.clone(),
+            key_hint: c.key.as_deref().map(super::buttons::key_hint),
+        })
+        .collect();
+    Screen::Idle {
+        station: config.station.name.clone(),
+        clock: clock_text(),
+        contacts,
+    }
+}
+
+/// Local time as HH:MM.
+fn clock_text() -> String {
+    // SAFETY: time and localtime_r only write into the values we own.
+    let tm = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
+}
