@@ -162,7 +162,7 @@ pub struct Contact {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevicesConfig {
-    /// Camera backend.
+    /// Camera backend: `test`, `v4l2` (first camera) or `v4l2:/dev/videoN`.
     #[serde(default = "default_test")]
     pub camera: String,
     /// Microphone backend.
@@ -180,6 +180,10 @@ pub struct DevicesConfig {
     /// Clockwise rotation of the screen (0, 90, 180, 270) for panels mounted turned.
     #[serde(default)]
     pub display_rotation: u32,
+    /// V4L2 camera controls by name (as `doorway devices` lists them), e.g.
+    /// `{ brightness = 10, power_line_frequency = 1, horizontal_flip = 1 }`.
+    #[serde(default)]
+    pub camera_controls: std::collections::BTreeMap<String, i64>,
 }
 
 /// Video and audio parameters.
@@ -264,6 +268,7 @@ impl Default for DevicesConfig {
             display: default_test(),
             test_tone_hz: None,
             display_rotation: 0,
+            camera_controls: Default::default(),
         }
     }
 }
@@ -284,7 +289,7 @@ impl Default for MediaConfig {
 }
 
 /// Device backends this build can open, per family.
-pub const CAMERA_BACKENDS: &[&str] = &["test"];
+pub const CAMERA_BACKENDS: &[&str] = &["test", "v4l2"];
 /// Audio backends this build can open (microphone and speaker).
 pub const AUDIO_BACKENDS: &[&str] = &["test"];
 /// Display backends this build can open.

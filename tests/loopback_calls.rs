@@ -323,3 +323,35 @@ async fn a_key_press_calls_and_a_touch_answers() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_camera_sends_a_placeholder_and_keeps_the_audio() {
+    let _serial = SERIAL.lock().await;
+    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let mut door = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    door.devices.camera = "v4l2:/dev/video-unplugged".into();
+    let a = Station::start(door).await;
+    let mut door_contact = doorway::demo::contact("Door", pa);
+    door_contact.auto_answer = true;
+    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door_contact])).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sb = b
+        .wait(15, |s| {
+            active(s) && decoded(s) >= 30 && s.probes.tone_heard_hz.is_some()
+        })
+        .await;
+    let sa = a.status().await;
+    assert!(decoded(&sb) >= 30, "Hall got no placeholder picture: {:?}", sb.media);
+    assert_eq!(seen(&sb), 0, "a placeholder is not Door's camera");
+    assert!(hears(&sa, &sb), "Door's audio must keep flowing: {:?}", sb.probes);
+    assert!(sa.media.unwrap().camera_failures > 0);
+    let sa = a.wait(3, |s| s.last_message.is_some()).await;
+    assert!(
+        sa.last_message.unwrap().contains("camera is not working"),
+        "Door's screen says why"
+    );
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    a.stop().await;
+    b.stop().await;
+}

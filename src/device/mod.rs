@@ -10,6 +10,7 @@
 
 pub mod probe;
 pub mod testdev;
+pub mod v4l2;
 
 use crate::config::Config;
 use std::path::Path;
@@ -43,6 +44,8 @@ pub enum PixelFormat {
     Nv12,
     /// 32-bit B,G,R,x: what displays scan out (DRM XRGB8888).
     Bgrx,
+    /// Motion JPEG, one JPEG image per frame (USB cameras at high resolutions).
+    Mjpeg,
 }
 
 impl PixelFormat {
@@ -53,6 +56,7 @@ impl PixelFormat {
             Self::Yuy2 => "YUY2",
             Self::Nv12 => "NV12",
             Self::Bgrx => "BGRx",
+            Self::Mjpeg => "MJPEG",
         }
     }
 }
@@ -153,6 +157,10 @@ fn shared<T: ?Sized>(b: Box<T>) -> Shared<T> {
     Arc::new(Mutex::new(b))
 }
 
+fn controls(d: &crate::config::DevicesConfig) -> Vec<(String, i64)> {
+    d.camera_controls.iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
 /// Opens the backends named in the config. Names were checked by `Config::validate`.
 pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     let d = &config.devices;
@@ -163,6 +171,8 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     };
     let camera: Box<dyn Camera> = match d.camera.as_str() {
         "test" => Box::new(testdev::PatternCamera::new(tag)),
+        "v4l2" => Box::new(v4l2::V4l2Camera::new(None, controls(d))),
+        other if other.starts_with("v4l2:") => Box::new(v4l2::V4l2Camera::new(Some(other[5..].into()), controls(d))),
         other => return Err(DeviceError::Unsupported(format!("camera backend {other:?}"))),
     };
     let microphone: Box<dyn Microphone> = match d.microphone.as_str() {

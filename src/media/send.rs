@@ -53,7 +53,12 @@ impl SendPipeline {
                 height: settings.height,
                 fps: settings.fps,
             };
-            let format = camera.lock().unwrap().open(format).map_err(MediaError::Device)?;
+            // A camera missing at call start must not cost the call: send a placeholder
+            // (and audio) and let the feeder reopen it.
+            let format = camera.lock().unwrap().open(format).unwrap_or_else(|e| {
+                warn!(error = %e, "camera unavailable; the call starts with a placeholder picture");
+                format
+            });
             video_src = Some(add_video_branch(&pipeline, &rtpbin, settings, v, format)?);
             video_format = Some(format);
         }
@@ -148,12 +153,7 @@ fn add_video_branch(
     v: &VideoStream,
     format: VideoFormat,
 ) -> Result<gst_app::AppSrc, MediaError> {
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", format.pixel.gst_name())
-        .field("width", format.width as i32)
-        .field("height", format.height as i32)
-        .field("framerate", gst::Fraction::new(format.fps as i32, 1))
-        .build();
+    let caps = video_caps(format);
     let src = gst_app::AppSrc::builder()
         .name("camera-src")
         .caps(&caps)
@@ -190,8 +190,19 @@ fn add_video_branch(
     pay.set_property("config-interval", -1i32);
     pay.set_property("mtu", 1200u32);
     pay.set_property_from_str("aggregate-mode", "none");
+    // MJPEG cameras need a JPEG decoder before conversion; an identity keeps the chain
+    // the same shape for raw formats.
+    let decode = make(
+        if format.pixel == PixelFormat::Mjpeg {
+            "jpegdec"
+        } else {
+            "identity"
+        },
+        "camdecode",
+    )?;
     let elements = [
         src.upcast_ref(),
+        &decode,
         &convert,
         &scale,
         &raw_caps,
@@ -324,24 +335,42 @@ fn placeholder(format: VideoFormat) -> Vec<u8> {
     data
 }
 
+/// Caps for frames in `format`.
+fn video_caps(format: VideoFormat) -> gst::Caps {
+    match format.pixel {
+        PixelFormat::Mjpeg => gst::Caps::builder("image/jpeg"),
+        raw => gst::Caps::builder("video/x-raw").field("format", raw.gst_name()),
+    }
+    .field("width", format.width as i32)
+    .field("height", format.height as i32)
+    .field("framerate", gst::Fraction::new(format.fps as i32, 1))
+    .build()
+}
+
 fn feed_video(
     src: gst_app::AppSrc,
     camera: Shared<dyn Camera>,
-    format: VideoFormat,
+    wanted: VideoFormat,
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     failures: Arc<AtomicU64>,
 ) {
+    let placeholder_format = VideoFormat {
+        pixel: PixelFormat::I420,
+        ..wanted
+    };
+    // What the appsrc caps say now; a camera that comes back may deliver another format.
+    let mut caps_format = wanted;
     let mut lost_since: Option<std::time::Instant> = None;
     let mut last_reopen = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
         let frame = camera.lock().unwrap().capture();
-        let data = match frame {
+        let (format, data) = match frame {
             Ok(f) => {
                 if lost_since.take().is_some() {
                     info!("camera is back");
                 }
-                f.data
+                (f.format, f.data)
             }
             Err(DeviceError::Temporary(e)) => {
                 warn!(error = %e, "camera hiccup");
@@ -353,14 +382,19 @@ fn feed_video(
                     warn!(error = %e, "camera lost; sending a placeholder until it returns");
                     std::time::Instant::now()
                 });
-                std::thread::sleep(Duration::from_millis(1000 / format.fps.max(1) as u64));
+                std::thread::sleep(Duration::from_millis(1000 / wanted.fps.max(1) as u64));
                 if last_reopen.elapsed() >= Duration::from_secs(1) {
                     last_reopen = std::time::Instant::now();
-                    let _ = camera.lock().unwrap().open(format);
+                    let _ = camera.lock().unwrap().open(wanted);
                 }
-                placeholder(format)
+                (placeholder_format, placeholder(placeholder_format))
             }
         };
+        if format != caps_format {
+            // videoconvert and videoscale renegotiate behind the new caps.
+            src.set_caps(Some(&video_caps(format)));
+            caps_format = format;
+        }
         if let Err(e) = src.push_buffer(gst::Buffer::from_mut_slice(data)) {
             info!(reason = ?e, "video feeder stops");
             break;

@@ -200,6 +200,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         crate::input::evdev::spawn(input_tx.clone(), calibration);
     }
     let station = Station {
+        camera_failures_seen: 0,
+        camera_down: false,
         keys: key_interpreter(&config),
         _input_tx: input_tx,
         compositor,
@@ -219,6 +221,10 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
 }
 
 struct Station {
+    /// Camera failures the media feeder had counted at the last tick, and whether the
+    /// camera was failing then.
+    camera_failures_seen: u64,
+    camera_down: bool,
     keys: crate::input::KeyInterpreter,
     /// Keeps the input channel open when no device backend holds a sender.
     _input_tx: mpsc::UnboundedSender<crate::input::RawInput>,
@@ -425,10 +431,24 @@ impl Station {
     fn on_tick(&mut self) {
         self.update_screen();
         let Some(session) = &self.media else { return };
-        for e in session.poll_errors() {
+        let errors = session.poll_errors();
+        let camera_failures = session.stats().camera_failures;
+        for e in errors {
             error!(error = %e, "media error");
-            self.last_message = Some(format!("media problem: {e}"));
+            self.act(Action::Tell(format!("media problem: {e}")));
         }
+        // Say it once per outage, not once per placeholder frame.
+        let failing = camera_failures > self.camera_failures_seen;
+        if failing && !self.camera_down {
+            self.act(Action::Tell(
+                "the camera is not working; the other side sees a placeholder".into(),
+            ));
+        } else if !failing && self.camera_down {
+            info!("camera works again");
+        }
+        self.camera_down = failing;
+        self.camera_failures_seen = camera_failures;
+        let Some(session) = &self.media else { return };
         let limit = self.config.station.media_timeout_secs * 1000;
         if let State::Active { call, .. } = self.machine.state() {
             if session.receiving() && session.silence_ms() > limit {
@@ -478,6 +498,7 @@ impl Station {
             }
             Action::StartMedia { media, .. } => self.start_media(&media),
             Action::StopMedia { .. } => {
+                (self.camera_failures_seen, self.camera_down) = (0, false);
                 if let Some(m) = self.media.take() {
                     m.stop(&self.devices);
                 }

@@ -305,16 +305,16 @@ pub fn render(
     if let Some(message) = message {
         let size = small * 0.8;
         let tw = Canvas::text_width(message, size).min(w - 16);
+        // Over video the band goes below the middle, clear of the picture's top and centre.
+        let y = if has_video { h * 3 / 5 } else { h * 3 / 20 };
         let r = Rect {
             x: (w - tw) / 2 - 8,
-            y: h * 3 / 20,
+            y,
             w: tw + 16,
             h: size as i32 + 10,
         };
-        if matches!(screen, Screen::Idle { .. } | Screen::Calling { .. }) {
-            canvas.fill(r, AMBER);
-            canvas.text(r.x + 8, r.y + 4, message, size, Rgb(0, 0, 0));
-        }
+        canvas.fill(r, AMBER);
+        canvas.text(r.x + 8, r.y + 4, message, size, Rgb(0, 0, 0));
     }
 }
 
