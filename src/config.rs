@@ -165,10 +165,10 @@ pub struct DevicesConfig {
     /// Camera backend: `test`, `v4l2` (first camera) or `v4l2:/dev/videoN`.
     #[serde(default = "default_test")]
     pub camera: String,
-    /// Microphone backend.
+    /// Microphone backend: `test`, `alsa` (ALSA's default) or `alsa:PCM` (`alsa:plughw:1,0`).
     #[serde(default = "default_test")]
     pub microphone: String,
-    /// Speaker backend.
+    /// Speaker backend: `test`, `alsa` or `alsa:PCM`.
     #[serde(default = "default_test")]
     pub speaker: String,
     /// Display backend.
@@ -291,7 +291,7 @@ impl Default for MediaConfig {
 /// Device backends this build can open, per family.
 pub const CAMERA_BACKENDS: &[&str] = &["test", "v4l2"];
 /// Audio backends this build can open (microphone and speaker).
-pub const AUDIO_BACKENDS: &[&str] = &["test"];
+pub const AUDIO_BACKENDS: &[&str] = &["test", "alsa"];
 /// Display backends this build can open.
 pub const DISPLAY_BACKENDS: &[&str] = &["test"];
 /// Audio codec names accepted in `media.audio_codecs`.

@@ -355,3 +355,40 @@ async fn a_missing_camera_sends_a_placeholder_and_keeps_the_audio() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callee_rings_and_caller_hears_ringback() {
+    let _serial = SERIAL.lock().await;
+    let (a, b) = pair(|_, _| {}).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, ringing).await;
+    let near = |hz: Option<f64>, want: f64| hz.is_some_and(|h| (h - want).abs() < 10.0);
+    let sb = b
+        .wait(5, |s| {
+            near(s.probes.tone_heard_hz, 660.0) || near(s.probes.tone_heard_hz, 550.0)
+        })
+        .await;
+    assert!(
+        near(sb.probes.tone_heard_hz, 660.0) || near(sb.probes.tone_heard_hz, 550.0),
+        "Hall's speaker should ring: {:?}",
+        sb.probes
+    );
+    let sa = a.wait(5, |s| near(s.probes.tone_heard_hz, 425.0)).await;
+    assert!(
+        near(sa.probes.tone_heard_hz, 425.0),
+        "Door should hear ringback: {:?}",
+        sa.probes
+    );
+    // Answering stops the ring: the speaker now plays the caller's tone.
+    b.send(Command::Answer);
+    let sb = b
+        .wait(5, |s| {
+            active(s) && near(s.probes.tone_heard_hz, sa.probes.own_tone_hz.unwrap())
+        })
+        .await;
+    assert!(hears(&sa, &sb), "{:?}", sb.probes);
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -8,6 +8,7 @@
 //! the real call path: the pattern camera stamps each frame with its station tag and a
 //! capture time code that the test display reads back ([`probe`]).
 
+pub mod alsa;
 pub mod probe;
 pub mod testdev;
 pub mod v4l2;
@@ -157,6 +158,11 @@ fn shared<T: ?Sized>(b: Box<T>) -> Shared<T> {
     Arc::new(Mutex::new(b))
 }
 
+/// `alsa` → ALSA's default device, `alsa:NAME` → NAME.
+fn alsa_name(config: &str) -> &str {
+    config.strip_prefix("alsa:").unwrap_or("default")
+}
+
 fn controls(d: &crate::config::DevicesConfig) -> Vec<(String, i64)> {
     d.camera_controls.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
@@ -183,6 +189,7 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
             probes.tone_hz = Some(hz);
             Box::new(testdev::ToneMicrophone::new(hz))
         }
+        other if other == "alsa" || other.starts_with("alsa:") => Box::new(alsa::AlsaMicrophone::new(alsa_name(other))),
         other => return Err(DeviceError::Unsupported(format!("microphone backend {other:?}"))),
     };
     let speaker: Box<dyn Speaker> = match d.speaker.as_str() {
@@ -191,6 +198,7 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
             probes.speaker = Some(s.probe());
             Box::new(s)
         }
+        other if other == "alsa" || other.starts_with("alsa:") => Box::new(alsa::AlsaSpeaker::new(alsa_name(other))),
         other => return Err(DeviceError::Unsupported(format!("speaker backend {other:?}"))),
     };
     let display: Box<dyn Display> = match d.display.as_str() {

@@ -8,6 +8,7 @@
 pub mod codecs;
 pub mod ports;
 pub mod recv;
+pub mod ring;
 pub mod send;
 
 use crate::call::sdp::Negotiated;

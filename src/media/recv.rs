@@ -266,13 +266,22 @@ fn add_audio_chain(
         .sync(false)
         .build();
     let c = counters.clone();
+    let last_reopen = AtomicU64::new(0);
     on_each_sample(&sink, move |sample| {
         let Some(buffer) = sample.buffer() else { return };
         let Ok(map) = buffer.map_readable() else { return };
         let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
         c.samples_played.fetch_add(samples.len() as u64, Ordering::Relaxed);
-        if let Err(e) = speaker.lock().unwrap().write(&samples) {
+        let mut speaker = speaker.lock().unwrap();
+        if let Err(e) = speaker.write(&samples) {
             debug!(error = %e, "speaker refused samples");
+            // A speaker that went away is reopened, at most once a second.
+            let now = crate::device::probe::monotonic_ms();
+            if matches!(e, crate::device::DeviceError::Lost(_))
+                && now.saturating_sub(last_reopen.swap(now, Ordering::Relaxed)) >= 1000
+            {
+                let _ = speaker.open(super::send::AUDIO_RATE, 1);
+            }
         }
     });
     add_chain(pipeline, &[&depay, &decoder, &convert, &resample, sink.upcast_ref()])

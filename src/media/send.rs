@@ -406,19 +406,29 @@ fn feed_video(
 
 fn feed_audio(src: gst_app::AppSrc, microphone: Shared<dyn Microphone>, stop: Arc<AtomicBool>) {
     let mut samples = vec![0i16; AUDIO_CHUNK];
-    let mut reported = false;
+    let mut lost = false;
+    let mut last_reopen = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
         let read = microphone.lock().unwrap().read(&mut samples);
         match read {
-            Ok(_) => reported = false,
+            Ok(_) => {
+                if std::mem::take(&mut lost) {
+                    info!("microphone is back");
+                }
+            }
+            // An overrun was recovered: read again.
+            Err(DeviceError::Temporary(_)) => continue,
             Err(e) => {
-                if !reported {
-                    warn!(error = %e, "microphone failed; sending silence");
-                    reported = true;
+                if !lost {
+                    warn!(error = %e, "microphone lost; sending silence until it returns");
+                    lost = true;
                 }
                 samples.fill(0);
                 std::thread::sleep(Duration::from_millis(10));
-                let _ = microphone.lock().unwrap().open(AUDIO_RATE, 1);
+                if last_reopen.elapsed() >= Duration::from_secs(1) {
+                    last_reopen = std::time::Instant::now();
+                    let _ = microphone.lock().unwrap().open(AUDIO_RATE, 1);
+                }
             }
         }
         let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();

@@ -200,6 +200,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         crate::input::evdev::spawn(input_tx.clone(), calibration);
     }
     let station = Station {
+        ringer: None,
         camera_failures_seen: 0,
         camera_down: false,
         keys: key_interpreter(&config),
@@ -221,6 +222,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
 }
 
 struct Station {
+    /// The ring tone playing, if any.
+    ringer: Option<(media::ring::Tone, media::ring::Ringer)>,
     /// Camera failures the media feeder had counted at the last tick, and whether the
     /// camera was failing then.
     camera_failures_seen: u64,
@@ -470,6 +473,7 @@ impl Station {
         for action in actions {
             self.act(action);
         }
+        self.update_ringer();
         self.update_screen();
     }
 
@@ -517,12 +521,31 @@ impl Station {
         }
     }
 
+    /// Rings while a call rings here and rings back while ours rings there, unless media
+    /// already plays on the speaker (door preview, early media from the callee).
+    fn update_ringer(&mut self) {
+        use media::ring::{Ringer, Tone};
+        let want = match self.machine.state() {
+            _ if self.media.is_some() => None,
+            State::Incoming { .. } => Some(Tone::Ringing),
+            State::Outgoing { ringing: true, .. } => Some(Tone::Ringback),
+            _ => None,
+        };
+        if self.ringer.as_ref().map(|(t, _)| *t) != want {
+            // Stop the old tone (and release the speaker) before media or a new tone opens it.
+            self.ringer = None;
+            self.ringer = want.map(|tone| (tone, Ringer::start(self.devices.speaker.clone(), tone)));
+        }
+    }
+
     fn video_out(&self) -> VideoOut {
         let compositor = self.compositor.clone();
         Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))
     }
 
     fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
+        // The speaker is the call's now.
+        self.ringer = None;
         let result = match &mut self.media {
             Some(session) => session.update(negotiated, &self.devices),
             None => MediaSession::start(&self.settings, negotiated, &self.devices, self.video_out()).map(|s| {
