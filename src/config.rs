@@ -171,7 +171,7 @@ pub struct DevicesConfig {
     /// Speaker backend: `test`, `alsa` or `alsa:PCM`.
     #[serde(default = "default_test")]
     pub speaker: String,
-    /// Display backend.
+    /// Display backend: `test`, `drm` (first card with a screen) or `drm:/dev/dri/cardN`.
     #[serde(default = "default_test")]
     pub display: String,
     /// Tone frequency of the test microphone; derived from the station name when unset.
@@ -293,7 +293,7 @@ pub const CAMERA_BACKENDS: &[&str] = &["test", "v4l2"];
 /// Audio backends this build can open (microphone and speaker).
 pub const AUDIO_BACKENDS: &[&str] = &["test", "alsa"];
 /// Display backends this build can open.
-pub const DISPLAY_BACKENDS: &[&str] = &["test"];
+pub const DISPLAY_BACKENDS: &[&str] = &["test", "drm"];
 /// Audio codec names accepted in `media.audio_codecs`.
 pub const AUDIO_CODECS: &[&str] = &["opus", "pcmu", "pcma"];
 

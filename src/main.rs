@@ -53,6 +53,12 @@ enum Cmd {
         #[command(flatten)]
         socket: SocketArgs,
     },
+    /// List cameras, sound devices, displays and input devices, for writing the config.
+    Devices {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Two stations on 127.0.0.1 call each other with test devices.
     Demo {
         /// How long to keep the call up.
@@ -111,6 +117,18 @@ fn main() -> ExitCode {
         Cmd::Answer { socket } => runtime().block_on(simple(&socket.path(), Request::Answer)),
         Cmd::Hangup { socket } => runtime().block_on(simple(&socket.path(), Request::Hangup)),
         Cmd::Status { json, socket } => runtime().block_on(status(&socket.path(), json)),
+        Cmd::Devices { json } => {
+            let inventory = doorway::device::inventory::inventory();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&inventory).expect("inventory serialises")
+                );
+            } else {
+                print!("{inventory}");
+            }
+            Ok(())
+        }
         Cmd::Demo { seconds, screenshots } => runtime().block_on(demo(seconds, screenshots)),
         Cmd::Bench { seconds } => doorway::bench::run(seconds)
             .map(|report| println!("{report}"))

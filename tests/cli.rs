@@ -145,3 +145,17 @@ async fn run_and_control_a_station_from_the_command_line() {
     assert!(!socket.exists());
     hall.stop().await;
 }
+
+#[test]
+fn devices_lists_every_family_and_says_what_is_missing() {
+    let out = doorway(&["devices"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    for family in ["Cameras", "Sound", "Displays", "Input"] {
+        assert!(t.contains(family), "{family} missing from:\n{t}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&doorway(&["devices", "--json"]).stdout).unwrap();
+    let cameras = json["cameras"].as_array().unwrap();
+    // Whatever this machine has, the text agrees with the JSON.
+    assert_eq!(cameras.is_empty(), t.contains("no /dev/video* capture device"), "{t}");
+}

@@ -9,6 +9,8 @@
 //! capture time code that the test display reads back ([`probe`]).
 
 pub mod alsa;
+pub mod drm;
+pub mod inventory;
 pub mod probe;
 pub mod testdev;
 pub mod v4l2;
@@ -154,6 +156,26 @@ pub struct Devices {
     pub probes: probe::Probes,
 }
 
+/// The display of a station whose screen could not be opened: calls still work.
+struct Headless {
+    size: (u32, u32),
+}
+
+impl Display for Headless {
+    fn show(&mut self, _: FrameView<'_>) -> Result<(), DeviceError> {
+        Ok(())
+    }
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn screenshot(&self, path: &Path) -> Result<(), DeviceError> {
+        Err(DeviceError::Missing(format!(
+            "{}: this station has no screen",
+            path.display()
+        )))
+    }
+}
+
 fn shared<T: ?Sized>(b: Box<T>) -> Shared<T> {
     Arc::new(Mutex::new(b))
 }
@@ -202,6 +224,19 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
         other => return Err(DeviceError::Unsupported(format!("speaker backend {other:?}"))),
     };
     let display: Box<dyn Display> = match d.display.as_str() {
+        other if other == "drm" || other.starts_with("drm:") => {
+            let card = other.strip_prefix("drm:").map(Path::new);
+            match drm::DrmDisplay::open(card, None, d.display_rotation) {
+                Ok(display) => Box::new(display),
+                Err(e) => {
+                    // A station without a screen still rings and talks: keep it running.
+                    tracing::error!(error = %e, "no screen; running without one");
+                    Box::new(Headless {
+                        size: (config.media.width, config.media.height),
+                    })
+                }
+            }
+        }
         "test" => {
             let disp = testdev::FrameKeepingDisplay::new(config.media.width, config.media.height);
             probes.display = Some(disp.probe());
