@@ -322,7 +322,6 @@ impl CallMachine {
                 early_answer: None,
             });
         }
-        actions.push(Action::Tell(format!("{} is calling", peer.label())));
         self.state = State::Incoming {
             call,
             peer,

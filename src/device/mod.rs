@@ -252,3 +252,56 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
         probes,
     })
 }
+
+/// A small BGRx copy of a camera frame (nearest neighbour), for the self view. Raw YUV
+/// layouts only; MJPEG frames give None.
+pub fn thumbnail_bgrx(frame: &VideoFrame, width: u32, height: u32) -> Option<VideoFrame> {
+    let (fw, fh) = (frame.format.width as usize, frame.format.height as usize);
+    let (w, h) = (width as usize, height as usize);
+    if fw == 0 || fh == 0 || w == 0 || h == 0 {
+        return None;
+    }
+    let luma_chroma = |x: usize, y: usize| -> Option<(u8, u8, u8)> {
+        let d = &frame.data;
+        match frame.format.pixel {
+            PixelFormat::I420 => {
+                let (u0, v0) = (fw * fh, fw * fh + fw * fh / 4);
+                let c = (y / 2) * (fw / 2) + x / 2;
+                Some((*d.get(y * fw + x)?, *d.get(u0 + c)?, *d.get(v0 + c)?))
+            }
+            PixelFormat::Nv12 => {
+                let c = fw * fh + (y / 2) * fw + (x / 2) * 2;
+                Some((*d.get(y * fw + x)?, *d.get(c)?, *d.get(c + 1)?))
+            }
+            PixelFormat::Yuy2 => {
+                let p = y * frame.stride.max(fw * 2) + (x / 2) * 4;
+                Some((*d.get(p + (x % 2) * 2)?, *d.get(p + 1)?, *d.get(p + 3)?))
+            }
+            PixelFormat::Bgrx | PixelFormat::Mjpeg => None,
+        }
+    };
+    let mut data = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        for x in 0..w {
+            let (yy, u, v) = luma_chroma(x * fw / w, y * fh / h)?;
+            let (c, d, e) = (yy as f32 - 16.0, u as f32 - 128.0, v as f32 - 128.0);
+            let clamp = |v: f32| v.clamp(0.0, 255.0) as u8;
+            data.extend_from_slice(&[
+                clamp(1.164 * c + 2.017 * d),
+                clamp(1.164 * c - 0.392 * d - 0.813 * e),
+                clamp(1.164 * c + 1.596 * e),
+                255,
+            ]);
+        }
+    }
+    Some(VideoFrame {
+        format: VideoFormat {
+            pixel: PixelFormat::Bgrx,
+            width,
+            height,
+            fps: 0,
+        },
+        stride: w * 4,
+        data,
+    })
+}

@@ -114,3 +114,35 @@ fn display_keeps_frames_and_writes_png() {
     };
     assert!(matches!(display.show(wrong), Err(DeviceError::Unsupported(_))));
 }
+
+#[test]
+fn thumbnails_convert_camera_layouts_to_bgrx() {
+    let mut cam = PatternCamera::new(0x1234);
+    cam.open(VideoFormat {
+        pixel: PixelFormat::I420,
+        width: 320,
+        height: 180,
+        fps: 30,
+    })
+    .unwrap();
+    let frame = cam.capture().unwrap();
+    let thumb = crate::device::thumbnail_bgrx(&frame, 80, 45).unwrap();
+    assert_eq!(
+        (thumb.format.width, thumb.format.height, thumb.data.len()),
+        (80, 45, 80 * 45 * 4)
+    );
+    // The first bar's colour survives the trip through YUV and back.
+    let want = probe::palette(0x1234)[0];
+    let p = &thumb.data[(30 * 80 + 5) * 4..];
+    for (got, want) in [p[2], p[1], p[0]].iter().zip(want) {
+        assert!((*got as i32 - want as i32).abs() < 12, "{:?} vs {want:?}", &p[..3]);
+    }
+    let mjpeg = VideoFrame {
+        format: VideoFormat {
+            pixel: PixelFormat::Mjpeg,
+            ..frame.format
+        },
+        ..frame
+    };
+    assert!(crate::device::thumbnail_bgrx(&mjpeg, 80, 45).is_none());
+}

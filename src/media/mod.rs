@@ -84,6 +84,9 @@ pub struct MediaSettings {
 /// streaming thread for every frame.
 pub type VideoOut = std::sync::Arc<dyn Fn(crate::device::FrameView<'_>) + Send + Sync>;
 
+/// Where small copies of our own camera go (the self view), a few times a second.
+pub type SelfViewOut = std::sync::Arc<dyn Fn(crate::device::VideoFrame) + Send + Sync>;
+
 /// Media statistics for `status`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct MediaStats {
@@ -110,6 +113,7 @@ pub struct MediaSession {
     send: Option<send::SendPipeline>,
     recv: Option<recv::RecvPipeline>,
     video_out: VideoOut,
+    self_view: SelfViewOut,
     started_ms: u64,
 }
 
@@ -120,6 +124,7 @@ impl MediaSession {
         negotiated: &Negotiated,
         devices: &Devices,
         video_out: VideoOut,
+        self_view: SelfViewOut,
     ) -> Result<Self, MediaError> {
         let mut session = Self {
             settings: settings.clone(),
@@ -127,6 +132,7 @@ impl MediaSession {
             send: None,
             recv: None,
             video_out,
+            self_view,
             started_ms: crate::device::probe::monotonic_ms(),
         };
         session.update(negotiated, devices)?;
@@ -182,6 +188,7 @@ impl MediaSession {
                     a.as_ref(),
                     devices.camera.clone(),
                     devices.microphone.clone(),
+                    self.self_view.clone(),
                 )?);
                 info!(video = v.is_some(), audio = a.is_some(), "sending media");
             }

@@ -3,7 +3,7 @@
 
 use super::{make, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
-use crate::device::{Camera, DeviceError, Microphone, PixelFormat, Shared, VideoFormat};
+use crate::device::{Camera, DeviceError, Microphone, PixelFormat, Shared, VideoFormat, VideoFrame};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -36,6 +36,7 @@ impl SendPipeline {
         audio: Option<&AudioStream>,
         camera: Shared<dyn Camera>,
         microphone: Shared<dyn Microphone>,
+        self_view: super::SelfViewOut,
     ) -> Result<Self, MediaError> {
         let pipeline = gst::Pipeline::with_name("send");
         let rtpbin = make("rtpbin", "rtpbin")?;
@@ -97,7 +98,7 @@ impl SendPipeline {
                 "camera",
                 Box::new(move || {
                     let _span = info_span!("camera").entered();
-                    feed_video(src, camera, format, stop, sent, failures)
+                    feed_video(src, camera, format, stop, sent, failures, self_view)
                 }),
             )?);
         }
@@ -335,6 +336,15 @@ fn placeholder(format: VideoFormat) -> Vec<u8> {
     data
 }
 
+/// Bytes per row of the first plane of a tightly packed frame.
+fn stride_of(format: VideoFormat) -> usize {
+    match format.pixel {
+        PixelFormat::Yuy2 => format.width as usize * 2,
+        PixelFormat::Bgrx => format.width as usize * 4,
+        _ => format.width as usize,
+    }
+}
+
 /// Caps for frames in `format`.
 fn video_caps(format: VideoFormat) -> gst::Caps {
     match format.pixel {
@@ -354,6 +364,7 @@ fn feed_video(
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     failures: Arc<AtomicU64>,
+    self_view: super::SelfViewOut,
 ) {
     let placeholder_format = VideoFormat {
         pixel: PixelFormat::I420,
@@ -390,6 +401,18 @@ fn feed_video(
                 (placeholder_format, placeholder(placeholder_format))
             }
         };
+        // A few self-view updates a second are plenty and cost little.
+        let frame = VideoFrame {
+            format,
+            stride: stride_of(format),
+            data,
+        };
+        if sent.load(Ordering::Relaxed).is_multiple_of(6) {
+            if let Some(thumb) = crate::device::thumbnail_bgrx(&frame, format.width / 4, format.height / 4) {
+                self_view(thumb);
+            }
+        }
+        let data = frame.data;
         if format != caps_format {
             // videoconvert and videoscale renegotiate behind the new caps.
             src.set_caps(Some(&video_caps(format)));

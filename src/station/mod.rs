@@ -538,6 +538,11 @@ impl Station {
         }
     }
 
+    fn self_view(&self) -> media::SelfViewOut {
+        let compositor = self.compositor.clone();
+        Arc::new(move |frame| compositor.lock().unwrap().self_frame(frame))
+    }
+
     fn video_out(&self) -> VideoOut {
         let compositor = self.compositor.clone();
         Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))
@@ -548,7 +553,14 @@ impl Station {
         self.ringer = None;
         let result = match &mut self.media {
             Some(session) => session.update(negotiated, &self.devices),
-            None => MediaSession::start(&self.settings, negotiated, &self.devices, self.video_out()).map(|s| {
+            None => MediaSession::start(
+                &self.settings,
+                negotiated,
+                &self.devices,
+                self.video_out(),
+                self.self_view(),
+            )
+            .map(|s| {
                 self.media = Some(s);
             }),
         };

@@ -258,9 +258,10 @@ pub fn render(
         }
         Screen::InCall { peer, seconds, .. } => {
             if let Some(me) = self_view {
+                // Bottom right, beside the hang-up button: clear of the picture's middle.
                 let r = Rect {
                     x: w - w / 4 - w / 40,
-                    y: h - h / 4 - h / 6 - h / 20,
+                    y: h - h / 4 - h / 40,
                     w: w / 4,
                     h: h / 4,
                 };

@@ -173,3 +173,31 @@ fn text_width_grows_with_text_and_size() {
     assert!(short > 20 && short < Canvas::text_width("Hall and garage", 20.0));
     assert!(Canvas::text_width("Hall", 40.0) > short);
 }
+
+#[test]
+fn self_view_sits_bottom_right_clear_of_the_middle() {
+    let mut canvas = Canvas::new(640, 360);
+    let me = solid(160, 90, [200, 50, 50]);
+    let me = FrameView {
+        format: VideoFormat {
+            pixel: PixelFormat::Bgrx,
+            width: 160,
+            height: 90,
+            fps: 0,
+        },
+        stride: 160 * 4,
+        data: &me,
+    };
+    let screen = Screen::InCall {
+        peer: "Door".into(),
+        seconds: 1,
+        door_open: false,
+    };
+    render(&mut canvas, &screen, None, Some(me), None);
+    assert_eq!(canvas.pixel(560, 310), Rgb(200, 50, 50));
+    assert_ne!(
+        canvas.pixel(560, 200),
+        Rgb(200, 50, 50),
+        "the middle of the picture stays clear"
+    );
+}
