@@ -214,6 +214,19 @@ pub struct MediaConfig {
     /// Highest RTP port to use.
     #[serde(default = "default_rtp_max")]
     pub rtp_port_max: u16,
+    /// Cancel the speaker's echo in the microphone (webrtcdsp) when both are ALSA devices.
+    #[serde(default = "default_true")]
+    pub echo_cancellation: bool,
+    /// Speaker volume at start, 0.0 to 2.0 (1.0 = as received); keys change it.
+    #[serde(default = "default_volume")]
+    pub speaker_volume: f64,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_volume() -> f64 {
+    1.0
 }
 
 fn default_user() -> String {
@@ -284,6 +297,8 @@ impl Default for MediaConfig {
             audio_codecs: default_audio_codecs(),
             rtp_port_min: default_rtp_min(),
             rtp_port_max: default_rtp_max(),
+            echo_cancellation: true,
+            speaker_volume: default_volume(),
         }
     }
 }
@@ -400,6 +415,9 @@ impl Config {
         }
         if !(64..=20000).contains(&m.video_bitrate_kbps) {
             return Err(Problem::new(&["media", "video_bitrate_kbps"], "allowed: 64 to 20000"));
+        }
+        if !(0.0..=2.0).contains(&m.speaker_volume) {
+            return Err(Problem::new(&["media", "speaker_volume"], "allowed: 0.0 to 2.0"));
         }
         if m.jitter_ms > 2000 {
             return Err(Problem::new(&["media", "jitter_ms"], "allowed: 0 to 2000"));

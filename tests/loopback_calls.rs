@@ -392,3 +392,52 @@ async fn callee_rings_and_caller_hears_ringback() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_and_volume_keys_change_what_is_heard() {
+    use doorway::input::RawInput;
+    let _serial = SERIAL.lock().await;
+    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let mut door = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    door.input.keys.insert("KEY_M".into(), "mute".into());
+    door.input.keys.insert("KEY_VOLUMEDOWN".into(), "volume_down".into());
+    let a = Station::start(door).await;
+    let mut door_contact = doorway::demo::contact("Door", pa);
+    door_contact.auto_answer = true;
+    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door_contact])).await;
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sa = a.wait(10, |s| active(s) && s.probes.tone_heard_hz.is_some()).await;
+    b.wait(10, |s| hears(&sa, s)).await;
+    let press = |key: &str| {
+        a.send(Command::Input(RawInput::Key {
+            key: key.into(),
+            pressed: true,
+        }));
+        a.send(Command::Input(RawInput::Key {
+            key: key.into(),
+            pressed: false,
+        }));
+    };
+    press("KEY_M");
+    let said = a.wait(2, |s| s.last_message.is_some()).await.last_message;
+    assert!(said.as_deref().unwrap_or("").contains("microphone muted"), "{said:?}");
+    let sb = b.wait(3, |s| s.probes.tone_heard_hz.is_none()).await;
+    assert_eq!(sb.probes.tone_heard_hz, None, "Door is muted, Hall must hear silence");
+    assert!(a.status().await.last_message.unwrap().contains("microphone muted"));
+    press("KEY_M");
+    let sb = b.wait(3, |s| hears(&sa, s)).await;
+    assert!(hears(&sa, &sb), "unmuted again");
+    // Turning Door's speaker all the way down silences Hall's tone at Door.
+    for _ in 0..10 {
+        press("KEY_VOLUMEDOWN");
+        // Presses closer than the debounce time are one press.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let sa2 = a.wait(3, |s| s.probes.tone_heard_hz.is_none()).await;
+    assert_eq!(sa2.probes.tone_heard_hz, None);
+    assert!(sa2.last_message.unwrap().contains("speaker volume 0%"));
+    a.send(Command::Hangup);
+    b.wait(2, idle).await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -78,6 +78,9 @@ pub struct MediaSettings {
     pub jitter_ms: u32,
     /// Chosen codec elements.
     pub codecs: codecs::CodecChoice,
+    /// Name of this station's echo probe (webrtcechoprobe) when echo cancellation runs;
+    /// unique per station, since the DSP finds its probe by name process-wide.
+    pub echo_probe: Option<String>,
 }
 
 /// Where decoded remote video goes (the station's compositor), called on GStreamer's
@@ -255,6 +258,16 @@ impl MediaSession {
             s.ms_since_last_packet = (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last));
         }
         s
+    }
+
+    /// Sets speaker volume (1.0 = as received) and microphone mute on the running call.
+    pub fn set_levels(&self, volume: f64, mic_muted: bool) {
+        if let Some(v) = self.recv.as_ref().and_then(|r| r.pipeline.by_name("speaker-volume")) {
+            v.set_property("volume", volume);
+        }
+        if let Some(m) = self.send.as_ref().and_then(|s| s.pipeline.by_name("mic-volume")) {
+            m.set_property("mute", mic_muted);
+        }
     }
 
     /// Stops both pipelines and releases the devices.

@@ -92,7 +92,13 @@ impl RecvPipeline {
                 caps,
                 &counters,
             )?;
-            audio_sink = Some(add_audio_chain(&pipeline, a.codec, speaker, &counters)?);
+            audio_sink = Some(add_audio_chain(
+                &pipeline,
+                a.codec,
+                speaker,
+                &counters,
+                settings.echo_probe.as_deref(),
+            )?);
         }
         rtpbin.connect_pad_added(move |_, pad| {
             let name = pad.name();
@@ -250,6 +256,7 @@ fn add_audio_chain(
     codec: AudioCodec,
     speaker: Shared<dyn Speaker>,
     counters: &Arc<RecvCounters>,
+    echo_probe: Option<&str>,
 ) -> Result<gst::Element, MediaError> {
     let (depay, decoder) = match codec {
         AudioCodec::Opus => ("rtpopusdepay", "opusdec"),
@@ -284,5 +291,21 @@ fn add_audio_chain(
             }
         }
     });
-    add_chain(pipeline, &[&depay, &decoder, &convert, &resample, sink.upcast_ref()])
+    let volume = make("volume", "speaker-volume")?;
+    let probe = match echo_probe {
+        Some(name) => make("webrtcechoprobe", name)?,
+        None => make("identity", "no-echo-probe")?,
+    };
+    add_chain(
+        pipeline,
+        &[
+            &depay,
+            &decoder,
+            &convert,
+            &resample,
+            &volume,
+            &probe,
+            sink.upcast_ref(),
+        ],
+    )
 }

@@ -69,7 +69,7 @@ impl SendPipeline {
                 .unwrap()
                 .open(AUDIO_RATE, 1)
                 .map_err(MediaError::Device)?;
-            audio_src = Some(add_audio_branch(&pipeline, &rtpbin, a)?);
+            audio_src = Some(add_audio_branch(&pipeline, &rtpbin, a, settings.echo_probe.as_deref())?);
         }
         let mut this = Self {
             pipeline,
@@ -281,6 +281,7 @@ fn add_audio_branch(
     pipeline: &gst::Pipeline,
     rtpbin: &gst::Element,
     a: &AudioStream,
+    echo_probe: Option<&str>,
 ) -> Result<gst_app::AppSrc, MediaError> {
     let caps = raw_audio_caps();
     let src = gst_app::AppSrc::builder()
@@ -306,7 +307,18 @@ fn add_audio_branch(
     }
     let pay = make(payloader, "apay")?;
     pay.set_property("pt", a.rtp.send_pt as u32);
-    let elements = [src.upcast_ref(), &convert, &resample, &encoder, &pay];
+    let mute = make("volume", "mic-volume")?;
+    // Echo cancellation (with noise suppression and gain control) against what the
+    // speaker plays, as webrtcechoprobe in the receive pipeline hears it.
+    let dsp = match echo_probe {
+        Some(probe) => {
+            let dsp = make("webrtcdsp", "aec")?;
+            dsp.set_property("probe", probe);
+            dsp
+        }
+        None => make("identity", "no-aec")?,
+    };
+    let elements = [src.upcast_ref(), &dsp, &mute, &convert, &resample, &encoder, &pay];
     pipeline.add_many(elements).map_err(MediaError::link)?;
     gst::Element::link_many(elements).map_err(MediaError::link)?;
     pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_1"))

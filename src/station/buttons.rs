@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 impl Station {
+    fn apply_levels(&self) {
+        if let Some(session) = &self.media {
+            session.set_levels(self.volume, self.mic_muted);
+        }
+    }
+
     pub(super) fn on_input(&mut self, raw: crate::input::RawInput) {
         use crate::input::{InputAction, RawInput};
         use crate::ui::UiAction;
@@ -61,7 +67,19 @@ impl Station {
             },
             InputAction::Answer => self.feed(Event::Answer),
             InputAction::Hangup => self.feed(Event::Hangup),
-            other => self.act(Action::Tell(format!("{other:?} is not available on this station yet"))),
+            InputAction::VolumeUp | InputAction::VolumeDown => {
+                let step = if action == InputAction::VolumeUp { 0.1 } else { -0.1 };
+                self.volume = ((self.volume + step) * 10.0).round().clamp(0.0, 20.0) / 10.0;
+                self.apply_levels();
+                self.act(Action::Tell(format!("speaker volume {:.0}%", self.volume * 100.0)));
+            }
+            InputAction::Mute => {
+                self.mic_muted = !self.mic_muted;
+                self.apply_levels();
+                let state = if self.mic_muted { "muted" } else { "on" };
+                self.act(Action::Tell(format!("microphone {state}")));
+            }
+            InputAction::DoorOpen => self.act(Action::Tell("no door opener is configured".into())),
         }
         self.update_screen();
     }

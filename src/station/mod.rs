@@ -176,6 +176,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         bitrate_kbps: m.video_bitrate_kbps,
         jitter_ms: m.jitter_ms,
         codecs,
+        echo_probe: echo_probe_name(&config, ua.local_addr().port()),
     };
     let span = info_span!("station", name = %config.station.name);
     let (width, height) = devices.display.lock().unwrap().size();
@@ -200,6 +201,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         crate::input::evdev::spawn(input_tx.clone(), calibration);
     }
     let station = Station {
+        volume: config.media.speaker_volume,
+        mic_muted: false,
         ringer: None,
         camera_failures_seen: 0,
         camera_down: false,
@@ -222,6 +225,9 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
 }
 
 struct Station {
+    /// Speaker volume (1.0 = as received) and microphone mute, kept across calls.
+    volume: f64,
+    mic_muted: bool,
     /// The ring tone playing, if any.
     ringer: Option<(media::ring::Tone, media::ring::Ringer)>,
     /// Camera failures the media feeder had counted at the last tick, and whether the
@@ -564,8 +570,26 @@ impl Station {
                 self.media = Some(s);
             }),
         };
+        if let Some(session) = &self.media {
+            session.set_levels(self.volume, self.mic_muted);
+        }
         result.map_err(|e| format!("media could not start: {e}"))
     }
+}
+
+/// Echo cancellation runs when asked for, both audio devices are real (a test tone is
+/// not an echo), and webrtcdsp is installed.
+fn echo_probe_name(config: &Config, sip_port: u16) -> Option<String> {
+    let d = &config.devices;
+    let real = |b: &str| b == "alsa" || b.starts_with("alsa:");
+    if !config.media.echo_cancellation || !real(&d.microphone) || !real(&d.speaker) {
+        return None;
+    }
+    if gstreamer::ElementFactory::find("webrtcdsp").is_none() {
+        warn!("echo cancellation needs webrtcdsp (gstreamer1.0-plugins-bad); running without it");
+        return None;
+    }
+    Some(format!("echo-probe-{sip_port}"))
 }
 
 fn action_call(action: &Action) -> &str {
