@@ -180,6 +180,9 @@ pub struct DevicesConfig {
     /// Clockwise rotation of the screen (0, 90, 180, 270) for panels mounted turned.
     #[serde(default)]
     pub display_rotation: u32,
+    /// Seconds without a call or a touch before the screen blanks (0 = never).
+    #[serde(default = "default_blank")]
+    pub screen_blank_secs: u64,
     /// V4L2 camera controls by name (as `doorway devices` lists them), e.g.
     /// `{ brightness = 10, power_line_frequency = 1, horizontal_flip = 1 }`.
     #[serde(default)]
@@ -222,6 +225,9 @@ pub struct MediaConfig {
     pub speaker_volume: f64,
 }
 
+fn default_blank() -> u64 {
+    300
+}
 fn default_true() -> bool {
     true
 }
@@ -281,6 +287,7 @@ impl Default for DevicesConfig {
             display: default_test(),
             test_tone_hz: None,
             display_rotation: 0,
+            screen_blank_secs: default_blank(),
             camera_controls: Default::default(),
         }
     }
@@ -467,6 +474,12 @@ impl Config {
         }
         if i.debounce_ms > 500 {
             return Err(Problem::new(&["input", "debounce_ms"], "allowed: 0 to 500"));
+        }
+        if self.devices.screen_blank_secs > 86_400 {
+            return Err(Problem::new(
+                &["devices", "screen_blank_secs"],
+                "allowed: 0 (never) to 86400",
+            ));
         }
         if ![0, 90, 180, 270].contains(&self.devices.display_rotation) {
             return Err(Problem::new(

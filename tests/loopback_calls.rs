@@ -441,3 +441,35 @@ async fn mute_and_volume_keys_change_what_is_heard() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screen_blanks_when_quiet_and_wakes_on_touch_or_ring() {
+    use doorway::input::RawInput;
+    let _serial = SERIAL.lock().await;
+    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let mut door = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    door.devices.screen_blank_secs = 1;
+    let a = Station::start(door).await;
+    let b = Station::start(doorway::demo::loopback_config(
+        "Hall",
+        pb,
+        vec![doorway::demo::contact("Door", pa)],
+    ))
+    .await;
+    let sa = a.wait(4, |s| !s.screen_on).await;
+    assert!(!sa.screen_on && sa.probes.screen_off, "blanked after a quiet second");
+    // A touch where the Hall button is only wakes the screen: nobody could see the button.
+    a.send(Command::Input(RawInput::Touch { x: 0.5, y: 0.6 }));
+    let sa = a.wait(1, |s| s.screen_on).await;
+    assert!(sa.screen_on && !sa.probes.screen_off);
+    assert!(idle(&sa), "a touch on a dark screen must not call");
+    a.wait(4, |s| !s.screen_on).await;
+    // A call ringing here wakes it.
+    b.handle.call("Door").await.unwrap().unwrap();
+    let sa = a.wait(10, ringing).await;
+    assert!(sa.screen_on, "a ringing station shows who is calling");
+    a.send(Command::Hangup);
+    b.wait(5, idle).await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -264,6 +264,28 @@ impl Display for DrmDisplay {
         }
     }
 
+    fn set_power(&mut self, on: bool) -> Result<(), DeviceError> {
+        let props = self
+            .card
+            .get_properties(self.connector)
+            .map_err(|e| DeviceError::Lost(format!("display: {e}")))?;
+        let (handles, _) = props.as_props_and_values();
+        for handle in handles {
+            let Ok(info) = self.card.get_property(*handle) else {
+                continue;
+            };
+            if info.name().to_bytes() == b"DPMS" {
+                // DRM_MODE_DPMS_ON = 0, DRM_MODE_DPMS_OFF = 3.
+                let value = if on { 0 } else { 3 };
+                return self
+                    .card
+                    .set_property(self.connector, *handle, value)
+                    .map_err(|e| DeviceError::Unsupported(format!("display power: {e}")));
+            }
+        }
+        Err(DeviceError::Unsupported("display has no DPMS property".into()))
+    }
+
     fn screenshot(&self, path: &Path) -> Result<(), DeviceError> {
         Err(DeviceError::Unsupported(format!(
             "{}: screenshots of a KMS display are taken by whoever watches it (QEMU screendump)",

@@ -135,6 +135,8 @@ pub trait Display: Send {
     fn show(&mut self, frame: FrameView<'_>) -> Result<(), DeviceError>;
     /// Size of the screen in pixels.
     fn size(&self) -> (u32, u32);
+    /// Turns the screen's backlight/signal on or off (DPMS) to save power and the panel.
+    fn set_power(&mut self, on: bool) -> Result<(), DeviceError>;
     /// Writes what the screen shows now as PNG.
     fn screenshot(&self, path: &Path) -> Result<(), DeviceError>;
 }
@@ -167,6 +169,9 @@ impl Display for Headless {
     }
     fn size(&self) -> (u32, u32) {
         self.size
+    }
+    fn set_power(&mut self, _: bool) -> Result<(), DeviceError> {
+        Ok(())
     }
     fn screenshot(&self, path: &Path) -> Result<(), DeviceError> {
         Err(DeviceError::Missing(format!(

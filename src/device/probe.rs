@@ -157,6 +157,8 @@ pub struct DisplayProbe {
     /// Recent glass-to-glass latencies in ms.
     pub latencies: VecDeque<f64>,
     last_code: Option<FrameCode>,
+    /// The screen is blanked (DPMS off).
+    pub screen_off: bool,
 }
 
 impl DisplayProbe {
@@ -278,6 +280,8 @@ pub struct ProbeReport {
     pub samples_played: u64,
     /// Tone heard now.
     pub tone_heard_hz: Option<f64>,
+    /// The test display is blanked.
+    pub screen_off: bool,
     /// The latency samples behind the percentiles (not serialised: thousands of them).
     #[serde(skip)]
     pub latencies: Vec<f64>,
@@ -287,7 +291,11 @@ impl Probes {
     /// Forgets what was measured so far (start of a measurement window).
     pub fn reset(&self) {
         if let Some(d) = &self.display {
-            *d.lock().unwrap() = DisplayProbe::default();
+            let mut d = d.lock().unwrap();
+            *d = DisplayProbe {
+                screen_off: d.screen_off,
+                ..DisplayProbe::default()
+            };
         }
         if let Some(s) = &self.speaker {
             let mut s = s.lock().unwrap();
@@ -307,6 +315,7 @@ impl Probes {
             latency_p95_ms: None,
             samples_played: 0,
             tone_heard_hz: None,
+            screen_off: false,
             latencies: Vec::new(),
         };
         if let Some(d) = &self.display {
@@ -316,6 +325,7 @@ impl Probes {
             r.latency_p50_ms = d.latency_percentile(50.0);
             r.latency_p95_ms = d.latency_percentile(95.0);
             r.latencies = d.latencies.iter().copied().collect();
+            r.screen_off = d.screen_off;
         }
         if let Some(s) = &self.speaker {
             let s = s.lock().unwrap();

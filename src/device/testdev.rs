@@ -290,6 +290,11 @@ impl Display for FrameKeepingDisplay {
         self.size
     }
 
+    fn set_power(&mut self, on: bool) -> Result<(), DeviceError> {
+        self.probe.lock().unwrap().screen_off = !on;
+        Ok(())
+    }
+
     fn screenshot(&self, path: &Path) -> Result<(), DeviceError> {
         let (w, h, rgb) = match &self.last {
             Some(f) => {

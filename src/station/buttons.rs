@@ -16,8 +16,15 @@ impl Station {
     pub(super) fn on_input(&mut self, raw: crate::input::RawInput) {
         use crate::input::{InputAction, RawInput};
         use crate::ui::UiAction;
+        let was_blank = !self.screen_on;
+        if matches!(raw, RawInput::Key { .. } | RawInput::Touch { .. }) {
+            self.wake();
+        }
         let action = match raw {
+            // A doorbell key rings even on a dark screen.
             RawInput::Key { key, pressed } => self.keys.key(&key, pressed, Instant::now()),
+            // A touch on a dark screen only wakes it: the person could not see the buttons.
+            RawInput::Touch { .. } if was_blank => None,
             RawInput::Touch { x, y } => {
                 let compositor = self.compositor.lock().unwrap();
                 let (w, h) = compositor.size();

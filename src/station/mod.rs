@@ -82,6 +82,8 @@ pub struct Status {
     pub codecs: CodecChoice,
     /// The last message for people.
     pub last_message: Option<String>,
+    /// The screen is on (not blanked).
+    pub screen_on: bool,
 }
 
 /// A handle to a running station.
@@ -201,6 +203,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         crate::input::evdev::spawn(input_tx.clone(), calibration);
     }
     let station = Station {
+        last_activity: Instant::now(),
+        screen_on: true,
         volume: config.media.speaker_volume,
         mic_muted: false,
         ringer: None,
@@ -225,6 +229,9 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
 }
 
 struct Station {
+    /// Last call event, touch or key; the screen blanks after a quiet while.
+    last_activity: Instant,
+    screen_on: bool,
     /// Speaker volume (1.0 = as received) and microphone mute, kept across calls.
     volume: f64,
     mic_muted: bool,
@@ -335,6 +342,7 @@ impl Station {
             probes: self.devices.probes.report(),
             codecs: self.settings.codecs.clone(),
             last_message: self.last_message.clone(),
+            screen_on: self.screen_on,
         }
     }
 
@@ -437,7 +445,31 @@ impl Station {
         self.feed(event);
     }
 
+    /// Turns the screen on (if blanked) and restarts the blanking countdown.
+    fn wake(&mut self) {
+        self.last_activity = Instant::now();
+        if !self.screen_on {
+            self.screen_on = true;
+            if let Err(e) = self.devices.display.lock().unwrap().set_power(true) {
+                warn!(error = %e, "cannot wake the screen");
+            }
+        }
+    }
+
+    fn blank_when_quiet(&mut self) {
+        let after = self.config.devices.screen_blank_secs;
+        let quiet = self.last_activity.elapsed() >= Duration::from_secs(after);
+        if after > 0 && quiet && self.screen_on && self.machine.state() == &State::Idle {
+            self.screen_on = false;
+            info!("blanking the screen");
+            if let Err(e) = self.devices.display.lock().unwrap().set_power(false) {
+                warn!(error = %e, "cannot blank the screen");
+            }
+        }
+    }
+
     fn on_tick(&mut self) {
+        self.blank_when_quiet();
         self.update_screen();
         let Some(session) = &self.media else { return };
         let errors = session.poll_errors();
@@ -472,6 +504,7 @@ impl Station {
         let before = std::mem::discriminant(self.machine.state());
         let actions = self.machine.handle(event);
         if std::mem::discriminant(self.machine.state()) != before {
+            self.wake();
             self.state_since = Instant::now();
             info!(state = ?self.machine.state(), "call state");
             self.tell_systemd();
