@@ -73,7 +73,7 @@ impl fmt::Display for BenchReport {
         )?;
         write!(
             f,
-            "CPU ratio doorway/reference: {cpu_ratio:.2} (doorway also carries Opus audio both ways and RTCP)"
+            "CPU ratio doorway/reference: {cpu_ratio:.2} (doorway also carries Opus audio both ways, RTCP and draws the screen)"
         )
     }
 }
