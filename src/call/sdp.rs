@@ -193,6 +193,25 @@ pub struct Stream {
     pub direction: Direction,
 }
 
+impl Stream {
+    fn new(
+        (remote_rtp, remote_rtcp): (SocketAddr, SocketAddr),
+        local_port: u16,
+        send_pt: u8,
+        recv_pt: u8,
+        direction: Direction,
+    ) -> Self {
+        Self {
+            remote_rtp,
+            remote_rtcp,
+            local_port,
+            send_pt,
+            recv_pt,
+            direction,
+        }
+    }
+}
+
 /// Negotiated video stream.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VideoStream {
@@ -258,14 +277,7 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
             (Some((rtp, rtcp)), p) if p > 0 && take_video => {
                 if let Some((pt, mode)) = pick_h264(md) {
                     negotiated.video = Some(VideoStream {
-                        rtp: Stream {
-                            remote_rtp: rtp,
-                            remote_rtcp: rtcp,
-                            local_port: local.video_port,
-                            send_pt: pt,
-                            recv_pt: pt,
-                            direction: want,
-                        },
+                        rtp: Stream::new((rtp, rtcp), local.video_port, pt, pt, want),
                         packetization_mode: mode,
                     });
                     out = out.with_media(add_h264(media("video", local.video_port, want), pt, mode));
@@ -282,14 +294,7 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
                         answer_md = add_dtmf(answer_md, dpt);
                     }
                     negotiated.audio = Some(AudioStream {
-                        rtp: Stream {
-                            remote_rtp: rtp,
-                            remote_rtcp: rtcp,
-                            local_port: local.audio_port,
-                            send_pt: pt,
-                            recv_pt: pt,
-                            direction: want,
-                        },
+                        rtp: Stream::new((rtp, rtcp), local.audio_port, pt, pt, want),
                         codec,
                         dtmf_pt,
                     });
@@ -326,14 +331,7 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
                 if let Some((pt, mode)) = pick_h264(md) {
                     let recv_pt = if mode == 1 { H264_PT_MODE1 } else { H264_PT_MODE0 };
                     negotiated.video = Some(VideoStream {
-                        rtp: Stream {
-                            remote_rtp: rtp,
-                            remote_rtcp: rtcp,
-                            local_port: local.video_port,
-                            send_pt: pt,
-                            recv_pt,
-                            direction,
-                        },
+                        rtp: Stream::new((rtp, rtcp), local.video_port, pt, recv_pt, direction),
                         packetization_mode: mode,
                     });
                 }
@@ -344,14 +342,7 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
                         enc.to_ascii_lowercase().starts_with("telephone-event/8000")
                     });
                     negotiated.audio = Some(AudioStream {
-                        rtp: Stream {
-                            remote_rtp: rtp,
-                            remote_rtcp: rtcp,
-                            local_port: local.audio_port,
-                            send_pt: pt,
-                            recv_pt: codec.static_pt(),
-                            direction,
-                        },
+                        rtp: Stream::new((rtp, rtcp), local.audio_port, pt, codec.static_pt(), direction),
                         codec,
                         dtmf_pt,
                     });

@@ -88,6 +88,36 @@ pub struct VideoFrame {
     pub data: Vec<u8>,
 }
 
+impl VideoFrame {
+    /// The frame as a borrowed view.
+    pub fn view(&self) -> FrameView<'_> {
+        FrameView {
+            format: self.format,
+            stride: self.stride,
+            data: &self.data,
+        }
+    }
+
+    /// Keeps a copy of `frame` in `slot`, reusing its buffer when the size matches (this
+    /// runs for every frame of a call).
+    pub fn keep(slot: &mut Option<VideoFrame>, frame: FrameView<'_>) {
+        match slot {
+            Some(kept) if kept.data.len() == frame.data.len() => {
+                kept.data.copy_from_slice(frame.data);
+                kept.format = frame.format;
+                kept.stride = frame.stride;
+            }
+            _ => {
+                *slot = Some(VideoFrame {
+                    format: frame.format,
+                    stride: frame.stride,
+                    data: frame.data.to_vec(),
+                })
+            }
+        }
+    }
+}
+
 /// A decoded picture borrowed from the decoder's buffer (no copy on the way to the screen).
 #[derive(Debug, Clone, Copy)]
 pub struct FrameView<'a> {

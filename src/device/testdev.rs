@@ -269,20 +269,7 @@ impl Display for FrameKeepingDisplay {
         // Read the time code before copying: the copy is the test display's, not the call's.
         let code = probe::read_bgrx(frame.data, f.width, f.height, frame.stride);
         self.probe.lock().unwrap().record(code);
-        match &mut self.last {
-            Some(last) if last.data.len() == frame.data.len() => {
-                last.data.copy_from_slice(frame.data);
-                last.format = f;
-                last.stride = frame.stride;
-            }
-            _ => {
-                self.last = Some(VideoFrame {
-                    format: f,
-                    stride: frame.stride,
-                    data: frame.data.to_vec(),
-                })
-            }
-        }
+        VideoFrame::keep(&mut self.last, frame);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use crate::call::ua::{UaEvent, UaSettings, UserAgent};
 use crate::call::{parse_peer, Peer};
 use crate::config::Config;
 use crate::device::{self, probe::ProbeReport, Devices};
-use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats, VideoOut};
+use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats};
 use crate::ui::compositor::Compositor;
 
 use serde::Serialize;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, info_span, warn, Instrument};
 
+mod actions;
 mod buttons;
 mod screen;
 
@@ -445,29 +446,6 @@ impl Station {
         self.feed(event);
     }
 
-    /// Turns the screen on (if blanked) and restarts the blanking countdown.
-    fn wake(&mut self) {
-        self.last_activity = Instant::now();
-        if !self.screen_on {
-            self.screen_on = true;
-            if let Err(e) = self.devices.display.lock().unwrap().set_power(true) {
-                warn!(error = %e, "cannot wake the screen");
-            }
-        }
-    }
-
-    fn blank_when_quiet(&mut self) {
-        let after = self.config.devices.screen_blank_secs;
-        let quiet = self.last_activity.elapsed() >= Duration::from_secs(after);
-        if after > 0 && quiet && self.screen_on && self.machine.state() == &State::Idle {
-            self.screen_on = false;
-            info!("blanking the screen");
-            if let Err(e) = self.devices.display.lock().unwrap().set_power(false) {
-                warn!(error = %e, "cannot blank the screen");
-            }
-        }
-    }
-
     fn on_tick(&mut self) {
         self.blank_when_quiet();
         self.update_screen();
@@ -514,99 +492,6 @@ impl Station {
         }
         self.update_ringer();
         self.update_screen();
-    }
-
-    fn act(&mut self, action: Action) {
-        let span = info_span!("call", id = %action_call(&action));
-        let _guard = span.enter();
-        let result = match action {
-            Action::SendInvite { call, peer, offer } => match parse_peer(&peer.uri) {
-                Ok(target) => self.ua.invite(&call, &target, offer).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            Action::SendRinging { call, early_answer } => {
-                self.ua.ringing(&call, early_answer).map_err(|e| e.to_string())
-            }
-            Action::Accept { call, answer } => self.ua.accept(&call, answer).map_err(|e| e.to_string()),
-            Action::Reject { call, status } => self.ua.reject(&call, status).map_err(|e| e.to_string()),
-            Action::Cancel { call } => {
-                let ua = self.ua.clone();
-                tokio::spawn(async move { ua.cancel(&call).await.ok() });
-                Ok(())
-            }
-            Action::Bye { call } => {
-                let ua = self.ua.clone();
-                tokio::spawn(async move { ua.bye(&call).await.ok() });
-                Ok(())
-            }
-            Action::StartMedia { media, .. } => self.start_media(&media),
-            Action::StopMedia { .. } => {
-                (self.camera_failures_seen, self.camera_down) = (0, false);
-                if let Some(m) = self.media.take() {
-                    m.stop(&self.devices);
-                }
-                Ok(())
-            }
-            Action::Tell(message) => {
-                info!(%message, "for the user");
-                self.last_message = Some(message);
-                self.message_at = Instant::now();
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            warn!(error = %e, "call action failed");
-            self.last_message = Some(e);
-        }
-    }
-
-    /// Rings while a call rings here and rings back while ours rings there, unless media
-    /// already plays on the speaker (door preview, early media from the callee).
-    fn update_ringer(&mut self) {
-        use media::ring::{Ringer, Tone};
-        let want = match self.machine.state() {
-            _ if self.media.is_some() => None,
-            State::Incoming { .. } => Some(Tone::Ringing),
-            State::Outgoing { ringing: true, .. } => Some(Tone::Ringback),
-            _ => None,
-        };
-        if self.ringer.as_ref().map(|(t, _)| *t) != want {
-            // Stop the old tone (and release the speaker) before media or a new tone opens it.
-            self.ringer = None;
-            self.ringer = want.map(|tone| (tone, Ringer::start(self.devices.speaker.clone(), tone)));
-        }
-    }
-
-    fn self_view(&self) -> media::SelfViewOut {
-        let compositor = self.compositor.clone();
-        Arc::new(move |frame| compositor.lock().unwrap().self_frame(frame))
-    }
-
-    fn video_out(&self) -> VideoOut {
-        let compositor = self.compositor.clone();
-        Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))
-    }
-
-    fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
-        // The speaker is the call's now.
-        self.ringer = None;
-        let result = match &mut self.media {
-            Some(session) => session.update(negotiated, &self.devices),
-            None => MediaSession::start(
-                &self.settings,
-                negotiated,
-                &self.devices,
-                self.video_out(),
-                self.self_view(),
-            )
-            .map(|s| {
-                self.media = Some(s);
-            }),
-        };
-        if let Some(session) = &self.media {
-            session.set_levels(self.volume, self.mic_muted);
-        }
-        result.map_err(|e| format!("media could not start: {e}"))
     }
 }
 

@@ -4,9 +4,33 @@ use super::Station;
 use crate::call::machine::State;
 use crate::config::Config;
 use crate::ui::{ContactButton, Screen};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
 
 impl Station {
+    /// Turns the screen on (if blanked) and restarts the blanking countdown.
+    pub(super) fn wake(&mut self) {
+        self.last_activity = Instant::now();
+        if !self.screen_on {
+            self.screen_on = true;
+            if let Err(e) = self.devices.display.lock().unwrap().set_power(true) {
+                warn!(error = %e, "cannot wake the screen");
+            }
+        }
+    }
+
+    pub(super) fn blank_when_quiet(&mut self) {
+        let after = self.config.devices.screen_blank_secs;
+        let quiet = self.last_activity.elapsed() >= Duration::from_secs(after);
+        if after > 0 && quiet && self.screen_on && self.machine.state() == &State::Idle {
+            self.screen_on = false;
+            info!("blanking the screen");
+            if let Err(e) = self.devices.display.lock().unwrap().set_power(false) {
+                warn!(error = %e, "cannot blank the screen");
+            }
+        }
+    }
+
     /// Puts the call state on the screen, with a recent message for the person at it.
     pub(super) fn update_screen(&self) {
         let screen = match self.machine.state() {

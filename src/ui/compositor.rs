@@ -60,35 +60,8 @@ impl Compositor {
     /// A decoded remote frame: draw it straight away, then keep a copy for redraws
     /// between frames (clock, timer, state changes).
     pub fn remote_frame(&mut self, frame: FrameView<'_>) {
-        fn view(f: &VideoFrame) -> FrameView<'_> {
-            FrameView {
-                format: f.format,
-                stride: f.stride,
-                data: &f.data,
-            }
-        }
-        render(
-            &mut self.canvas,
-            &self.screen,
-            Some(frame),
-            self.self_view.as_ref().map(view),
-            self.message.as_deref(),
-        );
-        self.show();
-        match &mut self.remote {
-            Some(kept) if kept.data.len() == frame.data.len() => {
-                kept.data.copy_from_slice(frame.data);
-                kept.format = frame.format;
-                kept.stride = frame.stride;
-            }
-            _ => {
-                self.remote = Some(VideoFrame {
-                    format: frame.format,
-                    stride: frame.stride,
-                    data: frame.data.to_vec(),
-                })
-            }
-        }
+        self.draw(Some(frame));
+        VideoFrame::keep(&mut self.remote, frame);
     }
 
     /// Our own camera, small, BGRx: shown at the next redraw.
@@ -97,18 +70,18 @@ impl Compositor {
     }
 
     fn redraw(&mut self) {
-        fn view(f: &VideoFrame) -> FrameView<'_> {
-            FrameView {
-                format: f.format,
-                stride: f.stride,
-                data: &f.data,
-            }
-        }
+        let remote = self.remote.take();
+        self.draw(remote.as_ref().map(VideoFrame::view));
+        self.remote = remote;
+    }
+
+    fn draw(&mut self, remote: Option<FrameView<'_>>) {
+        let self_view = self.self_view.as_ref().map(VideoFrame::view);
         render(
             &mut self.canvas,
             &self.screen,
-            self.remote.as_ref().map(view),
-            self.self_view.as_ref().map(view),
+            remote,
+            self_view,
             self.message.as_deref(),
         );
         self.show();

@@ -7,13 +7,11 @@
 //! SIP requires.
 
 use super::Peer;
-use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Method, StatusCode};
-use rsipstack::transaction::transaction::Transaction;
+use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
@@ -25,6 +23,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
+
+mod incoming;
 
 /// What the user agent reports to the station.
 #[derive(Debug, Clone)]
@@ -413,92 +413,6 @@ impl UserAgent {
         self.inner.cancel.cancel();
     }
 
-    async fn serve_incoming(self, mut incoming: rsipstack::transaction::TransactionReceiver) {
-        while let Some(mut tx) = incoming.recv().await {
-            if let Some(Dialog::Invite(mut dialog)) = self.inner.layer.match_dialog(&tx) {
-                tokio::spawn(async move {
-                    if let Err(e) = dialog.handle(&mut tx).await {
-                        debug!(error = %e, "in-dialog request");
-                    }
-                });
-                continue;
-            }
-            if let Err((status, problem)) = check_request(&tx) {
-                warn!(method = %tx.original.method, %problem, %status, "refused a malformed request");
-                let warning = Header::Other("Warning".into(), format!("399 doorway \"{problem}\""));
-                tx.reply_with(status, vec![warning], None).await.ok();
-                continue;
-            }
-            match tx.original.method {
-                Method::Invite => self.new_invite(tx),
-                Method::Options => {
-                    let headers = vec![
-                        Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS".into()),
-                        Header::Accept("application/sdp".into()),
-                    ];
-                    tx.reply_with(StatusCode::OK, headers, None).await.ok();
-                }
-                Method::Ack => {}
-                Method::Bye | Method::Cancel => {
-                    tx.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
-                }
-                _ => {
-                    tx.reply(StatusCode::MethodNotAllowed).await.ok();
-                }
-            }
-        }
-    }
-
-    fn new_invite(&self, mut tx: Transaction) {
-        let call = tx
-            .original
-            .call_id_header()
-            .map(|c| c.value().to_string())
-            .unwrap_or_default();
-        let from_uri = tx
-            .original
-            .from_header()
-            .ok()
-            .and_then(|f| f.uri().ok())
-            .map(|u| u.to_string())
-            .unwrap_or_default();
-        let source = tx
-            .connection
-            .as_ref()
-            .and_then(|c| c.get_remote_addr())
-            .and_then(|a| a.get_socketaddr().ok())
-            .map(|a| a.ip())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let offer = String::from_utf8_lossy(&tx.original.body).into_owned();
-        let dialog = match self.inner.layer.get_or_create_server_invite(
-            &tx,
-            self.inner.state_sender.clone(),
-            None,
-            Some(self.contact()),
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                warn!(error = %e, "cannot create dialog for INVITE");
-                tokio::spawn(async move { tx.reply(StatusCode::ServerInternalError).await.ok() });
-                return;
-            }
-        };
-        self.inner.dialogs.lock().unwrap().insert(call.clone(), dialog.clone());
-        info!(%call, from = %from_uri, %source, "incoming INVITE");
-        self.emit(UaEvent::Incoming {
-            call,
-            from_uri,
-            source,
-            offer,
-        });
-        let mut dialog = dialog;
-        tokio::spawn(async move {
-            if let Err(e) = dialog.handle(&mut tx).await {
-                debug!(error = %e, "INVITE transaction ended");
-            }
-        });
-    }
-
     async fn follow_dialogs(self, mut states: DialogStateReceiver) {
         while let Some(state) = states.recv().await {
             debug!(%state, "dialog state");
@@ -550,46 +464,4 @@ impl UserAgent {
 
 fn sdp_type() -> Header {
     Header::ContentType("application/sdp".into())
-}
-
-/// What RFC 3261 section 8.2 requires before a request can be processed: the headers that
-/// make it routable and matchable (else 400), and for INVITE an SDP offer (else 415/488).
-fn check_request(tx: &Transaction) -> Result<(), (StatusCode, String)> {
-    let req = &tx.original;
-    let bad = |why: &str| (StatusCode::BadRequest, why.to_string());
-    req.from_header()
-        .map_err(|_| bad("missing From header"))?
-        .uri()
-        .map_err(|_| bad("unparseable From header"))?;
-    req.to_header()
-        .map_err(|_| bad("missing To header"))?
-        .uri()
-        .map_err(|_| bad("unparseable To header"))?;
-    req.call_id_header().map_err(|_| bad("missing Call-ID header"))?;
-    let cseq = req.cseq_header().map_err(|_| bad("missing CSeq header"))?;
-    let method = cseq.method().map_err(|_| bad("unparseable CSeq header"))?;
-    if method != req.method && !(req.method == Method::Ack || req.method == Method::Cancel) {
-        return Err(bad("CSeq method does not match the request method"));
-    }
-    if req.method == Method::Invite {
-        let content_type = req.headers.iter().find_map(|h| match h {
-            Header::ContentType(ct) => Some(ct.value().to_ascii_lowercase()),
-            _ => None,
-        });
-        if let Some(ct) = content_type {
-            if !ct.starts_with("application/sdp") {
-                return Err((
-                    StatusCode::UnsupportedMediaType,
-                    format!("body type {ct} is not application/sdp"),
-                ));
-            }
-        }
-        if req.body.is_empty() {
-            return Err((
-                StatusCode::NotAcceptableHere,
-                "INVITE without an SDP offer is not supported".into(),
-            ));
-        }
-    }
-    Ok(())
 }

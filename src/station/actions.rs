@@ -1,0 +1,104 @@
+//! Carrying out the call machine's actions: SIP messages, media, ring tones, messages.
+
+use super::Station;
+use crate::call::machine::{Action, State};
+use crate::call::parse_peer;
+use crate::media::{self, MediaSession, VideoOut};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{info, info_span, warn};
+
+impl Station {
+    pub(super) fn act(&mut self, action: Action) {
+        let span = info_span!("call", id = %super::action_call(&action));
+        let _guard = span.enter();
+        let result = match action {
+            Action::SendInvite { call, peer, offer } => match parse_peer(&peer.uri) {
+                Ok(target) => self.ua.invite(&call, &target, offer).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Action::SendRinging { call, early_answer } => {
+                self.ua.ringing(&call, early_answer).map_err(|e| e.to_string())
+            }
+            Action::Accept { call, answer } => self.ua.accept(&call, answer).map_err(|e| e.to_string()),
+            Action::Reject { call, status } => self.ua.reject(&call, status).map_err(|e| e.to_string()),
+            Action::Cancel { call } => {
+                let ua = self.ua.clone();
+                tokio::spawn(async move { ua.cancel(&call).await.ok() });
+                Ok(())
+            }
+            Action::Bye { call } => {
+                let ua = self.ua.clone();
+                tokio::spawn(async move { ua.bye(&call).await.ok() });
+                Ok(())
+            }
+            Action::StartMedia { media, .. } => self.start_media(&media),
+            Action::StopMedia { .. } => {
+                (self.camera_failures_seen, self.camera_down) = (0, false);
+                if let Some(m) = self.media.take() {
+                    m.stop(&self.devices);
+                }
+                Ok(())
+            }
+            Action::Tell(message) => {
+                info!(%message, "for the user");
+                self.last_message = Some(message);
+                self.message_at = Instant::now();
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "call action failed");
+            self.last_message = Some(e);
+        }
+    }
+
+    /// Rings while a call rings here and rings back while ours rings there, unless media
+    /// already plays on the speaker (door preview, early media from the callee).
+    pub(super) fn update_ringer(&mut self) {
+        use media::ring::{Ringer, Tone};
+        let want = match self.machine.state() {
+            _ if self.media.is_some() => None,
+            State::Incoming { .. } => Some(Tone::Ringing),
+            State::Outgoing { ringing: true, .. } => Some(Tone::Ringback),
+            _ => None,
+        };
+        if self.ringer.as_ref().map(|(t, _)| *t) != want {
+            // Stop the old tone (and release the speaker) before media or a new tone opens it.
+            self.ringer = None;
+            self.ringer = want.map(|tone| (tone, Ringer::start(self.devices.speaker.clone(), tone)));
+        }
+    }
+
+    pub(super) fn self_view(&self) -> media::SelfViewOut {
+        let compositor = self.compositor.clone();
+        Arc::new(move |frame| compositor.lock().unwrap().self_frame(frame))
+    }
+
+    pub(super) fn video_out(&self) -> VideoOut {
+        let compositor = self.compositor.clone();
+        Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))
+    }
+
+    pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
+        // The speaker is the call's now.
+        self.ringer = None;
+        let result = match &mut self.media {
+            Some(session) => session.update(negotiated, &self.devices),
+            None => MediaSession::start(
+                &self.settings,
+                negotiated,
+                &self.devices,
+                self.video_out(),
+                self.self_view(),
+            )
+            .map(|s| {
+                self.media = Some(s);
+            }),
+        };
+        if let Some(session) = &self.media {
+            session.set_levels(self.volume, self.mic_muted);
+        }
+        result.map_err(|e| format!("media could not start: {e}"))
+    }
+}
