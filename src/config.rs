@@ -162,7 +162,8 @@ pub struct Contact {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevicesConfig {
-    /// Camera backend: `test`, `v4l2` (first camera) or `v4l2:/dev/videoN`.
+    /// Camera backend: `test`, `v4l2` (first camera), `v4l2:/dev/videoN`, or `libcamera`
+    /// (`libcamera:NAME`) for Pi CSI camera modules.
     #[serde(default = "default_test")]
     pub camera: String,
     /// Microphone backend: `test`, `alsa` (ALSA's default) or `alsa:PCM` (`alsa:plughw:1,0`).
@@ -311,7 +312,7 @@ impl Default for MediaConfig {
 }
 
 /// Device backends this build can open, per family.
-pub const CAMERA_BACKENDS: &[&str] = &["test", "v4l2"];
+pub const CAMERA_BACKENDS: &[&str] = &["test", "v4l2", "libcamera"];
 /// Audio backends this build can open (microphone and speaker).
 pub const AUDIO_BACKENDS: &[&str] = &["test", "alsa"];
 /// Display backends this build can open.

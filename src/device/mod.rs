@@ -11,6 +11,7 @@
 pub mod alsa;
 pub mod drm;
 pub mod inventory;
+pub mod libcamera;
 pub mod probe;
 pub mod testdev;
 pub mod v4l2;
@@ -235,6 +236,8 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     let camera: Box<dyn Camera> = match d.camera.as_str() {
         "test" => Box::new(testdev::PatternCamera::new(tag)),
         "v4l2" => Box::new(v4l2::V4l2Camera::new(None, controls(d))),
+        "libcamera" => Box::new(libcamera::LibcameraCamera::new(None)),
+        other if other.starts_with("libcamera:") => Box::new(libcamera::LibcameraCamera::new(Some(other[10..].into()))),
         other if other.starts_with("v4l2:") => Box::new(v4l2::V4l2Camera::new(Some(other[5..].into()), controls(d))),
         other => return Err(DeviceError::Unsupported(format!("camera backend {other:?}"))),
     };
