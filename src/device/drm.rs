@@ -65,6 +65,8 @@ pub fn list() -> Vec<ConnectorInfo> {
     let mut out = Vec::new();
     for path in cards() {
         let Ok(card) = open_card(&path) else { continue };
+        // Without this cap the kernel lists overlay planes only, hiding the primary one.
+        let _ = drm::Device::set_client_capability(&card, drm::ClientCapability::UniversalPlanes, true);
         let Ok(res) = card.resource_handles() else { continue };
         let planes = card.plane_handles().map(|p| p.len()).unwrap_or(0);
         for c in res.connectors() {

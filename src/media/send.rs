@@ -164,7 +164,7 @@ fn add_video_branch(
         .max_buffers(2)
         // Bound by frames, not bytes: one 720p frame is larger than the default byte cap.
         .max_bytes(0)
-        .leaky_type(gst_app::AppLeakyType::Upstream)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
         .build();
     let convert = make("videoconvert", "vconvert")?;
     let scale = make("videoscale", "vscale")?;
@@ -291,7 +291,7 @@ fn add_audio_branch(
         .format(gst::Format::Time)
         .do_timestamp(true)
         .max_buffers(10)
-        .leaky_type(gst_app::AppLeakyType::Upstream)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
         .build();
     let convert = make("audioconvert", "aconvert")?;
     let resample = make("audioresample", "aresample")?;
@@ -346,6 +346,16 @@ fn placeholder(format: VideoFormat) -> Vec<u8> {
     let mut data = vec![128u8; w * h * 3 / 2];
     data[..w * h].fill(90);
     data
+}
+
+/// Pushes one buffer; false when the pipeline is shutting down. A full queue drops its
+/// oldest buffer (a slow encoder must not stall the camera or grow memory); GStreamer
+/// 1.22's appsrc reports a dropped buffer as EOS, which is not the end of anything here.
+fn push(src: &gst_app::AppSrc, data: Vec<u8>, stop: &AtomicBool) -> bool {
+    match src.push_buffer(gst::Buffer::from_mut_slice(data)) {
+        Ok(_) | Err(gst::FlowError::Eos) => !stop.load(Ordering::SeqCst),
+        Err(_) => false,
+    }
 }
 
 /// Bytes per row of the first plane of a tightly packed frame.
@@ -430,8 +440,8 @@ fn feed_video(
             src.set_caps(Some(&video_caps(format)));
             caps_format = format;
         }
-        if let Err(e) = src.push_buffer(gst::Buffer::from_mut_slice(data)) {
-            info!(reason = ?e, "video feeder stops");
+        if !push(&src, data, &stop) {
+            info!("video feeder stops");
             break;
         }
         sent.fetch_add(1, Ordering::Relaxed);
@@ -467,7 +477,7 @@ fn feed_audio(src: gst_app::AppSrc, microphone: Shared<dyn Microphone>, stop: Ar
             }
         }
         let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-        if src.push_buffer(gst::Buffer::from_mut_slice(bytes)).is_err() {
+        if !push(&src, bytes, &stop) {
             break;
         }
     }
