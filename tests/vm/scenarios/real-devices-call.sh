@@ -4,7 +4,7 @@
 #   tests/vm/boot-guest target/vm "$(cat tests/vm/scenarios/real-devices-call.sh)"
 set -ex
 modprobe vivid n_devs=1 && modprobe snd-aloop && modprobe bochs
-export GST_REGISTRY=/work/main/target/gst-registry.bin GST_REGISTRY_UPDATE=no DOORWAY_LOG=info,rsipstack=warn
+export GST_REGISTRY=$PWD/target/gst-registry.bin GST_REGISTRY_UPDATE=no DOORWAY_LOG=info,rsipstack=warn
 cat > /tmp/a.toml <<T
 [station]
 name = "Door"
@@ -35,7 +35,7 @@ auto_answer = true
 [input]
 backend = "none"
 T
-D=/work/main/target/debug/doorway
+D=$PWD/target/debug/doorway
 $D run --config /tmp/a.toml > /tmp/a.log 2>&1 &
 $D run --config /tmp/b.toml > /tmp/b.log 2>&1 &
 for i in $(seq 1 100); do [ -S /tmp/a.sock ] && [ -S /tmp/b.sock ] && break; sleep 0.2; done
