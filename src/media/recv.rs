@@ -160,14 +160,9 @@ fn add_udp_inputs(
         .property("reuse", false)
         .build()
         .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
-    let rtcp_out = gst::ElementFactory::make("udpsink")
-        .property("host", remote_rtcp.ip().to_string())
-        .property("port", remote_rtcp.port() as i32)
-        .property("sync", false)
-        .property("async", false)
-        .build()
-        .map_err(|_| MediaError::MissingElement("udpsink".into()))?;
-    pipeline.add_many([&rtp, &rtcp, &rtcp_out]).map_err(MediaError::link)?;
+    pipeline.add_many([&rtp, &rtcp]).map_err(MediaError::link)?;
+    // Receiver reports go back to the sender's RTCP port.
+    let rtcp_out = super::send::udp_sink(pipeline, remote_rtcp)?;
     let c = counters.clone();
     if let Some(pad) = rtp.static_pad("src") {
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {

@@ -135,7 +135,8 @@ impl Drop for SendPipeline {
     }
 }
 
-fn udp_sink(pipeline: &gst::Pipeline, addr: std::net::SocketAddr) -> Result<gst::Element, MediaError> {
+/// A udpsink to `addr`, added to `pipeline`; it never waits for the clock.
+pub(super) fn udp_sink(pipeline: &gst::Pipeline, addr: std::net::SocketAddr) -> Result<gst::Element, MediaError> {
     let sink = gst::ElementFactory::make("udpsink")
         .property("host", addr.ip().to_string())
         .property("port", addr.port() as i32)
@@ -211,25 +212,38 @@ fn add_video_branch(
         &h264_caps,
         &pay,
     ];
+    add_to_session(pipeline, rtpbin, &elements, 0, &v.rtp)?;
+    Ok(src)
+}
+
+/// Adds and links a branch (source first, RTP payloader last) and sends its RTP and RTCP
+/// through rtpbin session `session` to the peer.
+fn add_to_session(
+    pipeline: &gst::Pipeline,
+    rtpbin: &gst::Element,
+    elements: &[&gst::Element],
+    session: u32,
+    stream: &crate::call::sdp::Stream,
+) -> Result<(), MediaError> {
     pipeline.add_many(elements).map_err(MediaError::link)?;
     gst::Element::link_many(elements).map_err(MediaError::link)?;
-    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_0"))
-        .map_err(MediaError::link)?;
-    rtpbin
-        .link_pads(
-            Some("send_rtp_src_0"),
-            &udp_sink(pipeline, v.rtp.remote_rtp)?,
-            Some("sink"),
-        )
-        .map_err(MediaError::link)?;
-    rtpbin
-        .link_pads(
-            Some("send_rtcp_src_0"),
-            &udp_sink(pipeline, v.rtp.remote_rtcp)?,
-            Some("sink"),
-        )
-        .map_err(MediaError::link)?;
-    Ok(src)
+    let pay = elements.last().expect("a branch ends in a payloader");
+    let link = |src: &gst::Element, from: String, to: &gst::Element, into: String| {
+        src.link_pads(Some(&from), to, Some(&into)).map_err(MediaError::link)
+    };
+    link(pay, "src".into(), rtpbin, format!("send_rtp_sink_{session}"))?;
+    link(
+        rtpbin,
+        format!("send_rtp_src_{session}"),
+        &udp_sink(pipeline, stream.remote_rtp)?,
+        "sink".into(),
+    )?;
+    link(
+        rtpbin,
+        format!("send_rtcp_src_{session}"),
+        &udp_sink(pipeline, stream.remote_rtcp)?,
+        "sink".into(),
+    )
 }
 
 fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetization_mode: u8) {
@@ -319,24 +333,7 @@ fn add_audio_branch(
         None => make("identity", "no-aec")?,
     };
     let elements = [src.upcast_ref(), &dsp, &mute, &convert, &resample, &encoder, &pay];
-    pipeline.add_many(elements).map_err(MediaError::link)?;
-    gst::Element::link_many(elements).map_err(MediaError::link)?;
-    pay.link_pads(Some("src"), rtpbin, Some("send_rtp_sink_1"))
-        .map_err(MediaError::link)?;
-    rtpbin
-        .link_pads(
-            Some("send_rtp_src_1"),
-            &udp_sink(pipeline, a.rtp.remote_rtp)?,
-            Some("sink"),
-        )
-        .map_err(MediaError::link)?;
-    rtpbin
-        .link_pads(
-            Some("send_rtcp_src_1"),
-            &udp_sink(pipeline, a.rtp.remote_rtcp)?,
-            Some("sink"),
-        )
-        .map_err(MediaError::link)?;
+    add_to_session(pipeline, rtpbin, &elements, 1, &a.rtp)?;
     Ok(src)
 }
 
