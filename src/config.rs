@@ -64,11 +64,12 @@ pub struct InputConfig {
     #[serde(default = "default_input_backend")]
     pub backend: String,
     /// Key name → action: `call:NAME`, `answer`, `hangup`, `volume_up`, `volume_down`,
-    /// `mute`, `door_open`.
-    #[serde(default)]
+    /// `mute`, `door_open`. Default: Enter answers, Escape hangs up.
+    #[serde(default = "default_keys")]
     pub keys: std::collections::BTreeMap<String, String>,
-    /// Key name → action when the key is held for `long_press_ms`.
-    #[serde(default)]
+    /// Key name → action when the key is held for `long_press_ms`. Default: holding
+    /// Enter hangs up, so a one-key keypad can do everything.
+    #[serde(default = "default_long_press_keys")]
     pub long_press: std::collections::BTreeMap<String, String>,
     /// How long a press must be to count as long.
     #[serde(default = "default_long_press")]
@@ -86,8 +87,8 @@ impl Default for InputConfig {
     fn default() -> Self {
         Self {
             backend: default_input_backend(),
-            keys: Default::default(),
-            long_press: Default::default(),
+            keys: default_keys(),
+            long_press: default_long_press_keys(),
             long_press_ms: default_long_press(),
             debounce_ms: default_debounce(),
             touch_calibration: None,
@@ -98,6 +99,16 @@ impl Default for InputConfig {
 fn default_input_backend() -> String {
     "evdev".into()
 }
+fn default_keys() -> std::collections::BTreeMap<String, String> {
+    [("KEY_ENTER", "answer"), ("KEY_ESC", "hangup")]
+        .map(|(k, a)| (k.to_string(), a.to_string()))
+        .into()
+}
+
+fn default_long_press_keys() -> std::collections::BTreeMap<String, String> {
+    [("KEY_ENTER".to_string(), "hangup".to_string())].into()
+}
+
 fn default_long_press() -> u64 {
     800
 }

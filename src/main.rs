@@ -105,6 +105,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("DOORWAY_LOG").unwrap_or_else(|_| "info,rsipstack=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: the journal and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -235,14 +235,31 @@ impl Camera for V4l2Camera {
         fmt.width = chosen.width;
         fmt.height = chosen.height;
         fmt.fourcc = fourcc_of(chosen.pixel);
+        // The current format's row length would carry over and is a request too (a
+        // driver may honour a larger one): let the driver pick it for the new format.
+        fmt.stride = 0;
+        fmt.size = 0;
         let fmt = device.set_format(&fmt).map_err(err)?;
         let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(chosen.fps));
         self.apply_controls(&device, &path);
         let mut stream = Stream::with_buffers(&device, Type::VideoCapture, 4).map_err(err)?;
         // A camera that stops delivering (unplugged, hung) must not block the feeder forever.
         stream.set_timeout(Duration::from_secs(2));
+        // Drivers may adjust what was asked for: describe frames by what the driver says
+        // it delivers, never by the request.
+        let pixel = pixel_of(fmt.fourcc).ok_or_else(|| {
+            DeviceError::Unsupported(format!(
+                "{} was asked for {:?} and delivers {} instead",
+                path.display(),
+                chosen.pixel,
+                fmt.fourcc
+            ))
+        })?;
+        if pixel != chosen.pixel {
+            warn!(camera = %path.display(), wanted = ?chosen.pixel, got = ?pixel, "camera chose another pixel format");
+        }
         let format = VideoFormat {
-            pixel: chosen.pixel,
+            pixel,
             width: fmt.width,
             height: fmt.height,
             fps: chosen.fps,
@@ -267,10 +284,11 @@ impl Camera for V4l2Camera {
             Ok((data, meta)) => {
                 let used = (meta.bytesused as usize).min(data.len());
                 let used = if used == 0 { data.len() } else { used };
+                let (data, stride) = tightly_packed(&data[..used], open.format, open.stride);
                 Ok(VideoFrame {
                     format: open.format,
-                    stride: open.stride,
-                    data: data[..used].to_vec(),
+                    stride,
+                    data,
                 })
             }
             Err(e) => {
@@ -286,6 +304,42 @@ impl Camera for V4l2Camera {
     fn close(&mut self) {
         self.open = None;
     }
+}
+
+/// Rows of each plane of a frame: (rows, bytes of picture per row, bytes per row in the
+/// driver's buffer), for a first plane `stride` bytes wide.
+fn planes(format: VideoFormat, stride: usize) -> Vec<(usize, usize, usize)> {
+    let (w, h) = (format.width as usize, format.height as usize);
+    match format.pixel {
+        PixelFormat::Yuy2 => vec![(h, w * 2, stride)],
+        PixelFormat::Bgrx => vec![(h, w * 4, stride)],
+        PixelFormat::I420 => vec![(h, w, stride), (h / 2, w / 2, stride / 2), (h / 2, w / 2, stride / 2)],
+        PixelFormat::Nv12 => vec![(h, w, stride), (h / 2, w, stride)],
+        PixelFormat::Mjpeg => vec![],
+    }
+}
+
+/// The frame without the padding some drivers put at the end of each row (the rest of
+/// the pipeline takes tightly packed frames); its data and first-plane stride.
+pub(crate) fn tightly_packed(data: &[u8], format: VideoFormat, stride: usize) -> (Vec<u8>, usize) {
+    let planes = planes(format, stride);
+    let tight = planes.first().map_or(0, |p| p.1);
+    if planes.is_empty() || stride <= tight {
+        return (data.to_vec(), stride.max(tight));
+    }
+    let mut out = Vec::with_capacity(planes.iter().map(|(rows, width, _)| rows * width).sum());
+    let mut offset = 0;
+    for (rows, width, padded) in planes {
+        for row in 0..rows {
+            let start = offset + row * padded;
+            match data.get(start..start + width) {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => out.resize(out.len() + width, 0),
+            }
+        }
+        offset += rows * padded;
+    }
+    (out, tight)
 }
 
 #[cfg(test)]

@@ -73,3 +73,26 @@ fn missing_camera_says_so() {
     assert!(matches!(err, DeviceError::Missing(_)), "{err:?}");
     assert!(err.to_string().contains("/dev/video-does-not-exist"));
 }
+
+#[test]
+fn padded_rows_are_packed_per_plane() {
+    // A 4x2 I420 frame whose driver pads rows to 8 bytes (chroma rows to 4).
+    let format = VideoFormat {
+        pixel: PixelFormat::I420,
+        width: 4,
+        height: 2,
+        fps: 30,
+    };
+    let padded = [
+        1, 2, 3, 4, 0, 0, 0, 0, // Y row 0
+        5, 6, 7, 8, 0, 0, 0, 0, // Y row 1
+        9, 10, 0, 0, // U
+        11, 12, 0, 0, // V
+    ];
+    let (data, stride) = tightly_packed(&padded, format, 8);
+    assert_eq!(stride, 4);
+    assert_eq!(data, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // Already tight: untouched.
+    let (same, stride) = tightly_packed(&data, format, 4);
+    assert_eq!((same, stride), (data, 4));
+}

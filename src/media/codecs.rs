@@ -61,3 +61,49 @@ pub fn probe(software_only: bool) -> Result<CodecChoice, CodecError> {
         h264_decoder,
     })
 }
+
+/// Elements every call builds, besides the chosen H.264 pair.
+const CALL_ELEMENTS: &[&str] = &[
+    "rtpbin",
+    "udpsrc",
+    "udpsink",
+    "appsrc",
+    "appsink",
+    "videoconvert",
+    "videoscale",
+    "jpegdec",
+    "rtph264pay",
+    "rtph264depay",
+    "audioconvert",
+    "audioresample",
+    "volume",
+    "opusenc",
+    "opusdec",
+    "rtpopuspay",
+    "rtpopusdepay",
+    "mulawenc",
+    "mulawdec",
+    "webrtcdsp",
+    "webrtcechoprobe",
+];
+
+/// Loads the plugins and libraries of every element a call uses, so the first call after
+/// boot does not wait for them (libav alone pulls in dozens of shared libraries: seconds
+/// on a slow SD card). It runs before the station says it is ready: loading a plugin
+/// holds GStreamer's registry, which would stall SIP and the UI if a call came meanwhile.
+pub fn warm_up(choice: &CodecChoice) {
+    let started = std::time::Instant::now();
+    let names = CALL_ELEMENTS
+        .iter()
+        .copied()
+        .chain([choice.h264_encoder.as_str(), choice.h264_decoder.as_str()]);
+    // Creating an element loads its plugin; it opens no device until it starts.
+    let missing: Vec<&str> = names
+        .filter(|n| gstreamer::ElementFactory::make(n).build().is_err())
+        .collect();
+    info!(
+        ms = started.elapsed().as_millis() as u64,
+        ?missing,
+        "media elements loaded"
+    );
+}

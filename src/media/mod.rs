@@ -139,6 +139,9 @@ impl MediaSession {
             started_ms: crate::device::probe::monotonic_ms(),
         };
         session.update(negotiated, devices)?;
+        // Silence counts from when the pipelines run: starting them can take a while on
+        // a slow machine, and no packet could have arrived before.
+        session.started_ms = crate::device::probe::monotonic_ms();
         Ok(session)
     }
 

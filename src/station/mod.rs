@@ -150,6 +150,7 @@ pub fn advertise_address(config: &Config) -> IpAddr {
 pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHandle<()>), StationError> {
     media::init()?;
     let codecs = media::codecs::probe(false).map_err(media::MediaError::from)?;
+    media::codecs::warm_up(&codecs);
     let devices = device::open(&config)?;
     let advertise = advertise_address(&config);
     let (ua_tx, ua_rx) = mpsc::unbounded_channel();
@@ -487,11 +488,20 @@ impl Station {
             info!(state = ?self.machine.state(), "call state");
             self.tell_systemd();
         }
-        for action in actions {
+        // Tearing pipelines down can take a moment on a slow board: show the new screen
+        // first, unless media starts again in the same step.
+        let restarts = actions.iter().any(|a| matches!(a, Action::StartMedia { .. }));
+        let (stops, others): (Vec<Action>, Vec<Action>) = actions
+            .into_iter()
+            .partition(|a| !restarts && matches!(a, Action::StopMedia { .. }));
+        for action in others {
             self.act(action);
         }
         self.update_ringer();
         self.update_screen();
+        for action in stops {
+            self.act(action);
+        }
     }
 }
 

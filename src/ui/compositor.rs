@@ -5,7 +5,7 @@
 use super::canvas::Canvas;
 use super::{render, Screen};
 use crate::device::{Display, FrameView, Shared, VideoFrame};
-use tracing::debug;
+use tracing::{debug, info};
 
 /// Draws the screen for a display.
 pub struct Compositor {
@@ -52,9 +52,14 @@ impl Compositor {
             self.remote = None;
             self.self_view = None;
         }
+        let changed = std::mem::discriminant(&screen) != std::mem::discriminant(&self.screen);
         self.screen = screen;
         self.message = message;
         self.redraw();
+        if changed {
+            // What the person in front of the station sees, for the journal.
+            info!(screen = self.screen.kind(), "screen shows");
+        }
     }
 
     /// A decoded remote frame: draw it straight away, then keep a copy for redraws
@@ -76,6 +81,7 @@ impl Compositor {
     }
 
     fn draw(&mut self, remote: Option<FrameView<'_>>) {
+        let started = std::time::Instant::now();
         let self_view = self.self_view.as_ref().map(VideoFrame::view);
         render(
             &mut self.canvas,
@@ -84,7 +90,13 @@ impl Compositor {
             self_view,
             self.message.as_deref(),
         );
+        let drawn = started.elapsed();
         self.show();
+        debug!(
+            draw_ms = drawn.as_millis() as u64,
+            show_ms = (started.elapsed() - drawn).as_millis() as u64,
+            "screen drawn"
+        );
     }
 
     fn show(&self) {

@@ -53,6 +53,18 @@ pub enum Screen {
     },
 }
 
+impl Screen {
+    /// A one-word name for logs: idle, calling, ringing, call.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Screen::Idle { .. } => "idle",
+            Screen::Calling { .. } => "calling",
+            Screen::Ringing { .. } => "ringing",
+            Screen::InCall { .. } => "call",
+        }
+    }
+}
+
 /// What a button or key does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiAction {

@@ -1,0 +1,321 @@
+//! A door station in its own emulated machine: doorway runs on the guest's real drivers
+//! (vivid camera, snd-aloop sound card, bochs screen, virtio keyboard, uinput touchscreen)
+//! and is watched and driven the way a person would: the screen, the speaker, keys and
+//! touches.
+use super::harness::{free_udp_port, Guest, Wiring};
+use super::screen::Shot;
+use doorway::ui::{buttons, Screen, UiAction};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The sound card's loopback: what is played on device 0 subdevice N is captured on
+/// device 1 subdevice N. The station's microphone hears subdevice 0, its speaker plays
+/// into subdevice 1.
+const MIC_FEED: &str = "plughw:CARD=Loopback,DEV=0,SUBDEV=0";
+const STATION_MIC: &str = "plughw:CARD=Loopback,DEV=1,SUBDEV=0";
+const STATION_SPEAKER: &str = "plughw:CARD=Loopback,DEV=0,SUBDEV=1";
+const SPEAKER_TAP: &str = "plughw:CARD=Loopback,DEV=1,SUBDEV=1";
+
+const GST_ENV: &str = "GST_REGISTRY=target/vm/gst-registry.bin GST_REGISTRY_UPDATE=no";
+
+/// One station.
+pub struct Station {
+    pub name: String,
+    pub guest: Guest,
+    /// Seconds from kernel start until doorway answered on its control socket.
+    pub ready_secs: f64,
+    /// Seconds from starting doorway until it answered.
+    pub start_secs: f64,
+}
+
+/// The two stations of a scenario: a front door ("Door", 10.0.0.1) and a hall
+/// ("Hall", 10.0.0.2), each the other's only contact, on key F1.
+pub struct Pair {
+    pub door: Station,
+    pub hall: Station,
+}
+
+fn artifacts(scenario: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/vm-artifacts")
+        .join(scenario);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn config(name: &str, ip: &str, peer: &str, peer_ip: &str) -> String {
+    format!(
+        r#"[station]
+name = "{name}"
+user = "{user}"
+listen = "{ip}:5060"
+control_socket = "/tmp/doorway.sock"
+media_timeout_secs = 6
+
+[[contact]]
+name = "{peer}"
+uri = "sip:{peer_user}@{peer_ip}:5060"
+key = "KEY_F1"
+
+[devices]
+camera = "v4l2:/dev/video0"
+microphone = "alsa:{STATION_MIC}"
+speaker = "alsa:{STATION_SPEAKER}"
+display = "drm"
+# vivid writes its settings over the picture; "OSD Text Mode" 2 turns that off.
+camera_controls = {{ "OSD Text Mode" = 2 }}
+
+[input]
+backend = "evdev"
+
+[media]
+width = 320
+height = 180
+fps = 10
+video_bitrate_kbps = 400
+"#,
+        user = name.to_lowercase(),
+        peer_user = peer.to_lowercase(),
+    )
+}
+
+impl Pair {
+    /// Boots both machines at once and starts doorway on each.
+    pub fn boot(scenario: &str) -> Pair {
+        let dir = artifacts(scenario);
+        let (p1, p2) = (free_udp_port(), free_udp_port());
+        let (door, hall) = std::thread::scope(|s| {
+            let door = s.spawn(|| {
+                let wiring = Wiring {
+                    local_port: p1,
+                    peer_port: p2,
+                    mac: "52:54:00:00:00:01",
+                };
+                Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring)
+            });
+            let hall = s.spawn(|| {
+                let wiring = Wiring {
+                    local_port: p2,
+                    peer_port: p1,
+                    mac: "52:54:00:00:00:02",
+                };
+                Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring)
+            });
+            (door.join().expect("Door boots"), hall.join().expect("Hall boots"))
+        });
+        Pair { door, hall }
+    }
+}
+
+impl Station {
+    fn boot(name: &str, ip: &str, (peer, peer_ip): (&str, &str), dir: &std::path::Path, wiring: &Wiring) -> Station {
+        let mut guest = Guest::boot(name, &dir.join(name.to_lowercase()), wiring);
+        std::fs::write(guest.dir.join("station.toml"), config(name, ip, peer, peer_ip)).unwrap();
+        // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
+        guest.sh(
+            "modprobe -a virtio_net virtio_input evdev uinput snd-aloop bochs && modprobe vivid n_devs=1 node_types=1",
+        );
+        guest.sh(&format!("ip addr add {ip}/24 dev eth0 && ip link set eth0 up"));
+        // The guests' clocks start from a whole-second RTC: set them from this machine's
+        // so the two stations' logs line up.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        guest.sh(&format!(
+            "date -s @{}.{:03} >/dev/null",
+            now.as_secs(),
+            now.subsec_millis()
+        ));
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_doorway"));
+        let touchscreen = bin.parent().unwrap().join("examples/vm-touchscreen");
+        guest.sh(&format!(
+            "mkfifo /tmp/touch && (setsid {} /tmp/touch > /tmp/out/touchscreen.log 2>&1 &)",
+            touchscreen.display()
+        ));
+        let started = uptime(&mut guest);
+        guest.sh(&format!(
+            "({GST_ENV} DOORWAY_LOG=info,rsipstack=warn,doorway::ui=debug setsid {} run --config /tmp/out/station.toml \
+             > /tmp/out/station.log 2>&1 &)",
+            bin.display()
+        ));
+        let (code, out) = guest.run_for(
+            &format!(
+                "timeout 120 sh -c 'until {} status --socket /tmp/doorway.sock >/dev/null 2>&1; do sleep 0.1; done'",
+                bin.display()
+            ),
+            Duration::from_secs(130),
+        );
+        assert_eq!(code, 0, "{name}: doorway never became ready: {out}; see station.log");
+        let ready_secs = uptime(&mut guest);
+        Station {
+            name: name.into(),
+            guest,
+            ready_secs,
+            start_secs: ready_secs - started,
+        }
+    }
+
+    /// `doorway status --json`.
+    pub fn status(&mut self) -> Value {
+        let out = self.guest.sh(&format!(
+            "{} status --json --socket /tmp/doorway.sock",
+            env!("CARGO_BIN_EXE_doorway")
+        ));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: status JSON {e}: {out}", self.name))
+    }
+
+    /// The call state: idle, outgoing, incoming, active...
+    pub fn call_state(&mut self) -> String {
+        self.status()["call"]["state"].as_str().unwrap_or("?").to_string()
+    }
+
+    /// Waits until the station's status satisfies `pred`; panics with the last status after
+    /// `secs`.
+    pub fn wait_until(&mut self, secs: f64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let status = self.status();
+            if pred(&status) {
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("{}: not {what} within {secs} s; status: {status:#}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for a call state.
+    pub fn wait_state(&mut self, secs: f64, state: &str) -> Value {
+        self.wait_until(secs, state, |s| s["call"]["state"] == state)
+    }
+
+    /// Takes screenshots until one satisfies `pred` (the UI and the video take a moment
+    /// to arrive); panics after `secs`, the last screenshot kept in the artifacts.
+    pub fn wait_screen(&mut self, secs: f64, what: &str, pred: impl Fn(&Shot) -> bool) -> Shot {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let shot = self.guest.screenshot(&what.replace(' ', "-"));
+            if pred(&shot) {
+                return shot;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{}: the screen does not show {what} within {secs} s; see {}",
+                    self.name,
+                    self.guest.dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Touches the screen at a pixel, through the uinput touchscreen whose raw range
+    /// (0..=4095) the station maps onto its screen.
+    pub fn touch(&mut self, shot: &Shot, x: i32, y: i32) {
+        let raw = |v: i32, size: usize| v as i64 * 4095 / (size as i64 - 1);
+        self.guest.sh(&format!(
+            "echo tap {} {} > /tmp/touch",
+            raw(x, shot.width),
+            raw(y, shot.height)
+        ));
+    }
+
+    /// Touches the middle of the button for `action` on `screen`.
+    pub fn touch_button(&mut self, shot: &Shot, screen: &Screen, action: UiAction) {
+        let button = buttons(screen, shot.width as i32, shot.height as i32)
+            .into_iter()
+            .find(|b| b.action == action)
+            .unwrap_or_else(|| panic!("no {action:?} button on {screen:?}"));
+        self.touch(
+            shot,
+            button.rect.x + button.rect.w / 2,
+            button.rect.y + button.rect.h / 2,
+        );
+    }
+
+    /// Plays a steady tone into the station's microphone, until the machine stops.
+    pub fn play_into_microphone(&mut self, hz: u32) {
+        self.guest.sh(&format!(
+            "({GST_ENV} setsid gst-launch-1.0 -q audiotestsrc is-live=true freq={hz} volume=0.5 \
+             ! audio/x-raw,rate=48000,channels=1 ! alsasink device={MIC_FEED} > /tmp/out/tone.log 2>&1 &)"
+        ));
+    }
+
+    /// Records a second and a half of what the station's speaker plays; the tone's
+    /// frequency, None for silence.
+    pub fn speaker_tone(&mut self) -> Option<f64> {
+        self.guest.sh(&format!(
+            "{GST_ENV} gst-launch-1.0 -q alsasrc device={SPEAKER_TAP} num-buffers=150 \
+             ! audio/x-raw,rate=48000,channels=1,format=S16LE ! wavenc ! filesink location=/tmp/out/speaker.wav"
+        ));
+        let reader = hound::WavReader::open(self.guest.dir.join("speaker.wav")).expect("speaker.wav");
+        let rate = reader.spec().sample_rate;
+        let samples: Vec<f64> = reader.into_samples::<i16>().map(|s| s.unwrap() as f64).collect();
+        // The first half second can still hold the start of the stream.
+        let skip = (rate as usize / 2).min(samples.len());
+        dominant_tone(&samples[skip..], rate)
+    }
+
+    /// Pulls the camera off the machine (unbinds the vivid driver) or plugs it back.
+    pub fn set_camera_plugged(&mut self, plugged: bool) {
+        let action = if plugged { "bind" } else { "unbind" };
+        self.guest
+            .sh(&format!("echo vivid.0 > /sys/bus/platform/drivers/vivid/{action}"));
+    }
+}
+
+impl Station {
+    /// When (seconds of the day, on the guest's clock, which boot sets from this
+    /// machine's) the station first logged a line containing all of `words` at or after
+    /// `after`.
+    pub fn logged(&self, words: &[&str], after: f64) -> Option<f64> {
+        let log = std::fs::read_to_string(self.guest.dir.join("station.log")).ok()?;
+        log.lines()
+            .filter(|line| words.iter().all(|w| line.contains(w)))
+            .filter_map(log_time)
+            .find(|t| *t >= after)
+    }
+}
+
+/// Seconds of the day of a log line starting "2026-11-21T08:09:32.148046Z".
+fn log_time(line: &str) -> Option<f64> {
+    let time = line.get(11..26)?;
+    let mut parts = time.split(':');
+    let (h, m, s): (f64, f64, f64) = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+fn uptime(guest: &mut Guest) -> f64 {
+    let out = guest.sh("cut -d' ' -f1 /proc/uptime");
+    out.trim().parse().expect("uptime")
+}
+
+/// The strongest frequency between 200 and 2000 Hz (10 Hz steps), None for silence. An
+/// emulated machine cannot always keep up with real-time audio, so the recording has
+/// gaps; a spectrum peak still finds the tone where counting zero crossings would not.
+fn dominant_tone(samples: &[f64], rate: u32) -> Option<f64> {
+    let rms = (samples.iter().map(|s| s * s).sum::<f64>() / samples.len().max(1) as f64).sqrt();
+    if rms < 300.0 {
+        return None;
+    }
+    let strength = |hz: f64| {
+        let (mut s, mut c) = (0.0, 0.0);
+        for (i, x) in samples.iter().enumerate() {
+            let phase = std::f64::consts::TAU * hz * i as f64 / rate as f64;
+            s += x * phase.sin();
+            c += x * phase.cos();
+        }
+        s.hypot(c)
+    };
+    (20..=200)
+        .map(|step| step as f64 * 10.0)
+        .map(|hz| (hz, strength(hz)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(hz, _)| hz)
+}
