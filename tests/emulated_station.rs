@@ -144,3 +144,62 @@ fn button_call_touch_answer_then_hall_hangs_up() {
     let took = hang_up_from_hall(&mut pair);
     assert!(took < 2.0, "both screens idle only after {took:.2} s");
 }
+
+/// Scenario 4: the door's camera is pulled mid-call. The hall sees the grey placeholder
+/// and still hears the door; the door's screen says its camera is not working. The camera
+/// comes back and the hall sees it again, with no restart.
+#[test]
+fn camera_pulled_mid_call_and_plugged_back() {
+    let _serial = serial();
+    let mut pair = Pair::boot("4-camera-pulled");
+    pair.door.play_into_microphone(700);
+    call_door_to_hall(&mut pair);
+
+    pair.door.set_camera_plugged(false);
+    pair.hall.wait_screen(20.0, "placeholder", shows_placeholder);
+    pair.door.wait_screen(20.0, "camera message", shows_message);
+    let message = pair.door.status()["last_message"].as_str().unwrap_or("").to_string();
+    assert!(message.contains("camera"), "the door says {message:?}");
+    let heard = pair.hall.speaker_tone();
+    assert!(
+        tone_near(heard, 700.0),
+        "with the camera out the hall hears {heard:?} Hz, not 700 Hz"
+    );
+    assert_eq!(pair.door.call_state(), "active", "the call goes on without the camera");
+
+    pair.door.set_camera_plugged(true);
+    pair.hall.wait_screen(30.0, "door camera again", shows_peer_camera);
+    assert_eq!(pair.hall.call_state(), "active");
+}
+
+/// Scenario 5: the hall drops off the network mid-call. The door ends the call within its
+/// media timeout, says so on its screen, and rings the hall again once it is back.
+#[test]
+fn peer_lost_mid_call_then_next_call_works() {
+    let _serial = serial();
+    let mut pair = Pair::boot("5-peer-lost");
+    call_door_to_hall(&mut pair);
+
+    let cut = Instant::now();
+    pair.hall.guest.set_link(false);
+    // media_timeout_secs = 6 in the stations' config, plus the time to notice and tidy up.
+    pair.door.wait_state(12.0, "idle");
+    println!(
+        "door ended the call {:.1} s after the hall's cable was pulled",
+        cut.elapsed().as_secs_f64()
+    );
+    pair.door
+        .wait_screen(10.0, "idle with message", |s| shows_idle(s) && shows_message(s));
+    let message = pair.door.status()["last_message"].as_str().unwrap_or("").to_string();
+    assert!(message.contains("lost the connection"), "the door says {message:?}");
+
+    pair.hall.guest.set_link(true);
+    pair.hall.wait_state(15.0, "idle");
+    pair.door.guest.press_key("f1");
+    pair.hall.wait_state(15.0, "incoming");
+    let ringing = pair.hall.wait_screen(10.0, "ringing again", shows_ringing);
+    let screen = Screen::Ringing { peer: "Door".into() };
+    pair.hall.touch_button(&ringing, &screen, UiAction::Decline);
+    pair.door.wait_state(10.0, "idle");
+    pair.hall.wait_state(10.0, "idle");
+}

@@ -316,8 +316,14 @@ pub fn render(
         }
     }
     if let Some(message) = message {
-        let size = small * 0.8;
-        let tw = Canvas::text_width(message, size).min(w - 16);
+        // A long message shrinks to fit the screen's width rather than run off it.
+        let mut size = small * 0.8;
+        let room = w - 32;
+        let natural = Canvas::text_width(message, size);
+        if natural > room {
+            size *= room as f32 / natural as f32;
+        }
+        let tw = Canvas::text_width(message, size).min(room);
         // Over video the band goes below the middle, clear of the picture's top and centre.
         let y = if has_video { h * 3 / 5 } else { h * 3 / 20 };
         let r = Rect {

@@ -201,3 +201,15 @@ fn self_view_sits_bottom_right_clear_of_the_middle() {
         "the middle of the picture stays clear"
     );
 }
+
+#[test]
+fn a_long_message_shrinks_to_fit_the_screen() {
+    let mut canvas = Canvas::new(320, 240);
+    let message = "the camera is not working; the other side sees a placeholder";
+    render(&mut canvas, &idle(1), None, None, Some(message));
+    // The band leaves a margin on both sides, and its text ends inside it.
+    let y = 240 * 3 / 20 + 2;
+    assert_ne!(canvas.pixel(1, y), AMBER, "band runs off the left edge");
+    assert_ne!(canvas.pixel(318, y), AMBER, "band runs off the right edge");
+    assert!((0..320).filter(|&x| canvas.pixel(x, y) == AMBER).count() > 200);
+}
