@@ -5,6 +5,8 @@
 //! person would check it: on the screens, on the speakers, with keys and touches.
 //!
 //! Screenshots, console and station logs: target/vm-artifacts/SCENARIO/{door,hall}/.
+#[path = "vm/appliance.rs"]
+mod appliance;
 #[path = "vm/harness.rs"]
 mod harness;
 #[path = "vm/screen.rs"]
@@ -14,7 +16,7 @@ mod station;
 
 use doorway::ui::{Screen, UiAction};
 use screen::{Shot, ANSWER_GREEN, BACKGROUND, BUTTON_BLUE, HANGUP_RED, MESSAGE_AMBER, PLACEHOLDER_GREY};
-use station::{Pair, Station};
+use station::{AppliancePair, Pair, Station};
 use std::time::Instant;
 
 /// Two machines use both cores: one scenario at a time.
@@ -202,4 +204,45 @@ fn peer_lost_mid_call_then_next_call_works() {
     pair.hall.touch_button(&ringing, &screen, UiAction::Decline);
     pair.door.wait_state(10.0, "idle");
     pair.hall.wait_state(10.0, "idle");
+}
+
+/// Scenario 6: the appliance image, as flashed, boots through systemd to doorway's READY
+/// (the time is printed), takes its config from the config disk (a Pi's boot partition)
+/// and shows its idle screen; the hall rings it, Enter answers, each sees the other's
+/// camera, and the hall hangs up. This proves the unit, its hardening and the boot path
+/// on the real image.
+#[test]
+fn appliance_image_boots_to_ready_and_takes_a_call() {
+    let _serial = serial();
+    let mut pair = AppliancePair::boot("6-appliance-image");
+    println!(
+        "appliance image: kernel start to doorway READY (systemd: Started doorway.service) {:.1} s",
+        pair.door_ready_secs
+    );
+    report_boot(&pair.hall);
+    pair.door.wait_screen(30.0, "idle", shows_idle);
+
+    pair.hall.guest.press_key("f1");
+    pair.door.wait_screen(20.0, "ringing", shows_ringing);
+    pair.door.press_key("ret");
+    pair.hall.wait_state(15.0, "active");
+    pair.door.wait_screen(30.0, "hall camera", shows_peer_camera);
+    pair.hall.wait_screen(30.0, "door camera", shows_peer_camera);
+
+    let shot = pair.hall.guest.screenshot("before-hang-up");
+    let screen = Screen::InCall {
+        peer: "Door".into(),
+        seconds: 0,
+        door_open: false,
+    };
+    pair.hall.touch_button(&shot, &screen, UiAction::Hangup);
+    pair.door.wait_screen(10.0, "idle after hang-up", shows_idle);
+
+    let disk = pair.door.dir.join("config-disk.img");
+    drop(pair);
+    let files = appliance::config_disk_files(&disk);
+    assert!(
+        files.contains("doorway.toml.applied"),
+        "the boot partition's doorway.toml was not taken: {files}"
+    );
 }

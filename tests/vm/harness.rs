@@ -74,9 +74,12 @@ pub struct Guest {
     pub dir: PathBuf,
     qemu: Child,
     qmp: BufReader<UnixStream>,
-    agent: BufReader<UnixStream>,
-    /// Seconds from kernel start to the agent answering.
+    /// The shell agent of a guest booted from the initramfs; an appliance image has none.
+    agent: Option<BufReader<UnixStream>>,
+    /// Seconds from kernel start to the agent answering (initramfs guests).
     pub boot_secs: f64,
+    /// When QEMU started.
+    pub started: Instant,
     shots: usize,
 }
 
@@ -97,14 +100,28 @@ fn connect(path: &Path, deadline: Instant) -> UnixStream {
     }
 }
 
+/// What a guest boots.
+pub enum System<'a> {
+    /// Debian's kernel, the busybox initramfs, and this machine's root over 9p, driven by
+    /// the shell agent.
+    HostRoot,
+    /// The x86_64 appliance image (image/x86_64/build) through systemd, with a FAT config
+    /// disk standing in for a Pi's boot partition. Writes go to a throwaway overlay.
+    Appliance {
+        image: &'a Path,
+        kernel: &'a Path,
+        initrd: &'a Path,
+        config_disk: &'a Path,
+        /// Extra kernel command line: the emulated hardware's drivers.
+        cmdline: &'a str,
+    },
+}
+
 impl Guest {
-    /// Boots a guest and waits for its agent.
-    pub fn boot(name: &str, dir: &Path, wiring: &Wiring) -> Guest {
-        let (kver, initrd) = prepared();
+    /// Boots a guest; for a host-root guest, waits for its agent.
+    pub fn boot(name: &str, dir: &Path, wiring: &Wiring, system: System<'_>) -> Guest {
         std::fs::create_dir_all(dir).unwrap();
         let dir = dir.canonicalize().unwrap();
-        let scenario = dir.join("boot.sh");
-        std::fs::write(&scenario, format!("cd {}\n. tests/vm/agent.sh\n", repo().display())).unwrap();
         let (qmp_path, agent_path) = (dir.join("qmp.sock"), dir.join("agent.sock"));
         let _ = std::fs::remove_file(&qmp_path);
         let _ = std::fs::remove_file(&agent_path);
@@ -113,64 +130,133 @@ impl Guest {
             "socket,id=net0,udp=127.0.0.1:{},localaddr=127.0.0.1:{}",
             wiring.peer_port, wiring.local_port
         );
-        let qemu = Command::new("qemu-system-x86_64")
-            .args(["-machine", "q35", "-m", "1536", "-smp", "2", "-accel", "tcg"])
-            .args(["-kernel", &format!("/boot/vmlinuz-{kver}")])
-            .arg("-initrd")
-            .arg(initrd)
-            .args([
-                "-append",
-                &format!("console=ttyS0 quiet panic=-1 scenario={}", scenario.display()),
-            ])
-            .args([
-                "-virtfs",
-                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-            ])
-            .args([
-                "-virtfs",
-                &format!("local,path={},mount_tag=out,security_model=none", dir.display()),
-            ])
+        let mut qemu = Command::new("qemu-system-x86_64");
+        qemu.args(["-machine", "q35", "-m", "1536", "-smp", "2", "-accel", "tcg"])
             .args(["-vga", "std", "-display", "none", "-no-reboot"])
             .args(["-serial", &format!("file:{}", dir.join("console.log").display())])
             .args(["-netdev", &netdev])
             .args(["-device", &format!("virtio-net-pci,netdev=net0,mac={}", wiring.mac)])
             .args(["-device", "virtio-keyboard-pci,id=keyboard"])
-            .args(["-qmp", &format!("unix:{},server=on,wait=off", qmp_path.display())])
-            .args([
-                "-chardev",
-                &format!("socket,id=agent,path={},server=on,wait=off", agent_path.display()),
-            ])
-            .args(["-device", "virtio-serial-pci"])
-            .args(["-device", "virtserialport,chardev=agent,name=agent"])
+            .args(["-qmp", &format!("unix:{},server=on,wait=off", qmp_path.display())]);
+        let has_agent = matches!(system, System::HostRoot);
+        match system {
+            System::HostRoot => {
+                let (kver, initrd) = prepared();
+                let scenario = dir.join("boot.sh");
+                std::fs::write(&scenario, format!("cd {}\n. tests/vm/agent.sh\n", repo().display())).unwrap();
+                qemu.args(["-kernel", &format!("/boot/vmlinuz-{kver}")])
+                    .arg("-initrd")
+                    .arg(initrd)
+                    .args([
+                        "-append",
+                        &format!("console=ttyS0 quiet panic=-1 scenario={}", scenario.display()),
+                    ])
+                    .args([
+                        "-virtfs",
+                        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+                    ])
+                    .args([
+                        "-virtfs",
+                        &format!("local,path={},mount_tag=out,security_model=none", dir.display()),
+                    ])
+                    .args([
+                        "-chardev",
+                        &format!("socket,id=agent,path={},server=on,wait=off", agent_path.display()),
+                    ])
+                    .args(["-device", "virtio-serial-pci"])
+                    .args(["-device", "virtserialport,chardev=agent,name=agent"]);
+            }
+            System::Appliance {
+                image,
+                kernel,
+                initrd,
+                config_disk,
+                cmdline,
+            } => {
+                qemu.arg("-kernel")
+                    .arg(kernel)
+                    .arg("-initrd")
+                    .arg(initrd)
+                    .args([
+                        "-append",
+                        // The journal goes to the serial console too: the appliance's log for a
+                        // person reading a failed run is console.log.
+                        &format!(
+                            "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=1 \
+                             systemd.journald.forward_to_console=1 panic=-1 {cmdline}"
+                        ),
+                    ])
+                    .args([
+                        "-drive",
+                        &format!("file={},if=virtio,format=raw,snapshot=on", image.display()),
+                    ])
+                    .args([
+                        "-drive",
+                        &format!("file={},if=virtio,format=raw", config_disk.display()),
+                    ]);
+            }
+        }
+        let qemu = qemu
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("qemu-system-x86_64 (qemu-system-x86): run scripts/install-deps");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let agent = connect(&agent_path, deadline);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        let agent = has_agent.then(|| BufReader::new(connect(&agent_path, deadline)));
         let qmp = connect(&qmp_path, deadline);
         let mut guest = Guest {
             name: name.into(),
             dir: dir.clone(),
             qemu,
             qmp: BufReader::new(qmp),
-            agent: BufReader::new(agent),
+            agent,
             boot_secs: 0.0,
+            started,
             shots: 0,
         };
         guest.qmp_greeting();
-        let line = guest.read_agent_line(Duration::from_secs(120));
-        guest.boot_secs = line
-            .strip_prefix("@@ready ")
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name}: agent said {line:?}; see {}/console.log", dir.display()));
+        if has_agent {
+            let line = guest.read_agent_line(Duration::from_secs(120));
+            guest.boot_secs = line
+                .strip_prefix("@@ready ")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name}: agent said {line:?}; see {}/console.log", dir.display()));
+        }
         guest
     }
 
+    /// Waits until the guest's console shows a line containing `text`; seconds since QEMU
+    /// started.
+    pub fn wait_console(&self, text: &str, timeout: Duration) -> f64 {
+        let path = self.dir.join("console.log");
+        loop {
+            let console = std::fs::read(&path).unwrap_or_default();
+            if without_colours(&String::from_utf8_lossy(&console)).contains(text) {
+                return self.started.elapsed().as_secs_f64();
+            }
+            if self.started.elapsed() > timeout {
+                panic!(
+                    "{}: the console never showed {text:?}; see {}",
+                    self.name,
+                    path.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn agent(&mut self) -> &mut BufReader<UnixStream> {
+        let name = self.name.clone();
+        self.agent
+            .as_mut()
+            .unwrap_or_else(|| panic!("{name} is an appliance: it has no shell agent"))
+    }
+
     fn read_agent_line(&mut self, timeout: Duration) -> String {
-        self.agent.get_ref().set_read_timeout(Some(timeout)).unwrap();
+        self.agent().get_ref().set_read_timeout(Some(timeout)).unwrap();
         let mut line = String::new();
-        match self.agent.read_line(&mut line) {
+        match self.agent().read_line(&mut line) {
             Ok(0) => panic!(
                 "{}: the guest closed its agent; see {}/console.log",
                 self.name,
@@ -185,7 +271,7 @@ impl Guest {
     /// and output. Panics when it does not finish within `timeout`.
     pub fn run_for(&mut self, command: &str, timeout: Duration) -> (i32, String) {
         assert!(!command.contains('\n'), "one line per agent command");
-        writeln!(self.agent.get_mut(), "{command}").unwrap();
+        writeln!(self.agent().get_mut(), "{command}").unwrap();
         let deadline = Instant::now() + timeout;
         let mut output = String::new();
         loop {
@@ -259,6 +345,28 @@ impl Guest {
         shot.save_png(&self.dir.join(format!("{:02}-{label}.png", self.shots)));
     }
 
+    /// Takes screenshots until one satisfies `pred` (the UI and the video take a moment
+    /// to arrive); panics after `secs`, the last screenshot kept in the artifacts.
+    pub fn wait_screen(&mut self, secs: f64, what: &str, pred: impl Fn(&Shot) -> bool) -> Shot {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let shot = self.peek();
+            if pred(&shot) {
+                self.keep(&shot, &what.replace(' ', "-"));
+                return shot;
+            }
+            if Instant::now() > deadline {
+                self.keep(&shot, &format!("not-{}", what.replace(' ', "-")));
+                panic!(
+                    "{}: the screen does not show {what} within {secs} s; see {}",
+                    self.name,
+                    self.dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     /// Presses and releases a key on the guest's virtio keyboard (a QEMU key code such as
     /// "f1" or "esc").
     pub fn press_key(&mut self, qcode: &str) {
@@ -282,4 +390,23 @@ impl Drop for Guest {
         let _ = self.qemu.kill();
         let _ = self.qemu.wait();
     }
+}
+
+/// Text without its terminal colour codes (systemd colours its console status lines).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -2,7 +2,7 @@
 //! (vivid camera, snd-aloop sound card, bochs screen, virtio keyboard, uinput touchscreen)
 //! and is watched and driven the way a person would: the screen, the speaker, keys and
 //! touches.
-use super::harness::{free_udp_port, Guest, Wiring};
+use super::harness::{free_udp_port, Guest, System, Wiring};
 use super::screen::Shot;
 use doorway::ui::{buttons, Screen, UiAction};
 use serde_json::Value;
@@ -44,13 +44,15 @@ fn artifacts(scenario: &str) -> PathBuf {
     dir
 }
 
-fn config(name: &str, ip: &str, peer: &str, peer_ip: &str) -> String {
+/// The config of a station on the emulated hardware: `listen` its SIP address,
+/// `control` an extra line for the control socket.
+pub fn config(name: &str, listen: &str, control: &str, peer: &str, peer_ip: &str) -> String {
     format!(
         r#"[station]
 name = "{name}"
 user = "{user}"
-listen = "{ip}:5060"
-control_socket = "/tmp/doorway.sock"
+listen = "{listen}"
+{control}
 media_timeout_secs = 6
 
 [[contact]]
@@ -78,6 +80,52 @@ video_bitrate_kbps = 400
         user = name.to_lowercase(),
         peer_user = peer.to_lowercase(),
     )
+}
+
+/// The appliance image as "Door" (10.0.0.1, by DHCP from the hall) and a hall station.
+pub struct AppliancePair {
+    pub door: Guest,
+    pub hall: Station,
+    /// Seconds from kernel start until systemd reported the door's doorway ready.
+    pub door_ready_secs: f64,
+}
+
+impl AppliancePair {
+    /// Boots both machines at once; returns when both stations are ready.
+    pub fn boot(scenario: &str) -> AppliancePair {
+        let dir = artifacts(scenario);
+        let (p1, p2) = (free_udp_port(), free_udp_port());
+        // The image takes its config from its config disk, as from a Pi's boot partition.
+        let door_config = config("Door", "0.0.0.0:5060", "", "Hall", "10.0.0.2");
+        let (door, hall) = std::thread::scope(|s| {
+            let door = s.spawn(|| {
+                let wiring = Wiring {
+                    local_port: p1,
+                    peer_port: p2,
+                    mac: "52:54:00:00:00:01",
+                };
+                let guest = super::appliance::boot("Door", &dir.join("door"), &wiring, &door_config);
+                let ready = super::appliance::wait_ready(&guest);
+                (guest, ready)
+            });
+            let hall = s.spawn(|| {
+                let wiring = Wiring {
+                    local_port: p2,
+                    peer_port: p1,
+                    mac: "52:54:00:00:00:02",
+                };
+                let mut hall = Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring);
+                hall.serve_dhcp("10.0.0.1");
+                hall
+            });
+            (door.join().expect("Door boots"), hall.join().expect("Hall boots"))
+        });
+        AppliancePair {
+            door: door.0,
+            door_ready_secs: door.1,
+            hall,
+        }
+    }
 }
 
 impl Pair {
@@ -110,8 +158,15 @@ impl Pair {
 
 impl Station {
     fn boot(name: &str, ip: &str, (peer, peer_ip): (&str, &str), dir: &std::path::Path, wiring: &Wiring) -> Station {
-        let mut guest = Guest::boot(name, &dir.join(name.to_lowercase()), wiring);
-        std::fs::write(guest.dir.join("station.toml"), config(name, ip, peer, peer_ip)).unwrap();
+        let mut guest = Guest::boot(name, &dir.join(name.to_lowercase()), wiring, System::HostRoot);
+        let config = config(
+            name,
+            &format!("{ip}:5060"),
+            r#"control_socket = "/tmp/doorway.sock""#,
+            peer,
+            peer_ip,
+        );
+        std::fs::write(guest.dir.join("station.toml"), config).unwrap();
         // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
         guest.sh(
             "modprobe -a virtio_net virtio_input evdev uinput snd-aloop bochs && modprobe vivid n_devs=1 node_types=1",
@@ -191,24 +246,9 @@ impl Station {
         self.wait_until(secs, state, |s| s["call"]["state"] == state)
     }
 
-    /// Takes screenshots until one satisfies `pred` (the UI and the video take a moment
-    /// to arrive); panics after `secs`, the last screenshot kept in the artifacts.
+    /// Takes screenshots until one satisfies `pred`; panics after `secs`.
     pub fn wait_screen(&mut self, secs: f64, what: &str, pred: impl Fn(&Shot) -> bool) -> Shot {
-        let deadline = Instant::now() + Duration::from_secs_f64(secs);
-        loop {
-            let shot = self.guest.screenshot(&what.replace(' ', "-"));
-            if pred(&shot) {
-                return shot;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{}: the screen does not show {what} within {secs} s; see {}",
-                    self.name,
-                    self.guest.dir.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        self.guest.wait_screen(secs, what, pred)
     }
 
     /// Touches the screen at a pixel, through the uinput touchscreen whose raw range
@@ -256,6 +296,22 @@ impl Station {
         // The first half second can still hold the start of the stream.
         let skip = (rate as usize / 2).min(samples.len());
         dominant_tone(&samples[skip..], rate)
+    }
+
+    /// Hands out `address` by DHCP on the station's network (the one other machine on it
+    /// gets it), as a home router would.
+    pub fn serve_dhcp(&mut self, address: &str) {
+        std::fs::write(
+            self.guest.dir.join("udhcpd.conf"),
+            format!(
+                "start {address}\nend {address}\ninterface eth0\nmax_leases 1\n\
+                 lease_file /tmp/udhcpd.leases\noption subnet 255.255.255.0\n"
+            ),
+        )
+        .unwrap();
+        self.guest.sh(
+            "touch /tmp/udhcpd.leases && (setsid busybox udhcpd -f /tmp/out/udhcpd.conf > /tmp/out/udhcpd.log 2>&1 &)",
+        );
     }
 
     /// Pulls the camera off the machine (unbinds the vivid driver) or plugs it back.
