@@ -234,6 +234,9 @@ async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
     if let Some(msg) = status["last_message"].as_str() {
         println!("last message: {msg}");
     }
+    if let Some(problem) = status["device_problem"].as_str() {
+        println!("device problem: {problem}");
+    }
     Ok(())
 }
 

@@ -149,7 +149,8 @@ fn button_call_touch_answer_then_hall_hangs_up() {
 
 /// Scenario 4: the door's camera is pulled mid-call. The hall sees the grey placeholder
 /// and still hears the door; the door's screen says its camera is not working. The camera
-/// comes back and the hall sees it again, with no restart.
+/// comes back and the hall sees it again, with no restart. Pulled again while idle, the
+/// door's idle screen says so until it is back.
 #[test]
 fn camera_pulled_mid_call_and_plugged_back() {
     let _serial = serial();
@@ -172,6 +173,24 @@ fn camera_pulled_mid_call_and_plugged_back() {
     pair.door.set_camera_plugged(true);
     pair.hall.wait_screen(30.0, "door camera again", shows_peer_camera);
     assert_eq!(pair.hall.call_state(), "active");
+
+    // Pulled while idle: the door says so before anyone rings, and stops once it is back.
+    hang_up_from_hall(&mut pair);
+    pair.door.set_camera_plugged(false);
+    let problem = |s: &serde_json::Value| s["device_problem"].as_str().unwrap_or("").contains("camera");
+    pair.door.wait_until(10.0, "saying the camera is missing", problem);
+    pair.door
+        .wait_screen(10.0, "idle with camera message", |s| shows_idle(s) && shows_message(s));
+    pair.door.set_camera_plugged(true);
+    pair.door.wait_until(10.0, "over the camera problem", |s| !problem(s));
+    assert!(
+        pair.door.logged(&["camera unplugged"], 0.0).is_some(),
+        "the journal says nothing"
+    );
+    assert!(
+        pair.door.logged(&["camera plugged in"], 0.0).is_some(),
+        "the journal says nothing"
+    );
 }
 
 /// Scenario 5: the hall drops off the network mid-call. The door ends the call within its

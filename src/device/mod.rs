@@ -138,6 +138,11 @@ pub trait Camera: Send {
     fn capture(&mut self) -> Result<VideoFrame, DeviceError>;
     /// Releases the device.
     fn close(&mut self);
+    /// Whether the camera is plugged in, checked cheaply (no opening); None when the
+    /// backend cannot tell.
+    fn present(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Audio source: 16-bit signed interleaved samples.

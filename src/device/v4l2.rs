@@ -304,6 +304,18 @@ impl Camera for V4l2Camera {
     fn close(&mut self) {
         self.open = None;
     }
+
+    fn present(&self) -> Option<bool> {
+        Some(match &self.path {
+            Some(path) => path.exists(),
+            // "The first camera": any video device node.
+            None => std::fs::read_dir("/dev").is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+            }),
+        })
+    }
 }
 
 /// Rows of each plane of a frame: (rows, bytes of picture per row, bytes per row in the

@@ -22,6 +22,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 mod actions;
 mod buttons;
 mod screen;
+mod watch;
 
 use buttons::key_interpreter;
 use screen::idle_screen;
@@ -85,6 +86,8 @@ pub struct Status {
     pub last_message: Option<String>,
     /// The screen is on (not blanked).
     pub screen_on: bool,
+    /// A lasting device problem the idle screen shows (a camera not connected).
+    pub device_problem: Option<String>,
 }
 
 /// A handle to a running station.
@@ -212,6 +215,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         ringer: None,
         camera_failures_seen: 0,
         camera_down: false,
+        idle_watch: watch::IdleWatch::default(),
         keys: key_interpreter(&config),
         _input_tx: input_tx,
         compositor,
@@ -243,6 +247,8 @@ struct Station {
     /// camera was failing then.
     camera_failures_seen: u64,
     camera_down: bool,
+    /// Devices watched between calls.
+    idle_watch: watch::IdleWatch,
     keys: crate::input::KeyInterpreter,
     /// Keeps the input channel open when no device backend holds a sender.
     _input_tx: mpsc::UnboundedSender<crate::input::RawInput>,
@@ -345,6 +351,7 @@ impl Station {
             codecs: self.settings.codecs.clone(),
             last_message: self.last_message.clone(),
             screen_on: self.screen_on,
+            device_problem: self.idle_watch.problem(),
         }
     }
 
@@ -449,6 +456,7 @@ impl Station {
 
     fn on_tick(&mut self) {
         self.blank_when_quiet();
+        self.watch_devices_when_idle();
         self.update_screen();
         let Some(session) = &self.media else { return };
         let errors = session.poll_errors();

@@ -49,7 +49,12 @@ impl Station {
             },
         };
         let recent = self.message_at.elapsed() < Duration::from_secs(15);
-        let message = self.last_message.clone().filter(|_| recent);
+        // A recent event's message first; otherwise a lasting device problem.
+        let message = self
+            .last_message
+            .clone()
+            .filter(|_| recent)
+            .or_else(|| self.idle_watch.problem());
         self.compositor.lock().unwrap().set_screen(screen, message);
     }
 }
