@@ -177,10 +177,21 @@ async fn door_preview_shows_the_caller_while_ringing() {
     let sa = a.status().await;
     assert!(recognised(&sa, &sb) >= 30, "{:?}", sb.probes);
     assert_eq!(seen(&sa), 0, "the caller must not see the callee before answering");
-    // Answering turns it into a two-way call.
+    // The picture does not silence the ring: Hall hears its chime, not yet Door's sound.
+    let door_tone = sa.probes.own_tone_hz.expect("Door's test tone");
+    let chime = |hz: f64| (540.0..=670.0).contains(&hz);
+    let sb = b.wait(5, |s| s.probes.tone_heard_hz.is_some_and(chime)).await;
+    assert!(ringing(&sb), "{:?}", sb.call);
+    // Answering turns it into a two-way call, and Door is heard.
     b.send(Command::Answer);
     let sa = a.wait(10, |s| active(s) && seen(s) >= 30).await;
     assert!(recognised(&b.status().await, &sa) >= 30, "{:?}", sa.probes);
+    let sb = b
+        .wait(5, |s| {
+            s.probes.tone_heard_hz.is_some_and(|hz| (hz - door_tone).abs() < 10.0)
+        })
+        .await;
+    assert!(active(&sb));
     a.send(Command::Hangup);
     b.wait(2, idle).await;
     a.stop().await;

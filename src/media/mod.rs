@@ -118,6 +118,7 @@ pub struct MediaSession {
     video_out: VideoOut,
     self_view: SelfViewOut,
     started_ms: u64,
+    audio_held: std::sync::atomic::AtomicBool,
 }
 
 impl MediaSession {
@@ -137,6 +138,7 @@ impl MediaSession {
             video_out,
             self_view,
             started_ms: crate::device::probe::monotonic_ms(),
+            audio_held: Default::default(),
         };
         session.update(negotiated, devices)?;
         // Silence counts from when the pipelines run: starting them can take a while on
@@ -179,6 +181,10 @@ impl MediaSession {
                     self.video_out.clone(),
                     devices.speaker.clone(),
                 )?);
+                if let Some(recv) = &self.recv {
+                    let held = self.audio_held.load(Ordering::Relaxed);
+                    recv.counters.audio_held.store(held, Ordering::Relaxed);
+                }
                 info!(video = v.is_some(), audio = a.is_some(), "receiving media");
             }
         }
@@ -270,6 +276,14 @@ impl MediaSession {
         }
         if let Some(m) = self.send.as_ref().and_then(|s| s.pipeline.by_name("mic-volume")) {
             m.set_property("mute", mic_muted);
+        }
+    }
+
+    /// Holds the peer's sound back (while the call rings) or plays it.
+    pub fn hold_remote_audio(&self, hold: bool) {
+        self.audio_held.store(hold, Ordering::Relaxed);
+        if let Some(recv) = &self.recv {
+            recv.counters.audio_held.store(hold, Ordering::Relaxed);
         }
     }
 

@@ -22,6 +22,9 @@ pub struct RecvCounters {
     pub frames_decoded: AtomicU64,
     /// Audio samples handed to the speaker.
     pub samples_played: AtomicU64,
+    /// The peer's sound is held back (dropped, not played) while the call still rings:
+    /// a door preview shows the visitor's picture while the ring tone has the speaker.
+    pub audio_held: std::sync::atomic::AtomicBool,
 }
 
 /// A running receive pipeline.
@@ -270,6 +273,9 @@ fn add_audio_chain(
     let c = counters.clone();
     let last_reopen = AtomicU64::new(0);
     on_each_sample(&sink, move |sample| {
+        if c.audio_held.load(Ordering::Relaxed) {
+            return;
+        }
         let Some(buffer) = sample.buffer() else { return };
         let Ok(map) = buffer.map_readable() else { return };
         let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();

@@ -57,8 +57,9 @@ impl Station {
     /// already plays on the speaker (door preview, early media from the callee).
     pub(super) fn update_ringer(&mut self) {
         use media::ring::{Ringer, Tone};
+        // It rings until answered, early media or not: a door preview shows the visitor
+        // while the chime plays, and the visitor's sound waits for the answer.
         let want = match self.machine.state() {
-            _ if self.media.is_some() => None,
             State::Incoming { .. } => Some(Tone::Ringing),
             State::Outgoing { ringing: true, .. } => Some(Tone::Ringback),
             _ => None,
@@ -67,6 +68,9 @@ impl Station {
             // Stop the old tone (and release the speaker) before media or a new tone opens it.
             self.ringer = None;
             self.ringer = want.map(|tone| (tone, Ringer::start(self.devices.speaker.clone(), tone)));
+        }
+        if let Some(media) = &self.media {
+            media.hold_remote_audio(want.is_some());
         }
     }
 
@@ -81,8 +85,13 @@ impl Station {
     }
 
     pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
-        // The speaker is the call's now.
-        self.ringer = None;
+        // Answered: the speaker is the call's now (early media leaves the ring playing).
+        if !matches!(
+            self.machine.state(),
+            State::Incoming { .. } | State::Outgoing { ringing: true, .. }
+        ) {
+            self.ringer = None;
+        }
         let result = match &mut self.media {
             Some(session) => session.update(negotiated, &self.devices),
             None => MediaSession::start(
