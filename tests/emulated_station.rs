@@ -109,17 +109,28 @@ fn report_boot(station: &Station) {
 }
 
 /// Scenario 1 and 6: both stations boot and show their idle screen with the other's
-/// button; how long from kernel start until each reports ready.
+/// button; how long from kernel start until each reports ready. The door's speaker is a
+/// sound card with a mixer (snd-dummy): its volume keys move the card's Master control.
 #[test]
 fn boot_shows_idle_screens_and_reports_ready_time() {
     let _serial = serial();
-    let mut pair = Pair::boot("1-boot");
+    let mut pair = Pair::boot_with("1-boot", Some("plughw:CARD=Dummy,DEV=0"));
     report_boot(&pair.door);
     report_boot(&pair.hall);
     for station in [&mut pair.door, &mut pair.hall] {
         assert_eq!(station.call_state(), "idle");
         station.wait_screen(20.0, "idle", shows_idle);
     }
+    // speaker_volume = 1.0 by default: the card's full level; three steps down are 70%.
+    assert_eq!(pair.door.mixer_percent("Dummy", "Master"), 100);
+    for level in ["90%", "80%", "70%"] {
+        pair.door.guest.press_key("volumedown");
+        pair.door.wait_until(5.0, &format!("at {level} volume"), |s| {
+            s["last_message"].as_str().is_some_and(|m| m.contains(level))
+        });
+    }
+    let level = pair.door.mixer_percent("Dummy", "Master");
+    assert!((68..=72).contains(&level), "Master at {level}%, not 70%");
 }
 
 /// Scenario 2 and 3: a key press at the door rings the hall, a touch answers; each sees

@@ -199,6 +199,8 @@ pub struct AlsaSpeaker {
     open: Option<OpenPcm>,
     in_channels: usize,
     scratch: Vec<i16>,
+    /// The card's volume control: looked up once (None inside: the card has none).
+    mixer: Option<Option<super::alsa_mixer::HardwareVolume>>,
 }
 
 impl AlsaSpeaker {
@@ -209,6 +211,7 @@ impl AlsaSpeaker {
             open: None,
             in_channels: 1,
             scratch: Vec::new(),
+            mixer: None,
         }
     }
 }
@@ -236,6 +239,23 @@ impl Speaker for AlsaSpeaker {
     fn close(&mut self) {
         if let Some(open) = self.open.take() {
             let _ = open.pcm.drain();
+        }
+    }
+
+    fn set_hardware_volume(&mut self, level: f64) -> bool {
+        let device = self.device.clone();
+        let mixer = self
+            .mixer
+            .get_or_insert_with(|| super::alsa_mixer::HardwareVolume::find(&device));
+        let Some(control) = mixer else { return false };
+        match control.set(level) {
+            Ok(()) => true,
+            Err(e) => {
+                // A card that went away: look again next time, scale samples meanwhile.
+                tracing::warn!(device = %self.device, control = control.control(), error = %e, "cannot set the speaker volume");
+                self.mixer = None;
+                false
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 //! capture time code that the test display reads back ([`probe`]).
 
 pub mod alsa;
+pub mod alsa_mixer;
 pub mod drm;
 pub mod inventory;
 pub mod libcamera;
@@ -163,6 +164,11 @@ pub trait Speaker: Send {
     fn write(&mut self, samples: &[i16]) -> Result<(), DeviceError>;
     /// Releases the device.
     fn close(&mut self);
+    /// Sets the level on the device's own volume control, 0.0 to 1.0; false when it has
+    /// none (the caller then scales the samples).
+    fn set_hardware_volume(&mut self, _level: f64) -> bool {
+        false
+    }
 }
 
 /// Screen: shows what the compositor drew (BGRx frames of the screen's size).

@@ -105,9 +105,7 @@ impl Station {
                 self.media = Some(s);
             }),
         };
-        if let Some(session) = &self.media {
-            session.set_levels(self.volume, self.mic_muted);
-        }
+        self.apply_levels();
         result.map_err(|e| format!("media could not start: {e}"))
     }
 }

@@ -7,9 +7,19 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 impl Station {
-    fn apply_levels(&self) {
+    /// Speaker volume on the sound card's mixer where it has one (up to 100%; beyond,
+    /// and on cards without one, the receive pipeline scales the samples), and the
+    /// microphone mute.
+    pub(super) fn apply_levels(&self) {
+        let hardware = self
+            .devices
+            .speaker
+            .lock()
+            .unwrap()
+            .set_hardware_volume(self.volume.min(1.0));
+        let software = if hardware { self.volume.max(1.0) } else { self.volume };
         if let Some(session) = &self.media {
-            session.set_levels(self.volume, self.mic_muted);
+            session.set_levels(software, self.mic_muted);
         }
     }
 

@@ -273,6 +273,8 @@ impl Station {
         mut input: mpsc::UnboundedReceiver<crate::input::RawInput>,
     ) {
         info!(uri = %self.ua.uri(), "station ready");
+        // The configured speaker volume, on the card's mixer where it has one.
+        self.apply_levels();
         let mut watchdog_usec = 0;
         let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
         self.tell_systemd();

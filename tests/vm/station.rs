@@ -46,7 +46,7 @@ fn artifacts(scenario: &str) -> PathBuf {
 
 /// The config of a station on the emulated hardware: `listen` its SIP address,
 /// `control` an extra line for the control socket.
-pub fn config(name: &str, listen: &str, control: &str, peer: &str, peer_ip: &str) -> String {
+pub fn config(name: &str, listen: &str, control: &str, peer: &str, peer_ip: &str, speaker: &str) -> String {
     format!(
         r#"[station]
 name = "{name}"
@@ -63,13 +63,14 @@ key = "KEY_F1"
 [devices]
 camera = "v4l2:/dev/video0"
 microphone = "alsa:{STATION_MIC}"
-speaker = "alsa:{STATION_SPEAKER}"
+speaker = "{speaker}"
 display = "drm"
 # vivid writes its settings over the picture; "OSD Text Mode" 2 turns that off.
 camera_controls = {{ "OSD Text Mode" = 2 }}
 
 [input]
 backend = "evdev"
+keys = {{ KEY_ENTER = "answer", KEY_ESC = "hangup", KEY_VOLUMEUP = "volume_up", KEY_VOLUMEDOWN = "volume_down" }}
 
 [media]
 width = 320
@@ -96,7 +97,8 @@ impl AppliancePair {
         let dir = artifacts(scenario);
         let (p1, p2) = (free_udp_port(), free_udp_port());
         // The image takes its config from its config disk, as from a Pi's boot partition.
-        let door_config = config("Door", "0.0.0.0:5060", "", "Hall", "10.0.0.2");
+        let speaker = format!("alsa:{STATION_SPEAKER}");
+        let door_config = config("Door", "0.0.0.0:5060", "", "Hall", "10.0.0.2", &speaker);
         let (door, hall) = std::thread::scope(|s| {
             let door = s.spawn(|| {
                 let wiring = Wiring {
@@ -114,7 +116,7 @@ impl AppliancePair {
                     peer_port: p1,
                     mac: "52:54:00:00:00:02",
                 };
-                let mut hall = Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring);
+                let mut hall = Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring, None);
                 hall.serve_dhcp("10.0.0.1");
                 hall
             });
@@ -131,6 +133,12 @@ impl AppliancePair {
 impl Pair {
     /// Boots both machines at once and starts doorway on each.
     pub fn boot(scenario: &str) -> Pair {
+        Pair::boot_with(scenario, None)
+    }
+
+    /// Both stations, the door playing to `door_speaker` (an ALSA PCM) instead of the
+    /// loopback card.
+    pub fn boot_with(scenario: &str, door_speaker: Option<&str>) -> Pair {
         let dir = artifacts(scenario);
         let (p1, p2) = (free_udp_port(), free_udp_port());
         let (door, hall) = std::thread::scope(|s| {
@@ -140,7 +148,7 @@ impl Pair {
                     peer_port: p2,
                     mac: "52:54:00:00:00:01",
                 };
-                Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring)
+                Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring, door_speaker)
             });
             let hall = s.spawn(|| {
                 let wiring = Wiring {
@@ -148,7 +156,7 @@ impl Pair {
                     peer_port: p1,
                     mac: "52:54:00:00:00:02",
                 };
-                Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring)
+                Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring, None)
             });
             (door.join().expect("Door boots"), hall.join().expect("Hall boots"))
         });
@@ -157,19 +165,23 @@ impl Pair {
 }
 
 impl Station {
-    fn boot(name: &str, ip: &str, (peer, peer_ip): (&str, &str), dir: &std::path::Path, wiring: &Wiring) -> Station {
+    fn boot(
+        name: &str,
+        ip: &str,
+        (peer, peer_ip): (&str, &str),
+        dir: &std::path::Path,
+        wiring: &Wiring,
+        speaker: Option<&str>,
+    ) -> Station {
         let mut guest = Guest::boot(name, &dir.join(name.to_lowercase()), wiring, System::HostRoot);
-        let config = config(
-            name,
-            &format!("{ip}:5060"),
-            r#"control_socket = "/tmp/doorway.sock""#,
-            peer,
-            peer_ip,
-        );
+        let speaker = format!("alsa:{}", speaker.unwrap_or(STATION_SPEAKER));
+        let control = r#"control_socket = "/tmp/doorway.sock""#;
+        let config = config(name, &format!("{ip}:5060"), control, peer, peer_ip, &speaker);
         std::fs::write(guest.dir.join("station.toml"), config).unwrap();
         // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
         guest.sh(
-            "modprobe -a virtio_net virtio_input evdev uinput snd-aloop bochs && modprobe vivid n_devs=1 node_types=1",
+            "modprobe -a virtio_net virtio_input evdev uinput snd-aloop snd-dummy bochs \
+             && modprobe vivid n_devs=1 node_types=1",
         );
         guest.sh(&format!("ip addr add {ip}/24 dev eth0 && ip link set eth0 up"));
         // The guests' clocks start from a whole-second RTC: set them from this machine's
@@ -312,6 +324,14 @@ impl Station {
         self.guest.sh(
             "touch /tmp/udhcpd.leases && (setsid busybox udhcpd -f /tmp/out/udhcpd.conf > /tmp/out/udhcpd.log 2>&1 &)",
         );
+    }
+
+    /// The level of a sound card's mixer control, in percent (`amixer`).
+    pub fn mixer_percent(&mut self, card: &str, control: &str) -> u32 {
+        let out = self.guest.sh(&format!("amixer -c {card} sget {control}"));
+        out.split('[')
+            .find_map(|part| part.split_once("%]").and_then(|(p, _)| p.parse().ok()))
+            .unwrap_or_else(|| panic!("{}: no level in amixer's answer: {out}", self.name))
     }
 
     /// Pulls the camera off the machine (unbinds the vivid driver) or plugs it back.
