@@ -57,31 +57,41 @@ fn tone_near(tone: Option<f64>, hz: f64) -> bool {
     tone.is_some_and(|t| (t - hz).abs() < hz * 0.05)
 }
 
-/// Door presses its Hall button; Hall rings and answers with a touch; both see each
-/// other's camera. Returns once the call is up.
-fn call_door_to_hall(pair: &mut Pair) {
+/// Door presses its Hall button; Hall rings, and touches `action` on its ringing screen.
+fn ring_hall_from_door(pair: &mut Pair, action: UiAction) {
     pair.door.guest.press_key("f1");
     pair.hall.wait_state(15.0, "incoming");
     let ringing = pair.hall.wait_screen(10.0, "ringing", shows_ringing);
     let screen = Screen::Ringing { peer: "Door".into() };
-    pair.hall.touch_button(&ringing, &screen, UiAction::Answer);
+    pair.hall.touch_button(&ringing, &screen, action);
+}
+
+/// Door presses its Hall button; Hall rings and answers with a touch; both see each
+/// other's camera. Returns once the call is up.
+fn call_door_to_hall(pair: &mut Pair) {
+    ring_hall_from_door(pair, UiAction::Answer);
     pair.hall.wait_state(15.0, "active");
     pair.door.wait_state(15.0, "active");
     pair.hall.wait_screen(30.0, "door camera", shows_peer_camera);
     pair.door.wait_screen(30.0, "hall camera", shows_peer_camera);
 }
 
-/// The hall touches "Hang up"; how long until both screens are back to idle, from the
-/// touch to the moment each station drew its idle screen (the stations' logs, on clocks
-/// set from this machine's). Screenshots then confirm what the screens show.
-fn hang_up_from_hall(pair: &mut Pair) -> f64 {
-    let shot = pair.hall.guest.screenshot("before-hang-up");
+/// The station touches "Hang up" on its call screen.
+fn touch_hang_up(station: &mut Station) {
+    let shot = station.guest.screenshot("before-hang-up");
     let screen = Screen::InCall {
         peer: "Door".into(),
         seconds: 0,
         door_open: false,
     };
-    pair.hall.touch_button(&shot, &screen, UiAction::Hangup);
+    station.touch_button(&shot, &screen, UiAction::Hangup);
+}
+
+/// The hall touches "Hang up"; how long until both screens are back to idle, from the
+/// touch to the moment each station drew its idle screen (the stations' logs, on clocks
+/// set from this machine's). Screenshots then confirm what the screens show.
+fn hang_up_from_hall(pair: &mut Pair) -> f64 {
+    touch_hang_up(&mut pair.hall);
     for station in [&mut pair.hall, &mut pair.door] {
         station.wait_state(5.0, "idle");
         station.wait_screen(5.0, "idle after hang-up", shows_idle);
@@ -227,11 +237,7 @@ fn peer_lost_mid_call_then_next_call_works() {
 
     pair.hall.guest.set_link(true);
     pair.hall.wait_state(15.0, "idle");
-    pair.door.guest.press_key("f1");
-    pair.hall.wait_state(15.0, "incoming");
-    let ringing = pair.hall.wait_screen(10.0, "ringing again", shows_ringing);
-    let screen = Screen::Ringing { peer: "Door".into() };
-    pair.hall.touch_button(&ringing, &screen, UiAction::Decline);
+    ring_hall_from_door(&mut pair, UiAction::Decline);
     pair.door.wait_state(10.0, "idle");
     pair.hall.wait_state(10.0, "idle");
 }
@@ -259,13 +265,7 @@ fn appliance_image_boots_to_ready_and_takes_a_call() {
     pair.door.wait_screen(30.0, "hall camera", shows_peer_camera);
     pair.hall.wait_screen(30.0, "door camera", shows_peer_camera);
 
-    let shot = pair.hall.guest.screenshot("before-hang-up");
-    let screen = Screen::InCall {
-        peer: "Door".into(),
-        seconds: 0,
-        door_open: false,
-    };
-    pair.hall.touch_button(&shot, &screen, UiAction::Hangup);
+    touch_hang_up(&mut pair.hall);
     pair.door.wait_screen(10.0, "idle after hang-up", shows_idle);
 
     let disk = pair.door.dir.join("config-disk.img");

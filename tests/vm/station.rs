@@ -36,6 +36,24 @@ pub struct Pair {
     pub hall: Station,
 }
 
+/// The door's end of the link between the two machines (UDP ports `p1`, `p2` here).
+fn door_wiring(p1: u16, p2: u16) -> Wiring {
+    Wiring {
+        local_port: p1,
+        peer_port: p2,
+        mac: "52:54:00:00:00:01",
+    }
+}
+
+/// The hall's end of the link.
+fn hall_wiring(p1: u16, p2: u16) -> Wiring {
+    Wiring {
+        local_port: p2,
+        peer_port: p1,
+        mac: "52:54:00:00:00:02",
+    }
+}
+
 fn artifacts(scenario: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/vm-artifacts")
@@ -101,21 +119,13 @@ impl AppliancePair {
         let door_config = config("Door", "0.0.0.0:5060", "", "Hall", "10.0.0.2", &speaker);
         let (door, hall) = std::thread::scope(|s| {
             let door = s.spawn(|| {
-                let wiring = Wiring {
-                    local_port: p1,
-                    peer_port: p2,
-                    mac: "52:54:00:00:00:01",
-                };
+                let wiring = door_wiring(p1, p2);
                 let guest = super::appliance::boot("Door", &dir.join("door"), &wiring, &door_config);
                 let ready = super::appliance::wait_ready(&guest);
                 (guest, ready)
             });
             let hall = s.spawn(|| {
-                let wiring = Wiring {
-                    local_port: p2,
-                    peer_port: p1,
-                    mac: "52:54:00:00:00:02",
-                };
+                let wiring = hall_wiring(p1, p2);
                 let mut hall = Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring, None);
                 hall.serve_dhcp("10.0.0.1");
                 hall
@@ -143,19 +153,11 @@ impl Pair {
         let (p1, p2) = (free_udp_port(), free_udp_port());
         let (door, hall) = std::thread::scope(|s| {
             let door = s.spawn(|| {
-                let wiring = Wiring {
-                    local_port: p1,
-                    peer_port: p2,
-                    mac: "52:54:00:00:00:01",
-                };
+                let wiring = door_wiring(p1, p2);
                 Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring, door_speaker)
             });
             let hall = s.spawn(|| {
-                let wiring = Wiring {
-                    local_port: p2,
-                    peer_port: p1,
-                    mac: "52:54:00:00:00:02",
-                };
+                let wiring = hall_wiring(p1, p2);
                 Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring, None)
             });
             (door.join().expect("Door boots"), hall.join().expect("Hall boots"))
