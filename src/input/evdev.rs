@@ -1,7 +1,7 @@
 //! The evdev backend: finds keyboards, GPIO keys and touchscreens under /dev/input, reads
 //! them, and notices devices that appear or vanish while the station runs.
 
-use super::{Calibration, RawInput};
+use super::{event_instant, Calibration, RawInput, TimedInput};
 use ::evdev::{AbsoluteAxisCode, Device, EventSummary, KeyCode, SynchronizationCode};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -134,7 +134,7 @@ impl TouchTracker {
 
 /// Watches /dev/input: opens every key and touch device, and rescans every two seconds
 /// for devices plugged in later. Events go to `out` until it closes.
-pub fn spawn(out: mpsc::UnboundedSender<RawInput>, calibration_override: Option<Calibration>) {
+pub fn spawn(out: mpsc::UnboundedSender<TimedInput>, calibration_override: Option<Calibration>) {
     tokio::spawn(
         async move {
             let open: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
@@ -151,10 +151,13 @@ pub fn spawn(out: mpsc::UnboundedSender<RawInput>, calibration_override: Option<
                     }
                     let name = device.name().unwrap_or("unnamed").to_string();
                     info!(path = %path.display(), %name, kind = ?classify(&device), "input device");
-                    let _ = out.send(RawInput::Added {
-                        path: path.display().to_string(),
-                        name,
-                    });
+                    let _ = out.send((
+                        RawInput::Added {
+                            path: path.display().to_string(),
+                            name,
+                        },
+                        std::time::Instant::now(),
+                    ));
                     let cal = calibration_override.or_else(|| calibration(&device));
                     tokio::spawn(read_device(path, device, cal, out.clone(), open.clone()));
                 }
@@ -173,7 +176,7 @@ async fn read_device(
     path: PathBuf,
     device: Device,
     calibration: Option<Calibration>,
-    out: mpsc::UnboundedSender<RawInput>,
+    out: mpsc::UnboundedSender<TimedInput>,
     open: Arc<Mutex<HashSet<PathBuf>>>,
 ) {
     let span = info_span!("input", device = %path.display());
@@ -184,7 +187,7 @@ async fn read_device(
                 match stream.next_event().await {
                     Ok(event) => {
                         if let Some(input) = tracker.feed(event.destructure(), calibration.as_ref()) {
-                            if out.send(input).is_err() {
+                            if out.send((input, event_instant(event.timestamp()))).is_err() {
                                 break;
                             }
                         }
@@ -198,9 +201,12 @@ async fn read_device(
             Err(e) => warn!(error = %e, "cannot read input device"),
         }
         open.lock().unwrap().remove(&path);
-        let _ = out.send(RawInput::Removed {
-            path: path.display().to_string(),
-        });
+        let _ = out.send((
+            RawInput::Removed {
+                path: path.display().to_string(),
+            },
+            std::time::Instant::now(),
+        ));
     }
     .instrument(span)
     .await

@@ -175,3 +175,37 @@ fn single_touch_and_keys() {
         "auto-repeat value 2"
     );
 }
+
+#[test]
+fn event_times_come_from_the_kernel_stamp() {
+    use std::time::{Duration, Instant, SystemTime};
+    // Read late: a release and the next press stamped 80 ms apart stay 80 ms apart, so a
+    // busy station does not take the second press for contact bounce.
+    let now = Instant::now();
+    let at = event_instant(SystemTime::now() - Duration::from_millis(100));
+    let age = now.saturating_duration_since(at);
+    assert!(
+        age >= Duration::from_millis(90) && age < Duration::from_millis(200),
+        "{age:?}"
+    );
+    // A stamp from the future or from before the clock was set counts as now.
+    for stamp in [
+        SystemTime::now() + Duration::from_secs(60),
+        SystemTime::now() - Duration::from_secs(3600),
+    ] {
+        assert!(event_instant(stamp) >= now);
+    }
+    let mut keys = KeyInterpreter::new(
+        [("KEY_VOLUMEDOWN".to_string(), InputAction::VolumeDown)].into(),
+        Default::default(),
+        Duration::from_millis(800),
+        Duration::from_millis(30),
+    );
+    let t0 = now;
+    assert_eq!(keys.key("KEY_VOLUMEDOWN", true, t0), Some(InputAction::VolumeDown));
+    assert_eq!(keys.key("KEY_VOLUMEDOWN", false, t0 + Duration::from_millis(80)), None);
+    assert_eq!(
+        keys.key("KEY_VOLUMEDOWN", true, t0 + Duration::from_millis(160)),
+        Some(InputAction::VolumeDown)
+    );
+}

@@ -41,6 +41,21 @@ pub enum RawInput {
     },
 }
 
+/// Input and when it happened: the kernel's timestamp of the event, so debouncing and
+/// long presses measure the person's timing, not how late a busy station read the events.
+pub type TimedInput = (RawInput, std::time::Instant);
+
+/// The moment an event stamped `stamp` (wall clock, as evdev stamps events) happened,
+/// on the monotonic clock; now when the stamp is in the future or implausibly old (the
+/// wall clock was set meanwhile).
+pub fn event_instant(stamp: std::time::SystemTime) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    match std::time::SystemTime::now().duration_since(stamp) {
+        Ok(age) if age < std::time::Duration::from_secs(5) => now.checked_sub(age).unwrap_or(now),
+        _ => now,
+    }
+}
+
 /// What a key or button does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputAction {

@@ -23,7 +23,8 @@ impl Station {
         }
     }
 
-    pub(super) fn on_input(&mut self, raw: crate::input::RawInput) {
+    /// Input that happened `at` (the kernel's event time).
+    pub(super) fn on_input(&mut self, raw: crate::input::RawInput, at: Instant) {
         use crate::input::{InputAction, RawInput};
         use crate::ui::UiAction;
         let was_blank = !self.screen_on;
@@ -32,7 +33,7 @@ impl Station {
         }
         let action = match raw {
             // A doorbell key rings even on a dark screen.
-            RawInput::Key { key, pressed } => self.keys.key(&key, pressed, Instant::now()),
+            RawInput::Key { key, pressed } => self.keys.key(&key, pressed, at),
             // A touch on a dark screen only wakes it: the person could not see the buttons.
             RawInput::Touch { .. } if was_blank => None,
             RawInput::Touch { x, y } => {

@@ -251,7 +251,7 @@ struct Station {
     idle_watch: watch::IdleWatch,
     keys: crate::input::KeyInterpreter,
     /// Keeps the input channel open when no device backend holds a sender.
-    _input_tx: mpsc::UnboundedSender<crate::input::RawInput>,
+    _input_tx: mpsc::UnboundedSender<crate::input::TimedInput>,
     compositor: Arc<Mutex<Compositor>>,
     message_at: Instant,
     config: Config,
@@ -270,7 +270,7 @@ impl Station {
         mut self,
         mut sip: mpsc::UnboundedReceiver<UaEvent>,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut input: mpsc::UnboundedReceiver<crate::input::RawInput>,
+        mut input: mpsc::UnboundedReceiver<crate::input::TimedInput>,
     ) {
         info!(uri = %self.ua.uri(), "station ready");
         // The configured speaker volume, on the card's mixer where it has one.
@@ -282,7 +282,7 @@ impl Station {
         loop {
             tokio::select! {
                 Some(event) = sip.recv() => self.on_sip(event),
-                Some(raw) = input.recv() => self.on_input(raw),
+                Some((raw, at)) = input.recv() => self.on_input(raw, at),
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(c) => self.on_command(c),
@@ -336,7 +336,7 @@ impl Station {
                     .map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
-            Command::Input(raw) => self.on_input(raw),
+            Command::Input(raw) => self.on_input(raw, Instant::now()),
             Command::ResetProbes => self.devices.probes.reset(),
             Command::Shutdown => {}
         }
