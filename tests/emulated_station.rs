@@ -16,7 +16,7 @@ mod station;
 
 use doorway::ui::{Screen, UiAction};
 use screen::{Shot, ANSWER_GREEN, BACKGROUND, BUTTON_BLUE, HANGUP_RED, MESSAGE_AMBER, PLACEHOLDER_GREY};
-use station::{AppliancePair, Pair, Station};
+use station::{AppliancePair, DoorSetup, Pair, Station};
 use std::time::Instant;
 
 /// Two machines use both cores: one scenario at a time.
@@ -121,10 +121,15 @@ fn report_boot(station: &Station) {
 /// Scenario 1 and 6: both stations boot and show their idle screen with the other's
 /// button; how long from kernel start until each reports ready. The door's speaker is a
 /// sound card with a mixer (snd-dummy): its volume keys move the card's Master control.
+/// Left alone, its screen goes dark, and a key wakes it.
 #[test]
 fn boot_shows_idle_screens_and_reports_ready_time() {
     let _serial = serial();
-    let mut pair = Pair::boot_with("1-boot", Some("plughw:CARD=Dummy,DEV=0"));
+    let door = DoorSetup {
+        speaker: Some("plughw:CARD=Dummy,DEV=0"),
+        devices: "screen_blank_secs = 12",
+    };
+    let mut pair = Pair::boot_with("1-boot", door);
     report_boot(&pair.door);
     report_boot(&pair.hall);
     for station in [&mut pair.door, &mut pair.hall] {
@@ -141,6 +146,13 @@ fn boot_shows_idle_screens_and_reports_ready_time() {
     }
     let level = pair.door.mixer_percent("Dummy", "Master");
     assert!((68..=72).contains(&level), "Master at {level}%, not 70%");
+
+    // Left alone, the door's screen goes dark (DPMS off; QEMU's VGA keeps showing its
+    // last picture to screendump, so the station's word is taken for it); a key wakes it.
+    pair.door.wait_until(25.0, "blanked", |s| s["screen_on"] == false);
+    pair.door.guest.press_key("shift");
+    pair.door.wait_until(5.0, "awake", |s| s["screen_on"] == true);
+    pair.door.wait_screen(5.0, "idle after waking", shows_idle);
 }
 
 /// Scenario 2 and 3: a key press at the door rings the hall, a touch answers; each sees

@@ -106,6 +106,9 @@ pub struct DrmDisplay {
     mode_size: (u32, u32),
     rotation: u32,
     flips: bool,
+    /// DPMS on. While off, frames are drawn but not presented: presenting (a flip or,
+    /// where flips fail, setting the CRTC) would light the screen again.
+    powered: bool,
 }
 
 impl DrmDisplay {
@@ -184,6 +187,7 @@ impl DrmDisplay {
             mode_size,
             rotation,
             flips: true,
+            powered: true,
         })
     }
 
@@ -236,6 +240,11 @@ impl Display for DrmDisplay {
                 .map_err(|e| DeviceError::Lost(format!("display: {e}")))?;
             copy_rotated(frame, map.as_mut(), pitch, mode_size, rotation);
         }
+        if !self.powered {
+            // Kept for when the screen wakes.
+            self.front = back;
+            return Ok(());
+        }
         let fb = self.buffers[back].1;
         if self.flips {
             match self.card.page_flip(self.crtc, fb, PageFlipFlags::EVENT, None) {
@@ -279,10 +288,18 @@ impl Display for DrmDisplay {
             if info.name().to_bytes() == b"DPMS" {
                 // DRM_MODE_DPMS_ON = 0, DRM_MODE_DPMS_OFF = 3.
                 let value = if on { 0 } else { 3 };
-                return self
-                    .card
+                self.card
                     .set_property(self.connector, *handle, value)
-                    .map_err(|e| DeviceError::Unsupported(format!("display power: {e}")));
+                    .map_err(|e| DeviceError::Unsupported(format!("display power: {e}")))?;
+                if on && !self.powered {
+                    // What was drawn while dark.
+                    let fb = self.buffers[self.front].1;
+                    self.card
+                        .set_crtc(self.crtc, Some(fb), (0, 0), &[self.connector], Some(self.mode))
+                        .map_err(|e| DeviceError::Lost(format!("display: {e}")))?;
+                }
+                self.powered = on;
+                return Ok(());
             }
         }
         Err(DeviceError::Unsupported("display has no DPMS property".into()))

@@ -62,9 +62,19 @@ fn artifacts(scenario: &str) -> PathBuf {
     dir
 }
 
+/// How the door differs from a standard emulated station.
+#[derive(Default, Clone, Copy)]
+pub struct DoorSetup<'a> {
+    /// Its speaker's ALSA PCM instead of the loopback card.
+    pub speaker: Option<&'a str>,
+    /// More `[devices]` lines.
+    pub devices: &'a str,
+}
+
 /// The config of a station on the emulated hardware: `listen` its SIP address,
-/// `control` an extra line for the control socket.
-pub fn config(name: &str, listen: &str, control: &str, peer: &str, peer_ip: &str, speaker: &str) -> String {
+/// `control` an extra line for the control socket, `devices` the speaker line and
+/// any more `[devices]` lines.
+pub fn config(name: &str, listen: &str, control: &str, peer: &str, peer_ip: &str, devices: &str) -> String {
     format!(
         r#"[station]
 name = "{name}"
@@ -81,8 +91,8 @@ key = "KEY_F1"
 [devices]
 camera = "v4l2:/dev/video0"
 microphone = "alsa:{STATION_MIC}"
-speaker = "{speaker}"
 display = "drm"
+{devices}
 # vivid writes its settings over the picture; "OSD Text Mode" 2 turns that off.
 camera_controls = {{ "OSD Text Mode" = 2 }}
 
@@ -115,8 +125,8 @@ impl AppliancePair {
         let dir = artifacts(scenario);
         let (p1, p2) = (free_udp_port(), free_udp_port());
         // The image takes its config from its config disk, as from a Pi's boot partition.
-        let speaker = format!("alsa:{STATION_SPEAKER}");
-        let door_config = config("Door", "0.0.0.0:5060", "", "Hall", "10.0.0.2", &speaker);
+        let devices = format!("speaker = \"alsa:{STATION_SPEAKER}\"");
+        let door_config = config("Door", "0.0.0.0:5060", "", "Hall", "10.0.0.2", &devices);
         let (door, hall) = std::thread::scope(|s| {
             let door = s.spawn(|| {
                 let wiring = door_wiring(p1, p2);
@@ -126,7 +136,14 @@ impl AppliancePair {
             });
             let hall = s.spawn(|| {
                 let wiring = hall_wiring(p1, p2);
-                let mut hall = Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring, None);
+                let mut hall = Station::boot(
+                    "Hall",
+                    "10.0.0.2",
+                    ("Door", "10.0.0.1"),
+                    &dir,
+                    &wiring,
+                    DoorSetup::default(),
+                );
                 hall.serve_dhcp("10.0.0.1");
                 hall
             });
@@ -143,22 +160,28 @@ impl AppliancePair {
 impl Pair {
     /// Boots both machines at once and starts doorway on each.
     pub fn boot(scenario: &str) -> Pair {
-        Pair::boot_with(scenario, None)
+        Pair::boot_with(scenario, DoorSetup::default())
     }
 
-    /// Both stations, the door playing to `door_speaker` (an ALSA PCM) instead of the
-    /// loopback card.
-    pub fn boot_with(scenario: &str, door_speaker: Option<&str>) -> Pair {
+    /// Both stations, the door set up as `door` says.
+    pub fn boot_with(scenario: &str, door: DoorSetup<'_>) -> Pair {
         let dir = artifacts(scenario);
         let (p1, p2) = (free_udp_port(), free_udp_port());
         let (door, hall) = std::thread::scope(|s| {
             let door = s.spawn(|| {
                 let wiring = door_wiring(p1, p2);
-                Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring, door_speaker)
+                Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring, door)
             });
             let hall = s.spawn(|| {
                 let wiring = hall_wiring(p1, p2);
-                Station::boot("Hall", "10.0.0.2", ("Door", "10.0.0.1"), &dir, &wiring, None)
+                Station::boot(
+                    "Hall",
+                    "10.0.0.2",
+                    ("Door", "10.0.0.1"),
+                    &dir,
+                    &wiring,
+                    DoorSetup::default(),
+                )
             });
             (door.join().expect("Door boots"), hall.join().expect("Hall boots"))
         });
@@ -173,12 +196,13 @@ impl Station {
         (peer, peer_ip): (&str, &str),
         dir: &std::path::Path,
         wiring: &Wiring,
-        speaker: Option<&str>,
+        setup: DoorSetup<'_>,
     ) -> Station {
         let mut guest = Guest::boot(name, &dir.join(name.to_lowercase()), wiring, System::HostRoot);
-        let speaker = format!("alsa:{}", speaker.unwrap_or(STATION_SPEAKER));
+        let speaker = setup.speaker.unwrap_or(STATION_SPEAKER);
+        let devices = format!("speaker = \"alsa:{speaker}\"\n{}", setup.devices);
         let control = r#"control_socket = "/tmp/doorway.sock""#;
-        let config = config(name, &format!("{ip}:5060"), control, peer, peer_ip, &speaker);
+        let config = config(name, &format!("{ip}:5060"), control, peer, peer_ip, &devices);
         std::fs::write(guest.dir.join("station.toml"), config).unwrap();
         // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
         guest.sh(
