@@ -226,6 +226,49 @@ fn camera_pulled_mid_call_and_plugged_back() {
     );
 }
 
+/// The door's USB speaker is pulled out mid-call: the call goes on (pictures both ways,
+/// the hall still hears the door), and the door plays again once it is plugged back.
+#[test]
+fn speaker_pulled_mid_call_and_plugged_back() {
+    let _serial = serial();
+    let door = DoorSetup {
+        speaker: Some("plughw:CARD=Audio,DEV=0"),
+        devices: "",
+    };
+    let mut pair = Pair::boot_with("4b-speaker-pulled", door);
+    pair.door.play_into_microphone(700);
+    call_door_to_hall(&mut pair);
+
+    pair.door.guest.unplug_usb_speaker();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while pair.door.logged(&["speaker lost"], 0.0).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the door did not notice its speaker gone; see its station.log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_eq!(pair.door.call_state(), "active", "the call goes on without the speaker");
+    pair.hall
+        .wait_screen(10.0, "door camera without door speaker", shows_peer_camera);
+    let heard = pair.hall.speaker_tone();
+    assert!(
+        tone_near(heard, 700.0),
+        "the hall hears {heard:?} Hz, not the door's 700 Hz"
+    );
+
+    pair.door.guest.plug_usb_speaker();
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while pair.door.logged(&["speaker is back"], 0.0).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the door never reopened its USB speaker; see its station.log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(pair.door.call_state(), "active");
+}
+
 /// Scenario 5: the hall drops off the network mid-call. The door ends the call within its
 /// media timeout, says so on its screen, and rings the hall again once it is back.
 #[test]

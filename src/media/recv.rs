@@ -9,7 +9,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// Counters of the receive side.
 #[derive(Debug, Default)]
@@ -272,6 +272,7 @@ fn add_audio_chain(
         .build();
     let c = counters.clone();
     let last_reopen = AtomicU64::new(0);
+    let lost = std::sync::atomic::AtomicBool::new(false);
     on_each_sample(&sink, move |sample| {
         if c.audio_held.load(Ordering::Relaxed) {
             return;
@@ -286,9 +287,16 @@ fn add_audio_chain(
             // A speaker that went away is reopened, at most once a second.
             let now = crate::device::probe::monotonic_ms();
             if matches!(e, crate::device::DeviceError::Lost(_))
-                && now.saturating_sub(last_reopen.swap(now, Ordering::Relaxed)) >= 1000
+                && now.saturating_sub(last_reopen.load(Ordering::Relaxed)) >= 1000
             {
-                let _ = speaker.open(super::send::AUDIO_RATE, 1);
+                if !lost.swap(true, Ordering::Relaxed) {
+                    warn!(error = %e, "speaker lost; the call goes on, reopening it every second");
+                }
+                last_reopen.store(now, Ordering::Relaxed);
+                if speaker.open(super::send::AUDIO_RATE, 1).is_ok() {
+                    lost.store(false, Ordering::Relaxed);
+                    info!("speaker is back");
+                }
             }
         }
     });

@@ -17,6 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// QEMU's USB audio device (a speaker); the guest names its card "Audio".
+const USB_SPEAKER: &str = "usb-audio,id=usb-speaker,audiodev=usb-sound";
+
 /// The repository, which the guest sees at the same path.
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -164,7 +167,10 @@ impl Guest {
                         &format!("socket,id=agent,path={},server=on,wait=off", agent_path.display()),
                     ])
                     .args(["-device", "virtio-serial-pci"])
-                    .args(["-device", "virtserialport,chardev=agent,name=agent"]);
+                    .args(["-device", "virtserialport,chardev=agent,name=agent"])
+                    // A USB speaker (snd-usb-audio in the guest), to pull out mid-call.
+                    .args(["-audiodev", "none,id=usb-sound", "-device", "qemu-xhci,id=usb"])
+                    .args(["-device", USB_SPEAKER]);
             }
             System::Appliance {
                 image,
@@ -377,6 +383,19 @@ impl Guest {
             self.qmp("input-send-event", json!({"events": [event]}));
             std::thread::sleep(Duration::from_millis(80));
         }
+    }
+
+    /// Plugs the USB speaker back in.
+    pub fn plug_usb_speaker(&mut self) {
+        self.qmp(
+            "device_add",
+            json!({"driver": "usb-audio", "id": "usb-speaker", "audiodev": "usb-sound"}),
+        );
+    }
+
+    /// Pulls the USB speaker out.
+    pub fn unplug_usb_speaker(&mut self) {
+        self.qmp("device_del", json!({"id": "usb-speaker"}));
     }
 
     /// Plugs or pulls the guest's network cable.

@@ -206,7 +206,7 @@ impl Station {
         std::fs::write(guest.dir.join("station.toml"), config).unwrap();
         // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
         guest.sh(
-            "modprobe -a virtio_net virtio_input evdev uinput snd-aloop snd-dummy bochs \
+            "modprobe -a virtio_net virtio_input evdev uinput snd-aloop snd-dummy xhci_pci snd-usb-audio bochs \
              && modprobe vivid n_devs=1 node_types=1",
         );
         guest.sh(&format!("ip addr add {ip}/24 dev eth0 && ip link set eth0 up"));
