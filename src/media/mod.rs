@@ -287,12 +287,24 @@ impl MediaSession {
         }
     }
 
-    /// Stops both pipelines and releases the devices.
-    pub fn stop(mut self, devices: &Devices) {
-        if let Some(s) = self.send.take() {
-            s.stop();
-        }
-        self.recv = None;
-        devices.speaker.lock().unwrap().close();
+    /// Stops both pipelines and releases the devices, on a thread of its own so the
+    /// station stays responsive meanwhile; join the handle before the speaker, camera or
+    /// microphone is used again.
+    pub fn stop(mut self, devices: &Devices) -> std::thread::JoinHandle<()> {
+        let speaker = devices.speaker.clone();
+        let stop = move || {
+            if let Some(s) = self.send.take() {
+                s.stop();
+            }
+            drop(self.recv.take());
+            speaker.lock().unwrap().close();
+        };
+        std::thread::Builder::new()
+            .name("media-teardown".into())
+            .spawn(stop)
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "no thread for the media teardown");
+                std::thread::spawn(|| {})
+            })
     }
 }

@@ -36,7 +36,8 @@ impl Station {
             Action::StopMedia { .. } => {
                 (self.camera_failures_seen, self.camera_down) = (0, false);
                 if let Some(m) = self.media.take() {
-                    m.stop(&self.devices);
+                    self.finish_teardown();
+                    self.teardown = Some(m.stop(&self.devices));
                 }
                 Ok(())
             }
@@ -67,6 +68,9 @@ impl Station {
         if self.ringer.as_ref().map(|(t, _)| *t) != want {
             // Stop the old tone (and release the speaker) before media or a new tone opens it.
             self.ringer = None;
+            if want.is_some() {
+                self.finish_teardown();
+            }
             self.ringer = want.map(|tone| (tone, Ringer::start(self.devices.speaker.clone(), tone)));
         }
         if let Some(media) = &self.media {
@@ -84,7 +88,15 @@ impl Station {
         Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))
     }
 
+    /// Waits for the last call's media to be released (the devices are free after).
+    pub(super) fn finish_teardown(&mut self) {
+        if let Some(teardown) = self.teardown.take() {
+            let _ = teardown.join();
+        }
+    }
+
     pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
+        self.finish_teardown();
         // Answered: the speaker is the call's now (early media leaves the ring playing).
         if !matches!(
             self.machine.state(),

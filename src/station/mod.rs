@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 mod actions;
 mod buttons;
@@ -213,6 +213,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         volume: config.media.speaker_volume,
         mic_muted: false,
         ringer: None,
+        teardown: None,
         camera_failures_seen: 0,
         camera_down: false,
         idle_watch: watch::IdleWatch::default(),
@@ -243,6 +244,8 @@ struct Station {
     mic_muted: bool,
     /// The ring tone playing, if any.
     ringer: Option<(media::ring::Tone, media::ring::Ringer)>,
+    /// The last call's media being released in the background.
+    teardown: Option<std::thread::JoinHandle<()>>,
     /// Camera failures the media feeder had counted at the last tick, and whether the
     /// camera was failing then.
     camera_failures_seen: u64,
@@ -298,6 +301,7 @@ impl Station {
         }
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         self.feed(Event::Hangup);
+        self.finish_teardown();
         // Give the BYE or CANCEL a moment to leave before the endpoint stops.
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.ua.shutdown();
@@ -460,36 +464,10 @@ impl Station {
         self.blank_when_quiet();
         self.watch_devices_when_idle();
         self.update_screen();
-        let Some(session) = &self.media else { return };
-        let errors = session.poll_errors();
-        let camera_failures = session.stats().camera_failures;
-        for e in errors {
-            error!(error = %e, "media error");
-            self.act(Action::Tell(format!("media problem: {e}")));
-        }
-        // Say it once per outage, not once per placeholder frame.
-        let failing = camera_failures > self.camera_failures_seen;
-        if failing && !self.camera_down {
-            self.act(Action::Tell(
-                "the camera is not working; the other side sees a placeholder".into(),
-            ));
-        } else if !failing && self.camera_down {
-            info!("camera works again");
-        }
-        self.camera_down = failing;
-        self.camera_failures_seen = camera_failures;
-        let Some(session) = &self.media else { return };
-        let limit = self.config.station.media_timeout_secs * 1000;
-        if let State::Active { call, .. } = self.machine.state() {
-            if session.receiving() && session.silence_ms() > limit {
-                warn!(silence_ms = session.silence_ms(), "no media from the peer");
-                let call = call.clone();
-                self.feed(Event::MediaTimeout { call });
-            }
-        }
+        self.watch_media();
     }
 
-    fn feed(&mut self, event: Event) {
+    pub(super) fn feed(&mut self, event: Event) {
         let before = std::mem::discriminant(self.machine.state());
         let actions = self.machine.handle(event);
         if std::mem::discriminant(self.machine.state()) != before {

@@ -1,11 +1,13 @@
-//! Devices watched between calls: a camera unplugged while the station is idle is
-//! noticed and said (in the journal and on the idle screen) before anyone rings, and
-//! noticed again when it comes back. During a call the send pipeline watches the camera
-//! itself (placeholder, reopen).
+//! Devices and media watched from the station's tick. Between calls: a camera unplugged
+//! while the station is idle is noticed and said (in the journal and on the idle screen)
+//! before anyone rings, and noticed again when it comes back. During a call: media
+//! errors, a camera that stopped delivering (the send pipeline sends a placeholder and
+//! reopens it), and a peer that stopped sending (the media timeout).
 
 use super::Station;
+use crate::call::machine::{Action, Event, State};
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// How often the idle check looks: a stat of a device node, cheap.
 const EVERY: Duration = Duration::from_secs(2);
@@ -45,5 +47,36 @@ impl Station {
             _ => {}
         }
         self.idle_watch.camera_present = present;
+    }
+
+    /// Says what goes wrong with the call's media, and ends a call whose peer went silent.
+    pub(super) fn watch_media(&mut self) {
+        let Some(session) = &self.media else { return };
+        let errors = session.poll_errors();
+        let camera_failures = session.stats().camera_failures;
+        for e in errors {
+            error!(error = %e, "media error");
+            self.act(Action::Tell(format!("media problem: {e}")));
+        }
+        // Say it once per outage, not once per placeholder frame.
+        let failing = camera_failures > self.camera_failures_seen;
+        if failing && !self.camera_down {
+            self.act(Action::Tell(
+                "the camera is not working; the other side sees a placeholder".into(),
+            ));
+        } else if !failing && self.camera_down {
+            info!("camera works again");
+        }
+        self.camera_down = failing;
+        self.camera_failures_seen = camera_failures;
+        let Some(session) = &self.media else { return };
+        let limit = self.config.station.media_timeout_secs * 1000;
+        if let State::Active { call, .. } = self.machine.state() {
+            if session.receiving() && session.silence_ms() > limit {
+                warn!(silence_ms = session.silence_ms(), "no media from the peer");
+                let call = call.clone();
+                self.feed(Event::MediaTimeout { call });
+            }
+        }
     }
 }
