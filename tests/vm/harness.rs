@@ -152,7 +152,11 @@ impl Guest {
                     .arg(initrd)
                     .args([
                         "-append",
-                        &format!("console=ttyS0 quiet panic=-1 scenario={}", scenario.display()),
+                        &format!(
+                            "console=ttyS0 quiet panic=-1 scenario={} repo={}",
+                            scenario.display(),
+                            repo().display()
+                        ),
                     ])
                     .args([
                         "-virtfs",
