@@ -13,7 +13,9 @@ async fn call_carries_video_and_audio_both_ways_and_hangs_up_fast() {
     let (a, b) = pair(|_, _| {}).await;
     a.handle.call("Hall").await.unwrap().unwrap();
     b.wait(10, ringing).await;
-    assert!(matches!(a.status().await.call, State::Outgoing { ringing: true, .. }));
+    // The caller hears of it (180 Ringing) a moment later.
+    a.wait(5, |s| matches!(s.call, State::Outgoing { ringing: true, .. }))
+        .await;
     b.send(Command::Answer);
     a.wait(10, active).await;
     // Each side must decode at least 30 frames of the other's pattern and hear its tone.
