@@ -135,15 +135,7 @@ impl AppliancePair {
                 (guest, ready)
             });
             let hall = s.spawn(|| {
-                let wiring = hall_wiring(p1, p2);
-                let mut hall = Station::boot(
-                    "Hall",
-                    "10.0.0.2",
-                    ("Door", "10.0.0.1"),
-                    &dir,
-                    &wiring,
-                    DoorSetup::default(),
-                );
+                let mut hall = Station::boot_hall(&dir, p1, p2);
                 hall.serve_dhcp("10.0.0.1");
                 hall
             });
@@ -172,17 +164,7 @@ impl Pair {
                 let wiring = door_wiring(p1, p2);
                 Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring, door)
             });
-            let hall = s.spawn(|| {
-                let wiring = hall_wiring(p1, p2);
-                Station::boot(
-                    "Hall",
-                    "10.0.0.2",
-                    ("Door", "10.0.0.1"),
-                    &dir,
-                    &wiring,
-                    DoorSetup::default(),
-                )
-            });
+            let hall = s.spawn(|| Station::boot_hall(&dir, p1, p2));
             (door.join().expect("Door boots"), hall.join().expect("Hall boots"))
         });
         Pair { door, hall }
@@ -190,6 +172,19 @@ impl Pair {
 }
 
 impl Station {
+    /// The hall station (10.0.0.2), on the other end of the link from the door.
+    fn boot_hall(dir: &std::path::Path, p1: u16, p2: u16) -> Station {
+        let wiring = hall_wiring(p1, p2);
+        Station::boot(
+            "Hall",
+            "10.0.0.2",
+            ("Door", "10.0.0.1"),
+            dir,
+            &wiring,
+            DoorSetup::default(),
+        )
+    }
+
     fn boot(
         name: &str,
         ip: &str,
