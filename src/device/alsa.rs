@@ -177,20 +177,32 @@ impl Microphone for AlsaMicrophone {
     }
 
     fn read(&mut self, buf: &mut [i16]) -> Result<usize, DeviceError> {
-        let open = self
-            .open
-            .as_ref()
-            .ok_or_else(|| DeviceError::Lost(format!("{} is not open", self.device)))?;
-        let result = read_frames(open, &self.device, &mut self.scratch, buf, self.want_channels);
-        if matches!(result, Err(DeviceError::Lost(_))) {
-            self.open = None;
-        }
-        result
+        let (device, scratch, channels) = (&self.device, &mut self.scratch, self.want_channels);
+        with_open_pcm(&mut self.open, device, |pcm| {
+            read_frames(pcm, device, scratch, buf, channels)
+        })
     }
 
     fn close(&mut self) {
         self.open = None;
     }
+}
+
+/// Runs `io` on the open PCM; a device that is gone is forgotten, so the caller's next
+/// `open` starts afresh.
+fn with_open_pcm<T>(
+    open: &mut Option<OpenPcm>,
+    device: &str,
+    io: impl FnOnce(&OpenPcm) -> Result<T, DeviceError>,
+) -> Result<T, DeviceError> {
+    let pcm = open
+        .as_ref()
+        .ok_or_else(|| DeviceError::Lost(format!("{device} is not open")))?;
+    let result = io(pcm);
+    if matches!(result, Err(DeviceError::Lost(_))) {
+        *open = None;
+    }
+    result
 }
 
 /// An ALSA playback device.
@@ -225,15 +237,10 @@ impl Speaker for AlsaSpeaker {
     }
 
     fn write(&mut self, samples: &[i16]) -> Result<(), DeviceError> {
-        let open = self
-            .open
-            .as_ref()
-            .ok_or_else(|| DeviceError::Lost(format!("{} is not open", self.device)))?;
-        let result = write_frames(open, &self.device, &mut self.scratch, samples, self.in_channels);
-        if matches!(result, Err(DeviceError::Lost(_))) {
-            self.open = None;
-        }
-        result
+        let (device, scratch, channels) = (&self.device, &mut self.scratch, self.in_channels);
+        with_open_pcm(&mut self.open, device, |pcm| {
+            write_frames(pcm, device, scratch, samples, channels)
+        })
     }
 
     fn close(&mut self) {

@@ -118,7 +118,9 @@ pub struct MediaSession {
     video_out: VideoOut,
     self_view: SelfViewOut,
     started_ms: u64,
-    audio_held: std::sync::atomic::AtomicBool,
+    /// The peer's sound is held back while the call still rings (shared with the receive
+    /// pipeline, whichever is running).
+    audio_held: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MediaSession {
@@ -180,11 +182,8 @@ impl MediaSession {
                     a,
                     self.video_out.clone(),
                     devices.speaker.clone(),
+                    self.audio_held.clone(),
                 )?);
-                if let Some(recv) = &self.recv {
-                    let held = self.audio_held.load(Ordering::Relaxed);
-                    recv.counters.audio_held.store(held, Ordering::Relaxed);
-                }
                 info!(video = v.is_some(), audio = a.is_some(), "receiving media");
             }
         }
@@ -282,9 +281,6 @@ impl MediaSession {
     /// Holds the peer's sound back (while the call rings) or plays it.
     pub fn hold_remote_audio(&self, hold: bool) {
         self.audio_held.store(hold, Ordering::Relaxed);
-        if let Some(recv) = &self.recv {
-            recv.counters.audio_held.store(hold, Ordering::Relaxed);
-        }
     }
 
     /// Stops both pipelines and releases the devices, on a thread of its own so the

@@ -22,9 +22,6 @@ pub struct RecvCounters {
     pub frames_decoded: AtomicU64,
     /// Audio samples handed to the speaker.
     pub samples_played: AtomicU64,
-    /// The peer's sound is held back (dropped, not played) while the call still rings:
-    /// a door preview shows the visitor's picture while the ring tone has the speaker.
-    pub audio_held: std::sync::atomic::AtomicBool,
 }
 
 /// A running receive pipeline.
@@ -35,13 +32,16 @@ pub struct RecvPipeline {
 }
 
 impl RecvPipeline {
-    /// Builds and starts receiving the given streams.
+    /// Builds and starts receiving the given streams. While `audio_held` is set the
+    /// peer's sound is dropped, not played: a door preview shows the visitor's picture
+    /// while the ring tone has the speaker.
     pub fn start(
         settings: &MediaSettings,
         video: Option<&VideoStream>,
         audio: Option<&AudioStream>,
         video_out: super::VideoOut,
         speaker: Shared<dyn Speaker>,
+        audio_held: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Self, MediaError> {
         let pipeline = gst::Pipeline::with_name("recv");
         let rtpbin = make("rtpbin", "rtpbin")?;
@@ -100,6 +100,7 @@ impl RecvPipeline {
                 a.codec,
                 speaker,
                 &counters,
+                audio_held,
                 settings.echo_probe.as_deref(),
             )?);
         }
@@ -254,6 +255,7 @@ fn add_audio_chain(
     codec: AudioCodec,
     speaker: Shared<dyn Speaker>,
     counters: &Arc<RecvCounters>,
+    held: Arc<std::sync::atomic::AtomicBool>,
     echo_probe: Option<&str>,
 ) -> Result<gst::Element, MediaError> {
     let (depay, decoder) = match codec {
@@ -274,7 +276,7 @@ fn add_audio_chain(
     let last_reopen = AtomicU64::new(0);
     let lost = std::sync::atomic::AtomicBool::new(false);
     on_each_sample(&sink, move |sample| {
-        if c.audio_held.load(Ordering::Relaxed) {
+        if held.load(Ordering::Relaxed) {
             return;
         }
         let Some(buffer) = sample.buffer() else { return };
