@@ -138,6 +138,10 @@ pub struct StationConfig {
     /// Seconds an outgoing call may ring before it is given up.
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_secs: u64,
+    /// Seconds an incoming call rings here before it is turned away as missed (480), so a
+    /// caller that vanished without CANCEL cannot keep the station ringing.
+    #[serde(default = "default_incoming_ring_timeout")]
+    pub incoming_ring_timeout_secs: u64,
     /// Seconds a peer has to answer an INVITE at all (100 Trying or any response) before
     /// it is reported unreachable.
     #[serde(default = "default_setup_timeout")]
@@ -255,6 +259,9 @@ fn default_listen() -> SocketAddr {
 }
 fn default_ring_timeout() -> u64 {
     45
+}
+fn default_incoming_ring_timeout() -> u64 {
+    60
 }
 fn default_setup_timeout() -> u64 {
     5
@@ -375,6 +382,7 @@ impl Config {
         }
         for (field, secs) in [
             ("ring_timeout_secs", s.ring_timeout_secs),
+            ("incoming_ring_timeout_secs", s.incoming_ring_timeout_secs),
             ("setup_timeout_secs", s.setup_timeout_secs),
             ("media_timeout_secs", s.media_timeout_secs),
         ] {

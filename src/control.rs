@@ -21,6 +21,10 @@ pub enum Request {
     Answer,
     /// Hang up, cancel or decline.
     Hangup,
+    /// Put the call on hold.
+    Hold,
+    /// Take the call off hold.
+    Resume,
     /// Report status.
     Status,
 }
@@ -148,10 +152,17 @@ async fn execute(request: Request, station: &StationHandle) -> Reply {
             .send(Command::Answer)
             .map(|_| done)
             .unwrap_or_else(|e| failed(e.to_string())),
-        Request::Hangup => station
-            .send(Command::Hangup)
-            .map(|_| done)
-            .unwrap_or_else(|e| failed(e.to_string())),
+        Request::Hangup | Request::Hold | Request::Resume => {
+            let command = match request {
+                Request::Hold => Command::Hold,
+                Request::Resume => Command::Resume,
+                _ => Command::Hangup,
+            };
+            station
+                .send(command)
+                .map(|_| done)
+                .unwrap_or_else(|e| failed(e.to_string()))
+        }
         Request::Status => match station.status().await {
             Ok(s) => Reply {
                 ok: true,

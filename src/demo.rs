@@ -30,6 +30,7 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
             advertise: None,
             allow_unknown_callers: false,
             ring_timeout_secs: 30,
+            incoming_ring_timeout_secs: 60,
             setup_timeout_secs: 3,
             media_timeout_secs: 5,
             control_socket: None,

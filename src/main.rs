@@ -45,6 +45,16 @@ enum Cmd {
         #[command(flatten)]
         socket: SocketArgs,
     },
+    /// Put the call on hold: nobody sends pictures or sound until `resume`.
+    Hold {
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// Take the call off hold.
+    Resume {
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
     /// Show the call state and media statistics.
     Status {
         /// Print JSON.
@@ -118,6 +128,8 @@ fn main() -> ExitCode {
         Cmd::Call { target, socket } => runtime().block_on(simple(&socket.path(), Request::Call { target })),
         Cmd::Answer { socket } => runtime().block_on(simple(&socket.path(), Request::Answer)),
         Cmd::Hangup { socket } => runtime().block_on(simple(&socket.path(), Request::Hangup)),
+        Cmd::Hold { socket } => runtime().block_on(simple(&socket.path(), Request::Hold)),
+        Cmd::Resume { socket } => runtime().block_on(simple(&socket.path(), Request::Resume)),
         Cmd::Status { json, socket } => runtime().block_on(status(&socket.path(), json)),
         Cmd::Devices { json } => {
             let inventory = doorway::device::inventory::inventory();

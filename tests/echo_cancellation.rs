@@ -54,7 +54,7 @@ fn audio_flows_through_the_echo_canceller() {
     let a = MediaSession::start(&settings("probe-a"), &a_media, &a_dev, none.clone(), no_self.clone()).unwrap();
     let b = MediaSession::start(&settings("probe-b"), &b_media, &b_dev, none, no_self).unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    let errors: Vec<String> = a.poll_errors().into_iter().chain(b.poll_errors()).collect();
+    let errors: Vec<String> = a.poll_errors().all().into_iter().chain(b.poll_errors().all()).collect();
     assert!(errors.is_empty(), "{errors:?}");
     let heard = b_dev
         .probes

@@ -82,6 +82,7 @@ fn touch_hang_up(station: &mut Station) {
     let screen = Screen::InCall {
         peer: "Door".into(),
         seconds: 0,
+        on_hold: false,
         door_open: false,
     };
     station.touch_button(&shot, &screen, UiAction::Hangup);

@@ -62,12 +62,28 @@ async fn call_carries_video_and_audio_both_ways_and_hangs_up_fast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_callee_answers_486() {
     let _serial = SERIAL.lock().await;
-    let (a, b) = pair(|_, door| door.auto_answer = true).await;
-    // A third station calls Hall while Door is in a call with it.
-    let pc = doorway::demo::free_sip_port();
-    let mut hall = doorway::demo::contact("Hall", b.handle.sip_addr.port());
-    hall.name = "Hall".into();
-    let c = Station::start(doorway::demo::loopback_config("Garage", pc, vec![hall])).await;
+    // A third station, Garage, calls Hall while Door is in a call with it; Hall knows both.
+    let (pa, pb, pc) = (
+        doorway::demo::free_sip_port(),
+        doorway::demo::free_sip_port(),
+        doorway::demo::free_sip_port(),
+    );
+    let mut door = doorway::demo::contact("Door", pa);
+    door.auto_answer = true;
+    let garage = doorway::demo::contact("Garage", pc);
+    let a = Station::start(doorway::demo::loopback_config(
+        "Door",
+        pa,
+        vec![doorway::demo::contact("Hall", pb)],
+    ))
+    .await;
+    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door, garage])).await;
+    let c = Station::start(doorway::demo::loopback_config(
+        "Garage",
+        pc,
+        vec![doorway::demo::contact("Hall", pb)],
+    ))
+    .await;
     a.handle.call("Hall").await.unwrap().unwrap();
     b.wait(10, active).await;
     c.handle.call("Hall").await.unwrap().unwrap();

@@ -61,10 +61,24 @@ pub enum Event {
     },
     /// The caller cancelled its INVITE.
     RemoteCancelled { call: String },
-    /// The other end sent BYE, or the dialog ended without one (ACK timeout).
+    /// The other end sent BYE.
     RemoteEnded { call: String },
+    /// We answered and the caller never confirmed (no ACK): the dialog is over.
+    AckTimeout { call: String },
     /// No RTP from the peer for the media timeout.
     MediaTimeout { call: String },
+    /// A re-INVITE or UPDATE in the established call: hold, resume, a new address or
+    /// port, a stream added or removed. `offer` is its SDP, None when it has none.
+    RemoteOffer { call: String, offer: Option<String> },
+    /// A person put the call on hold.
+    Hold,
+    /// A person took the call off hold.
+    Resume,
+    /// The outcome of our re-INVITE: the answer, or the failure status (0: no response).
+    OfferAnswered { call: String, answer: Result<String, u16> },
+    /// An incoming call rang for the whole ring timeout without an answer (a caller that
+    /// vanished without CANCEL rings no longer than this).
+    RingTimeout { call: String },
 }
 
 /// Outputs of the machine, carried out by the user agent and the media layer.
@@ -86,12 +100,23 @@ pub enum Action {
     Cancel { call: String },
     /// BYE an established call.
     Bye { call: String },
+    /// Answer a re-INVITE or UPDATE: a status, and our SDP with a 2xx.
+    RespondOffer {
+        call: String,
+        status: u16,
+        sdp: Option<String>,
+    },
+    /// Send a re-INVITE with this offer (hold, resume).
+    SendReoffer { call: String, offer: String },
     /// Start or update media for a call.
     StartMedia { call: String, media: Negotiated },
     /// Stop the media of a call.
     StopMedia { call: String },
     /// Something a person should read (screen and log).
     Tell(String),
+    /// A call from this peer rang out unanswered: a missed-call note that stays on the
+    /// idle screen until someone is back at the station.
+    Missed(String),
 }
 
 /// Where the station is.
@@ -137,7 +162,43 @@ pub enum State {
         outgoing: bool,
         /// Negotiated streams.
         media: Negotiated,
+        /// The other end put the call on hold (its last offer sends nothing to us or
+        /// takes nothing from us).
+        held_by_peer: bool,
+        /// We put the call on hold.
+        held_by_us: bool,
+        #[serde(skip)]
+        /// Our ports and the version of our last description.
+        local: LocalMedia,
+        #[serde(skip)]
+        /// Our last description (offer or answer), sent again when a re-INVITE has none.
+        local_sdp: String,
+        #[serde(skip)]
+        /// Our own re-INVITE awaits its answer.
+        offer_pending: bool,
     },
+}
+
+/// A call that just became active.
+fn active(
+    call: String,
+    peer: PeerInfo,
+    outgoing: bool,
+    media: Negotiated,
+    local: LocalMedia,
+    local_sdp: String,
+) -> State {
+    State::Active {
+        call,
+        peer,
+        outgoing,
+        media,
+        held_by_peer: false,
+        held_by_us: false,
+        local,
+        local_sdp,
+        offer_pending: false,
+    }
 }
 
 /// The call state machine.
@@ -193,6 +254,14 @@ impl CallMachine {
             Event::Failed { call, status, reason } => self.failed(call, status, reason),
             Event::RemoteCancelled { call } => self.remote_gone(call, "the caller hung up"),
             Event::RemoteEnded { call } => self.remote_gone(call, "call ended by the other side"),
+            Event::AckTimeout { call } => {
+                self.remote_gone(call, "the other side never confirmed the call (no ACK); call ended")
+            }
+            Event::RingTimeout { call } => self.ring_timeout(call),
+            Event::RemoteOffer { call, offer } => self.remote_offer(call, offer),
+            Event::Hold => self.set_hold(true),
+            Event::Resume => self.set_hold(false),
+            Event::OfferAnswered { call, answer } => self.offer_answered(call, answer),
             Event::MediaTimeout { call } => {
                 if !self.is_current(&call) {
                     return vec![];
@@ -286,16 +355,13 @@ impl CallMachine {
             }
         };
         if peer.auto_answer {
-            self.state = State::Active {
-                call: call.clone(),
-                peer,
-                outgoing: false,
-                media: media.clone(),
-            };
+            let peer_label = peer.label().to_string();
+            self.state = active(call.clone(), peer, false, media.clone(), full, answer.clone());
             actions.push(Action::Accept {
                 call: call.clone(),
                 answer,
             });
+            actions.extend(no_picture_note(&peer_label, &media));
             actions.push(Action::StartMedia { call, media });
             return actions;
         }
@@ -351,19 +417,15 @@ impl CallMachine {
         match sdp::answer(offer, &full) {
             Ok((answer, media)) => {
                 let (call, peer) = (call.clone(), peer.clone());
-                self.state = State::Active {
+                let note = no_picture_note(peer.label(), &media);
+                self.state = active(call.clone(), peer, false, media.clone(), full, answer.clone());
+                let mut actions = vec![Action::Accept {
                     call: call.clone(),
-                    peer,
-                    outgoing: false,
-                    media: media.clone(),
-                };
-                vec![
-                    Action::Accept {
-                        call: call.clone(),
-                        answer,
-                    },
-                    Action::StartMedia { call, media },
-                ]
+                    answer,
+                }];
+                actions.extend(note);
+                actions.push(Action::StartMedia { call, media });
+                actions
             }
             Err(e) => {
                 let call = call.clone();
@@ -425,14 +487,12 @@ impl CallMachine {
         }
         match sdp::apply_answer(local, &answer_sdp) {
             Ok(media) => {
-                let peer = peer.clone();
-                self.state = State::Active {
-                    call: id.clone(),
-                    peer,
-                    outgoing: true,
-                    media: media.clone(),
-                };
-                vec![Action::StartMedia { call: id, media }]
+                let (peer, local) = (peer.clone(), local.clone());
+                let mut actions = no_picture_note(peer.label(), &media);
+                let offer = sdp::build_offer(&local);
+                self.state = active(id.clone(), peer, true, media.clone(), local, offer);
+                actions.push(Action::StartMedia { call: id, media });
+                actions
             }
             Err(e) => {
                 let label = peer.label().to_string();
@@ -468,6 +528,26 @@ impl CallMachine {
         vec![Action::StopMedia { call: id }, Action::Tell(message)]
     }
 
+    fn ring_timeout(&mut self, id: String) -> Vec<Action> {
+        let State::Incoming { call, peer, .. } = &self.state else {
+            return vec![];
+        };
+        if *call != id {
+            return vec![];
+        }
+        let label = peer.label().to_string();
+        self.state = State::Idle;
+        vec![
+            // 480: nobody here took it; the caller tells its person "did not answer".
+            Action::Reject {
+                call: id.clone(),
+                status: 480,
+            },
+            Action::StopMedia { call: id },
+            Action::Missed(label),
+        ]
+    }
+
     fn remote_gone(&mut self, id: String, why: &str) -> Vec<Action> {
         if !self.is_current(&id) || matches!(self.state, State::Outgoing { .. }) {
             return vec![];
@@ -476,6 +556,19 @@ impl CallMachine {
         vec![Action::StopMedia { call: id }, Action::Tell(why.to_string())]
     }
 }
+
+/// Tells a person why a call that goes on has no picture from the other side.
+fn no_picture_note(label: &str, media: &Negotiated) -> Vec<Action> {
+    match (&media.video, &media.video_refused) {
+        (None, Some(why)) => vec![Action::Tell(format!(
+            "no picture from {label}: {why}; the call is sound only"
+        ))],
+        _ => vec![],
+    }
+}
+
+#[path = "machine_update.rs"]
+mod update;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]

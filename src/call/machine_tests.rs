@@ -351,3 +351,70 @@ fn stale_events_for_other_calls_are_ignored() {
         .is_empty());
     assert!(matches!(m.state(), State::Outgoing { .. }));
 }
+
+#[test]
+fn unanswered_ringing_ends_as_missed() {
+    let mut m = CallMachine::new();
+    incoming(&mut m, "c20", peer(Some("Door")));
+    assert!(m.handle(Event::RingTimeout { call: "other".into() }).is_empty());
+    let a = m.handle(Event::RingTimeout { call: "c20".into() });
+    assert!(has(&a, |a| matches!(a, Action::Reject { status: 480, .. })));
+    assert!(has(&a, |a| matches!(a, Action::Missed(who) if who == "Door")));
+    assert_eq!(m.state(), &State::Idle);
+}
+
+#[test]
+fn a_missing_ack_is_not_told_as_a_hang_up() {
+    let mut m = CallMachine::new();
+    let mut p = peer(Some("Door"));
+    p.auto_answer = true;
+    incoming(&mut m, "c21", p);
+    let a = m.handle(Event::AckTimeout { call: "c21".into() });
+    assert!(has(
+        &a,
+        |a| matches!(a, Action::Tell(t) if t.contains("never confirmed"))
+    ));
+    assert!(!has(
+        &a,
+        |a| matches!(a, Action::Tell(t) if t.contains("ended by the other side"))
+    ));
+}
+
+#[test]
+fn a_failure_status_is_told_once() {
+    let mut m = CallMachine::new();
+    dial(&mut m, "c22");
+    let a = m.handle(Event::Failed {
+        call: "c22".into(),
+        status: Some(503),
+        reason: "Service Unavailable".into(),
+    });
+    assert!(has(
+        &a,
+        |a| matches!(a, Action::Tell(t) if t == "call to Door failed: 503 Service Unavailable")
+    ));
+}
+
+#[test]
+fn a_caller_without_common_video_is_told_why_there_is_no_picture() {
+    let mut m = CallMachine::new();
+    let mut p = peer(Some("Door"));
+    p.auto_answer = true;
+    let audio_only_video_vp8 = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n\
+        m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n";
+    let a = m.handle(Event::Incoming {
+        call: "c23".into(),
+        peer: p,
+        offer: audio_only_video_vp8.into(),
+        local: local(20000),
+        allow_unknown: false,
+    });
+    assert!(has(&a, |a| matches!(a, Action::Accept { .. })));
+    assert!(has(
+        &a,
+        |a| matches!(a, Action::Tell(t) if t.contains("no picture from Door"))
+    ));
+}
+
+#[path = "machine_update_tests.rs"]
+mod update;

@@ -1,11 +1,12 @@
-//! Calls: the SIP user agent glue ([`ua`]), the call state machine ([`machine`]) and SDP
-//! offer/answer ([`sdp`]).
+//! Calls: the SIP user agent glue ([`ua`]), the call state machine ([`machine`]), SDP
+//! offer/answer ([`sdp`]) and who a caller is ([`identify`]).
 //!
 //! [`machine`] and [`sdp`] are sans-IO: events in, actions out, tested without sockets.
 //! [`ua`] drives rsipstack's transaction and dialog layers and turns their events into
 //! machine events.
 
 pub mod guard;
+pub mod identify;
 pub mod machine;
 pub mod sdp;
 pub mod ua;

@@ -9,6 +9,7 @@ pub mod codecs;
 pub mod ports;
 pub mod recv;
 pub mod ring;
+pub mod rtp_filter;
 pub mod send;
 
 use crate::call::sdp::Negotiated;
@@ -107,6 +108,24 @@ pub struct MediaStats {
     pub samples_played: u64,
     /// Milliseconds since the last RTP packet, if any arrived.
     pub ms_since_last_packet: Option<u64>,
+    /// Datagrams dropped at the receive gate (not from the peer, or not the call's RTP).
+    pub packets_dropped: u64,
+}
+
+/// Errors the pipelines reported since the last look.
+#[derive(Debug, Default)]
+pub struct PipelineErrors {
+    /// From the send pipeline.
+    pub send: Vec<String>,
+    /// From the receive pipeline.
+    pub recv: Vec<String>,
+}
+
+impl PipelineErrors {
+    /// Every message, send side first.
+    pub fn all(self) -> Vec<String> {
+        self.send.into_iter().chain(self.recv).collect()
+    }
 }
 
 /// The media of one call.
@@ -160,32 +179,25 @@ impl MediaSession {
         };
         let receiving = |n: &Negotiated| {
             (
+                // The peer's address too: the gate admits only it, and RTCP reports go to it.
                 n.video
                     .as_ref()
                     .filter(|v| v.rtp.direction.receives())
-                    .map(|v| (v.rtp.local_port, v.rtp.recv_pt)),
-                n.audio
-                    .as_ref()
-                    .filter(|a| a.rtp.direction.receives())
-                    .map(|a| (a.rtp.local_port, a.rtp.recv_pt, a.codec)),
+                    .map(|v| (v.rtp.local_port, v.rtp.recv_pt, v.rtp.remote_rtp, v.rtp.remote_rtcp)),
+                n.audio.as_ref().filter(|a| a.rtp.direction.receives()).map(|a| {
+                    (
+                        a.rtp.local_port,
+                        a.rtp.recv_pt,
+                        a.codec,
+                        a.rtp.remote_rtp,
+                        a.rtp.remote_rtcp,
+                    )
+                }),
             )
         };
         // Receive first: the peer's first keyframe should find us listening.
         if receiving(negotiated) != receiving(&self.negotiated) || self.recv.is_none() {
-            self.recv = None;
-            let v = negotiated.video.as_ref().filter(|v| v.rtp.direction.receives());
-            let a = negotiated.audio.as_ref().filter(|a| a.rtp.direction.receives());
-            if v.is_some() || a.is_some() {
-                self.recv = Some(recv::RecvPipeline::start(
-                    &self.settings,
-                    v,
-                    a,
-                    self.video_out.clone(),
-                    devices.speaker.clone(),
-                    self.audio_held.clone(),
-                )?);
-                info!(video = v.is_some(), audio = a.is_some(), "receiving media");
-            }
+            self.start_recv(negotiated, devices)?;
         }
         if sending(negotiated) != sending(&self.negotiated) || self.send.is_none() {
             if let Some(old) = self.send.take() {
@@ -208,6 +220,39 @@ impl MediaSession {
         Ok(())
     }
 
+    fn start_recv(&mut self, negotiated: &Negotiated, devices: &Devices) -> Result<(), MediaError> {
+        // The old pipeline lets go of the ports before the new one binds them; its counts
+        // carry over (the media timeout counts from the last packet, not the rebuild).
+        let before = self.recv.take().map(|r| r.counters.clone());
+        let v = negotiated.video.as_ref().filter(|v| v.rtp.direction.receives());
+        let a = negotiated.audio.as_ref().filter(|a| a.rtp.direction.receives());
+        if v.is_some() || a.is_some() {
+            let recv = recv::RecvPipeline::start(
+                &self.settings,
+                v,
+                a,
+                self.video_out.clone(),
+                devices.speaker.clone(),
+                self.audio_held.clone(),
+                negotiated.signalling_peer,
+            )?;
+            if let Some(before) = before {
+                recv.counters.carry_over(&before);
+            }
+            self.recv = Some(recv);
+            info!(video = v.is_some(), audio = a.is_some(), "receiving media");
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the receive pipeline after it failed (a stream it could not decode),
+    /// keeping the call: the next keyframe and audio packet start it again.
+    pub fn rebuild_recv(&mut self, devices: &Devices) -> Result<(), MediaError> {
+        let negotiated = self.negotiated.clone();
+        warn!("rebuilding the receive pipeline");
+        self.start_recv(&negotiated, devices)
+    }
+
     /// Milliseconds since media last arrived (or since the session started, if never).
     pub fn silence_ms(&self) -> u64 {
         let now = crate::device::probe::monotonic_ms();
@@ -224,16 +269,12 @@ impl MediaSession {
         self.recv.is_some()
     }
 
-    /// Reports and clears pipeline errors; returns the messages.
-    pub fn poll_errors(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let pipelines = self
-            .send
-            .iter()
-            .map(|s| &s.pipeline)
-            .chain(self.recv.iter().map(|r| &r.pipeline));
-        for p in pipelines {
-            let Some(bus) = p.bus() else { continue };
+    /// Reports and clears pipeline errors: the send side's messages, and whether the
+    /// receive side failed (its messages are logged; see [`MediaSession::rebuild_recv`]).
+    pub fn poll_errors(&self) -> PipelineErrors {
+        let drain = |p: &gst::Pipeline| {
+            let mut out = Vec::new();
+            let Some(bus) = p.bus() else { return out };
             while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
                 match msg.view() {
                     gst::MessageView::Error(e) => out.push(format!("{}: {}", p.name(), e.error())),
@@ -243,8 +284,12 @@ impl MediaSession {
                     _ => {}
                 }
             }
+            out
+        };
+        PipelineErrors {
+            send: self.send.iter().flat_map(|s| drain(&s.pipeline)).collect(),
+            recv: self.recv.iter().flat_map(|r| drain(&r.pipeline)).collect(),
         }
-        out
     }
 
     /// Current statistics.
@@ -262,6 +307,7 @@ impl MediaSession {
             s.packets_received = c.packets.load(Ordering::Relaxed);
             s.frames_decoded = c.frames_decoded.load(Ordering::Relaxed);
             s.samples_played = c.samples_played.load(Ordering::Relaxed);
+            s.packets_dropped = c.dropped.load(Ordering::Relaxed);
             let last = c.last_packet_ms.load(Ordering::Relaxed);
             s.ms_since_last_packet = (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last));
         }

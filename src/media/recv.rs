@@ -1,12 +1,13 @@
 //! The receive pipeline: UDP → rtpbin (jitter buffer, RTCP receiver reports) → depayload →
 //! decode → appsink → display and speaker.
 
-use super::{make, MediaError, MediaSettings};
+use super::{make, rtp_filter, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
 use crate::device::{FrameView, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
@@ -22,6 +23,23 @@ pub struct RecvCounters {
     pub frames_decoded: AtomicU64,
     /// Audio samples handed to the speaker.
     pub samples_played: AtomicU64,
+    /// Datagrams dropped at the gate: not from the peer, or not RTP/RTCP of the call.
+    pub dropped: AtomicU64,
+}
+
+impl RecvCounters {
+    /// Takes over the counts of a pipeline this one replaces.
+    pub fn carry_over(&self, before: &RecvCounters) {
+        for (to, from) in [
+            (&self.packets, &before.packets),
+            (&self.last_packet_ms, &before.last_packet_ms),
+            (&self.frames_decoded, &before.frames_decoded),
+            (&self.samples_played, &before.samples_played),
+            (&self.dropped, &before.dropped),
+        ] {
+            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
 }
 
 /// A running receive pipeline.
@@ -42,6 +60,7 @@ impl RecvPipeline {
         video_out: super::VideoOut,
         speaker: Shared<dyn Speaker>,
         audio_held: Arc<std::sync::atomic::AtomicBool>,
+        signalling_peer: Option<IpAddr>,
     ) -> Result<Self, MediaError> {
         let pipeline = gst::Pipeline::with_name("recv");
         let rtpbin = make("rtpbin", "rtpbin")?;
@@ -58,15 +77,7 @@ impl RecvPipeline {
                 .field("encoding-name", "H264")
                 .field("payload", v.rtp.recv_pt as i32)
                 .build();
-            add_udp_inputs(
-                &pipeline,
-                &rtpbin,
-                0,
-                v.rtp.local_port,
-                v.rtp.remote_rtcp,
-                caps,
-                &counters,
-            )?;
+            add_udp_inputs(&pipeline, &rtpbin, 0, &v.rtp, signalling_peer, caps, &counters)?;
             video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters)?);
         }
         if let Some(a) = audio {
@@ -86,15 +97,7 @@ impl RecvPipeline {
                 .field("encoding-name", name)
                 .field("payload", a.rtp.recv_pt as i32)
                 .build();
-            add_udp_inputs(
-                &pipeline,
-                &rtpbin,
-                1,
-                a.rtp.local_port,
-                a.rtp.remote_rtcp,
-                caps,
-                &counters,
-            )?;
+            add_udp_inputs(&pipeline, &rtpbin, 1, &a.rtp, signalling_peer, caps, &counters)?;
             audio_sink = Some(add_audio_chain(
                 &pipeline,
                 a.codec,
@@ -147,11 +150,12 @@ fn add_udp_inputs(
     pipeline: &gst::Pipeline,
     rtpbin: &gst::Element,
     session: u32,
-    port: u16,
-    remote_rtcp: std::net::SocketAddr,
+    stream: &crate::call::sdp::Stream,
+    signalling_peer: Option<IpAddr>,
     caps: gst::Caps,
     counters: &Arc<RecvCounters>,
 ) -> Result<(), MediaError> {
+    let port = stream.local_port;
     let rtp = gst::ElementFactory::make("udpsrc")
         .property("port", port as i32)
         .property("caps", caps)
@@ -166,15 +170,25 @@ fn add_udp_inputs(
         .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
     pipeline.add_many([&rtp, &rtcp]).map_err(MediaError::link)?;
     // Receiver reports go back to the sender's RTCP port.
-    let rtcp_out = super::send::udp_sink(pipeline, remote_rtcp)?;
-    let c = counters.clone();
+    let rtcp_out = super::send::udp_sink(pipeline, stream.remote_rtcp)?;
+    let peer: Vec<IpAddr> = std::iter::once(stream.remote_rtp.ip()).chain(signalling_peer).collect();
+    let dropped = |c: Arc<RecvCounters>| {
+        move || {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     if let Some(pad) = rtp.static_pad("src") {
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let c = counters.clone();
+        let accepted = move || {
             c.packets.fetch_add(1, Ordering::Relaxed);
             c.last_packet_ms
                 .store(crate::device::probe::monotonic_ms(), Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+        };
+        let expect = rtp_filter::Expect::Rtp(stream.recv_pt);
+        rtp_filter::install(&pad, peer.clone(), expect, accepted, dropped(counters.clone()));
+    }
+    if let Some(pad) = rtcp.static_pad("src") {
+        rtp_filter::install(&pad, peer, rtp_filter::Expect::Rtcp, || {}, dropped(counters.clone()));
     }
     rtp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtp_sink_{session}")))
         .map_err(MediaError::link)?;

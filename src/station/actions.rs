@@ -32,6 +32,10 @@ impl Station {
                 tokio::spawn(async move { ua.bye(&call).await.ok() });
                 Ok(())
             }
+            Action::RespondOffer { call, status, sdp } => {
+                self.ua.respond_offer(&call, status, sdp).map_err(|e| e.to_string())
+            }
+            Action::SendReoffer { call, offer } => self.ua.reoffer(&call, offer).map_err(|e| e.to_string()),
             Action::StartMedia { media, .. } => self.start_media(&media),
             Action::StopMedia { .. } => {
                 (self.camera_failures_seen, self.camera_down) = (0, false);
@@ -42,9 +46,20 @@ impl Station {
                 Ok(())
             }
             Action::Tell(message) => {
+                let message = for_the_screen(&message);
                 info!(%message, "for the user");
                 self.last_message = Some(message);
                 self.message_at = Instant::now();
+                Ok(())
+            }
+            Action::Missed(label) => {
+                let note = format!(
+                    "missed call from {} at {}",
+                    for_the_screen(&label),
+                    super::screen::clock_text()
+                );
+                info!(%note, "for the user");
+                self.missed_call = Some(note);
                 Ok(())
             }
         };
@@ -97,6 +112,12 @@ impl Station {
 
     pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
         self.finish_teardown();
+        let mut negotiated = negotiated.clone();
+        negotiated.signalling_peer = match self.machine.state() {
+            State::Outgoing { peer, .. } | State::Incoming { peer, .. } | State::Active { peer, .. } => Some(peer.ip),
+            State::Idle => None,
+        };
+        let negotiated = &negotiated;
         // Answered: the speaker is the call's now (early media leaves the ring playing).
         if !matches!(
             self.machine.state(),
@@ -119,5 +140,29 @@ impl Station {
         };
         self.apply_levels();
         result.map_err(|e| format!("media could not start: {e}"))
+    }
+}
+
+/// A message as a person may see it: no control characters or undecodable bytes (a
+/// stranger's SDP or URI can carry them), at most 160 characters.
+fn for_the_screen(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .filter(|c| !c.is_control() && *c != char::REPLACEMENT_CHARACTER)
+        .take(160)
+        .collect();
+    if text.chars().count() > 160 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_for_the_screen_lose_control_characters_and_length() {
+        assert_eq!(super::for_the_screen("a\u{1}b\u{fffd}c\nd"), "abcd");
+        assert_eq!(super::for_the_screen("Küche ruft"), "Küche ruft");
+        assert_eq!(super::for_the_screen(&"x".repeat(500)).chars().count(), 161);
     }
 }

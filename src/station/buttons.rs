@@ -30,6 +30,8 @@ impl Station {
         let was_blank = !self.screen_on;
         if matches!(raw, RawInput::Key { .. } | RawInput::Touch { .. }) {
             self.wake();
+            // Someone is at the station: they have seen the missed call.
+            self.missed_call = None;
         }
         let action = match raw {
             // A doorbell key rings even on a dark screen.

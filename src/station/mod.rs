@@ -3,9 +3,9 @@
 //! the control socket or the UI, and a one-second tick for timeouts.
 
 use crate::call::machine::{Action, CallMachine, Event, PeerInfo, State};
+use crate::call::parse_peer;
 use crate::call::sdp::{AudioCodec, Direction, LocalMedia};
 use crate::call::ua::{UaEvent, UaSettings, UserAgent};
-use crate::call::{parse_peer, Peer};
 use crate::config::Config;
 use crate::device::{self, probe::ProbeReport, Devices};
 use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats};
@@ -53,6 +53,10 @@ pub enum Command {
     Answer,
     /// Hang up, cancel or decline.
     Hangup,
+    /// Put the call on hold.
+    Hold,
+    /// Take the call off hold.
+    Resume,
     /// Report the status.
     Status(oneshot::Sender<Status>),
     /// Write the screen to a PNG file.
@@ -88,6 +92,10 @@ pub struct Status {
     pub screen_on: bool,
     /// A lasting device problem the idle screen shows (a camera not connected).
     pub device_problem: Option<String>,
+    /// The last call that rang out unanswered, until someone is back at the station.
+    pub missed_call: Option<String>,
+    /// Inbound SIP TCP connections open now.
+    pub tcp_connections: usize,
 }
 
 /// A handle to a running station.
@@ -229,6 +237,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         machine: CallMachine::new(),
         media: None,
         last_message: None,
+        missed_call: None,
         state_since: Instant::now(),
     };
     let task = tokio::spawn(station.run(ua_rx, command_rx, input_rx).instrument(span));
@@ -265,6 +274,8 @@ struct Station {
     machine: CallMachine,
     media: Option<MediaSession>,
     last_message: Option<String>,
+    /// The note of a call that rang out unanswered.
+    missed_call: Option<String>,
     state_since: Instant,
 }
 
@@ -314,7 +325,15 @@ impl Station {
             State::Idle => "idle".to_string(),
             State::Outgoing { peer, .. } => format!("calling {}", peer.label()),
             State::Incoming { peer, .. } => format!("{} is calling", peer.label()),
-            State::Active { peer, .. } => format!("in a call with {}", peer.label()),
+            State::Active {
+                peer,
+                held_by_peer,
+                held_by_us,
+                ..
+            } => {
+                let held = if *held_by_peer || *held_by_us { " (on hold)" } else { "" };
+                format!("in a call with {}{held}", peer.label())
+            }
         };
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
     }
@@ -327,6 +346,8 @@ impl Station {
             }
             Command::Answer => self.feed(Event::Answer),
             Command::Hangup => self.feed(Event::Hangup),
+            Command::Hold => self.feed(Event::Hold),
+            Command::Resume => self.feed(Event::Resume),
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
@@ -358,6 +379,8 @@ impl Station {
             last_message: self.last_message.clone(),
             screen_on: self.screen_on,
             device_problem: self.idle_watch.problem(),
+            missed_call: self.missed_call.clone(),
+            tcp_connections: self.ua.tcp_connections(),
         }
     }
 
@@ -400,31 +423,15 @@ impl Station {
         })
     }
 
-    /// Finds the contact an INVITE comes from: its IP must match the source address; the
-    /// From URI's port and user tell apart contacts that share an address.
+    /// Finds the contact an INVITE comes from ([`crate::call::identify`]).
     fn identify(&self, from_uri: &str, source: IpAddr) -> PeerInfo {
-        let from = parse_peer(from_uri).ok();
-        let candidates: Vec<(&crate::config::Contact, Peer)> = self
-            .config
-            .contacts
-            .iter()
-            .filter_map(|c| parse_peer(&c.uri).ok().map(|p| (c, p)))
-            .filter(|(_, p)| p.addr.ip() == source)
-            .collect();
-        let by_port = from
-            .as_ref()
-            .and_then(|f| candidates.iter().find(|(_, p)| p.addr.port() == f.addr.port()));
-        let chosen = by_port.or(if candidates.len() == 1 {
-            candidates.first()
-        } else {
-            None
-        });
+        let chosen = crate::call::identify::match_contact(&self.config.contacts, from_uri, source);
         PeerInfo {
-            contact: chosen.map(|(c, _)| c.name.clone()),
+            contact: chosen.map(|c| c.name.clone()),
             uri: from_uri.to_string(),
             ip: source,
-            auto_answer: chosen.is_some_and(|(c, _)| c.auto_answer),
-            preview: chosen.is_some_and(|(c, _)| c.preview),
+            auto_answer: chosen.is_some_and(|c| c.auto_answer),
+            preview: chosen.is_some_and(|c| c.preview),
         }
     }
 
@@ -456,20 +463,42 @@ impl Station {
             UaEvent::Failed { call, status, reason } => Event::Failed { call, status, reason },
             UaEvent::Cancelled { call } => Event::RemoteCancelled { call },
             UaEvent::Ended { call } => Event::RemoteEnded { call },
+            UaEvent::NoAck { call } => Event::AckTimeout { call },
+            UaEvent::RemoteOffer { call, offer } => Event::RemoteOffer { call, offer },
+            UaEvent::OfferAnswered { call, answer } => Event::OfferAnswered { call, answer },
         };
         self.feed(event);
     }
 
     fn on_tick(&mut self) {
+        self.end_unanswered_ringing();
         self.blank_when_quiet();
         self.watch_devices_when_idle();
         self.update_screen();
         self.watch_media();
     }
 
+    /// An incoming call rings no longer than the configured time, whether or not its
+    /// caller is still there.
+    fn end_unanswered_ringing(&mut self) {
+        let limit = Duration::from_secs(self.config.station.incoming_ring_timeout_secs);
+        if let State::Incoming { call, .. } = self.machine.state() {
+            if self.state_since.elapsed() >= limit {
+                info!(secs = limit.as_secs(), "nobody answered; the call stops ringing");
+                let call = call.clone();
+                self.feed(Event::RingTimeout { call });
+            }
+        }
+    }
+
     pub(super) fn feed(&mut self, event: Event) {
+        let was_idle = self.machine.state() == &State::Idle;
         let before = std::mem::discriminant(self.machine.state());
         let actions = self.machine.handle(event);
+        if was_idle && self.machine.state() != &State::Idle {
+            // A new call: the last one's message does not belong to it.
+            self.last_message = None;
+        }
         if std::mem::discriminant(self.machine.state()) != before {
             self.wake();
             self.state_since = Instant::now();
@@ -517,7 +546,9 @@ fn action_call(action: &Action) -> &str {
         | Action::Cancel { call }
         | Action::Bye { call }
         | Action::StartMedia { call, .. }
+        | Action::RespondOffer { call, .. }
+        | Action::SendReoffer { call, .. }
         | Action::StopMedia { call } => call,
-        Action::Tell(_) => "",
+        Action::Tell(_) | Action::Missed(_) => "",
     }
 }

@@ -42,18 +42,27 @@ impl Station {
             State::Incoming { peer, .. } => Screen::Ringing {
                 peer: peer.label().into(),
             },
-            State::Active { peer, .. } => Screen::InCall {
+            State::Active {
+                peer,
+                held_by_peer,
+                held_by_us,
+                ..
+            } => Screen::InCall {
                 peer: peer.label().into(),
+                on_hold: *held_by_peer || *held_by_us,
                 seconds: self.state_since.elapsed().as_secs(),
                 door_open: false,
             },
         };
         let recent = self.message_at.elapsed() < Duration::from_secs(15);
-        // A recent event's message first; otherwise a lasting device problem.
+        // A recent event's message first; then, while idle, a missed call until someone
+        // is back at the station; otherwise a lasting device problem.
+        let idle = self.machine.state() == &State::Idle;
         let message = self
             .last_message
             .clone()
             .filter(|_| recent)
+            .or_else(|| self.missed_call.clone().filter(|_| idle))
             .or_else(|| self.idle_watch.problem());
         self.compositor.lock().unwrap().set_screen(screen, message);
     }
@@ -76,7 +85,7 @@ pub(super) fn idle_screen(config: &Config) -> Screen {
 }
 
 /// Local time as HH:MM.
-fn clock_text() -> String {
+pub(super) fn clock_text() -> String {
     // SAFETY: time and localtime_r only write into the values we own.
     let tm = unsafe {
         let now = libc::time(std::ptr::null_mut());

@@ -51,10 +51,21 @@ impl Station {
 
     /// Says what goes wrong with the call's media, and ends a call whose peer went silent.
     pub(super) fn watch_media(&mut self) {
-        let Some(session) = &self.media else { return };
+        let Some(session) = &mut self.media else { return };
         let errors = session.poll_errors();
         let camera_failures = session.stats().camera_failures;
-        for e in errors {
+        if !errors.recv.is_empty() {
+            // What the peer sends could not be decoded: start receiving afresh, the call
+            // goes on (the media timeout still ends it if nothing good comes).
+            for e in &errors.recv {
+                warn!(error = %e, "receive pipeline failed");
+            }
+            if let Err(e) = session.rebuild_recv(&self.devices) {
+                error!(error = %e, "cannot rebuild the receive pipeline");
+                self.act(Action::Tell(format!("media problem: {e}")));
+            }
+        }
+        for e in errors.send {
             error!(error = %e, "media error");
             self.act(Action::Tell(format!("media problem: {e}")));
         }
@@ -71,8 +82,9 @@ impl Station {
         self.camera_failures_seen = camera_failures;
         let Some(session) = &self.media else { return };
         let limit = self.config.station.media_timeout_secs * 1000;
-        if let State::Active { call, .. } = self.machine.state() {
-            if session.receiving() && session.silence_ms() > limit {
+        if let State::Active { call, held_by_peer, .. } = self.machine.state() {
+            // A peer that holds the call may send nothing, whatever its SDP says.
+            if !held_by_peer && session.receiving() && session.silence_ms() > limit {
                 warn!(silence_ms = session.silence_ms(), "no media from the peer");
                 let call = call.clone();
                 self.feed(Event::MediaTimeout { call });

@@ -48,6 +48,8 @@ pub enum Screen {
         peer: String,
         /// Seconds since answer.
         seconds: u64,
+        /// One side holds the call: no pictures or sound flow.
+        on_hold: bool,
         /// Show a door-open button.
         door_open: bool,
     },
@@ -268,7 +270,9 @@ pub fn render(
             );
             canvas.text((w - tw) / 2, y, &text, small, WHITE);
         }
-        Screen::InCall { peer, seconds, .. } => {
+        Screen::InCall {
+            peer, seconds, on_hold, ..
+        } => {
             if let Some(me) = self_view {
                 // Bottom right, beside the hang-up button: clear of the picture's middle.
                 let r = Rect {
@@ -279,7 +283,8 @@ pub fn render(
                 };
                 canvas.blit(me, r.fit(me.format.width, me.format.height));
             }
-            let text = format!("{peer}  {:02}:{:02}", seconds / 60, seconds % 60);
+            let held = if *on_hold { "  on hold" } else { "" };
+            let text = format!("{peer}{held}  {:02}:{:02}", seconds / 60, seconds % 60);
             let y = h - h / 6 - h / 40 - (small as i32 + 12);
             let tw = Canvas::text_width(&text, small);
             canvas.fill(

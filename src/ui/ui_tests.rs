@@ -60,6 +60,7 @@ fn touches_map_to_actions() {
     let call = Screen::InCall {
         peer: "Door".into(),
         seconds: 5,
+        on_hold: false,
         door_open: true,
     };
     let actions: Vec<_> = buttons(&call, 640, 360).into_iter().map(|b| b.action).collect();
@@ -74,6 +75,7 @@ fn overlays_leave_the_top_of_the_picture_clear() {
             Screen::InCall {
                 peer: "D".into(),
                 seconds: 1,
+                on_hold: false,
                 door_open: true,
             },
         ] {
@@ -140,6 +142,7 @@ fn in_call_screen_shows_the_remote_picture_letterboxed() {
     let screen = Screen::InCall {
         peer: "Door".into(),
         seconds: 65,
+        on_hold: false,
         door_open: false,
     };
     render(&mut canvas, &screen, Some(remote), None, None);
@@ -191,6 +194,7 @@ fn self_view_sits_bottom_right_clear_of_the_middle() {
     let screen = Screen::InCall {
         peer: "Door".into(),
         seconds: 1,
+        on_hold: false,
         door_open: false,
     };
     render(&mut canvas, &screen, None, Some(me), None);

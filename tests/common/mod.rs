@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: stations on 127.0.0.1 with test devices.
 #![allow(dead_code)]
 
+pub mod stranger;
+
 use doorway::call::machine::State;
 use doorway::config::{Config, Contact};
 use doorway::demo::{self, wait_for};

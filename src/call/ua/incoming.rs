@@ -12,6 +12,16 @@ use tracing::{debug, info, warn};
 impl UserAgent {
     pub(super) async fn serve_incoming(self, mut incoming: rsipstack::transaction::TransactionReceiver) {
         while let Some(mut tx) = incoming.recv().await {
+            // A complete request: the connection it came on is in use (see tcp_guard).
+            if let Some(remote) = tx
+                .connection
+                .as_ref()
+                .filter(|c| matches!(c, rsipstack::transport::SipConnection::Tcp(_)))
+                .and_then(|c| c.get_remote_addr())
+                .and_then(|a| a.get_socketaddr().ok())
+            {
+                self.inner.tcp_guard.saw_request(remote);
+            }
             if let Some(Dialog::Invite(mut dialog)) = self.inner.layer.match_dialog(&tx) {
                 tokio::spawn(async move {
                     if let Err(e) = dialog.handle(&mut tx).await {
@@ -30,7 +40,7 @@ impl UserAgent {
                 Method::Invite => self.new_invite(tx),
                 Method::Options => {
                     let headers = vec![
-                        Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS".into()),
+                        Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE".into()),
                         Header::Accept("application/sdp".into()),
                     ];
                     tx.reply_with(StatusCode::OK, headers, None).await.ok();
@@ -83,17 +93,22 @@ impl UserAgent {
         self.inner.dialogs.lock().unwrap().insert(call.clone(), dialog.clone());
         info!(%call, from = %from_uri, %source, "incoming INVITE");
         self.emit(UaEvent::Incoming {
-            call,
+            call: call.clone(),
             from_uri,
             source,
             offer,
         });
         let mut dialog = dialog;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = dialog.handle(&mut tx).await {
                 debug!(error = %e, "INVITE transaction ended");
             }
         });
+        self.inner
+            .invite_tasks
+            .lock()
+            .unwrap()
+            .insert(call, task.abort_handle());
     }
 }
 

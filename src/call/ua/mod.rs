@@ -7,14 +7,16 @@
 //! SIP requires.
 
 use super::Peer;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason, TransactionHandle,
+};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::TransportLayer;
+use rsipstack::transport::{SipAddr, TransportLayer};
 use rsipstack::EndpointBuilder;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 mod incoming;
+pub mod tcp_guard;
 
 /// What the user agent reports to the station.
 #[derive(Debug, Clone)]
@@ -68,8 +71,29 @@ pub enum UaEvent {
         /// Call-ID.
         call: String,
     },
-    /// The dialog ended (BYE, or no ACK).
+    /// The dialog ended with a BYE.
     Ended {
+        /// Call-ID.
+        call: String,
+    },
+    /// A re-INVITE or UPDATE in an established call; answer with
+    /// [`UserAgent::respond_offer`].
+    RemoteOffer {
+        /// Call-ID.
+        call: String,
+        /// Its SDP, if it carries one.
+        offer: Option<String>,
+    },
+    /// The outcome of our re-INVITE: the answer SDP, or the failure status (0: none).
+    OfferAnswered {
+        /// Call-ID.
+        call: String,
+        /// Answer or status.
+        answer: Result<String, u16>,
+    },
+    /// We answered, but the caller never confirmed with an ACK (RFC 3261 13.3.1.4); the
+    /// dialog is over.
+    NoAck {
         /// Call-ID.
         call: String,
     },
@@ -123,9 +147,15 @@ struct Inner {
     layer: Arc<DialogLayer>,
     state_sender: DialogStateSender,
     dialogs: Mutex<HashMap<String, InviteDialog>>,
+    /// The tasks serving incoming INVITE transactions (they retransmit our 2xx until
+    /// the ACK); a BYE before the ACK stops them.
+    invite_tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     responded: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// Re-INVITEs and UPDATEs awaiting our answer, by Call-ID.
+    offers: Mutex<HashMap<String, TransactionHandle>>,
     events: mpsc::UnboundedSender<UaEvent>,
     cancel: CancellationToken,
+    tcp_guard: tcp_guard::TcpGuard,
 }
 
 /// A running SIP user agent. Cheap to clone; stops when [`UserAgent::shutdown`] is called.
@@ -158,7 +188,33 @@ impl UserAgent {
             source: Box::new(source),
         })?;
         transport.add_transport(udp.into());
-        let tcp = TcpListenerConnection::new(local, Some(external))
+        // Inbound TCP goes through our guard (caps and timeouts). rsipstack still needs a
+        // TCP listener of its own to put our TCP address in Via headers: it gets one on a
+        // loopback port nobody on the LAN can reach, advertising the real address.
+        let tcp_guard = tcp_guard::TcpGuard::default();
+        let advertised_tcp = SipAddr::new(rsipstack::sip::Transport::Tcp, external.into());
+        tcp_guard
+            .listen(
+                local,
+                advertised_tcp,
+                // The same layer (it is two shared fields), kept for adding connections.
+                TransportLayer {
+                    outbound: transport.outbound.clone(),
+                    inner: transport.inner.clone(),
+                },
+                cancel.child_token(),
+            )
+            .await
+            .map_err(io_err)?;
+        let loopback = SocketAddr::new(
+            if local.is_ipv4() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            },
+            0,
+        );
+        let tcp = TcpListenerConnection::new(loopback, Some(external))
             .await
             .map_err(|source| UaError::Listen {
                 addr: local,
@@ -180,9 +236,12 @@ impl UserAgent {
                 layer,
                 state_sender,
                 dialogs: Mutex::default(),
+                invite_tasks: Mutex::default(),
                 responded: Mutex::default(),
+                offers: Mutex::default(),
                 events,
                 cancel: cancel.clone(),
+                tcp_guard,
             }),
         };
         let span = info_span!("sip", port = local.port());
@@ -199,6 +258,11 @@ impl UserAgent {
         tokio::spawn(ua.clone().follow_dialogs(state_receiver).instrument(span));
         info!(%local, advertise = %ua.inner.settings.advertise, "SIP listening on UDP and TCP");
         Ok(ua)
+    }
+
+    /// Inbound SIP TCP connections open now.
+    pub fn tcp_connections(&self) -> usize {
+        self.inner.tcp_guard.open_connections()
     }
 
     /// The bound SIP address.
@@ -233,7 +297,10 @@ impl UserAgent {
 
     fn forget(&self, call: &str) {
         self.inner.dialogs.lock().unwrap().remove(call);
+        // A final response still retransmits until its ACK: let that task finish.
+        self.inner.invite_tasks.lock().unwrap().remove(call);
         self.inner.responded.lock().unwrap().remove(call);
+        self.inner.offers.lock().unwrap().remove(call);
     }
 
     /// Sends an INVITE with `offer` under Call-ID `call`; the outcome comes as events.
@@ -337,7 +404,8 @@ impl UserAgent {
                 UaEvent::Failed {
                     call,
                     status: Some(resp.status_code.code()),
-                    reason: resp.status_code.to_string(),
+                    // The phrase alone: the machine puts the code in front.
+                    reason: resp.status_code.text().to_string(),
                 }
             }
             Ok(Ok((_, None))) => {
@@ -403,8 +471,57 @@ impl UserAgent {
     /// Ends an established call with BYE.
     pub async fn bye(&self, call: &str) -> Result<(), UaError> {
         let dialog = self.dialog(call)?;
+        // Answered but not yet ACKed: stop retransmitting the 200 the call no longer needs.
+        if let Some(task) = self.inner.invite_tasks.lock().unwrap().remove(call) {
+            task.abort();
+        }
         self.forget(call);
         dialog.bye().await?;
+        Ok(())
+    }
+
+    /// Answers the pending re-INVITE or UPDATE of `call`.
+    pub fn respond_offer(&self, call: &str, status: u16, sdp: Option<String>) -> Result<(), UaError> {
+        let handle = self
+            .inner
+            .offers
+            .lock()
+            .unwrap()
+            .remove(call)
+            .ok_or_else(|| UaError::NoCall(call.into()))?;
+        let headers = sdp.as_ref().map(|_| vec![sdp_type()]);
+        let body = sdp.map(String::into_bytes);
+        tokio::spawn(async move {
+            if handle.respond(StatusCode::from(status), headers, body).await.is_err() {
+                debug!("the re-INVITE or UPDATE ended before our answer");
+            }
+        });
+        Ok(())
+    }
+
+    /// Sends a re-INVITE with `offer` (hold, resume); the outcome comes as
+    /// [`UaEvent::OfferAnswered`]. Glare (491) is retried after RFC 3261's random wait.
+    pub fn reoffer(&self, call: &str, offer: String) -> Result<(), UaError> {
+        let dialog = self.dialog(call)?;
+        let ua = self.clone();
+        let call = call.to_string();
+        tokio::spawn(async move {
+            let result = dialog
+                .reinvite_with_glare_retry(Some(vec![sdp_type()]), Some(offer.into_bytes()), 3)
+                .await;
+            let answer = match result {
+                Ok(Some(resp)) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                    Ok(String::from_utf8_lossy(&resp.body).into_owned())
+                }
+                Ok(Some(resp)) => Err(resp.status_code.code()),
+                Ok(None) => Err(0),
+                Err(e) => {
+                    debug!(error = %e, "re-INVITE failed");
+                    Err(0)
+                }
+            };
+            ua.emit(UaEvent::OfferAnswered { call, answer });
+        });
         Ok(())
     }
 
@@ -430,6 +547,21 @@ impl UserAgent {
                         });
                     }
                 }
+                DialogState::Updated(id, request, handle) => {
+                    let known = self.inner.dialogs.lock().unwrap().contains_key(&id.call_id);
+                    if !known {
+                        // Dropping the handle answers it (501).
+                        continue;
+                    }
+                    let offer = offer_body(&request);
+                    let call = id.call_id.clone();
+                    self.inner.offers.lock().unwrap().insert(call.clone(), handle);
+                    info!(%call, method = %request.method, with_sdp = offer.is_some(), "the other side changes the call");
+                    self.emit(UaEvent::RemoteOffer { call, offer });
+                }
+                DialogState::Options(_, _, handle) => {
+                    tokio::spawn(async move { handle.reply(StatusCode::OK).await.ok() });
+                }
                 DialogState::Terminated(id, reason) => {
                     self.inner.layer.remove_dialog(&id);
                     let known = self.inner.dialogs.lock().unwrap().contains_key(&id.call_id);
@@ -442,9 +574,13 @@ impl UserAgent {
                             self.forget(&call);
                             self.emit(UaEvent::Cancelled { call });
                         }
-                        TerminatedReason::UacBye | TerminatedReason::UasBye | TerminatedReason::Timeout => {
+                        TerminatedReason::UacBye | TerminatedReason::UasBye => {
                             self.forget(&call);
                             self.emit(UaEvent::Ended { call });
+                        }
+                        TerminatedReason::Timeout => {
+                            self.forget(&call);
+                            self.emit(UaEvent::NoAck { call });
                         }
                         // Failures of our own INVITE are reported by await_outcome.
                         _ => {}
@@ -460,6 +596,24 @@ impl UserAgent {
             n.notify_one();
         }
     }
+}
+
+/// The SDP of a re-INVITE or UPDATE, if it has one (an UPDATE may only refresh the
+/// session timer; a re-INVITE may ask for our offer).
+fn offer_body(request: &rsipstack::sip::Request) -> Option<String> {
+    if request.body.is_empty() {
+        return None;
+    }
+    let is_sdp = request.headers.iter().any(|h| match h {
+        Header::ContentType(ct) => ct.value().to_ascii_lowercase().starts_with("application/sdp"),
+        _ => false,
+    });
+    // A body that is not SDP is handed on as garbage, which the answer refuses.
+    Some(if is_sdp {
+        String::from_utf8_lossy(&request.body).into_owned()
+    } else {
+        String::new()
+    })
 }
 
 fn sdp_type() -> Header {

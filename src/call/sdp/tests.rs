@@ -22,9 +22,10 @@ fn offer_lists_h264_modes_opus_pcmu_and_dtmf() {
     assert!(offer.contains("m=video 10000 RTP/AVP 96 97"), "{offer}");
     assert!(offer.contains("a=fmtp:96 profile-level-id=42e01f;packetization-mode=1"));
     assert!(offer.contains("a=fmtp:97 profile-level-id=42e01f;packetization-mode=0"));
-    assert!(offer.contains("m=audio 10002 RTP/AVP 111 0 101"));
+    assert!(offer.contains("m=audio 10002 RTP/AVP 111 0 101 100"), "{offer}");
     assert!(offer.contains("a=rtpmap:111 opus/48000/2"));
-    assert!(offer.contains("a=rtpmap:101 telephone-event/8000"));
+    assert!(offer.contains("a=rtpmap:101 telephone-event/48000"));
+    assert!(offer.contains("a=rtpmap:100 telephone-event/8000"));
     assert!(offer.contains("c=IN IP4 192.168.1.10"));
 }
 
@@ -135,4 +136,107 @@ fn direction_algebra() {
     assert_eq!(Direction::SendRecv.intersect(Direction::RecvOnly), Direction::RecvOnly);
     assert_eq!(Direction::SendOnly.intersect(Direction::RecvOnly), Direction::Inactive);
     assert_eq!(Direction::SendOnly.reversed(), Direction::RecvOnly);
+}
+
+fn offer_with(audio: &str, conn: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN {conn}\r\nt=0 0\r\n{audio}\
+         m=video 4002 RTP/AVP 100\r\na=rtpmap:100 H264/90000\r\na=fmtp:100 packetization-mode=1\r\n"
+    )
+}
+
+#[test]
+fn payload_types_beyond_7_bits_are_not_formats() {
+    // RTP's payload type field has 7 bits: 128..255 can never reach a payloader.
+    let audio = "m=audio 4000 RTP/AVP 128 255\r\na=rtpmap:128 opus/48000/2\r\na=rtpmap:255 PCMU/8000\r\n";
+    let (answer_text, n) = answer(&offer_with(audio, "IP4 10.0.0.5"), &local(Direction::SendRecv)).unwrap();
+    assert!(n.audio.is_none());
+    assert!(answer_text.contains("m=audio 0 "), "{answer_text}");
+    let video_only = "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+        m=video 4002 RTP/AVP 200\r\na=rtpmap:200 H264/90000\r\n";
+    assert_eq!(
+        answer(video_only, &local(Direction::SendRecv)).unwrap_err().status(),
+        488
+    );
+}
+
+#[test]
+fn unusable_addresses_get_488() {
+    let audio = "m=audio 4000 RTP/AVP 0\r\n";
+    for conn in [
+        "IP4 0.0.0.0",
+        "IP4 239.1.2.3",
+        "IP4 255.255.255.255",
+        "IP6 fe80::1",
+        "IP4 not-an-ip",
+    ] {
+        let e = answer(&offer_with(audio, conn), &local(Direction::SendRecv)).unwrap_err();
+        assert_eq!(e.status(), 488, "{conn}");
+    }
+}
+
+#[test]
+fn unusable_ports_are_refused() {
+    // RTP on the last port has no next port for RTCP; an rtcp attribute of 0 is no port.
+    for audio in [
+        "m=audio 65535 RTP/AVP 0\r\n",
+        "m=audio 4000 RTP/AVP 0\r\na=rtcp:0\r\n",
+        "m=audio 4000 RTP/AVP 0\r\na=rtcp:70000\r\n",
+    ] {
+        let (_, n) = answer(&offer_with(audio, "IP4 10.0.0.5"), &local(Direction::SendRecv)).unwrap();
+        assert!(n.audio.is_none(), "{audio}");
+    }
+    // A port beyond 16 bits does not even parse.
+    let e = answer(
+        &offer_with("m=audio 70000 RTP/AVP 0\r\n", "IP4 10.0.0.5"),
+        &local(Direction::SendRecv),
+    );
+    assert_eq!(e.unwrap_err().status(), 400);
+}
+
+#[test]
+fn telephone_event_follows_the_audio_clock_rate() {
+    let both = "m=audio 4000 RTP/AVP 111 0 98 99\r\na=rtpmap:111 opus/48000/2\r\n\
+        a=rtpmap:98 telephone-event/8000\r\na=rtpmap:99 telephone-event/48000\r\n";
+    let (answer_text, n) = answer(&offer_with(both, "IP4 10.0.0.5"), &local(Direction::SendRecv)).unwrap();
+    assert_eq!(n.audio.unwrap().dtmf_pt, Some(99));
+    assert!(
+        answer_text.contains("a=rtpmap:99 telephone-event/48000"),
+        "{answer_text}"
+    );
+    assert!(!answer_text.contains("telephone-event/8000"), "{answer_text}");
+    // Opus with only an 8 kHz telephone-event: no DTMF rather than the wrong clock.
+    let only_8k = "m=audio 4000 RTP/AVP 111 98\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:98 telephone-event/8000\r\n";
+    let (_, n) = answer(&offer_with(only_8k, "IP4 10.0.0.5"), &local(Direction::SendRecv)).unwrap();
+    assert_eq!(n.audio.unwrap().dtmf_pt, None);
+}
+
+#[test]
+fn refused_video_says_why() {
+    let offer = "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+        m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n";
+    let (answer_text, n) = answer(offer, &local(Direction::SendRecv)).unwrap();
+    assert!(n.video.is_none());
+    assert!(n.video_refused.unwrap().contains("H.264"));
+    assert!(answer_text.contains("m=video 0 "), "{answer_text}");
+    // An answer that turns our video down says so too.
+    let ours = build_offer(&local(Direction::SendRecv));
+    let mut callee = local(Direction::SendRecv);
+    callee.audio_port = 20002;
+    let (reply, _) = answer(&ours, &callee).unwrap();
+    let no_video = reply.replace("m=video 10000", "m=video 0");
+    let n = apply_answer(&local(Direction::SendRecv), &no_video).unwrap();
+    assert!(
+        n.video.is_none() && n.video_refused.is_none(),
+        "a declined stream is not a refusal"
+    );
+}
+
+#[test]
+fn huge_or_binary_bodies_are_malformed_and_printable() {
+    let huge = format!("v=0\r\n{}", "a=x\r\n".repeat(10_000));
+    assert_eq!(answer(&huge, &local(Direction::SendRecv)).unwrap_err().status(), 400);
+    let binary = "v=0\r\n\u{1}\u{7f}\u{fffd}garbage\r\n";
+    let e = answer(binary, &local(Direction::SendRecv)).unwrap_err();
+    assert!(!e.to_string().chars().any(|c| c.is_control() || c == '\u{fffd}'), "{e}");
 }

@@ -7,8 +7,10 @@
 use sdp::description::common::{Address, Attribute, ConnectionInformation};
 use sdp::description::media::{MediaDescription, MediaName, RangedPort};
 use sdp::description::session::{Origin, SessionDescription, TimeDescription, Timing};
-use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
+
+mod remote;
+use remote::{parse, pick_audio, pick_h264, pick_telephone_event, stream_addrs};
 
 /// Why an SDP body cannot be used; [`SdpError::status`] gives the SIP answer.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -239,11 +241,21 @@ pub struct Negotiated {
     pub video: Option<VideoStream>,
     /// Audio, if accepted.
     pub audio: Option<AudioStream>,
+    /// Why the other side's video could not be used, when it offered or answered video
+    /// and the call goes on without it: a person should know why there is no picture.
+    pub video_refused: Option<String>,
+    /// The address the other side's SIP comes from. Media may come from there too (a
+    /// station with two interfaces writes one in its SDP and sends from the other), so
+    /// the receive gate admits both. Set by the station, not by offer/answer.
+    pub signalling_peer: Option<IpAddr>,
 }
 
 const H264_PT_MODE1: u8 = 96;
 const H264_PT_MODE0: u8 = 97;
-const DTMF_PT: u8 = 101;
+/// telephone-event beside Opus (48 kHz) and beside G.711 (8 kHz): RFC 4733 section 2.1
+/// wants the audio codec's clock rate.
+const DTMF_PT_48K: u8 = 101;
+const DTMF_PT_8K: u8 = 100;
 const PROFILE_LEVEL_ID: &str = "42e01f";
 
 /// Writes our offer.
@@ -256,8 +268,23 @@ pub fn build_offer(local: &LocalMedia) -> String {
     for codec in &local.audio_codecs {
         audio = add_audio(audio, *codec, codec.static_pt());
     }
-    audio = add_dtmf(audio, DTMF_PT);
+    let codecs = &local.audio_codecs;
+    if codecs.contains(&AudioCodec::Opus) {
+        audio = add_dtmf(audio, DTMF_PT_48K, 48000);
+    }
+    if codecs.iter().any(|c| c.clock_rate() == 8000) {
+        audio = add_dtmf(audio, DTMF_PT_8K, 8000);
+    }
     session(local).with_media(video).with_media(audio).marshal()
+}
+
+/// Why a video section was refused, for a person.
+fn video_refusal(has_address: bool) -> String {
+    if has_address {
+        "it sends no H.264 video in a form we can decode".into()
+    } else {
+        "its video has no address we can send to".into()
+    }
 }
 
 /// Answers `offer`, returning our answer and the streams to run.
@@ -269,34 +296,34 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
         let kind = md.media_name.media.as_str();
         let remote_dir = Direction::from_media(md, &remote);
         let want = local.direction.intersect(remote_dir.reversed());
-        let addr = stream_addrs(md, &remote);
-        let port = md.media_name.port.value;
+        let addr = stream_addrs(md, &remote, local.addr);
         let take_video = kind == "video" && negotiated.video.is_none();
         let take_audio = kind == "audio" && negotiated.audio.is_none();
-        match (addr, port) {
-            (Some((rtp, rtcp)), p) if p > 0 && take_video => {
+        // Port 0 in an offer: a stream the offerer declines; nothing to say.
+        let declined = md.media_name.port.value == 0;
+        match addr {
+            Some((rtp, rtcp)) if take_video => {
                 if let Some((pt, mode)) = pick_h264(md) {
                     negotiated.video = Some(VideoStream {
                         rtp: Stream::new((rtp, rtcp), local.video_port, pt, pt, want),
                         packetization_mode: mode,
                     });
+                    negotiated.video_refused = None;
                     out = out.with_media(add_h264(media("video", local.video_port, want), pt, mode));
                     continue;
                 }
             }
-            (Some((rtp, rtcp)), p) if p > 0 && take_audio => {
+            Some((rtp, rtcp)) if take_audio => {
                 if let Some((codec, pt)) = pick_audio(md, &local.audio_codecs) {
-                    let dtmf_pt = find_rtpmap(md, |enc, _| {
-                        enc.to_ascii_lowercase().starts_with("telephone-event/8000")
-                    });
+                    let dtmf = pick_telephone_event(md, codec);
                     let mut answer_md = add_audio(media("audio", local.audio_port, want), codec, pt);
-                    if let Some(dpt) = dtmf_pt {
-                        answer_md = add_dtmf(answer_md, dpt);
+                    if let Some((dpt, rate)) = dtmf {
+                        answer_md = add_dtmf(answer_md, dpt, rate);
                     }
                     negotiated.audio = Some(AudioStream {
                         rtp: Stream::new((rtp, rtcp), local.audio_port, pt, pt, want),
                         codec,
-                        dtmf_pt,
+                        dtmf_pt: dtmf.map(|(pt, _)| pt),
                     });
                     out = out.with_media(answer_md);
                     continue;
@@ -304,11 +331,14 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
             }
             _ => {}
         }
+        if take_video && !declined {
+            negotiated.video_refused = Some(video_refusal(addr.is_some()));
+        }
         out = out.with_media(rejected(md));
     }
     if negotiated.video.is_none() && negotiated.audio.is_none() {
         return Err(SdpError::NotAcceptable(
-            "the offer has no H.264 video or Opus/PCMU/PCMA audio stream with an address".into(),
+            "the offer has no H.264 video or Opus/PCMU/PCMA audio stream with a usable address".into(),
         ));
     }
     Ok((out.marshal(), negotiated))
@@ -319,32 +349,33 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
     let remote = parse(answer)?;
     let mut negotiated = Negotiated::default();
     for md in &remote.media_descriptions {
-        let Some((rtp, rtcp)) = stream_addrs(md, &remote) else {
+        let is_video = md.media_name.media == "video" && negotiated.video.is_none();
+        let addr = stream_addrs(md, &remote, local.addr);
+        let Some((rtp, rtcp)) = addr else {
+            if is_video && md.media_name.port.value != 0 {
+                negotiated.video_refused = Some(video_refusal(false));
+            }
             continue;
         };
-        if md.media_name.port.value <= 0 {
-            continue;
-        }
         let direction = local.direction.intersect(Direction::from_media(md, &remote).reversed());
         match md.media_name.media.as_str() {
-            "video" if negotiated.video.is_none() => {
-                if let Some((pt, mode)) = pick_h264(md) {
+            "video" if negotiated.video.is_none() => match pick_h264(md) {
+                Some((pt, mode)) => {
                     let recv_pt = if mode == 1 { H264_PT_MODE1 } else { H264_PT_MODE0 };
                     negotiated.video = Some(VideoStream {
                         rtp: Stream::new((rtp, rtcp), local.video_port, pt, recv_pt, direction),
                         packetization_mode: mode,
                     });
+                    negotiated.video_refused = None;
                 }
-            }
+                None => negotiated.video_refused = Some(video_refusal(true)),
+            },
             "audio" if negotiated.audio.is_none() => {
                 if let Some((codec, pt)) = pick_audio(md, &local.audio_codecs) {
-                    let dtmf_pt = find_rtpmap(md, |enc, _| {
-                        enc.to_ascii_lowercase().starts_with("telephone-event/8000")
-                    });
                     negotiated.audio = Some(AudioStream {
                         rtp: Stream::new((rtp, rtcp), local.audio_port, pt, codec.static_pt(), direction),
                         codec,
-                        dtmf_pt,
+                        dtmf_pt: pick_telephone_event(md, codec).map(|(pt, _)| pt),
                     });
                 }
             }
@@ -359,17 +390,18 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
     Ok(negotiated)
 }
 
-fn parse(text: &str) -> Result<SessionDescription, SdpError> {
-    if text.trim().is_empty() {
-        return Err(SdpError::Malformed("empty body".into()));
-    }
-    // Some peers end lines with a bare LF; the parser wants CRLF.
-    let normalised: String = text
-        .lines()
-        .map(|l| format!("{}\r\n", l.trim_end_matches('\r')))
-        .collect();
-    SessionDescription::unmarshal(&mut Cursor::new(normalised.as_bytes()))
-        .map_err(|e| SdpError::Malformed(e.to_string()))
+/// Whether an offer puts the call on hold (RFC 3264 section 8.4): every stream it keeps
+/// is sendonly or inactive. Unreadable offers hold nothing.
+pub fn is_hold(offer: &str) -> bool {
+    let Ok(remote) = parse(offer) else {
+        return false;
+    };
+    let mut kept = remote
+        .media_descriptions
+        .iter()
+        .filter(|md| md.media_name.port.value != 0)
+        .peekable();
+    kept.peek().is_some() && kept.all(|md| !Direction::from_media(md, &remote).receives())
 }
 
 fn session(local: &LocalMedia) -> SessionDescription {
@@ -449,8 +481,8 @@ fn add_audio(md: MediaDescription, codec: AudioCodec, pt: u8) -> MediaDescriptio
     with_format(md, pt, codec.rtpmap(), fmtp)
 }
 
-fn add_dtmf(md: MediaDescription, pt: u8) -> MediaDescription {
-    with_format(md, pt, "telephone-event/8000", Some("0-15"))
+fn add_dtmf(md: MediaDescription, pt: u8, rate: u32) -> MediaDescription {
+    with_format(md, pt, &format!("telephone-event/{rate}"), Some("0-15"))
 }
 
 fn rejected(md: &MediaDescription) -> MediaDescription {
@@ -463,92 +495,6 @@ fn rejected(md: &MediaDescription) -> MediaDescription {
     out
 }
 
-/// RTP and RTCP destinations of a media section (media `c=` wins over session `c=`).
-fn stream_addrs(md: &MediaDescription, s: &SessionDescription) -> Option<(SocketAddr, SocketAddr)> {
-    let conn = md
-        .connection_information
-        .as_ref()
-        .or(s.connection_information.as_ref())?;
-    let ip: IpAddr = conn.address.as_ref()?.address.split('/').next()?.parse().ok()?;
-    let port = u16::try_from(md.media_name.port.value).ok()?;
-    let rtcp_port = md
-        .attribute("rtcp")
-        .flatten()
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(port.wrapping_add(1));
-    Some((SocketAddr::new(ip, port), SocketAddr::new(ip, rtcp_port)))
-}
-
-/// `a=rtpmap` entries of a media section as (pt, encoding) in `m=` order; static types
-/// without rtpmap get an empty encoding.
-fn formats(md: &MediaDescription) -> Vec<(u8, String)> {
-    md.media_name
-        .formats
-        .iter()
-        .filter_map(|f| f.parse::<u8>().ok())
-        .map(|pt| {
-            let enc = md
-                .attributes
-                .iter()
-                .filter(|a| a.key == "rtpmap")
-                .filter_map(|a| a.value.as_deref()?.split_once(' '))
-                .find(|(p, _)| p.trim().parse::<u8>().ok() == Some(pt))
-                .map(|(_, e)| e.trim().to_string())
-                .unwrap_or_default();
-            (pt, enc)
-        })
-        .collect()
-}
-
-fn find_rtpmap(md: &MediaDescription, want: impl Fn(&str, u8) -> bool) -> Option<u8> {
-    formats(md)
-        .into_iter()
-        .find(|(pt, enc)| want(enc, *pt))
-        .map(|(pt, _)| pt)
-}
-
-fn fmtp(md: &MediaDescription, pt: u8) -> String {
-    md.attributes
-        .iter()
-        .filter(|a| a.key == "fmtp")
-        .filter_map(|a| a.value.as_deref()?.split_once(' '))
-        .find(|(p, _)| p.trim().parse::<u8>().ok() == Some(pt))
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default()
-}
-
-fn packetization_mode(fmtp: &str) -> u8 {
-    fmtp.split(';')
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("packetization-mode"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// First H.264 format with packetization-mode 1, else the first with mode 0.
-fn pick_h264(md: &MediaDescription) -> Option<(u8, u8)> {
-    let h264: Vec<(u8, u8)> = formats(md)
-        .into_iter()
-        .filter(|(_, enc)| enc.to_ascii_lowercase().starts_with("h264/90000"))
-        .map(|(pt, _)| (pt, packetization_mode(&fmtp(md, pt))))
-        .collect();
-    h264.iter()
-        .find(|(_, m)| *m == 1)
-        .or_else(|| h264.iter().find(|(_, m)| *m == 0))
-        .copied()
-}
-
-/// Our most preferred audio codec that the section offers.
-fn pick_audio(md: &MediaDescription, ours: &[AudioCodec]) -> Option<(AudioCodec, u8)> {
-    let offered = formats(md);
-    ours.iter().find_map(|codec| {
-        offered
-            .iter()
-            .find(|(pt, enc)| codec.matches(enc, *pt))
-            .map(|(pt, _)| (*codec, *pt))
-    })
-}
-
 #[cfg(test)]
-#[path = "sdp_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

@@ -1,0 +1,196 @@
+//! The receive side's gate: a call's RTP and RTCP ports are open to the whole LAN, so
+//! every datagram is checked before rtpbin, the depayloaders and the decoders see it.
+//! Only packets from the peer (the address in its SDP, or the one its SIP comes from) that look like RTP (version 2, the
+//! negotiated payload type, a consistent length, the SSRC the stream follows) or RTCP
+//! (version 2, a known packet type) pass; everything else is counted and dropped. Junk then cannot put the
+//! depayloader in an error state, and cannot keep a dead call alive against the media
+//! timeout either.
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_net as gst_net;
+use gstreamer_net::gio::prelude::*;
+use std::net::IpAddr;
+
+/// The fixed RTP header is 12 bytes (RFC 3550 section 5.1).
+const RTP_HEADER: usize = 12;
+
+/// Whether `data` is an RTP packet of payload type `pt` whose header fits in it.
+pub fn is_rtp(data: &[u8], pt: u8) -> bool {
+    if data.len() < RTP_HEADER || data[0] >> 6 != 2 || data[1] & 0x7f != pt {
+        return false;
+    }
+    let csrc = (data[0] & 0x0f) as usize * 4;
+    let mut header = RTP_HEADER + csrc;
+    if data[0] & 0x10 != 0 {
+        // Extension: 4 bytes of profile and length, then length 32-bit words.
+        let Some(ext) = data.get(header..header + 4) else {
+            return false;
+        };
+        header += 4 + u16::from_be_bytes([ext[2], ext[3]]) as usize * 4;
+    }
+    let padding = if data[0] & 0x20 != 0 {
+        *data.last().unwrap_or(&0) as usize
+    } else {
+        0
+    };
+    header + padding <= data.len()
+}
+
+/// Whether `data` starts like a compound RTCP packet: version 2 and a first packet type
+/// RTP/AVP knows (SR, RR, SDES, BYE, APP, RTPFB, PSFB: 200 to 206), with a length that
+/// fits in the datagram.
+pub fn is_rtcp(data: &[u8]) -> bool {
+    if data.len() < 8 || data[0] >> 6 != 2 || !(200..=206).contains(&data[1]) {
+        return false;
+    }
+    let words = u16::from_be_bytes([data[2], data[3]]) as usize + 1;
+    words * 4 <= data.len()
+}
+
+/// How long the stream's sender must be silent before another SSRC may take over (a
+/// peer that restarted its sender picks a new one).
+const SSRC_TAKEOVER_MS: u64 = 1000;
+
+/// The SSRC a stream follows: the first one heard, until it falls silent.
+#[derive(Debug, Default)]
+pub struct SsrcLock {
+    current: Option<(u32, u64)>,
+}
+
+impl SsrcLock {
+    /// Whether a packet of `ssrc` arriving at `now_ms` belongs to the stream.
+    pub fn admit(&mut self, ssrc: u32, now_ms: u64) -> bool {
+        match self.current {
+            Some((held, last)) if held != ssrc && now_ms.saturating_sub(last) < SSRC_TAKEOVER_MS => false,
+            _ => {
+                self.current = Some((ssrc, now_ms));
+                true
+            }
+        }
+    }
+}
+
+fn ssrc(data: &[u8]) -> u32 {
+    u32::from_be_bytes([data[8], data[9], data[10], data[11]])
+}
+
+/// What a gate lets through.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// RTP of this payload type.
+    Rtp(u8),
+    /// RTCP.
+    Rtcp,
+}
+
+/// The sender's IP, as udpsrc recorded it on the buffer.
+fn sender(buffer: &gst::BufferRef) -> Option<IpAddr> {
+    let meta = buffer.meta::<gst_net::NetAddressMeta>()?;
+    let inet = meta.addr().downcast::<gst_net::gio::InetSocketAddress>().ok()?;
+    let ip: IpAddr = inet.address().into();
+    // udpsrc on a dual-stack socket reports IPv4 senders as IPv4-mapped IPv6.
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    })
+}
+
+/// Drops, on `pad` (a udpsrc's source pad), every buffer that is not from one of `peer` or not
+/// what `expect` says, and calls `on_drop` for it; `on_accept` runs for each buffer that
+/// passes.
+pub fn install(
+    pad: &gst::Pad,
+    peer: Vec<IpAddr>,
+    expect: Expect,
+    on_accept: impl Fn() + Send + Sync + 'static,
+    on_drop: impl Fn() + Send + Sync + 'static,
+) {
+    let lock = std::sync::Mutex::new(SsrcLock::default());
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let from_peer = sender(buffer).is_some_and(|ip| peer.contains(&ip));
+        let well_formed = buffer.map_readable().is_ok_and(|map| match expect {
+            Expect::Rtp(pt) => {
+                is_rtp(&map, pt)
+                    && lock
+                        .lock()
+                        .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms()))
+            }
+            Expect::Rtcp => is_rtcp(&map),
+        });
+        if from_peer && well_formed {
+            on_accept();
+            gst::PadProbeReturn::Ok
+        } else {
+            on_drop();
+            gst::PadProbeReturn::Drop
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rtp(pt: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3];
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn rtp_of_the_negotiated_type_passes() {
+        assert!(is_rtp(&rtp(96, &[0x65, 1, 2]), 96));
+        assert!(
+            is_rtp(&rtp(96 | 0x80, &[1]), 96),
+            "the marker bit is not part of the type"
+        );
+    }
+
+    #[test]
+    fn junk_and_other_types_do_not() {
+        assert!(!is_rtp(&rtp(97, &[1]), 96));
+        assert!(!is_rtp(b"hello there, station", 96));
+        assert!(!is_rtp(&[0x80, 96, 0], 96));
+        assert!(!is_rtp(&[], 96));
+        // 15 CSRCs promised, none there.
+        let mut p = rtp(96, &[1, 2]);
+        p[0] |= 0x0f;
+        assert!(!is_rtp(&p, 96));
+        // An extension longer than the packet.
+        let mut p = rtp(96, &[0xbe, 0xde, 0xff, 0xff]);
+        p[0] |= 0x10;
+        assert!(!is_rtp(&p, 96));
+        // Padding longer than the packet.
+        let mut p = rtp(96, &[1, 200]);
+        p[0] |= 0x20;
+        assert!(!is_rtp(&p, 96));
+    }
+
+    #[test]
+    fn a_second_sender_waits_until_the_first_falls_silent() {
+        let mut lock = SsrcLock::default();
+        assert!(lock.admit(7, 1000));
+        assert!(!lock.admit(9, 1200), "another SSRC while the first talks");
+        assert!(lock.admit(7, 1500));
+        assert!(!lock.admit(9, 2400));
+        assert!(
+            lock.admit(9, 2600),
+            "the first has been silent for a second: a restarted sender"
+        );
+        assert!(!lock.admit(7, 2700));
+    }
+
+    #[test]
+    fn rtcp_needs_version_type_and_length() {
+        let rr = [0x80, 201, 0, 1, 0, 0, 0, 1];
+        assert!(is_rtcp(&rr));
+        assert!(!is_rtcp(&[0x80, 96, 0, 1, 0, 0, 0, 1]));
+        assert!(!is_rtcp(&[0x80, 201, 0, 9, 0, 0, 0, 1]));
+        assert!(!is_rtcp(&[0x40, 201, 0, 1, 0, 0, 0, 1]));
+        assert!(!is_rtcp(b"junk"));
+    }
+}
