@@ -23,6 +23,17 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The SIP state a station process holds, from `doorway status --json`.
+fn sip_state(config: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["status", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    status["sip"].to_string()
+}
+
 /// Sends OPTIONS to the station and returns how long the 200 took.
 fn options_round_trip(probe: &Stranger, n: u32) -> Option<Duration> {
     let request = probe.request("OPTIONS", "sip:probe@127.0.0.1", &format!("probe-{n}"), 1, None);
@@ -108,6 +119,7 @@ async fn a_flood_during_a_call_leaves_the_call_and_the_memory_alone() {
     let report = flood.wait_with_output().unwrap();
     let flood_line = String::from_utf8_lossy(&report.stdout).trim().to_string();
     let rss_during = rss_kb(hall.id());
+    let sip_during = sip_state(&config);
     let s = door.status().await;
     assert!(active(&s), "the call ended: {:?}", s.last_message);
 
@@ -127,8 +139,10 @@ async fn a_flood_during_a_call_leaves_the_call_and_the_memory_alone() {
     println!(
         "flood: {flood_line}\nOPTIONS: {} answered, {unanswered} unanswered, p95 {p95:?}, worst {worst:?}\n\
          frames decoded at Door every second: {decoded_seen:?}\n\
-         Hall RSS: before {rss_before} kB, during {rss_during} kB, after {rss_after} kB",
-        round_trips.len()
+         Hall RSS: before {rss_before} kB, during {rss_during} kB, after {rss_after} kB\n\
+         Hall SIP state: after the flood {sip_during}, at the end {}",
+        round_trips.len(),
+        sip_state(&config)
     );
     assert!(flood_line.contains("got 403"), "{flood_line}");
     let forbidden: u64 = flood_line

@@ -175,7 +175,7 @@ async fn tcp_connections_are_capped_and_timed_out() {
         .filter_map(|_| std::net::TcpStream::connect(target).ok())
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let open_now = b.status().await.tcp_connections;
+    let open_now = b.status().await.sip.tcp_connections;
     assert!(open_now <= 8, "{open_now} connections open from one address");
     let refused = held
         .iter()
@@ -192,8 +192,8 @@ async fn tcp_connections_are_capped_and_timed_out() {
     assert!(refused >= 90, "only {refused} of 100 refused");
     drop(held);
     // They are forgotten once closed.
-    let s = b.wait(5, |s| s.tcp_connections == 0).await;
-    assert_eq!(s.tcp_connections, 0);
+    let s = b.wait(5, |s| s.sip.tcp_connections == 0).await;
+    assert_eq!(s.sip.tcp_connections, 0);
     // A connection that dribbles a byte a second never completes a request: it is closed.
     let mut slow = std::net::TcpStream::connect(target).unwrap();
     slow.set_read_timeout(Some(Duration::from_millis(900))).unwrap();
@@ -219,8 +219,8 @@ async fn tcp_connections_are_capped_and_timed_out() {
         "closed after {took:?}"
     );
     // Everything is released.
-    let s = b.wait(5, |s| s.tcp_connections == 0).await;
-    assert_eq!(s.tcp_connections, 0);
+    let s = b.wait(5, |s| s.sip.tcp_connections == 0).await;
+    assert_eq!(s.sip.tcp_connections, 0);
     a.stop().await;
     b.stop().await;
 }

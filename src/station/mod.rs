@@ -94,8 +94,8 @@ pub struct Status {
     pub device_problem: Option<String>,
     /// The last call that rang out unanswered, until someone is back at the station.
     pub missed_call: Option<String>,
-    /// Inbound SIP TCP connections open now.
-    pub tcp_connections: usize,
+    /// SIP state held now (transactions, dialogs, TCP connections).
+    pub sip: crate::call::ua::SipStats,
 }
 
 /// A handle to a running station.
@@ -173,6 +173,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
             display_name: config.station.name.clone(),
             setup_timeout: Duration::from_secs(config.station.setup_timeout_secs),
             ring_timeout: Duration::from_secs(config.station.ring_timeout_secs),
+            admission: admission(&config),
         },
         ua_tx,
     )
@@ -380,7 +381,7 @@ impl Station {
             screen_on: self.screen_on,
             device_problem: self.idle_watch.problem(),
             missed_call: self.missed_call.clone(),
-            tcp_connections: self.ua.tcp_connections(),
+            sip: self.ua.stats(),
         }
     }
 
@@ -458,6 +459,19 @@ impl Station {
                     allow_unknown,
                 }
             }
+            UaEvent::Refused { from_uri, source } => {
+                // Said on the screen only between calls: a stranger must not be able to
+                // cover a running call with banners.
+                if self.machine.state() == &State::Idle {
+                    let who = if from_uri.is_empty() {
+                        source.to_string()
+                    } else {
+                        from_uri
+                    };
+                    self.act(Action::Tell(format!("refused a call from {who}: not a contact")));
+                }
+                return;
+            }
             UaEvent::Progress { call, early_sdp } => Event::Progress { call, early_sdp },
             UaEvent::Answered { call, answer_sdp } => Event::Answered { call, answer_sdp },
             UaEvent::Failed { call, status, reason } => Event::Failed { call, status, reason },
@@ -476,6 +490,7 @@ impl Station {
         self.watch_devices_when_idle();
         self.update_screen();
         self.watch_media();
+        self.return_freed_memory();
     }
 
     /// An incoming call rings no longer than the configured time, whether or not its
@@ -520,6 +535,17 @@ impl Station {
             self.act(action);
         }
     }
+}
+
+/// Who may ring: contacts, or everyone when the config allows unknown callers.
+fn admission(config: &Config) -> crate::call::ua::Admission {
+    if config.station.allow_unknown_callers {
+        return crate::call::ua::Admission::everyone();
+    }
+    let contacts = config.contacts.clone();
+    crate::call::ua::Admission(Arc::new(move |from, source| {
+        crate::call::identify::match_contact(&contacts, from, source).is_some()
+    }))
 }
 
 /// Echo cancellation runs when asked for, both audio devices are real (a test tone is

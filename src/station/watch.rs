@@ -12,11 +12,15 @@ use tracing::{error, info, warn};
 /// How often the idle check looks: a stat of a device node, cheap.
 const EVERY: Duration = Duration::from_secs(2);
 
+/// How often memory freed since the last look is handed back to the system.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+
 /// What the idle watch knows.
 #[derive(Debug, Default)]
 pub(super) struct IdleWatch {
     checked: Option<Instant>,
     camera_present: Option<bool>,
+    trimmed: Option<Instant>,
 }
 
 impl IdleWatch {
@@ -27,6 +31,17 @@ impl IdleWatch {
 }
 
 impl Station {
+    /// Hands heap memory that bursts freed (a flood of requests, a finished call) back
+    /// to the system: glibc keeps freed memory in its per-thread arenas otherwise, and a
+    /// station that runs for months should not carry a stranger's burst for good.
+    pub(super) fn return_freed_memory(&mut self) {
+        if self.idle_watch.trimmed.is_some_and(|t| t.elapsed() < TRIM_EVERY) {
+            return;
+        }
+        self.idle_watch.trimmed = Some(Instant::now());
+        crate::call::ua::tcp_guard::return_freed_memory();
+    }
+
     /// Looks at the camera every couple of seconds while no call uses it.
     pub(super) fn watch_devices_when_idle(&mut self) {
         if self.media.is_some() || self.idle_watch.checked.is_some_and(|t| t.elapsed() < EVERY) {

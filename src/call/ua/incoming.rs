@@ -37,6 +37,7 @@ impl UserAgent {
                 continue;
             }
             match tx.original.method {
+                Method::Invite if !self.admitted(&tx) => self.refuse_stranger(tx).await,
                 Method::Invite => self.new_invite(tx),
                 Method::Options => {
                     let headers = vec![
@@ -56,26 +57,52 @@ impl UserAgent {
         }
     }
 
+    fn admitted(&self, tx: &Transaction) -> bool {
+        let (from_uri, source) = caller(tx);
+        (self.inner.settings.admission.0)(&from_uri, source)
+    }
+
+    /// 403 without keeping anything: no dialog, and the transaction is dropped before it
+    /// holds a response (a stranger's retransmission gets another 403 the same way).
+    async fn refuse_stranger(&self, tx: Transaction) {
+        let (from_uri, source) = caller(&tx);
+        let mut request = tx.original.clone();
+        if let Ok(to) = request.to_header() {
+            if to.tag().ok().flatten().is_none() {
+                let tagged = to.clone().with_tag(format!("{:08x}", rand::random::<u32>()).into());
+                request.headers.unique_push(tagged.into());
+            }
+        }
+        let response = tx.endpoint_inner.make_response(&request, StatusCode::Forbidden, None);
+        if let Some(connection) = &tx.connection {
+            if let Err(e) = connection.send(response.into(), tx.destination.as_ref()).await {
+                debug!(error = %e, "could not send 403");
+            }
+        }
+        let now = std::time::Instant::now();
+        let mut reported = self.inner.refused_reported.lock().unwrap();
+        let due = reported
+            .get(&source)
+            .is_none_or(|t| now.duration_since(*t) >= std::time::Duration::from_secs(10));
+        if due {
+            // Bounded: one entry per address heard from in the last ten seconds.
+            reported.retain(|_, t| now.duration_since(*t) < std::time::Duration::from_secs(10));
+            reported.insert(source, now);
+            drop(reported);
+            warn!(from = %from_uri, %source, "refused a call: not a contact");
+            self.emit(UaEvent::Refused { from_uri, source });
+        } else {
+            debug!(from = %from_uri, %source, "refused a call: not a contact");
+        }
+    }
+
     fn new_invite(&self, mut tx: Transaction) {
         let call = tx
             .original
             .call_id_header()
             .map(|c| c.value().to_string())
             .unwrap_or_default();
-        let from_uri = tx
-            .original
-            .from_header()
-            .ok()
-            .and_then(|f| f.uri().ok())
-            .map(|u| u.to_string())
-            .unwrap_or_default();
-        let source = tx
-            .connection
-            .as_ref()
-            .and_then(|c| c.get_remote_addr())
-            .and_then(|a| a.get_socketaddr().ok())
-            .map(|a| a.ip())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let (from_uri, source) = caller(&tx);
         let offer = String::from_utf8_lossy(&tx.original.body).into_owned();
         let dialog = match self.inner.layer.get_or_create_server_invite(
             &tx,
@@ -110,6 +137,25 @@ impl UserAgent {
             .unwrap()
             .insert(call, task.abort_handle());
     }
+}
+
+/// The From URI of a request and the address it came from.
+fn caller(tx: &Transaction) -> (String, IpAddr) {
+    let from_uri = tx
+        .original
+        .from_header()
+        .ok()
+        .and_then(|f| f.uri().ok())
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let source = tx
+        .connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| a.get_socketaddr().ok())
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    (from_uri, source)
 }
 
 /// What RFC 3261 section 8.2 requires before a request can be processed: the headers that

@@ -57,6 +57,14 @@ pub enum UaEvent {
         /// SDP answer.
         answer_sdp: String,
     },
+    /// A caller who may not ring this station was refused (403); at most one such
+    /// event per source address every ten seconds.
+    Refused {
+        /// The From URI.
+        from_uri: String,
+        /// Where the INVITE came from.
+        source: IpAddr,
+    },
     /// Our INVITE ended without a call.
     Failed {
         /// Call-ID.
@@ -99,6 +107,23 @@ pub enum UaEvent {
     },
 }
 
+/// Counts of the SIP state held, for `status` and for finding what a flood leaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SipStats {
+    /// Transactions running.
+    pub transactions: usize,
+    /// Finished transactions kept to absorb retransmissions.
+    pub finished_transactions: usize,
+    /// Server INVITE transactions waiting for an ACK.
+    pub waiting_ack: usize,
+    /// Dialogs in rsipstack's dialog layer.
+    pub dialogs: usize,
+    /// Calls the user agent tracks by Call-ID.
+    pub calls: usize,
+    /// Inbound TCP connections open.
+    pub tcp_connections: usize,
+}
+
 /// User agent errors.
 #[derive(Debug, thiserror::Error)]
 pub enum UaError {
@@ -139,6 +164,26 @@ pub struct UaSettings {
     pub setup_timeout: Duration,
     /// Time for a peer to answer.
     pub ring_timeout: Duration,
+    /// Who may ring this station at all; everyone else gets 403 at once, without a
+    /// dialog or a transaction kept for them (a flood of strangers costs nothing).
+    pub admission: Admission,
+}
+
+/// Whether a caller (From URI, source address) may ring the station.
+#[derive(Clone)]
+pub struct Admission(pub Arc<dyn Fn(&str, IpAddr) -> bool + Send + Sync>);
+
+impl Admission {
+    /// Everyone may ring.
+    pub fn everyone() -> Self {
+        Self(Arc::new(|_, _| true))
+    }
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admission")
+    }
 }
 
 struct Inner {
@@ -151,6 +196,8 @@ struct Inner {
     /// the ACK); a BYE before the ACK stops them.
     invite_tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     responded: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// When each source address was last reported as refused.
+    refused_reported: Mutex<HashMap<IpAddr, std::time::Instant>>,
     /// Re-INVITEs and UPDATEs awaiting our answer, by Call-ID.
     offers: Mutex<HashMap<String, TransactionHandle>>,
     events: mpsc::UnboundedSender<UaEvent>,
@@ -239,6 +286,7 @@ impl UserAgent {
                 invite_tasks: Mutex::default(),
                 responded: Mutex::default(),
                 offers: Mutex::default(),
+                refused_reported: Mutex::default(),
                 events,
                 cancel: cancel.clone(),
                 tcp_guard,
@@ -260,9 +308,17 @@ impl UserAgent {
         Ok(ua)
     }
 
-    /// Inbound SIP TCP connections open now.
-    pub fn tcp_connections(&self) -> usize {
-        self.inner.tcp_guard.open_connections()
+    /// How much SIP state the user agent holds now: what a flood would grow.
+    pub fn stats(&self) -> SipStats {
+        let endpoint = self.inner.layer.endpoint.get_stats();
+        SipStats {
+            transactions: endpoint.running_transactions,
+            finished_transactions: endpoint.finished_transactions,
+            waiting_ack: endpoint.waiting_ack,
+            dialogs: self.inner.layer.len(),
+            calls: self.inner.dialogs.lock().unwrap().len(),
+            tcp_connections: self.inner.tcp_guard.open_connections(),
+        }
     }
 
     /// The bound SIP address.

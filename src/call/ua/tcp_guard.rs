@@ -201,8 +201,8 @@ fn shut_down(socket: &OwnedFd) {
     }
 }
 
-/// Hands memory freed by closed connections back to the system.
-fn return_freed_memory() {
+/// Hands freed heap memory back to the system (glibc's malloc_trim).
+pub fn return_freed_memory() {
     // SAFETY: malloc_trim only walks glibc's own free lists.
     unsafe {
         libc::malloc_trim(0);
