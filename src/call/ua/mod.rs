@@ -169,9 +169,12 @@ pub struct UaSettings {
     pub admission: Admission,
 }
 
+/// Decides from a caller's From URI and source address whether it may ring.
+pub type AdmissionCheck = dyn Fn(&str, IpAddr) -> bool + Send + Sync;
+
 /// Whether a caller (From URI, source address) may ring the station.
 #[derive(Clone)]
-pub struct Admission(pub Arc<dyn Fn(&str, IpAddr) -> bool + Send + Sync>);
+pub struct Admission(pub Arc<AdmissionCheck>);
 
 impl Admission {
     /// Everyone may ring.
