@@ -233,3 +233,82 @@ async fn baresip_calls_doorway() {
     assert!(log.contains("H264"), "baresip did not use H.264:\n{log}");
     hall.stop().await;
 }
+
+/// Who holds the call, from the status: (the peer, us).
+fn hold_state(s: &doorway::station::Status) -> Option<(bool, bool)> {
+    match &s.call {
+        doorway::call::machine::State::Active {
+            held_by_peer,
+            held_by_us,
+            ..
+        } => Some((*held_by_peer, *held_by_us)),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_and_resume_both_ways_with_baresip() {
+    let _serial = SERIAL.lock().await;
+    let bs = Baresip::start();
+    let hall = Station::start(hall_with_baresip_contact(&bs, false)).await;
+    hall.handle.call("Baresip").await.unwrap().unwrap();
+    let s = hall.wait(20, |s| active(s) && decoded(s) >= 30).await;
+    assert!(active(&s), "{:?} {:?}\n{}", s.call, s.last_message, bs.log());
+
+    // baresip holds: doorway says so and keeps the call past its media timeout (5 s).
+    let reply = bs.command("hold", "");
+    let s = hall.wait(5, |s| hold_state(s) == Some((true, false))).await;
+    assert_eq!(hold_state(&s), Some((true, false)), "{reply}\n{}", bs.log());
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let s = hall.status().await;
+    assert_eq!(hold_state(&s), Some((true, false)), "{:?}", s.last_message);
+    // ... and resumes: pictures and sound come again.
+    bs.command("resume", "");
+    let s = hall.wait(5, |s| hold_state(s) == Some((false, false))).await;
+    let before = decoded(&s);
+    let s = hall.wait(10, |s| decoded(s) >= before + 30).await;
+    assert!(
+        decoded(&s) >= before + 30,
+        "no pictures after baresip resumed\n{}",
+        bs.log()
+    );
+
+    // doorway holds: nobody sends, baresip is told so.
+    hall.send(Command::Hold);
+    let video_direction = |s: &doorway::station::Status| {
+        s.media
+            .as_ref()
+            .and_then(|m| m.negotiated.as_ref()?.video.as_ref())
+            .map(|v| v.rtp.direction)
+    };
+    let inactive = Some(doorway::call::sdp::Direction::Inactive);
+    let s = hall
+        .wait(5, |s| {
+            hold_state(s) == Some((false, true)) && video_direction(s) == inactive
+        })
+        .await;
+    assert_eq!(video_direction(&s), inactive, "{:?}\n{}", s.last_message, bs.log());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let held_frames = decoded(&hall.status().await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        decoded(&hall.status().await),
+        held_frames,
+        "pictures kept coming on hold"
+    );
+    // ... and resumes: media both ways again, checked on both sides.
+    hall.send(Command::Resume);
+    let s = hall.wait(5, |s| hold_state(s) == Some((false, false))).await;
+    let before = decoded(&s);
+    hall.send(Command::ResetProbes);
+    let s = hall
+        .wait(15, |s| decoded(s) >= before + 45 && s.probes.tone_heard_hz.is_some())
+        .await;
+    assert!(active(&s), "{:?}", s.last_message);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = hall.status().await;
+    assert_media_both_ways(&bs, &s);
+    hall.send(Command::Hangup);
+    hall.wait(2, idle).await;
+    hall.stop().await;
+}

@@ -76,6 +76,8 @@ pub enum Event {
     Resume,
     /// The outcome of our re-INVITE: the answer, or the failure status (0: no response).
     OfferAnswered { call: String, answer: Result<String, u16> },
+    /// The wait after a 491 is over: re-offer what we still want.
+    RetryReoffer { call: String },
     /// An incoming call rang for the whole ring timeout without an answer (a caller that
     /// vanished without CANCEL rings no longer than this).
     RingTimeout { call: String },
@@ -108,6 +110,10 @@ pub enum Action {
     },
     /// Send a re-INVITE with this offer (hold, resume).
     SendReoffer { call: String, offer: String },
+    /// Both sides re-offered at once (491): feed [`Event::RetryReoffer`] after a random
+    /// wait, 2.1 to 4 s when we placed the call (we own its Call-ID), else up to 2 s
+    /// (RFC 3261 section 14.1).
+    RetryReofferLater { call: String, we_placed_the_call: bool },
     /// Start or update media for a call.
     StartMedia { call: String, media: Negotiated },
     /// Stop the media of a call.
@@ -264,6 +270,7 @@ impl CallMachine {
             Event::Hold => self.set_hold(true),
             Event::Resume => self.set_hold(false),
             Event::OfferAnswered { call, answer } => self.offer_answered(call, answer),
+            Event::RetryReoffer { call } => self.retry_reoffer(call),
             Event::MediaTimeout { call } => {
                 if !self.is_current(&call) {
                     return vec![];

@@ -91,6 +91,33 @@ impl CallMachine {
         actions
     }
 
+    pub(super) fn retry_reoffer(&mut self, id: String) -> Vec<Action> {
+        let State::Active {
+            call,
+            held_by_us,
+            local,
+            local_sdp,
+            offer_pending,
+            ..
+        } = &mut self.state
+        else {
+            return vec![];
+        };
+        if *call != id || *offer_pending {
+            return vec![];
+        }
+        local.direction = if *held_by_us {
+            Direction::Inactive
+        } else {
+            Direction::SendRecv
+        };
+        local.version += 1;
+        let offer = sdp::build_offer(local);
+        *offer_pending = true;
+        *local_sdp = offer.clone();
+        vec![Action::SendReoffer { call: id, offer }]
+    }
+
     pub(super) fn set_hold(&mut self, hold: bool) -> Vec<Action> {
         let State::Active {
             call,
@@ -127,6 +154,7 @@ impl CallMachine {
         let State::Active {
             call,
             peer,
+            outgoing,
             media,
             held_by_us,
             local,
@@ -140,6 +168,13 @@ impl CallMachine {
             return vec![];
         }
         *offer_pending = false;
+        if answer == Err(491) {
+            // Glare: wait, answering their offer meanwhile, then offer again.
+            return vec![Action::RetryReofferLater {
+                call: id,
+                we_placed_the_call: *outgoing,
+            }];
+        }
         let label = peer.label().to_string();
         let what = if *held_by_us { "hold" } else { "resume" };
         let failed = match answer.map(|a| sdp::apply_answer(local, &a)) {

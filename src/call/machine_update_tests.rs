@@ -176,3 +176,35 @@ fn a_refused_hold_leaves_the_call_as_it_was() {
     // And a hold can be tried again.
     assert!(has(&m.handle(Event::Hold), |a| matches!(a, Action::SendReoffer { .. })));
 }
+
+#[test]
+fn a_491_waits_and_offers_again_answering_the_other_side_meanwhile() {
+    let mut m = established();
+    m.handle(Event::Hold);
+    let a = m.handle(Event::OfferAnswered {
+        call: "c1".into(),
+        answer: Err(491),
+    });
+    assert!(has(&a, |a| matches!(
+        a,
+        Action::RetryReofferLater {
+            we_placed_the_call: true,
+            ..
+        }
+    )));
+    // Still wanted, no longer pending: their offer is answered, with our hold in it.
+    assert_eq!(held(&m), (false, true));
+    let a = m.handle(Event::RemoteOffer {
+        call: "c1".into(),
+        offer: Some(reoffer(Direction::SendRecv, 2, 20000)),
+    });
+    let (status, sdp) = respond_status(&a).unwrap();
+    assert_eq!(status, 200);
+    assert!(sdp.unwrap().contains("a=inactive"));
+    // The wait is over: the hold goes out again.
+    let a = m.handle(Event::RetryReoffer { call: "c1".into() });
+    assert!(has(
+        &a,
+        |a| matches!(a, Action::SendReoffer { offer, .. } if offer.contains("a=inactive"))
+    ));
+}

@@ -216,6 +216,11 @@ impl MediaSession {
                 info!(video = v.is_some(), audio = a.is_some(), "sending media");
             }
         }
+        if *negotiated != self.negotiated {
+            // A new negotiation (resumed from hold, a new address) starts the silence
+            // count afresh: the peer may have sent nothing while it held the call.
+            self.started_ms = crate::device::probe::monotonic_ms();
+        }
         self.negotiated = negotiated.clone();
         Ok(())
     }

@@ -36,6 +36,27 @@ impl Station {
                 self.ua.respond_offer(&call, status, sdp).map_err(|e| e.to_string())
             }
             Action::SendReoffer { call, offer } => self.ua.reoffer(&call, offer).map_err(|e| e.to_string()),
+            Action::RetryReofferLater {
+                call,
+                we_placed_the_call,
+            } => {
+                // RFC 3261 section 14.1: the Call-ID's owner waits 2.1 to 4 s, the other
+                // side 0 to 2 s, so the two retries do not meet again.
+                let ms = if we_placed_the_call {
+                    rand::random_range(2100..4000)
+                } else {
+                    rand::random_range(0..2000)
+                };
+                info!(ms, "both sides changed the call at once; offering again later");
+                let commands = self.own_commands.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    if let Some(commands) = commands.upgrade() {
+                        let _ = commands.send(super::Command::RetryReoffer(call));
+                    }
+                });
+                Ok(())
+            }
             Action::StartMedia { media, .. } => self.start_media(&media),
             Action::StopMedia { .. } => {
                 (self.camera_failures_seen, self.camera_down) = (0, false);

@@ -65,6 +65,8 @@ pub enum Command {
     Input(crate::input::RawInput),
     /// Start a new measurement window on the test devices' probes.
     ResetProbes,
+    /// The station's own timer: offer again after a 491 (see the call machine).
+    RetryReoffer(String),
     /// Hang up and stop.
     Shutdown,
 }
@@ -179,6 +181,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
     )
     .await?;
     let (commands, command_rx) = mpsc::unbounded_channel();
+    // Weak: the loop still ends when every handle is gone.
+    let own_commands = commands.downgrade();
     let handle = StationHandle {
         commands,
         sip_addr: ua.local_addr(),
@@ -217,6 +221,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         crate::input::evdev::spawn(input_tx.clone(), calibration);
     }
     let station = Station {
+        own_commands,
         last_activity: Instant::now(),
         screen_on: true,
         volume: config.media.speaker_volume,
@@ -246,6 +251,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
 }
 
 struct Station {
+    /// For the station's own timers (a retry after glare).
+    own_commands: mpsc::WeakUnboundedSender<Command>,
     /// Last call event, touch or key; the screen blanks after a quiet while.
     last_activity: Instant,
     screen_on: bool,
@@ -364,6 +371,7 @@ impl Station {
             }
             Command::Input(raw) => self.on_input(raw, Instant::now()),
             Command::ResetProbes => self.devices.probes.reset(),
+            Command::RetryReoffer(call) => self.feed(Event::RetryReoffer { call }),
             Command::Shutdown => {}
         }
     }
@@ -574,6 +582,7 @@ fn action_call(action: &Action) -> &str {
         | Action::StartMedia { call, .. }
         | Action::RespondOffer { call, .. }
         | Action::SendReoffer { call, .. }
+        | Action::RetryReofferLater { call, .. }
         | Action::StopMedia { call } => call,
         Action::Tell(_) | Action::Missed(_) => "",
     }

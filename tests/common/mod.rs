@@ -21,6 +21,13 @@ pub struct Station {
 
 impl Station {
     pub async fn start(config: Config) -> Station {
+        // RUST_LOG=doorway=debug shows the stations' logs beside a failing test's output.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let (handle, task) = station::start(config.clone()).await.expect("station starts");
         Station { handle, config, task }
     }

@@ -559,15 +559,14 @@ impl UserAgent {
     }
 
     /// Sends a re-INVITE with `offer` (hold, resume); the outcome comes as
-    /// [`UaEvent::OfferAnswered`]. Glare (491) is retried after RFC 3261's random wait.
+    /// [`UaEvent::OfferAnswered`]. Glare (491) comes back as such: the call machine
+    /// decides when to try again, and answers the other side's re-INVITE meanwhile.
     pub fn reoffer(&self, call: &str, offer: String) -> Result<(), UaError> {
         let dialog = self.dialog(call)?;
         let ua = self.clone();
         let call = call.to_string();
         tokio::spawn(async move {
-            let result = dialog
-                .reinvite_with_glare_retry(Some(vec![sdp_type()]), Some(offer.into_bytes()), 3)
-                .await;
+            let result = dialog.reinvite(Some(vec![sdp_type()]), Some(offer.into_bytes())).await;
             let answer = match result {
                 Ok(Some(resp)) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
                     Ok(String::from_utf8_lossy(&resp.body).into_owned())
