@@ -107,9 +107,13 @@ async fn malformed_requests_get_400_or_silence_and_calls_still_work() {
                 target,
                 me,
                 "a5",
+                // From a contact (Door's address): a stranger is refused before its SDP is read.
                 &format!(
                     "{}Contact: <sip:t@127.0.0.1:{me}>\r\nContent-Type: application/sdp\r\n",
-                    headers(me, "c5", "1 INVITE")
+                    headers(me, "c5", "1 INVITE").replace(
+                        &format!("sip:tester@127.0.0.1:{me}"),
+                        &format!("sip:door@127.0.0.1:{}", a.handle.sip_addr.port())
+                    )
                 ),
                 "this is not sdp",
             )

@@ -24,7 +24,20 @@ impl GuardedUdpSocket {
 impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (n, from) = self.inner.recv_from(buf).await?;
+            let (mut n, from) = self.inner.recv_from(buf).await?;
+            match super::sip_check::check(&buf[..n]) {
+                super::sip_check::Verdict::Pass => {}
+                super::sip_check::Verdict::Rewrite(plain) if plain.len() <= buf.len() => {
+                    buf[..plain.len()].copy_from_slice(&plain);
+                    n = plain.len();
+                }
+                super::sip_check::Verdict::Rewrite(_) => continue,
+                super::sip_check::Verdict::Reply { response, why } => {
+                    warn!(%from, problem = %why, "SIP request refused before the stack");
+                    let _ = self.inner.send_to(response.as_bytes(), from).await;
+                    continue;
+                }
+            }
             match reject_reply(&buf[..n]) {
                 None => return Ok((n, from)),
                 Some((reply, why)) => {

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod identify;
 pub mod machine;
 pub mod sdp;
+pub mod sip_check;
 pub mod ua;
 
 use std::net::SocketAddr;

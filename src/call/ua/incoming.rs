@@ -97,6 +97,13 @@ impl UserAgent {
     }
 
     fn new_invite(&self, mut tx: Transaction) {
+        // A To tag names a dialog; none of ours matched it (RFC 3261 section 12.2.2).
+        let to_tag = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten());
+        if to_tag.is_some() {
+            debug!("INVITE for a dialog we do not have");
+            tokio::spawn(async move { tx.reply(StatusCode::CallTransactionDoesNotExist).await.ok() });
+            return;
+        }
         let call = tx
             .original
             .call_id_header()
