@@ -4,6 +4,8 @@
 //! carries our pattern, its decoded-audio dump carries our tone, its log shows the call).
 
 mod common;
+#[path = "common/requires.rs"]
+mod requires;
 
 use common::*;
 use doorway::device::probe;
@@ -25,9 +27,10 @@ struct Baresip {
 
 impl Baresip {
     fn start() -> Baresip {
+        requires::program("baresip", "baresip-core");
         assert!(
-            Path::new("/usr/bin/baresip").exists(),
-            "baresip is not installed: run scripts/install-deps (apt-get install baresip-core baresip-ffmpeg)"
+            Path::new("/usr/lib/baresip/modules/avcodec.so").exists(),
+            "baresip's H.264 module is not installed: apt-get install baresip-ffmpeg (scripts/install-deps)"
         );
         let dir = tempfile::tempdir().unwrap();
         let (sip_port, ctrl_port) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());

@@ -7,6 +7,8 @@
 //! Screenshots, console and station logs: target/vm-artifacts/SCENARIO/{door,hall}/.
 #[path = "vm/appliance.rs"]
 mod appliance;
+#[path = "common/requires.rs"]
+mod requires;
 #[path = "vm/harness.rs"]
 mod harness;
 #[path = "vm/screen.rs"]

@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "common/requires.rs"]
+mod requires;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -49,6 +52,8 @@ fn every_image_script_parses() {
 
 #[test]
 fn package_holds_binary_units_user_and_config() {
+    requires::program("dpkg-deb", "dpkg");
+    requires::program("systemd-analyze", "systemd");
     let dir = tempfile::tempdir().unwrap();
     let deb = run(Command::new(repo().join("image/package/build-deb"))
         .arg(env!("CARGO_BIN_EXE_doorway"))

@@ -3,7 +3,11 @@
 
 use std::process::Command;
 
+#[path = "common/requires.rs"]
+mod requires;
+
 fn unit_with_built_binary(dir: &std::path::Path) -> std::path::PathBuf {
+    requires::program("systemd-analyze", "systemd");
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/doorway.service")).unwrap();
     let path = dir.join("doorway.service");
     std::fs::write(&path, unit.replace("/usr/bin/doorway", env!("CARGO_BIN_EXE_doorway"))).unwrap();

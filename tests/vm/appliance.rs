@@ -19,6 +19,11 @@ pub struct Image {
 pub fn image() -> &'static Image {
     static IMAGE: OnceLock<Image> = OnceLock::new();
     IMAGE.get_or_init(|| {
+        use super::requires::program;
+        program("mmdebstrap", "mmdebstrap");
+        program("mke2fs", "e2fsprogs");
+        program("mkfs.vfat", "dosfstools");
+        program("mcopy", "mtools");
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let status = Command::new(repo.join("image/x86_64/build"))
             .arg(env!("CARGO_BIN_EXE_doorway"))

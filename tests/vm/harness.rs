@@ -41,6 +41,16 @@ fn kernel_version() -> String {
 fn prepared() -> &'static (String, PathBuf) {
     static PREPARED: OnceLock<(String, PathBuf)> = OnceLock::new();
     PREPARED.get_or_init(|| {
+        use super::requires::{gst_element, program};
+        program("qemu-system-x86_64", "qemu-system-x86");
+        program("/bin/busybox", "busybox-static");
+        program("cpio", "cpio");
+        program("modprobe", "kmod");
+        // The guests feed and record sound with GStreamer's ALSA elements.
+        gst_element("alsasrc", "gstreamer1.0-alsa");
+        gst_element("alsasink", "gstreamer1.0-alsa");
+        gst_element("audiotestsrc", "gstreamer1.0-plugins-base");
+        gst_element("wavenc", "gstreamer1.0-plugins-good");
         let kver = kernel_version();
         let dir = repo().join("target/vm");
         std::fs::create_dir_all(&dir).unwrap();
