@@ -2,10 +2,14 @@
 //!
 //! Module map:
 //! - [`config`]: the TOML configuration, defaults, and validation with file:line errors.
-//! - [`call`]: SIP user agent ([`call::ua`], over rsipstack), the sans-IO call state
-//!   machine ([`call::machine`]) and SDP offer/answer ([`call::sdp`]).
+//! - [`call`]: SIP user agent ([`call::ua`], over rsipstack, with bounded TCP), the
+//!   sans-IO call state machine ([`call::machine`]: calls, hold, re-INVITE), SDP
+//!   offer/answer with the other side's SDP checked at the boundary ([`call::sdp`]), who a
+//!   caller is ([`call::identify`]) and the strict first look at every request datagram
+//!   ([`call::sip_check`], [`call::guard`]).
 //! - [`media`]: GStreamer pipelines (encode, RTP/RTCP through rtpbin, decode), codec
-//!   probing, RTP port allocation and media statistics.
+//!   probing, RTP port allocation, the receive gate for RTP/RTCP ([`media::rtp_filter`])
+//!   and media statistics.
 //! - [`device`]: one small trait per device family (camera, microphone, speaker,
 //!   display) with backends chosen by name in the config, and the built-in test devices
 //!   (pattern camera with a glass-to-glass time code, tone microphone, recording speaker,

@@ -7,10 +7,10 @@
 //! Screenshots, console and station logs: target/vm-artifacts/SCENARIO/{door,hall}/.
 #[path = "vm/appliance.rs"]
 mod appliance;
-#[path = "common/requires.rs"]
-mod requires;
 #[path = "vm/harness.rs"]
 mod harness;
+#[path = "common/requires.rs"]
+mod requires;
 #[path = "vm/screen.rs"]
 mod screen;
 #[path = "vm/station.rs"]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::call::sdp::{build_offer, AudioCodec};
+use crate::call::sdp::{build_offer, AudioCodec, Direction};
 
 fn local(port: u16) -> LocalMedia {
     LocalMedia {

@@ -6,12 +6,8 @@
 //! setup and ring timeouts, OPTIONS answers, and 400 for requests that parse but lack what
 //! SIP requires.
 
-use super::Peer;
-use rsipstack::dialog::dialog::{
-    DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason, TransactionHandle,
-};
+use rsipstack::dialog::dialog::{DialogStateSender, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
@@ -24,9 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
+mod dialogs;
 mod incoming;
+mod outgoing;
 pub mod tcp_guard;
 
 /// What the user agent reports to the station.
@@ -362,140 +360,6 @@ impl UserAgent {
         self.inner.offers.lock().unwrap().remove(call);
     }
 
-    /// Sends an INVITE with `offer` under Call-ID `call`; the outcome comes as events.
-    pub fn invite(&self, call: &str, peer: &Peer, offer: String) -> Result<(), UaError> {
-        let mut callee = rsipstack::sip::Uri::try_from(peer.uri.as_str())
-            .map_err(|e| UaError::from(rsipstack::Error::Error(e.to_string())))?;
-        if callee.auth.is_none() {
-            callee.auth = Some(rsipstack::sip::Auth {
-                user: "doorway".into(),
-                password: None,
-            });
-        }
-        let transport = if peer.tcp {
-            rsipstack::sip::Transport::Tcp
-        } else {
-            rsipstack::sip::Transport::Udp
-        };
-        let option = InviteOption {
-            caller_display_name: Some(self.inner.settings.display_name.clone()),
-            caller: self.contact(),
-            callee,
-            destination: Some(rsipstack::transport::SipAddr::new(transport, peer.addr.into())),
-            content_type: Some("application/sdp".into()),
-            offer: Some(offer.into_bytes()),
-            contact: self.contact(),
-            call_id: Some(call.to_string()),
-            ..Default::default()
-        };
-        let (dialog, handle) = self
-            .inner
-            .layer
-            .do_invite_async(option, self.inner.state_sender.clone())?;
-        let responded = Arc::new(tokio::sync::Notify::new());
-        self.inner
-            .dialogs
-            .lock()
-            .unwrap()
-            .insert(call.to_string(), dialog.clone());
-        self.inner
-            .responded
-            .lock()
-            .unwrap()
-            .insert(call.to_string(), responded.clone());
-        let span = info_span!("call", id = %call, peer = %peer.uri);
-        tokio::spawn(
-            self.clone()
-                .await_outcome(call.to_string(), dialog, handle, responded)
-                .instrument(span),
-        );
-        Ok(())
-    }
-
-    async fn await_outcome(
-        self,
-        call: String,
-        dialog: InviteDialog,
-        mut handle: tokio::task::JoinHandle<rsipstack::dialog::invitation::InviteAsyncResult>,
-        responded: Arc<tokio::sync::Notify>,
-    ) {
-        let (setup, ring) = (self.inner.settings.setup_timeout, self.inner.settings.ring_timeout);
-        let first = tokio::select! {
-            r = &mut handle => Some(r),
-            _ = responded.notified() => None,
-            _ = tokio::time::sleep(setup) => {
-                handle.abort();
-                self.forget(&call);
-                let reason = format!("no response to our INVITE within {} s", setup.as_secs());
-                warn!(%reason, "call setup failed");
-                self.emit(UaEvent::Failed { call, status: None, reason });
-                return;
-            }
-        };
-        let result = match first {
-            Some(r) => r,
-            None => match tokio::time::timeout(ring, &mut handle).await {
-                Ok(r) => r,
-                Err(_) => {
-                    info!("no answer within {} s, cancelling", ring.as_secs());
-                    dialog.cancel().await.ok();
-                    self.forget(&call);
-                    self.emit(UaEvent::Failed {
-                        call,
-                        status: Some(480),
-                        reason: "no answer".into(),
-                    });
-                    return;
-                }
-            },
-        };
-        let event = match result {
-            Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
-                info!("answered");
-                UaEvent::Answered {
-                    call,
-                    answer_sdp: String::from_utf8_lossy(&resp.body).into_owned(),
-                }
-            }
-            Ok(Ok((_, Some(resp)))) => {
-                self.forget(&call);
-                info!(status = %resp.status_code, "call refused");
-                UaEvent::Failed {
-                    call,
-                    status: Some(resp.status_code.code()),
-                    // The phrase alone: the machine puts the code in front.
-                    reason: resp.status_code.text().to_string(),
-                }
-            }
-            Ok(Ok((_, None))) => {
-                self.forget(&call);
-                UaEvent::Failed {
-                    call,
-                    status: None,
-                    reason: "no final response".into(),
-                }
-            }
-            Ok(Err(e)) => {
-                self.forget(&call);
-                warn!(error = %e, "INVITE failed");
-                UaEvent::Failed {
-                    call,
-                    status: None,
-                    reason: e.to_string(),
-                }
-            }
-            Err(e) => {
-                self.forget(&call);
-                UaEvent::Failed {
-                    call,
-                    status: None,
-                    reason: e.to_string(),
-                }
-            }
-        };
-        self.emit(event);
-    }
-
     /// Sends 180 Ringing, or 183 with an early-media answer.
     pub fn ringing(&self, call: &str, early_answer: Option<String>) -> Result<(), UaError> {
         let headers = early_answer.as_ref().map(|_| vec![sdp_type()]);
@@ -539,139 +403,10 @@ impl UserAgent {
         Ok(())
     }
 
-    /// Answers the pending re-INVITE or UPDATE of `call`.
-    pub fn respond_offer(&self, call: &str, status: u16, sdp: Option<String>) -> Result<(), UaError> {
-        let handle = self
-            .inner
-            .offers
-            .lock()
-            .unwrap()
-            .remove(call)
-            .ok_or_else(|| UaError::NoCall(call.into()))?;
-        let headers = sdp.as_ref().map(|_| vec![sdp_type()]);
-        let body = sdp.map(String::into_bytes);
-        tokio::spawn(async move {
-            if handle.respond(StatusCode::from(status), headers, body).await.is_err() {
-                debug!("the re-INVITE or UPDATE ended before our answer");
-            }
-        });
-        Ok(())
-    }
-
-    /// Sends a re-INVITE with `offer` (hold, resume); the outcome comes as
-    /// [`UaEvent::OfferAnswered`]. Glare (491) comes back as such: the call machine
-    /// decides when to try again, and answers the other side's re-INVITE meanwhile.
-    pub fn reoffer(&self, call: &str, offer: String) -> Result<(), UaError> {
-        let dialog = self.dialog(call)?;
-        let ua = self.clone();
-        let call = call.to_string();
-        tokio::spawn(async move {
-            let result = dialog.reinvite(Some(vec![sdp_type()]), Some(offer.into_bytes())).await;
-            let answer = match result {
-                Ok(Some(resp)) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
-                    Ok(String::from_utf8_lossy(&resp.body).into_owned())
-                }
-                Ok(Some(resp)) => Err(resp.status_code.code()),
-                Ok(None) => Err(0),
-                Err(e) => {
-                    debug!(error = %e, "re-INVITE failed");
-                    Err(0)
-                }
-            };
-            ua.emit(UaEvent::OfferAnswered { call, answer });
-        });
-        Ok(())
-    }
-
     /// Stops listening and ends all tasks.
     pub fn shutdown(&self) {
         self.inner.cancel.cancel();
     }
-
-    async fn follow_dialogs(self, mut states: DialogStateReceiver) {
-        while let Some(state) = states.recv().await {
-            debug!(%state, "dialog state");
-            match state {
-                DialogState::Trying(id) => self.mark_responded(&id.call_id),
-                DialogState::Early(id, resp) => {
-                    let is_ours = self.inner.responded.lock().unwrap().contains_key(&id.call_id);
-                    if is_ours {
-                        self.mark_responded(&id.call_id);
-                        let early_sdp =
-                            (!resp.body.is_empty()).then(|| String::from_utf8_lossy(&resp.body).into_owned());
-                        self.emit(UaEvent::Progress {
-                            call: id.call_id.clone(),
-                            early_sdp,
-                        });
-                    }
-                }
-                DialogState::Updated(id, request, handle) => {
-                    let known = self.inner.dialogs.lock().unwrap().contains_key(&id.call_id);
-                    if !known {
-                        // Dropping the handle answers it (501).
-                        continue;
-                    }
-                    let offer = offer_body(&request);
-                    let call = id.call_id.clone();
-                    self.inner.offers.lock().unwrap().insert(call.clone(), handle);
-                    info!(%call, method = %request.method, with_sdp = offer.is_some(), "the other side changes the call");
-                    self.emit(UaEvent::RemoteOffer { call, offer });
-                }
-                DialogState::Options(_, _, handle) => {
-                    tokio::spawn(async move { handle.reply(StatusCode::OK).await.ok() });
-                }
-                DialogState::Terminated(id, reason) => {
-                    self.inner.layer.remove_dialog(&id);
-                    let known = self.inner.dialogs.lock().unwrap().contains_key(&id.call_id);
-                    if !known {
-                        continue;
-                    }
-                    let call = id.call_id.clone();
-                    match reason {
-                        TerminatedReason::UacCancel => {
-                            self.forget(&call);
-                            self.emit(UaEvent::Cancelled { call });
-                        }
-                        TerminatedReason::UacBye | TerminatedReason::UasBye => {
-                            self.forget(&call);
-                            self.emit(UaEvent::Ended { call });
-                        }
-                        TerminatedReason::Timeout => {
-                            self.forget(&call);
-                            self.emit(UaEvent::NoAck { call });
-                        }
-                        // Failures of our own INVITE are reported by await_outcome.
-                        _ => {}
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn mark_responded(&self, call: &str) {
-        if let Some(n) = self.inner.responded.lock().unwrap().get(call) {
-            n.notify_one();
-        }
-    }
-}
-
-/// The SDP of a re-INVITE or UPDATE, if it has one (an UPDATE may only refresh the
-/// session timer; a re-INVITE may ask for our offer).
-fn offer_body(request: &rsipstack::sip::Request) -> Option<String> {
-    if request.body.is_empty() {
-        return None;
-    }
-    let is_sdp = request.headers.iter().any(|h| match h {
-        Header::ContentType(ct) => ct.value().to_ascii_lowercase().starts_with("application/sdp"),
-        _ => false,
-    });
-    // A body that is not SDP is handed on as garbage, which the answer refuses.
-    Some(if is_sdp {
-        String::from_utf8_lossy(&request.body).into_owned()
-    } else {
-        String::new()
-    })
 }
 
 fn sdp_type() -> Header {

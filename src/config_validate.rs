@@ -1,0 +1,148 @@
+//! The checks serde cannot make: names, URIs, device names, key maps and ranges, each
+//! failing with the path of the field it is about.
+
+use super::{Config, Problem, AUDIO_BACKENDS, AUDIO_CODECS, CAMERA_BACKENDS, DISPLAY_BACKENDS};
+
+impl Config {
+    /// Checks values serde cannot check: names, URIs, device names, ranges.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let s = &self.station;
+        if s.name.trim().is_empty() {
+            return Err(Problem::new(&["station", "name"], "must not be empty"));
+        }
+        if s.user.is_empty() || !s.user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(Problem::new(
+                &["station", "user"],
+                "allowed: letters, digits, '-', '_' and '.' (it becomes sip:USER@host)",
+            ));
+        }
+        for (field, secs) in [
+            ("ring_timeout_secs", s.ring_timeout_secs),
+            ("incoming_ring_timeout_secs", s.incoming_ring_timeout_secs),
+            ("setup_timeout_secs", s.setup_timeout_secs),
+            ("media_timeout_secs", s.media_timeout_secs),
+        ] {
+            if !(1..=600).contains(&secs) {
+                return Err(Problem::new(&["station", field], "allowed: 1 to 600 seconds"));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.contacts.iter().enumerate() {
+            let at = |f: &str| vec!["contact".to_string(), i.to_string(), f.to_string()];
+            if c.name.trim().is_empty() {
+                return Err(Problem::at(at("name"), "must not be empty"));
+            }
+            if !seen.insert(c.name.to_lowercase()) {
+                return Err(Problem::at(at("name"), "another contact already has this name"));
+            }
+            if let Err(e) = crate::call::parse_peer(&c.uri) {
+                return Err(Problem::at(at("uri"), &e.to_string()));
+            }
+            if let Some(key) = &c.key {
+                crate::input::check_key_name(key).map_err(|e| Problem::at(at("key"), &e.to_string()))?;
+            }
+        }
+        self.validate_input()?;
+        let d = &self.devices;
+        for (field, value, allowed) in [
+            ("camera", &d.camera, CAMERA_BACKENDS),
+            ("microphone", &d.microphone, AUDIO_BACKENDS),
+            ("speaker", &d.speaker, AUDIO_BACKENDS),
+            ("display", &d.display, DISPLAY_BACKENDS),
+        ] {
+            let backend = value.split(':').next().unwrap_or_default();
+            if !allowed.contains(&backend) {
+                return Err(Problem::new(
+                    &["devices", field],
+                    &format!("unknown backend {value:?}; allowed: {}", allowed.join(", ")),
+                ));
+            }
+        }
+        if let Some(hz) = d.test_tone_hz {
+            if !(100.0..=4000.0).contains(&hz) {
+                return Err(Problem::new(&["devices", "test_tone_hz"], "allowed: 100 to 4000 Hz"));
+            }
+        }
+        let m = &self.media;
+        if !(160..=1920).contains(&m.width) || !m.width.is_multiple_of(16) {
+            return Err(Problem::new(
+                &["media", "width"],
+                "allowed: 160 to 1920, a multiple of 16",
+            ));
+        }
+        if !(120..=1080).contains(&m.height) || !m.height.is_multiple_of(2) {
+            return Err(Problem::new(&["media", "height"], "allowed: 120 to 1080, even"));
+        }
+        if !(1..=60).contains(&m.fps) {
+            return Err(Problem::new(&["media", "fps"], "allowed: 1 to 60"));
+        }
+        if !(64..=20000).contains(&m.video_bitrate_kbps) {
+            return Err(Problem::new(&["media", "video_bitrate_kbps"], "allowed: 64 to 20000"));
+        }
+        if !(0.0..=2.0).contains(&m.speaker_volume) {
+            return Err(Problem::new(&["media", "speaker_volume"], "allowed: 0.0 to 2.0"));
+        }
+        if m.jitter_ms > 2000 {
+            return Err(Problem::new(&["media", "jitter_ms"], "allowed: 0 to 2000"));
+        }
+        if m.audio_codecs.is_empty() {
+            return Err(Problem::new(
+                &["media", "audio_codecs"],
+                "list at least one of: opus, pcmu, pcma",
+            ));
+        }
+        for codec in &m.audio_codecs {
+            if !AUDIO_CODECS.contains(&codec.to_lowercase().as_str()) {
+                return Err(Problem::new(
+                    &["media", "audio_codecs"],
+                    &format!("unknown codec {codec:?}; allowed: opus, pcmu, pcma"),
+                ));
+            }
+        }
+        if m.rtp_port_min < 1024 || m.rtp_port_max < m.rtp_port_min.saturating_add(3) {
+            return Err(Problem::new(
+                &["media", "rtp_port_min"],
+                "allowed: rtp_port_min >= 1024 and rtp_port_max at least 4 ports above it",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_input(&self) -> Result<(), Problem> {
+        let i = &self.input;
+        if !["evdev", "none"].contains(&i.backend.as_str()) {
+            return Err(Problem::new(&["input", "backend"], "allowed: evdev, none"));
+        }
+        for (table, map) in [("keys", &i.keys), ("long_press", &i.long_press)] {
+            for (key, action) in map {
+                let at = || vec!["input".to_string(), table.to_string(), key.clone()];
+                crate::input::check_key_name(key).map_err(|e| Problem::at(at(), &e.to_string()))?;
+                let action = crate::input::InputAction::parse(action).map_err(|e| Problem::at(at(), &e.to_string()))?;
+                if let crate::input::InputAction::Call(name) = action {
+                    if self.contact(&name).is_none() {
+                        return Err(Problem::at(at(), &format!("no contact is named {name:?}")));
+                    }
+                }
+            }
+        }
+        if !(100..=10_000).contains(&i.long_press_ms) {
+            return Err(Problem::new(&["input", "long_press_ms"], "allowed: 100 to 10000"));
+        }
+        if i.debounce_ms > 500 {
+            return Err(Problem::new(&["input", "debounce_ms"], "allowed: 0 to 500"));
+        }
+        if self.devices.screen_blank_secs > 86_400 {
+            return Err(Problem::new(
+                &["devices", "screen_blank_secs"],
+                "allowed: 0 (never) to 86400",
+            ));
+        }
+        if ![0, 90, 180, 270].contains(&self.devices.display_rotation) {
+            return Err(Problem::new(
+                &["devices", "display_rotation"],
+                "allowed: 0, 90, 180, 270",
+            ));
+        }
+        Ok(())
+    }
+}
