@@ -47,41 +47,20 @@ fn options_round_trip(probe: &Stranger, n: u32) -> Option<Duration> {
 async fn a_flood_during_a_call_leaves_the_call_and_the_memory_alone() {
     let _serial = SERIAL.lock().await;
     let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[station]\nname = \"Hall\"\nuser = \"hall\"\nlisten = \"127.0.0.1:{pb}\"\ncontrol_socket = \"{}\"\n\n\
-             [[contact]]\nname = \"Door\"\nuri = \"sip:door@127.0.0.1:{pa}\"\nauto_answer = true\n",
-            dir.path().join("hall.sock").display()
-        ),
-    )
-    .unwrap();
-    let mut hall = std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let hall = HallProcess::start(pa, pb).await;
+    let config = hall.config.clone();
     let door = Station::start(doorway::demo::loopback_config(
         "Door",
         pa,
         vec![doorway::demo::contact("Hall", pb)],
     ))
     .await;
-    for _ in 0..200 {
-        if dir.path().join("hall.sock").exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     door.handle.call("Hall").await.unwrap().unwrap();
     let s = door.wait(15, |s| active(s) && decoded(s) > 30).await;
     assert!(active(&s), "{:?}", s.last_message);
     // Let the call settle before the reference reading.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_before = rss_kb(hall.id());
+    let rss_before = rss_kb(hall.child.id());
     let decoded_before = decoded(&door.status().await);
 
     let flood_bin = std::path::Path::new(env!("CARGO_BIN_EXE_doorway"))
@@ -118,17 +97,17 @@ async fn a_flood_during_a_call_leaves_the_call_and_the_memory_alone() {
     }
     let report = flood.wait_with_output().unwrap();
     let flood_line = String::from_utf8_lossy(&report.stdout).trim().to_string();
-    let rss_during = rss_kb(hall.id());
+    let rss_during = rss_kb(hall.child.id());
     let sip_during = sip_state(&config);
     let s = door.status().await;
     assert!(active(&s), "the call ended: {:?}", s.last_message);
 
     // Memory: the flood's transactions expire (Timer H, 32 s), then the figure returns.
-    let mut rss_after = rss_kb(hall.id());
+    let mut rss_after = rss_kb(hall.child.id());
     let deadline = Instant::now() + Duration::from_secs(45);
     while rss_after as f64 > rss_before as f64 * 1.10 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        rss_after = rss_kb(hall.id());
+        rss_after = rss_kb(hall.child.id());
     }
     round_trips.sort();
     let p95 = round_trips
@@ -165,6 +144,4 @@ async fn a_flood_during_a_call_leaves_the_call_and_the_memory_alone() {
     door.send(Command::Hangup);
     door.wait(5, idle).await;
     door.stop().await;
-    hall.kill().ok();
-    hall.wait().ok();
 }

@@ -241,41 +241,18 @@ async fn peer_lost_mid_call_ends_the_call_after_the_media_timeout() {
     // Hall runs as its own `doorway run` process so it can die the hard way (SIGKILL):
     // no BYE, no more RTP.
     let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[station]\nname = \"Hall\"\nuser = \"hall\"\nlisten = \"127.0.0.1:{pb}\"\ncontrol_socket = \"{}\"\n\n\
-             [[contact]]\nname = \"Door\"\nuri = \"sip:door@127.0.0.1:{pa}\"\nauto_answer = true\n",
-            dir.path().join("hall.sock").display()
-        ),
-    )
-    .unwrap();
-    let mut hall = std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut hall = HallProcess::start(pa, pb).await;
     let a = Station::start(doorway::demo::loopback_config(
         "Door",
         pa,
         vec![doorway::demo::contact("Hall", pb)],
     ))
     .await;
-    // Wait for Hall's control socket: it is up once SIP listens.
-    for _ in 0..100 {
-        if dir.path().join("hall.sock").exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     a.handle.call("Hall").await.unwrap().unwrap();
     let sa = a.wait(15, |s| active(s) && seen(s) > 10).await;
     assert!(active(&sa), "{:?} {:?}", sa.call, sa.last_message);
-    hall.kill().unwrap();
-    hall.wait().unwrap();
+    hall.child.kill().unwrap();
+    hall.child.wait().unwrap();
     let t = Instant::now();
     let sa = a.wait(15, idle).await;
     assert!(idle(&sa), "{:?}", sa.call);

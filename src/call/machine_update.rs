@@ -5,6 +5,16 @@
 use super::{no_picture_note, Action, CallMachine, State};
 use crate::call::sdp::{self, Direction, LocalMedia};
 
+/// Our direction: on hold nobody sends (the door camera and microphone go quiet, not
+/// just the other side's), otherwise both ways.
+fn wanted_direction(held_by_us: bool) -> Direction {
+    if held_by_us {
+        Direction::Inactive
+    } else {
+        Direction::SendRecv
+    }
+}
+
 impl CallMachine {
     pub(super) fn remote_offer(&mut self, id: String, offer: Option<String>) -> Vec<Action> {
         let respond = |status: u16, sdp: Option<String>| Action::RespondOffer {
@@ -43,13 +53,8 @@ impl CallMachine {
             // A re-INVITE without SDP asks for our offer: the description we have.
             return vec![respond(200, Some(local_sdp.clone()))];
         };
-        let direction = if *held_by_us {
-            Direction::Inactive
-        } else {
-            Direction::SendRecv
-        };
         let mut ours = LocalMedia {
-            direction,
+            direction: wanted_direction(*held_by_us),
             ..local.clone()
         };
         let (mut answer, negotiated) = match sdp::answer(&offer, &ours) {
@@ -92,6 +97,16 @@ impl CallMachine {
     }
 
     pub(super) fn retry_reoffer(&mut self, id: String) -> Vec<Action> {
+        match &self.state {
+            State::Active {
+                call, offer_pending, ..
+            } if *call == id && !offer_pending => self.offer_again(),
+            _ => vec![],
+        }
+    }
+
+    /// A re-INVITE offering what we want now: our hold, or the call as it was.
+    fn offer_again(&mut self) -> Vec<Action> {
         let State::Active {
             call,
             held_by_us,
@@ -103,27 +118,20 @@ impl CallMachine {
         else {
             return vec![];
         };
-        if *call != id || *offer_pending {
-            return vec![];
-        }
-        local.direction = if *held_by_us {
-            Direction::Inactive
-        } else {
-            Direction::SendRecv
-        };
+        local.direction = wanted_direction(*held_by_us);
         local.version += 1;
         let offer = sdp::build_offer(local);
         *offer_pending = true;
         *local_sdp = offer.clone();
-        vec![Action::SendReoffer { call: id, offer }]
+        vec![Action::SendReoffer {
+            call: call.clone(),
+            offer,
+        }]
     }
 
     pub(super) fn set_hold(&mut self, hold: bool) -> Vec<Action> {
         let State::Active {
-            call,
             held_by_us,
-            local,
-            local_sdp,
             offer_pending,
             ..
         } = &mut self.state
@@ -136,18 +144,8 @@ impl CallMachine {
         if *held_by_us == hold {
             return vec![];
         }
-        // On hold nobody sends: the door camera and microphone go quiet, not just the
-        // other side's.
-        local.direction = if hold { Direction::Inactive } else { Direction::SendRecv };
-        local.version += 1;
-        let offer = sdp::build_offer(local);
         *held_by_us = hold;
-        *offer_pending = true;
-        *local_sdp = offer.clone();
-        vec![Action::SendReoffer {
-            call: call.clone(),
-            offer,
-        }]
+        self.offer_again()
     }
 
     pub(super) fn offer_answered(&mut self, id: String, answer: Result<String, u16>) -> Vec<Action> {
@@ -191,11 +189,7 @@ impl CallMachine {
         };
         // Nothing changed on the wire: back to how the call was.
         *held_by_us = !*held_by_us;
-        local.direction = if *held_by_us {
-            Direction::Inactive
-        } else {
-            Direction::SendRecv
-        };
+        local.direction = wanted_direction(*held_by_us);
         vec![Action::Tell(failed)]
     }
 }

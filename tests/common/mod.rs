@@ -100,3 +100,54 @@ pub fn seen(s: &Status) -> u64 {
 pub fn decoded(s: &Status) -> u64 {
     s.media.as_ref().map(|m| m.frames_decoded).unwrap_or(0)
 }
+
+/// Hall run as its own `doorway run` process on `hall_port`, answering Door (on
+/// `door_port`) at once: a station that can be killed the hard way or measured alone.
+pub struct HallProcess {
+    pub child: std::process::Child,
+    pub config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HallProcess {
+    /// Starts it and waits for its control socket (it is up once SIP listens).
+    pub async fn start(door_port: u16, hall_port: u16) -> HallProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("hall.toml");
+        let socket = dir.path().join("hall.sock");
+        std::fs::write(
+            &config,
+            format!(
+                "[station]\nname = \"Hall\"\nuser = \"hall\"\nlisten = \"127.0.0.1:{hall_port}\"\n\
+                 control_socket = \"{}\"\n\n[[contact]]\nname = \"Door\"\n\
+                 uri = \"sip:door@127.0.0.1:{door_port}\"\nauto_answer = true\n",
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if socket.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        HallProcess {
+            child,
+            config,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for HallProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
