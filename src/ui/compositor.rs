@@ -15,7 +15,13 @@ pub struct Compositor {
     message: Option<String>,
     remote: Option<VideoFrame>,
     self_view: Option<VideoFrame>,
+    /// When the last remote frame was drawn: while frames flow, each one draws the
+    /// current overlay, so a new timer or message needs no drawing of its own.
+    last_remote: Option<std::time::Instant>,
 }
+
+/// Frames closer together than this are "flowing".
+const FLOWING: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Compositor {
     /// A compositor for `display`, `width`x`height` pixels, showing `screen`.
@@ -27,6 +33,7 @@ impl Compositor {
             message: None,
             remote: None,
             self_view: None,
+            last_remote: None,
         };
         c.redraw();
         c
@@ -51,11 +58,18 @@ impl Compositor {
         if !video_screen(&screen) {
             self.remote = None;
             self.self_view = None;
+            self.last_remote = None;
         }
         let changed = std::mem::discriminant(&screen) != std::mem::discriminant(&self.screen);
         self.screen = screen;
         self.message = message;
-        self.redraw();
+        // The same screen with a new timer or message while the picture moves: the next
+        // frame shows it. Drawing here would hold the station's loop for a whole frame
+        // (hundreds of milliseconds on a slow board) and delay its SIP.
+        let flowing = self.last_remote.is_some_and(|t| t.elapsed() < FLOWING);
+        if changed || !flowing {
+            self.redraw();
+        }
         if changed {
             // What the person in front of the station sees, for the journal.
             info!(screen = self.screen.kind(), "screen shows");
@@ -66,6 +80,7 @@ impl Compositor {
     /// between frames (clock, timer, state changes).
     pub fn remote_frame(&mut self, frame: FrameView<'_>) {
         self.draw(Some(frame));
+        self.last_remote = Some(std::time::Instant::now());
         VideoFrame::keep(&mut self.remote, frame);
     }
 
