@@ -237,18 +237,6 @@ async fn baresip_calls_doorway() {
     hall.stop().await;
 }
 
-/// Who holds the call, from the status: (the peer, us).
-fn hold_state(s: &doorway::station::Status) -> Option<(bool, bool)> {
-    match &s.call {
-        doorway::call::machine::State::Active {
-            held_by_peer,
-            held_by_us,
-            ..
-        } => Some((*held_by_peer, *held_by_us)),
-        _ => None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_and_resume_both_ways_with_baresip() {
     let _serial = SERIAL.lock().await;
@@ -260,14 +248,14 @@ async fn hold_and_resume_both_ways_with_baresip() {
 
     // baresip holds: doorway says so and keeps the call past its media timeout (5 s).
     let reply = bs.command("hold", "");
-    let s = hall.wait(5, |s| hold_state(s) == Some((true, false))).await;
-    assert_eq!(hold_state(&s), Some((true, false)), "{reply}\n{}", bs.log());
+    let s = hall.wait(5, |s| holds(s) == Some((true, false))).await;
+    assert_eq!(holds(&s), Some((true, false)), "{reply}\n{}", bs.log());
     tokio::time::sleep(Duration::from_secs(7)).await;
     let s = hall.status().await;
-    assert_eq!(hold_state(&s), Some((true, false)), "{:?}", s.last_message);
+    assert_eq!(holds(&s), Some((true, false)), "{:?}", s.last_message);
     // ... and resumes: pictures and sound come again.
     bs.command("resume", "");
-    let s = hall.wait(5, |s| hold_state(s) == Some((false, false))).await;
+    let s = hall.wait(5, |s| holds(s) == Some((false, false))).await;
     let before = decoded(&s);
     let s = hall.wait(10, |s| decoded(s) >= before + 30).await;
     assert!(
@@ -278,17 +266,9 @@ async fn hold_and_resume_both_ways_with_baresip() {
 
     // doorway holds: nobody sends, baresip is told so.
     hall.send(Command::Hold);
-    let video_direction = |s: &doorway::station::Status| {
-        s.media
-            .as_ref()
-            .and_then(|m| m.negotiated.as_ref()?.video.as_ref())
-            .map(|v| v.rtp.direction)
-    };
     let inactive = Some(doorway::call::sdp::Direction::Inactive);
     let s = hall
-        .wait(5, |s| {
-            hold_state(s) == Some((false, true)) && video_direction(s) == inactive
-        })
+        .wait(5, |s| holds(s) == Some((false, true)) && video_direction(s) == inactive)
         .await;
     assert_eq!(video_direction(&s), inactive, "{:?}\n{}", s.last_message, bs.log());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -301,7 +281,7 @@ async fn hold_and_resume_both_ways_with_baresip() {
     );
     // ... and resumes: media both ways again, checked on both sides.
     hall.send(Command::Resume);
-    let s = hall.wait(5, |s| hold_state(s) == Some((false, false))).await;
+    let s = hall.wait(5, |s| holds(s) == Some((false, false))).await;
     let before = decoded(&s);
     hall.send(Command::ResetProbes);
     let s = hall

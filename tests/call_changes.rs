@@ -4,27 +4,8 @@
 mod common;
 
 use common::*;
-use doorway::call::machine::State;
 use doorway::station::{Command, Status};
 use std::time::Duration;
-
-fn holds(s: &Status) -> Option<(bool, bool)> {
-    match &s.call {
-        State::Active {
-            held_by_peer,
-            held_by_us,
-            ..
-        } => Some((*held_by_peer, *held_by_us)),
-        _ => None,
-    }
-}
-
-fn video_direction(s: &Status) -> Option<doorway::call::sdp::Direction> {
-    s.media
-        .as_ref()
-        .and_then(|m| m.negotiated.as_ref()?.video.as_ref())
-        .map(|v| v.rtp.direction)
-}
 
 async fn in_a_call() -> (Station, Station) {
     let (a, b) = pair(|_, door| door.auto_answer = true).await;

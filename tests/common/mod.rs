@@ -151,3 +151,23 @@ impl Drop for HallProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Who holds the call, from the status: (the peer, us); None outside a call.
+pub fn holds(s: &Status) -> Option<(bool, bool)> {
+    match &s.call {
+        State::Active {
+            held_by_peer,
+            held_by_us,
+            ..
+        } => Some((*held_by_peer, *held_by_us)),
+        _ => None,
+    }
+}
+
+/// The negotiated direction of the call's video, from our side.
+pub fn video_direction(s: &Status) -> Option<doorway::call::sdp::Direction> {
+    s.media
+        .as_ref()
+        .and_then(|m| m.negotiated.as_ref()?.video.as_ref())
+        .map(|v| v.rtp.direction)
+}
