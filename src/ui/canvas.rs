@@ -2,16 +2,71 @@
 //! station's screens need: rectangles, text in the embedded font, and scaled video.
 
 use crate::device::FrameView;
+use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use std::sync::OnceLock;
 
 /// The embedded font (DejaVu Sans Bold; licence in assets/fonts/DejaVu-LICENSE).
 static FONT_DATA: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
 
-fn font() -> &'static fontdue::Font {
-    static FONT: OnceLock<fontdue::Font> = OnceLock::new();
-    FONT.get_or_init(|| {
-        fontdue::Font::from_bytes(FONT_DATA, fontdue::FontSettings::default()).expect("embedded font is valid")
-    })
+/// The font, read in place: ab_glyph reads a glyph's outline when it is first drawn. (A
+/// rasteriser that parses every outline up front kept about 19 MB of the font's 6,000
+/// glyphs in memory for the station's whole life.)
+fn font() -> &'static FontRef<'static> {
+    static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
+    FONT.get_or_init(|| FontRef::try_from_slice(FONT_DATA).expect("embedded font is valid"))
+}
+
+/// The scale at which the font's em square is `size` pixels (ab_glyph scales by the
+/// font's height, ascent to descent, instead).
+fn scale(size: f32) -> PxScale {
+    let font = font();
+    let per_em = font.units_per_em().unwrap_or(2048.0);
+    PxScale::from(size * font.height_unscaled() / per_em)
+}
+
+/// A rasterised glyph: its coverage box relative to the pen on the baseline.
+struct Glyph {
+    left: i32,
+    top: i32,
+    width: usize,
+    height: usize,
+    advance: f32,
+    coverage: Vec<u8>,
+}
+
+fn rasterize(ch: char, size: f32) -> Glyph {
+    let font = font();
+    let scaled = font.as_scaled(scale(size));
+    let id = font.glyph_id(ch);
+    let advance = scaled.h_advance(id);
+    let glyph = id.with_scale_and_position(scaled.scale(), ab_glyph::point(0.0, 0.0));
+    let Some(outline) = font.outline_glyph(glyph) else {
+        // A space, or a character the font has no outline for.
+        return Glyph {
+            left: 0,
+            top: 0,
+            width: 0,
+            height: 0,
+            advance,
+            coverage: Vec::new(),
+        };
+    };
+    let bounds = outline.px_bounds();
+    let (width, height) = (bounds.width() as usize, bounds.height() as usize);
+    let mut coverage = vec![0u8; width * height];
+    outline.draw(|x, y, c| {
+        if let Some(v) = coverage.get_mut(y as usize * width + x as usize) {
+            *v = (c.clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    });
+    Glyph {
+        left: bounds.min.x as i32,
+        top: bounds.min.y as i32,
+        width,
+        height,
+        advance,
+        coverage,
+    }
 }
 
 /// An RGB colour.
@@ -56,8 +111,6 @@ impl Rect {
         }
     }
 }
-
-type Glyph = (fontdue::Metrics, Vec<u8>);
 
 /// A screen-sized BGRx buffer.
 pub struct Canvas {
@@ -138,45 +191,43 @@ impl Canvas {
 
     /// Width in pixels of `text` at `size` px.
     pub fn text_width(text: &str, size: f32) -> i32 {
+        let scaled = font().as_scaled(scale(size));
         text.chars()
-            .map(|ch| font().metrics(ch, size).advance_width)
+            .map(|ch| scaled.h_advance(font().glyph_id(ch)))
             .sum::<f32>()
             .round() as i32
     }
 
     /// Draws `text` with its top-left at (x, y), `size` pixels high, blended onto the canvas.
     pub fn text(&mut self, x: i32, y: i32, text: &str, size: f32, c: Rgb) {
-        let font = font();
-        let ascent = font.horizontal_line_metrics(size).map(|m| m.ascent).unwrap_or(size);
-        let baseline = y as f32 + ascent;
+        let ascent = font().as_scaled(scale(size)).ascent();
+        let baseline = (y as f32 + ascent).round() as i32;
         let mut pen = x as f32;
+        let (width, height) = (self.width as i32, self.height as i32);
         let stride = self.width as usize * 4;
+        let Canvas { data, glyphs, .. } = self;
         for ch in text.chars() {
-            let (m, coverage) = self
-                .glyphs
-                .entry((ch, size.to_bits()))
-                .or_insert_with(|| font.rasterize(ch, size))
-                .clone();
-            let gx = pen.round() as i32 + m.xmin;
-            let gy = (baseline - m.height as f32 - m.ymin as f32).round() as i32;
-            for row in 0..m.height {
+            let g = glyphs.entry((ch, size.to_bits())).or_insert_with(|| rasterize(ch, size));
+            let gx = pen.round() as i32 + g.left;
+            let gy = baseline + g.top;
+            for row in 0..g.height {
                 let py = gy + row as i32;
-                if py < 0 || py >= self.height as i32 {
+                if py < 0 || py >= height {
                     continue;
                 }
-                for col in 0..m.width {
+                for col in 0..g.width {
                     let px = gx + col as i32;
-                    let a = coverage[row * m.width + col] as u32;
-                    if px < 0 || px >= self.width as i32 || a == 0 {
+                    let a = g.coverage[row * g.width + col] as u32;
+                    if px < 0 || px >= width || a == 0 {
                         continue;
                     }
                     let i = py as usize * stride + px as usize * 4;
                     for (k, v) in [c.2, c.1, c.0].into_iter().enumerate() {
-                        self.data[i + k] = ((v as u32 * a + self.data[i + k] as u32 * (255 - a)) / 255) as u8;
+                        data[i + k] = ((v as u32 * a + data[i + k] as u32 * (255 - a)) / 255) as u8;
                     }
                 }
             }
-            pen += m.advance_width;
+            pen += g.advance;
         }
     }
 

@@ -1,0 +1,8 @@
+//! Fuzz target: see `check_sdp` in ../targets.rs.
+#![no_main]
+
+#[path = "../targets.rs"]
+#[allow(dead_code)]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::check_sdp(data));
