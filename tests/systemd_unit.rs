@@ -11,6 +11,12 @@ fn unit_with_built_binary(dir: &std::path::Path) -> std::path::PathBuf {
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/doorway.service")).unwrap();
     let path = dir.join("doorway.service");
     std::fs::write(&path, unit.replace("/usr/bin/doorway", env!("CARGO_BIN_EXE_doorway"))).unwrap();
+    // The unit it starts after, beside it, as the package installs them.
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/doorway-devices.service"),
+        dir.join("doorway-devices.service"),
+    )
+    .unwrap();
     path
 }
 
@@ -21,6 +27,7 @@ fn unit_verifies() {
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&unit)
+        .arg(dir.path().join("doorway-devices.service"))
         .output()
         .expect("systemd-analyze (package systemd)");
     let text = format!(

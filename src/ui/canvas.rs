@@ -207,7 +207,9 @@ impl Canvas {
         let stride = self.width as usize * 4;
         let Canvas { data, glyphs, .. } = self;
         for ch in text.chars() {
-            let g = glyphs.entry((ch, size.to_bits())).or_insert_with(|| rasterize(ch, size));
+            let g = glyphs
+                .entry((ch, size.to_bits()))
+                .or_insert_with(|| rasterize(ch, size));
             let gx = pen.round() as i32 + g.left;
             let gy = baseline + g.top;
             for row in 0..g.height {
