@@ -29,6 +29,7 @@ fn every_image_script_parses() {
     let scripts = [
         "image/package/build-deb",
         "image/package/import-config",
+        "image/package/import-wifi",
         "image/common/customize",
         "image/x86_64/build",
         "image/pi/build",
@@ -66,6 +67,8 @@ fn package_holds_binary_units_user_and_config() {
         "./lib/systemd/system/doorway.service",
         "./lib/systemd/system/doorway-import-config.service",
         "./lib/systemd/system/doorway-devices.service",
+        "./lib/systemd/system/doorway-import-wifi.service",
+        "./usr/lib/doorway/import-wifi",
         "./usr/lib/doorway/import-config",
         "./usr/lib/sysusers.d/doorway.conf",
         "./etc/doorway/doorway.toml",
@@ -89,11 +92,16 @@ fn package_holds_binary_units_user_and_config() {
         "systemd/doorway.service",
         "systemd/doorway-devices.service",
         "image/package/doorway-import-config.service",
+        "image/package/doorway-import-wifi.service",
     ] {
         let text = std::fs::read_to_string(repo().join(unit)).unwrap();
         let text = text.replace("/usr/bin/doorway", env!("CARGO_BIN_EXE_doorway")).replace(
             "/usr/lib/doorway/import-config",
             &repo().join("image/package/import-config").display().to_string(),
+        );
+        let text = text.replace(
+            "/usr/lib/doorway/import-wifi",
+            &repo().join("image/package/import-wifi").display().to_string(),
         );
         std::fs::write(units.join(Path::new(unit).file_name().unwrap()), text).unwrap();
     }
@@ -101,6 +109,7 @@ fn package_holds_binary_units_user_and_config() {
         .arg("verify")
         .arg(units.join("doorway-import-config.service"))
         .arg(units.join("doorway-devices.service"))
+        .arg(units.join("doorway-import-wifi.service"))
         .arg(units.join("doorway.service")));
 }
 

@@ -291,3 +291,75 @@ fn the_unit_allows_every_device_class_a_pi_station_opens_once_drivers_are_there(
     assert!(settle.contains("ExecStart=/usr/bin/udevadm settle"), "{settle}");
     assert!(settle.contains("After=systemd-udev-trigger.service"), "{settle}");
 }
+
+/// Runs import-wifi on `content` as the boot partition's doorway-wifi.txt, with a recorder
+/// in place of Raspberry Pi OS's helper. Returns the boot dir (kept alive) and the calls.
+fn import_wifi(content: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let helper = dir.path().join("imager_custom");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >> {}\necho >> {}\n",
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    assert!(Command::new("chmod").arg("+x").arg(&helper).status().unwrap().success());
+    let boot = dir.path().join("boot");
+    std::fs::create_dir(&boot).unwrap();
+    std::fs::write(boot.join("doorway-wifi.txt"), content).unwrap();
+    let out = Command::new(repo().join("image/package/import-wifi"))
+        .arg(boot.join("doorway-wifi.txt"))
+        .env("DOORWAY_SET_WLAN", &helper)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    (dir, calls)
+}
+
+#[test]
+fn wifi_settings_on_the_boot_partition_reach_network_manager_and_leave_no_password() {
+    // Written on Windows: CR LF line ends.
+    let (dir, calls) =
+        import_wifi("# our flat\r\ncountry=GB\r\nssid=Flat 12 = upstairs\r\npassword=correct horse battery\r\n");
+    assert_eq!(calls, "set_wlan|--plain|Flat 12 = upstairs|correct horse battery|GB|\n");
+    let boot = dir.path().join("boot");
+    assert!(!boot.join("doorway-wifi.txt").exists());
+    let applied = std::fs::read_to_string(boot.join("doorway-wifi.txt.applied")).unwrap();
+    assert!(
+        applied.contains("ssid=Flat 12 = upstairs") && !applied.contains("horse"),
+        "{applied}"
+    );
+
+    let (_dir, calls) = import_wifi("country=DE\nssid=Cafe\npassword=\n");
+    assert_eq!(calls, "set_wlan|Cafe|\nset_wlan_country|DE|\n", "an open network");
+}
+
+#[test]
+fn wrong_wifi_settings_change_nothing_and_say_why() {
+    for (content, why) in [
+        (
+            "country=gb\nssid=Home\npassword=longenough\n",
+            "two-letter code in capitals",
+        ),
+        ("ssid=Home\npassword=longenough\n", "country is missing"),
+        ("country=GB\nssid=\npassword=longenough\n", "ssid must be 1 to 32 bytes"),
+        ("country=GB\nssid=Home\npassword=short\n", "8 to 63 characters"),
+        ("country=GB\nssid=Home\n", "password is missing"),
+        (
+            "country=GB\nSSID=Home\npassword=longenough\n",
+            "line 2: expected country=",
+        ),
+    ] {
+        let (dir, calls) = import_wifi(content);
+        assert_eq!(calls, "", "{content:?} reached the helper");
+        let boot = dir.path().join("boot");
+        assert!(boot.join("doorway-wifi.txt.rejected").exists(), "{content:?}");
+        let error = std::fs::read_to_string(boot.join("doorway-wifi-error.txt")).unwrap();
+        assert!(error.contains(why), "{content:?}: {error}");
+    }
+}
