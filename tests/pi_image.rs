@@ -363,3 +363,27 @@ fn wrong_wifi_settings_change_nothing_and_say_why() {
         assert!(error.contains(why), "{content:?}: {error}");
     }
 }
+
+#[test]
+fn cross_building_leaves_the_machine_s_own_packages_alone() {
+    // arm64 -dev packages beside the amd64 ones remove the amd64
+    // libgstreamer-plugins-base1.0-dev (no Multi-Arch in bookworm): the sysroot keeps
+    // them apart. Run on this machine: an arm64 binary, and every native test still passes.
+    let script = std::fs::read_to_string(repo().join("image/pi/cross-build")).unwrap();
+    let commands: Vec<&str> = script.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+    for line in &commands {
+        assert!(
+            !line.contains("--add-architecture"),
+            "adds a foreign architecture: {line}"
+        );
+        assert!(
+            !line.contains(":arm64"),
+            "installs an arm64 package on the machine: {line}"
+        );
+    }
+    assert!(commands
+        .iter()
+        .any(|l| l.contains("mmdebstrap") && l.contains("--architectures=arm64")));
+    assert!(commands.iter().any(|l| l.contains("PKG_CONFIG_SYSROOT_DIR=")));
+    assert!(commands.iter().any(|l| l.contains("--sysroot=")));
+}
