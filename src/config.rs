@@ -54,6 +54,46 @@ pub struct Config {
     /// Buttons and touch.
     #[serde(default)]
     pub input: InputConfig,
+    /// Encryption and who may call without it.
+    #[serde(default)]
+    pub security: SecurityConfig,
+}
+
+/// Whether contacts that are not paired may call and be called without encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PlainCalls {
+    /// Contacts without a pin call over UDP/TCP with plain RTP (a paired contact never
+    /// does). A new installation can make its first call before anyone pairs.
+    #[default]
+    Allow,
+    /// Only paired contacts, over TLS with SRTP.
+    Refuse,
+}
+
+/// `[security]`: TLS and SRTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Calls without encryption with contacts that are not paired: `allow` or `refuse`.
+    #[serde(default)]
+    pub plain_calls: PlainCalls,
+    /// TCP port for SIP over TLS (on the listen address).
+    #[serde(default = "default_tls_port")]
+    pub tls_port: u16,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            plain_calls: PlainCalls::Allow,
+            tls_port: default_tls_port(),
+        }
+    }
+}
+
+fn default_tls_port() -> u16 {
+    5061
 }
 
 /// Buttons and touchscreen.
@@ -152,6 +192,13 @@ pub struct StationConfig {
     /// Path of the control socket used by `doorway call|answer|hangup|status`.
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// Where the station keeps its key, certificate, pins and history: systemd's
+    /// StateDirectory when unset (`/var/lib/doorway`).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Keep the identity and pins in memory only (the demo's stations); not a file setting.
+    #[serde(skip)]
+    pub ephemeral_state: bool,
 }
 
 /// A preset peer.
@@ -171,6 +218,14 @@ pub struct Contact {
     /// Key that calls this contact (its doorbell button), e.g. `KEY_F1` or `BTN_0`.
     #[serde(default)]
     pub key: Option<String>,
+    /// The contact's certificate fingerprint (`SHA256:AB:CD:...`, as `doorway identity`
+    /// prints it): its calls then go over TLS with SRTP, and only a station holding that
+    /// certificate is taken for it. Pairing on the screens stores the same without an edit.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// The contact's SIP-over-TLS port when it is not 5061 (pairing learns it).
+    #[serde(default)]
+    pub tls_port: Option<u16>,
 }
 
 /// Device backend per family: `"test"` selects the built-in test device.

@@ -41,6 +41,23 @@ impl Config {
             if let Some(key) = &c.key {
                 crate::input::check_key_name(key).map_err(|e| Problem::at(at("key"), &e.to_string()))?;
             }
+            if let Some(fp) = &c.fingerprint {
+                if crate::security::identity::Fingerprint::parse(fp).is_none() {
+                    return Err(Problem::at(
+                        at("fingerprint"),
+                        "not a certificate fingerprint; write it as `doorway identity` prints it: SHA256: and 64 hex digits",
+                    ));
+                }
+            }
+            if c.tls_port == Some(0) {
+                return Err(Problem::at(at("tls_port"), "allowed: 1 to 65535"));
+            }
+        }
+        if self.security.tls_port == 0 || self.security.tls_port == s.listen.port() {
+            return Err(Problem::new(
+                &["security", "tls_port"],
+                "allowed: 1 to 65535, not the SIP listen port (TLS needs a port of its own)",
+            ));
         }
         self.validate_input()?;
         let d = &self.devices;

@@ -1,6 +1,7 @@
 //! The control socket: a unix socket in the runtime directory that `doorway call`,
 //! `answer`, `hangup` and `status` talk to. One JSON request per line, one JSON reply.
 
+use crate::station::pairing::PairingCommand;
 use crate::station::{Command, StationHandle};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,21 @@ pub enum Request {
     Resume,
     /// Report status.
     Status,
+    /// Start pairing with a contact.
+    Pair {
+        /// Contact name.
+        name: String,
+    },
+    /// The pairing code on screen matches (`true`) or not (`false`).
+    PairDecision {
+        /// Confirmed.
+        confirmed: bool,
+    },
+    /// Forget a contact's pin.
+    Unpair {
+        /// Contact name.
+        name: String,
+    },
 }
 
 /// The reply.
@@ -162,6 +178,23 @@ async fn execute(request: Request, station: &StationHandle) -> Reply {
                 .send(command)
                 .map(|_| done)
                 .unwrap_or_else(|e| failed(e.to_string()))
+        }
+        Request::Pair { .. } | Request::PairDecision { .. } | Request::Unpair { .. } => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let command = match request {
+                Request::Pair { name } => PairingCommand::Start(name, tx),
+                Request::Unpair { name } => PairingCommand::Unpair(name, tx),
+                Request::PairDecision { confirmed } => PairingCommand::Decide(confirmed, tx),
+                _ => unreachable!("matched above"),
+            };
+            if let Err(e) = station.send(Command::Pairing(command)) {
+                return failed(e.to_string());
+            }
+            match rx.await {
+                Ok(Ok(())) => done,
+                Ok(Err(e)) => failed(e),
+                Err(_) => failed("the station stopped".into()),
+            }
         }
         Request::Status => match station.status().await {
             Ok(s) => Reply {

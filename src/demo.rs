@@ -2,7 +2,7 @@
 //! building blocks the integration tests and the benchmark use.
 
 use crate::call::machine::State;
-use crate::config::{Config, Contact, DevicesConfig, InputConfig, MediaConfig, StationConfig};
+use crate::config::{Config, Contact, DevicesConfig, InputConfig, MediaConfig, SecurityConfig, StationConfig};
 use crate::station::{self, Command, StationError, StationHandle, Status};
 use serde::Serialize;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -34,6 +34,8 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
             setup_timeout_secs: 3,
             media_timeout_secs: 5,
             control_socket: None,
+            state_dir: None,
+            ephemeral_state: true,
         },
         contacts,
         devices: DevicesConfig::default(),
@@ -41,6 +43,10 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
         // Two stations in one process share the machine's input devices: neither reads them.
         input: InputConfig {
             backend: "none".into(),
+            ..Default::default()
+        },
+        security: SecurityConfig {
+            tls_port: free_sip_port(),
             ..Default::default()
         },
     }
@@ -54,6 +60,8 @@ pub fn contact(name: &str, port: u16) -> Contact {
         auto_answer: false,
         preview: false,
         key: None,
+        fingerprint: None,
+        tls_port: None,
     }
 }
 

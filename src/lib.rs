@@ -19,6 +19,8 @@
 //!   touch hit-testing.
 //! - [`input`]: buttons and touch: the evdev backend with hot-plug, key maps with
 //!   debounce and long press, touch calibration and rotation.
+//! - [`security`]: the station's own key and certificate, pins of paired contacts, TLS
+//!   that trusts by pin, and pairing by a code compared on both screens.
 //! - [`station`]: the event loop that wires SIP, the call machine, media and devices.
 //! - [`control`]: the local control socket behind `doorway call|answer|hangup|status`.
 //! - [`demo`]: two stations on 127.0.0.1 calling each other, used by `doorway demo`.
@@ -32,5 +34,6 @@ pub mod demo;
 pub mod device;
 pub mod input;
 pub mod media;
+pub mod security;
 pub mod station;
 pub mod ui;

@@ -63,6 +63,36 @@ enum Cmd {
         #[command(flatten)]
         socket: SocketArgs,
     },
+    /// Print this station's certificate fingerprint and short code.
+    Identity {
+        /// Configuration of the station (to find its state directory).
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Pair with a contact: both screens show a code to compare.
+    Pair {
+        /// Contact name.
+        name: String,
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// The pairing code on screen matches the other station's: pair.
+    PairConfirm {
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// The pairing code on screen does not match, or pairing is not wanted.
+    PairDecline {
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// Forget a paired contact's certificate (pair again after replacing a station).
+    Unpair {
+        /// Contact name.
+        name: String,
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
     /// List cameras, sound devices, displays and input devices, for writing the config.
     Devices {
         /// Print JSON.
@@ -131,6 +161,15 @@ fn main() -> ExitCode {
         Cmd::Hold { socket } => runtime().block_on(simple(&socket.path(), Request::Hold)),
         Cmd::Resume { socket } => runtime().block_on(simple(&socket.path(), Request::Resume)),
         Cmd::Status { json, socket } => runtime().block_on(status(&socket.path(), json)),
+        Cmd::Identity { config } => identity(&config),
+        Cmd::Pair { name, socket } => runtime().block_on(pair(&socket.path(), name)),
+        Cmd::PairConfirm { socket } => {
+            runtime().block_on(simple(&socket.path(), Request::PairDecision { confirmed: true }))
+        }
+        Cmd::PairDecline { socket } => {
+            runtime().block_on(simple(&socket.path(), Request::PairDecision { confirmed: false }))
+        }
+        Cmd::Unpair { name, socket } => runtime().block_on(simple(&socket.path(), Request::Unpair { name })),
         Cmd::Devices { json } => {
             let inventory = doorway::device::inventory::inventory();
             if json {
@@ -202,6 +241,62 @@ async fn run(config: Config) -> anyhow::Result<()> {
     task.await.ok();
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// The station's fingerprint: from the running station, else from its certificate file.
+fn identity(config_path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path).ok();
+    let socket = config
+        .as_ref()
+        .and_then(|c| c.station.control_socket.clone())
+        .unwrap_or_else(control::default_socket_path);
+    let from_station = runtime()
+        .block_on(control::request(&socket, &Request::Status))
+        .ok()
+        .and_then(|r| r.status)
+        .map(|s| s["security"]["fingerprint"].as_str().unwrap_or_default().to_string())
+        .filter(|f| !f.is_empty());
+    let fingerprint = match from_station {
+        Some(text) => doorway::security::identity::Fingerprint::parse(&text)
+            .context("the station sent an unreadable fingerprint")?,
+        None => {
+            let config = config.with_context(|| format!("cannot read {}", config_path.display()))?;
+            doorway::security::identity::Identity::read_certificate(&doorway::security::state_dir(&config))?
+        }
+    };
+    println!("fingerprint = \"{fingerprint}\"");
+    println!("code: {}", fingerprint.short_code());
+    Ok(())
+}
+
+/// Starts pairing and follows it until it ends, printing the code.
+async fn pair(socket: &Path, name: String) -> anyhow::Result<()> {
+    simple(socket, Request::Pair { name }).await?;
+    let mut shown = false;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let reply = control::request(socket, &Request::Status).await?;
+        let status = reply.status.context("no status")?;
+        let pairing = &status["security"]["pairing"];
+        if pairing.is_null() {
+            bail!("the pairing was dropped");
+        }
+        let stage = pairing["stage"].as_str().unwrap_or_default();
+        if let (false, Some(code)) = (shown, pairing["code"].as_str()) {
+            println!(
+                "code {code}: confirm on both stations (screen, key, or doorway pair-confirm) if they show the same"
+            );
+            shown = true;
+        }
+        match stage {
+            "paired" => {
+                println!("{}", pairing["note"].as_str().unwrap_or("paired"));
+                return Ok(());
+            }
+            "failed" => bail!("{}", pairing["note"].as_str().unwrap_or("pairing failed")),
+            _ => {}
+        }
+    }
 }
 
 async fn simple(socket: &Path, request: Request) -> anyhow::Result<()> {

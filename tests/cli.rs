@@ -78,9 +78,12 @@ async fn run_and_control_a_station_from_the_command_line() {
     std::fs::write(
         &config,
         format!(
-            "[station]\nname = \"Door\"\nuser = \"door\"\nlisten = \"127.0.0.1:{pa}\"\ncontrol_socket = \"{}\"\n\n\
-             [[contact]]\nname = \"Hall\"\nuri = \"sip:hall@127.0.0.1:{pb}\"\n",
-            socket.display()
+            "[station]\nname = \"Door\"\nuser = \"door\"\nlisten = \"127.0.0.1:{pa}\"\ncontrol_socket = \"{}\"\n\
+             state_dir = \"{}\"\n\n[[contact]]\nname = \"Hall\"\nuri = \"sip:hall@127.0.0.1:{pb}\"\n\n\
+             [security]\ntls_port = {}\n",
+            socket.display(),
+            dir.path().display(),
+            doorway::demo::free_sip_port(),
         ),
     )
     .unwrap();

@@ -4,7 +4,9 @@
 //! the caller is nobody: taking a caller for the wrong contact would let it be answered
 //! automatically or shown under the wrong name.
 
-use crate::config::Contact;
+use crate::call::ua::Caller;
+use crate::config::{Config, Contact, PlainCalls};
+use crate::security::pins::{contact_with_pin, pin_for, PinStore};
 use std::net::IpAddr;
 
 /// The parts of a SIP URI that identify a station: user, host IP, port as written.
@@ -68,6 +70,72 @@ pub fn match_contact<'a>(contacts: &'a [Contact], from_uri: &str, source: IpAddr
     }
 }
 
+/// Who a caller is, once its certificate and address have been weighed.
+#[derive(Debug, Clone)]
+pub struct Recognised<'a> {
+    /// The contact, when it is one.
+    pub contact: Option<&'a Contact>,
+    /// Recognised by its pinned certificate: the call is secure.
+    pub secure: bool,
+}
+
+/// Decides who `caller` is, or why it may not ring:
+/// - a certificate pinned for a contact is that contact, wherever it calls from;
+/// - a caller that looks like a paired contact (address, From) without that contact's
+///   certificate is refused: an impostor, or a replaced station that must pair again;
+/// - other callers are taken by address as before, unless plain calls are refused.
+pub fn recognise<'a>(config: &'a Config, pins: &PinStore, caller: &Caller) -> Result<Recognised<'a>, String> {
+    if let Some(certificate) = caller.certificate() {
+        if let Some(contact) = contact_with_pin(config, pins, certificate) {
+            return Ok(Recognised {
+                contact: Some(contact),
+                secure: true,
+            });
+        }
+    }
+    // Over TLS the From names the caller's TLS port, not the SIP port in our contacts.
+    let from = match caller.tls {
+        Some(_) => without_port(&caller.from_uri),
+        None => caller.from_uri.clone(),
+    };
+    let by_address = match_contact(&config.contacts, &from, caller.source);
+    if let Some((expected, _)) = by_address.and_then(|c| pin_for(c, pins)) {
+        let name = &by_address.expect("checked").name;
+        return Err(match caller.certificate() {
+            Some(presented) => format!(
+                "a caller claiming to be {name} presented another certificate ({presented}) than the one paired with ({expected})"
+            ),
+            None => format!("a caller claiming to be {name} called without its certificate ({name} is paired; its calls must use TLS)"),
+        });
+    }
+    if config.security.plain_calls == PlainCalls::Refuse {
+        return Err("only paired stations may call (security.plain_calls = \"refuse\")".into());
+    }
+    match by_address {
+        Some(contact) => Ok(Recognised {
+            contact: Some(contact),
+            secure: false,
+        }),
+        None if config.station.allow_unknown_callers => Ok(Recognised {
+            contact: None,
+            secure: false,
+        }),
+        None => Err("not a contact".into()),
+    }
+}
+
+/// `uri` without its port (and parameters), for matching by user and address alone.
+fn without_port(uri: &str) -> String {
+    match rsipstack::sip::Uri::try_from(uri.trim()) {
+        Ok(mut parsed) => {
+            parsed.host_with_port.port = None;
+            parsed.params.clear();
+            parsed.to_string()
+        }
+        Err(_) => uri.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +147,8 @@ mod tests {
             auto_answer: false,
             preview: false,
             key: None,
+            fingerprint: None,
+            tls_port: None,
         }
     }
 

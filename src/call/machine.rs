@@ -19,6 +19,8 @@ pub struct PeerInfo {
     pub auto_answer: bool,
     /// Show the caller's video while ringing.
     pub preview: bool,
+    /// The call goes over TLS with SRTP to the contact's pinned certificate.
+    pub secure: bool,
 }
 
 impl PeerInfo {

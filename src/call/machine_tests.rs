@@ -20,6 +20,7 @@ fn peer(contact: Option<&str>) -> PeerInfo {
         ip: "127.0.0.2".parse().unwrap(),
         auto_answer: false,
         preview: false,
+        secure: false,
     }
 }
 

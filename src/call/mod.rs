@@ -36,6 +36,9 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Use TCP instead of UDP (`;transport=tcp`).
     pub tcp: bool,
+    /// Call over TLS: the peer's TLS listener and the certificate it must hold (a pinned
+    /// contact). Set by the station, not by [`parse_peer`].
+    pub secure: Option<(SocketAddr, crate::security::identity::Fingerprint)>,
 }
 
 /// Parses a contact address: a SIP URI or `host:port` / `host` (port 5060).
@@ -61,6 +64,7 @@ pub fn parse_peer(text: &str) -> Result<Peer, PeerError> {
         uri: uri_text,
         addr: SocketAddr::new(ip, port),
         tcp,
+        secure: None,
     })
 }
 

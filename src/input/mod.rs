@@ -74,6 +74,8 @@ pub enum InputAction {
     Mute,
     /// Open the door.
     DoorOpen,
+    /// Pair with the named contact (a long press on its key).
+    Pair(String),
 }
 
 /// Why a key map entry is wrong.
@@ -85,7 +87,7 @@ pub enum KeyMapError {
     )]
     UnknownKey(String),
     /// Not an action.
-    #[error("{0:?} is not an action; allowed: call:NAME, answer, hangup, volume_up, volume_down, mute, door_open")]
+    #[error("{0:?} is not an action; allowed: call:NAME, pair:NAME, answer, hangup, volume_up, volume_down, mute, door_open")]
     UnknownAction(String),
 }
 
@@ -95,6 +97,11 @@ impl InputAction {
         if let Some(name) = text.strip_prefix("call:") {
             if !name.trim().is_empty() {
                 return Ok(Self::Call(name.trim().to_string()));
+            }
+        }
+        if let Some(name) = text.strip_prefix("pair:") {
+            if !name.trim().is_empty() {
+                return Ok(Self::Pair(name.trim().to_string()));
             }
         }
         Ok(match text {

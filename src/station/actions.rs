@@ -14,7 +14,13 @@ impl Station {
         let _guard = span.enter();
         let result = match action {
             Action::SendInvite { call, peer, offer } => match parse_peer(&peer.uri) {
-                Ok(target) => self.ua.invite(&call, &target, offer).map_err(|e| e.to_string()),
+                Ok(mut target) => {
+                    if peer.secure {
+                        let contact = peer.contact.as_deref().and_then(|n| self.config.contact(n)).cloned();
+                        target.secure = contact.and_then(|c| self.secure_target(&c, target.addr.ip()));
+                    }
+                    self.ua.invite(&call, &target, offer).map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             },
             Action::SendRinging { call, early_answer } => {

@@ -49,6 +49,8 @@ impl Station {
                     Some(UiAction::Answer) => Some(InputAction::Answer),
                     Some(UiAction::Cancel | UiAction::Decline | UiAction::Hangup) => Some(InputAction::Hangup),
                     Some(UiAction::DoorOpen) => Some(InputAction::DoorOpen),
+                    Some(UiAction::PairConfirm) => Some(InputAction::Answer),
+                    Some(UiAction::PairDecline) => Some(InputAction::Hangup),
                     None => None,
                 }
             }
@@ -71,7 +73,24 @@ impl Station {
     fn on_action(&mut self, action: crate::input::InputAction) {
         use crate::input::InputAction;
         info!(?action, "button");
+        // While a pairing code waits for this station's person, answer confirms it and
+        // hang-up declines it.
+        let pairing_answer = match action {
+            InputAction::Answer => Some(true),
+            InputAction::Hangup => Some(false),
+            _ => None,
+        };
+        if pairing_answer.is_some_and(|confirmed| self.pairing_input(confirmed)) {
+            self.update_screen();
+            return;
+        }
         match action {
+            InputAction::Pair(name) => {
+                let result = self.start_pairing_from_input(&name);
+                if let Err(e) = result {
+                    self.act(Action::Tell(e));
+                }
+            }
             InputAction::Call(name) => match self.machine.state() {
                 State::Idle => {
                     if let Err(e) = self.dial(&name) {
@@ -114,14 +133,18 @@ pub(super) fn key_interpreter(config: &Config) -> crate::input::KeyInterpreter {
             .collect()
     };
     let mut short: std::collections::HashMap<_, _> = parse(&config.input.keys);
+    let mut long: std::collections::HashMap<_, _> = parse(&config.input.long_press);
     for c in &config.contacts {
         if let Some(key) = &c.key {
             short.insert(key.clone(), InputAction::Call(c.name.clone()));
+            // Holding a contact's key pairs with it (unless the config gives it another use).
+            long.entry(key.clone())
+                .or_insert_with(|| InputAction::Pair(c.name.clone()));
         }
     }
     crate::input::KeyInterpreter::new(
         short,
-        parse(&config.input.long_press),
+        long,
         Duration::from_millis(config.input.long_press_ms),
         Duration::from_millis(config.input.debounce_ms),
     )

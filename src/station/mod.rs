@@ -7,6 +7,8 @@ use crate::call::ua::{UaEvent, UaSettings, UserAgent};
 use crate::config::Config;
 use crate::device::{self, probe::ProbeReport, Devices};
 use crate::media::{self, codecs::CodecChoice, MediaSession, MediaSettings, MediaStats};
+use crate::security::identity::Identity;
+use crate::security::pins::PinStore;
 use crate::ui::compositor::Compositor;
 
 use serde::Serialize;
@@ -19,6 +21,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 mod actions;
 mod buttons;
+pub mod pairing;
 mod screen;
 mod sip;
 mod watch;
@@ -38,6 +41,9 @@ pub enum StationError {
     /// A device could not be opened.
     #[error("device: {0}")]
     Device(#[from] device::DeviceError),
+    /// The station's key or certificate cannot be used.
+    #[error("identity: {0}")]
+    Identity(#[from] crate::security::identity::IdentityError),
     /// The station's loop has ended.
     #[error("the station is not running")]
     Stopped,
@@ -66,6 +72,8 @@ pub enum Command {
     ResetProbes,
     /// The station's own timer: offer again after a 491 (see the call machine).
     RetryReoffer(String),
+    /// Pairing with a contact.
+    Pairing(pairing::PairingCommand),
     /// Hang up and stop.
     Shutdown,
 }
@@ -97,6 +105,23 @@ pub struct Status {
     pub missed_call: Option<String>,
     /// SIP state held now (transactions, dialogs, TCP connections).
     pub sip: crate::call::ua::SipStats,
+    /// This station's certificate and who it is paired with.
+    pub security: SecurityStatus,
+}
+
+/// This station's identity, its pins and a pairing under way.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityStatus {
+    /// SHA-256 fingerprint of our certificate.
+    pub fingerprint: String,
+    /// Its short code, for people to compare.
+    pub code: String,
+    /// Our SIP-over-TLS URI.
+    pub tls_uri: Option<String>,
+    /// Contacts with a pin, and where the pin comes from.
+    pub paired: Vec<(String, crate::security::pins::PinSource)>,
+    /// The pairing under way or just finished.
+    pub pairing: Option<pairing::PairingStatus>,
 }
 
 /// A handle to a running station.
@@ -158,6 +183,19 @@ pub fn advertise_address(config: &Config) -> IpAddr {
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
+/// The station's identity and pins: in the state directory, or in memory for the
+/// demo's stations.
+fn security_state(config: &Config) -> Result<(Identity, PinStore), StationError> {
+    crate::security::tls::install_default_provider();
+    if config.station.ephemeral_state {
+        return Ok((Identity::ephemeral(&config.station.name)?, PinStore::in_memory()));
+    }
+    let dir = crate::security::state_dir(config);
+    let identity = Identity::load_or_create(&dir, &config.station.name)?;
+    info!(fingerprint = %identity.fingerprint, code = %identity.fingerprint.short_code(), "station identity");
+    Ok((identity, PinStore::load(&dir)))
+}
+
 /// Opens devices, starts SIP, and runs the station loop in a task.
 pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHandle<()>), StationError> {
     media::init()?;
@@ -165,6 +203,8 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
     media::codecs::warm_up(&codecs);
     let devices = device::open(&config)?;
     let advertise = advertise_address(&config);
+    let (identity, pins) = security_state(&config)?;
+    let pins = Arc::new(Mutex::new(pins));
     let (ua_tx, ua_rx) = mpsc::unbounded_channel();
     let ua = UserAgent::start(
         UaSettings {
@@ -174,7 +214,11 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
             display_name: config.station.name.clone(),
             setup_timeout: Duration::from_secs(config.station.setup_timeout_secs),
             ring_timeout: Duration::from_secs(config.station.ring_timeout_secs),
-            admission: sip::admission(&config),
+            admission: sip::admission(&config, pins.clone()),
+            tls: Some(crate::call::ua::TlsSettings {
+                identity: identity.clone(),
+                port: config.security.tls_port,
+            }),
         },
         ua_tx,
     )
@@ -235,6 +279,9 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         compositor,
         message_at: Instant::now(),
         advertise,
+        identity,
+        pins,
+        pairing: None,
         config,
         ua,
         devices,
@@ -275,6 +322,12 @@ struct Station {
     message_at: Instant,
     config: Config,
     advertise: IpAddr,
+    /// Our key and certificate.
+    identity: Identity,
+    /// Paired contacts (shared with the user agent's admission check).
+    pins: Arc<Mutex<PinStore>>,
+    /// A pairing under way.
+    pairing: Option<pairing::Session>,
     ua: UserAgent,
     devices: Devices,
     settings: MediaSettings,
@@ -371,6 +424,7 @@ impl Station {
             Command::Input(raw) => self.on_input(raw, Instant::now()),
             Command::ResetProbes => self.devices.probes.reset(),
             Command::RetryReoffer(call) => self.feed(Event::RetryReoffer { call }),
+            Command::Pairing(c) => self.on_pairing_command(c),
             Command::Shutdown => {}
         }
     }
@@ -389,11 +443,13 @@ impl Station {
             device_problem: self.idle_watch.problem(),
             missed_call: self.missed_call.clone(),
             sip: self.ua.stats(),
+            security: self.security_status(),
         }
     }
 
     fn on_tick(&mut self) {
         self.end_unanswered_ringing();
+        self.pairing_tick();
         self.blank_when_quiet();
         self.watch_devices_when_idle();
         self.update_screen();

@@ -34,7 +34,7 @@ impl Station {
     /// Puts the call state on the screen, with a recent message for the person at it.
     pub(super) fn update_screen(&self) {
         let screen = match self.machine.state() {
-            State::Idle => idle_screen(&self.config),
+            State::Idle => self.pairing_screen().unwrap_or_else(|| idle_screen(&self.config)),
             State::Outgoing { peer, ringing, .. } => Screen::Calling {
                 peer: peer.label().into(),
                 ringing: *ringing,

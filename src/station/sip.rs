@@ -5,11 +5,13 @@ use super::Station;
 use crate::call::machine::{Action, Event, PeerInfo, State};
 use crate::call::parse_peer;
 use crate::call::sdp::{AudioCodec, Direction, LocalMedia};
-use crate::call::ua::UaEvent;
-use crate::config::Config;
+use crate::call::ua::{Caller, UaEvent};
+use crate::config::{Config, Contact, PlainCalls};
 use crate::media;
-use std::net::IpAddr;
-use std::sync::Arc;
+use crate::security::identity::Fingerprint;
+use crate::security::pins::{pin_for, PinStore};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use tracing::warn;
 
 impl Station {
@@ -19,12 +21,22 @@ impl Station {
             None => (None, target.to_string()),
         };
         let peer = parse_peer(&uri).map_err(|e| format!("{target:?} is not a contact, and {e}"))?;
+        let secure = contact
+            .as_ref()
+            .and_then(|c| self.secure_target(c, peer.addr.ip()))
+            .is_some();
+        if !secure && self.config.security.plain_calls == PlainCalls::Refuse {
+            return Err(format!(
+                "{target} is not paired, and plain calls are refused (security.plain_calls); pair first: doorway pair NAME"
+            ));
+        }
         let info = PeerInfo {
             contact: contact.as_ref().map(|c| c.name.clone()),
             uri: peer.uri.clone(),
             ip: peer.addr.ip(),
             auto_answer: false,
             preview: false,
+            secure,
         };
         let local = self.local_media().ok_or("no free RTP ports in the configured range")?;
         let call = format!("{:032x}@doorway", rand::random::<u128>());
@@ -52,16 +64,32 @@ impl Station {
         })
     }
 
-    /// Finds the contact an INVITE comes from ([`crate::call::identify`]).
-    fn identify(&self, from_uri: &str, source: IpAddr) -> PeerInfo {
-        let chosen = crate::call::identify::match_contact(&self.config.contacts, from_uri, source);
-        PeerInfo {
+    /// Where a pinned contact takes secure calls and the certificate it must show: its
+    /// address with the TLS port from the config, else from pairing, else 5061.
+    pub(super) fn secure_target(&self, contact: &Contact, ip: IpAddr) -> Option<(SocketAddr, Fingerprint)> {
+        let pins = self.pins.lock().unwrap();
+        let (pin, _) = pin_for(contact, &pins)?;
+        let port = contact
+            .tls_port
+            .or_else(|| pins.get(&contact.name).and_then(|p| p.tls_port))
+            .unwrap_or(5061);
+        Some((SocketAddr::new(ip, port), pin))
+    }
+
+    /// Finds the contact an INVITE comes from ([`crate::call::identify::recognise`]);
+    /// `None` when it may not ring after all (a pin changed since it was admitted).
+    fn identify(&self, caller: &Caller) -> Option<PeerInfo> {
+        let pins = self.pins.lock().unwrap();
+        let recognised = crate::call::identify::recognise(&self.config, &pins, caller).ok()?;
+        let chosen = recognised.contact;
+        Some(PeerInfo {
             contact: chosen.map(|c| c.name.clone()),
-            uri: from_uri.to_string(),
-            ip: source,
+            uri: caller.from_uri.clone(),
+            ip: caller.source,
             auto_answer: chosen.is_some_and(|c| c.auto_answer),
             preview: chosen.is_some_and(|c| c.preview),
-        }
+            secure: recognised.secure,
+        })
     }
 
     pub(super) fn on_sip(&mut self, event: UaEvent) {
@@ -71,8 +99,13 @@ impl Station {
                 from_uri,
                 source,
                 offer,
+                tls,
             } => {
-                let peer = self.identify(&from_uri, source);
+                let caller = Caller { from_uri, source, tls };
+                let Some(peer) = self.identify(&caller) else {
+                    let _ = self.ua.reject(&call, 403);
+                    return;
+                };
                 let Some(local) = self.local_media() else {
                     warn!("no free RTP ports; refusing the call");
                     let _ = self.ua.reject(&call, 503);
@@ -87,7 +120,7 @@ impl Station {
                     allow_unknown,
                 }
             }
-            UaEvent::Refused { from_uri, source } => {
+            UaEvent::Refused { from_uri, source, why } => {
                 // Said on the screen only between calls: a stranger must not be able to
                 // cover a running call with banners.
                 if self.machine.state() == &State::Idle {
@@ -96,8 +129,12 @@ impl Station {
                     } else {
                         from_uri
                     };
-                    self.act(Action::Tell(format!("refused a call from {who}: not a contact")));
+                    self.act(Action::Tell(format!("refused a call from {who}: {why}")));
                 }
+                return;
+            }
+            UaEvent::Pairing { caller, body, reply } => {
+                self.on_pairing_message(caller, body, reply);
                 return;
             }
             UaEvent::Progress { call, early_sdp } => Event::Progress { call, early_sdp },
@@ -113,13 +150,12 @@ impl Station {
     }
 }
 
-/// Who may ring: contacts, or everyone when the config allows unknown callers.
-pub(super) fn admission(config: &Config) -> crate::call::ua::Admission {
-    if config.station.allow_unknown_callers {
-        return crate::call::ua::Admission::everyone();
-    }
-    let contacts = config.contacts.clone();
-    crate::call::ua::Admission(Arc::new(move |from, source| {
-        crate::call::identify::match_contact(&contacts, from, source).is_some()
+/// Who may ring: contacts (paired ones only with their certificate), or everyone when
+/// the config allows unknown callers.
+pub(super) fn admission(config: &Config, pins: Arc<Mutex<PinStore>>) -> crate::call::ua::Admission {
+    let config = config.clone();
+    crate::call::ua::Admission(Arc::new(move |caller| {
+        let pins = pins.lock().unwrap();
+        crate::call::identify::recognise(&config, &pins, caller).map(|_| ())
     }))
 }

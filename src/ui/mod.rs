@@ -53,6 +53,17 @@ pub enum Screen {
         /// Show a door-open button.
         door_open: bool,
     },
+    /// Pairing with a contact: the code to compare with the other station's screen.
+    Pairing {
+        /// With whom.
+        peer: String,
+        /// The 6-digit code, once both stations have it.
+        code: Option<String>,
+        /// Waiting for this station's person to confirm or decline.
+        asking: bool,
+        /// What to tell the person.
+        note: String,
+    },
 }
 
 impl Screen {
@@ -63,6 +74,7 @@ impl Screen {
             Screen::Calling { .. } => "calling",
             Screen::Ringing { .. } => "ringing",
             Screen::InCall { .. } => "call",
+            Screen::Pairing { .. } => "pairing",
         }
     }
 }
@@ -82,6 +94,10 @@ pub enum UiAction {
     Hangup,
     /// Open the door.
     DoorOpen,
+    /// The pairing codes match: pair.
+    PairConfirm,
+    /// The pairing codes differ, or the person does not want to pair.
+    PairDecline,
 }
 
 /// A touchable area.
@@ -169,6 +185,14 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
                 bottom(2 * margin + half, half, "Decline", UiAction::Decline, RED),
             ]
         }
+        Screen::Pairing { asking: true, .. } => {
+            let half = (w - 3 * margin) / 2;
+            vec![
+                bottom(margin, half, "Same code: pair", UiAction::PairConfirm, GREEN),
+                bottom(2 * margin + half, half, "Cancel", UiAction::PairDecline, RED),
+            ]
+        }
+        Screen::Pairing { .. } => vec![],
         Screen::InCall { door_open, .. } => {
             let mut b = vec![bottom(w / 3, w / 3, "Hang up", UiAction::Hangup, RED)];
             if *door_open {
@@ -269,6 +293,15 @@ pub fn render(
                 BACKGROUND,
             );
             canvas.text((w - tw) / 2, y, &text, small, WHITE);
+        }
+        Screen::Pairing { peer, code, note, .. } => {
+            let row = |y: i32| Rect { x: 0, y, w, h: h / 6 };
+            canvas.text_centred(row(h / 12), &format!("Pair with {peer}"), big, WHITE);
+            if let Some(code) = code {
+                canvas.text_centred(row(h / 4), code, big * 2.0, WHITE);
+            }
+            let size = (small * 0.8).min(small * (w - 32) as f32 / Canvas::text_width(note, small).max(1) as f32);
+            canvas.text_centred(row(h / 2), note, size, WHITE);
         }
         Screen::InCall {
             peer, seconds, on_hold, ..

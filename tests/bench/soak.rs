@@ -71,11 +71,13 @@ impl StationProcess {
             &config,
             format!(
                 "[station]\nname = \"{name}\"\nuser = \"{}\"\nlisten = \"127.0.0.1:{port}\"\n\
-                 control_socket = \"{}\"\n\n[[contact]]\nname = \"{peer}\"\n\
-                 uri = \"sip:{}@127.0.0.1:{peer_port}\"\nauto_answer = {answers}\n",
+                 control_socket = \"{}\"\nstate_dir = \"{}\"\n\n[[contact]]\nname = \"{peer}\"\n\
+                 uri = \"sip:{}@127.0.0.1:{peer_port}\"\nauto_answer = {answers}\n\n[security]\ntls_port = {}\n",
                 name.to_lowercase(),
                 socket.display(),
+                dir.join(name.to_lowercase()).display(),
                 peer.to_lowercase(),
+                doorway::demo::free_sip_port(),
             ),
         )
         .expect("write a station config");

@@ -32,6 +32,11 @@ impl Station {
         Station { handle, config, task }
     }
 
+    /// A station started by the test itself.
+    pub fn from_parts(handle: StationHandle, config: Config, task: tokio::task::JoinHandle<()>) -> Station {
+        Station { handle, config, task }
+    }
+
     pub async fn status(&self) -> Status {
         self.handle.status().await.expect("status")
     }
@@ -119,9 +124,11 @@ impl HallProcess {
             &config,
             format!(
                 "[station]\nname = \"Hall\"\nuser = \"hall\"\nlisten = \"127.0.0.1:{hall_port}\"\n\
-                 control_socket = \"{}\"\n\n[[contact]]\nname = \"Door\"\n\
-                 uri = \"sip:door@127.0.0.1:{door_port}\"\nauto_answer = true\n",
-                socket.display()
+                 control_socket = \"{}\"\nstate_dir = \"{}\"\n\n[[contact]]\nname = \"Door\"\n\
+                 uri = \"sip:door@127.0.0.1:{door_port}\"\nauto_answer = true\n\n[security]\ntls_port = {}\n",
+                socket.display(),
+                dir.path().display(),
+                demo::free_sip_port(),
             ),
         )
         .unwrap();

@@ -34,6 +34,9 @@ impl UserAgent {
         let ua = self.clone();
         let call = call.to_string();
         tokio::spawn(async move {
+            if let Err(e) = ua.ensure_call_link(&call).await {
+                debug!(error = %e, "no secure connection for the re-INVITE");
+            }
             let result = dialog.reinvite(Some(vec![sdp_type()]), Some(offer.into_bytes())).await;
             let answer = match result {
                 Ok(Some(resp)) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
@@ -52,7 +55,13 @@ impl UserAgent {
     }
 
     pub(super) async fn follow_dialogs(self, mut states: DialogStateReceiver) {
-        while let Some(state) = states.recv().await {
+        // Until shutdown: the channel alone never closes (its sender lives in the dialog
+        // layer this task keeps alive), and ending here frees the sockets.
+        let cancel = self.inner.cancel.clone();
+        while let Some(state) = tokio::select! {
+            s = states.recv() => s,
+            _ = cancel.cancelled() => None,
+        } {
             debug!(%state, "dialog state");
             match state {
                 DialogState::Trying(id) => self.mark_responded(&id.call_id),

@@ -11,16 +11,27 @@ use tracing::{debug, info, warn};
 
 impl UserAgent {
     pub(super) async fn serve_incoming(self, mut incoming: rsipstack::transaction::TransactionReceiver) {
-        while let Some(mut tx) = incoming.recv().await {
+        // Until shutdown (see follow_dialogs).
+        let cancel = self.inner.cancel.clone();
+        while let Some(mut tx) = tokio::select! {
+            tx = incoming.recv() => tx,
+            _ = cancel.cancelled() => None,
+        } {
             // A complete request: the connection it came on is in use (see tcp_guard).
             if let Some(remote) = tx
                 .connection
                 .as_ref()
-                .filter(|c| matches!(c, rsipstack::transport::SipConnection::Tcp(_)))
+                .filter(|c| {
+                    matches!(
+                        c,
+                        rsipstack::transport::SipConnection::Tcp(_) | rsipstack::transport::SipConnection::Tls(_)
+                    )
+                })
                 .and_then(|c| c.get_remote_addr())
                 .and_then(|a| a.get_socketaddr().ok())
             {
                 self.inner.tcp_guard.saw_request(remote);
+                self.inner.tls_guard.saw_request(remote);
             }
             if let Some(Dialog::Invite(mut dialog)) = self.inner.layer.match_dialog(&tx) {
                 tokio::spawn(async move {
@@ -37,11 +48,14 @@ impl UserAgent {
                 continue;
             }
             match tx.original.method {
-                Method::Invite if !self.admitted(&tx) => self.refuse_stranger(tx).await,
-                Method::Invite => self.new_invite(tx),
+                Method::Invite => match (self.inner.settings.admission.0)(&self.caller(&tx)) {
+                    Ok(()) => self.new_invite(tx),
+                    Err(why) => self.refuse_stranger(tx, why).await,
+                },
+                Method::Message => self.on_message(tx),
                 Method::Options => {
                     let headers = vec![
-                        Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE".into()),
+                        Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, MESSAGE".into()),
                         Header::Accept("application/sdp".into()),
                     ];
                     tx.reply_with(StatusCode::OK, headers, None).await.ok();
@@ -57,14 +71,22 @@ impl UserAgent {
         }
     }
 
-    fn admitted(&self, tx: &Transaction) -> bool {
+    /// Who sent `tx`: From URI, source address, and over TLS the certificate.
+    pub(super) fn caller(&self, tx: &Transaction) -> super::Caller {
         let (from_uri, source) = caller(tx);
-        (self.inner.settings.admission.0)(&from_uri, source)
+        let tls = tx
+            .connection
+            .as_ref()
+            .filter(|c| matches!(c, rsipstack::transport::SipConnection::Tls(_)))
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok())
+            .map(|remote| self.presented(remote));
+        super::Caller { from_uri, source, tls }
     }
 
     /// 403 without keeping anything: no dialog, and the transaction is dropped before it
     /// holds a response (a stranger's retransmission gets another 403 the same way).
-    async fn refuse_stranger(&self, tx: Transaction) {
+    async fn refuse_stranger(&self, tx: Transaction, why: String) {
         let (from_uri, source) = caller(&tx);
         let mut request = tx.original.clone();
         if let Ok(to) = request.to_header() {
@@ -89,10 +111,10 @@ impl UserAgent {
             reported.retain(|_, t| now.duration_since(*t) < std::time::Duration::from_secs(10));
             reported.insert(source, now);
             drop(reported);
-            warn!(from = %from_uri, %source, "refused a call: not a contact");
-            self.emit(UaEvent::Refused { from_uri, source });
+            warn!(from = %from_uri, %source, %why, "refused a call");
+            self.emit(UaEvent::Refused { from_uri, source, why });
         } else {
-            debug!(from = %from_uri, %source, "refused a call: not a contact");
+            debug!(from = %from_uri, %source, %why, "refused a call");
         }
     }
 
@@ -109,13 +131,24 @@ impl UserAgent {
             .call_id_header()
             .map(|c| c.value().to_string())
             .unwrap_or_default();
-        let (from_uri, source) = caller(&tx);
+        let super::Caller { from_uri, source, tls } = self.caller(&tx);
         let offer = String::from_utf8_lossy(&tx.original.body).into_owned();
+        // A secure call: requests we send in it go to the caller's TLS listener (its
+        // Contact), which must hold the certificate it presented now.
+        if let Some(Some(certificate)) = tls {
+            if let Some(addr) = contact_addr(&tx) {
+                self.inner
+                    .secure_calls
+                    .lock()
+                    .unwrap()
+                    .insert(call.clone(), (addr, certificate));
+            }
+        }
         let dialog = match self.inner.layer.get_or_create_server_invite(
             &tx,
             self.inner.state_sender.clone(),
             None,
-            Some(self.contact()),
+            Some(self.contact_for(tls.is_some())),
         ) {
             Ok(d) => d,
             Err(e) => {
@@ -131,6 +164,7 @@ impl UserAgent {
             from_uri,
             source,
             offer,
+            tls,
         });
         let mut dialog = dialog;
         let task = tokio::spawn(async move {
@@ -144,6 +178,24 @@ impl UserAgent {
             .unwrap()
             .insert(call, task.abort_handle());
     }
+}
+
+/// The address in a request's Contact header (where its sender takes requests).
+fn contact_addr(tx: &Transaction) -> Option<std::net::SocketAddr> {
+    use rsipstack::sip::prelude::ToTypedHeader;
+    let contact = tx.original.contact_header().ok()?.typed().ok()?;
+    let ip = match &contact.uri.host_with_port.host {
+        rsipstack::sip::Host::IpAddr(ip) => ip.to_owned(),
+        rsipstack::sip::Host::Domain(d) => d.to_string().parse().ok()?,
+    };
+    let port = contact
+        .uri
+        .host_with_port
+        .port
+        .as_ref()
+        .map(|p| p.value())
+        .unwrap_or(5061);
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// The From URI of a request and the address it came from.

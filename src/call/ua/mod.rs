@@ -24,8 +24,13 @@ use tracing::{info, info_span, warn, Instrument};
 
 mod dialogs;
 mod incoming;
+pub mod message;
 mod outgoing;
+pub mod secure;
 pub mod tcp_guard;
+
+use crate::security::identity::Fingerprint;
+pub use secure::{TlsDialError, TlsSettings};
 
 /// What the user agent reports to the station.
 #[derive(Debug, Clone)]
@@ -40,6 +45,8 @@ pub enum UaEvent {
         source: IpAddr,
         /// The SDP offer.
         offer: String,
+        /// It came over TLS; the certificate the caller presented, if any.
+        tls: Option<Option<Fingerprint>>,
     },
     /// 180/183 for our INVITE.
     Progress {
@@ -62,6 +69,8 @@ pub enum UaEvent {
         from_uri: String,
         /// Where the INVITE came from.
         source: IpAddr,
+        /// Why, for a person.
+        why: String,
     },
     /// Our INVITE ended without a call.
     Failed {
@@ -96,6 +105,16 @@ pub enum UaEvent {
         call: String,
         /// Answer or status.
         answer: Result<String, u16>,
+    },
+    /// A pairing message ([`crate::security::pairing`]) from a peer; answer through
+    /// `reply` (a 200 with a body, or a refusal).
+    Pairing {
+        /// Who sent it.
+        caller: Caller,
+        /// The JSON body.
+        body: String,
+        /// Where the answer goes.
+        reply: message::Replier,
     },
     /// We answered, but the caller never confirmed with an ACK (RFC 3261 13.3.1.4); the
     /// dialog is over.
@@ -165,19 +184,39 @@ pub struct UaSettings {
     /// Who may ring this station at all; everyone else gets 403 at once, without a
     /// dialog or a transaction kept for them (a flood of strangers costs nothing).
     pub admission: Admission,
+    /// SIP over TLS, when the station has an identity.
+    pub tls: Option<TlsSettings>,
 }
 
-/// Decides from a caller's From URI and source address whether it may ring.
-pub type AdmissionCheck = dyn Fn(&str, IpAddr) -> bool + Send + Sync;
+/// Who sent a request, as far as the transport can tell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The From URI.
+    pub from_uri: String,
+    /// The source address.
+    pub source: IpAddr,
+    /// It came over TLS; the certificate the client presented, if it presented one.
+    pub tls: Option<Option<Fingerprint>>,
+}
 
-/// Whether a caller (From URI, source address) may ring the station.
+impl Caller {
+    /// The certificate the caller proved it holds.
+    pub fn certificate(&self) -> Option<Fingerprint> {
+        self.tls.flatten()
+    }
+}
+
+/// Decides whether a caller may ring; a refusal says why (for the log).
+pub type AdmissionCheck = dyn Fn(&Caller) -> Result<(), String> + Send + Sync;
+
+/// Whether a caller may ring the station.
 #[derive(Clone)]
 pub struct Admission(pub Arc<AdmissionCheck>);
 
 impl Admission {
     /// Everyone may ring.
     pub fn everyone() -> Self {
-        Self(Arc::new(|_, _| true))
+        Self(Arc::new(|_| Ok(())))
     }
 }
 
@@ -204,6 +243,17 @@ struct Inner {
     events: mpsc::UnboundedSender<UaEvent>,
     cancel: CancellationToken,
     tcp_guard: tcp_guard::TcpGuard,
+    /// Inbound TLS connections (their own caps, and the certificates they presented).
+    tls_guard: tcp_guard::TcpGuard,
+    tls_port: Option<u16>,
+    /// TLS connections we dialed.
+    dialed: secure::DialedLinks,
+    /// Secure calls: where the peer's TLS listener is and the certificate it must hold.
+    secure_calls: Mutex<HashMap<String, (SocketAddr, Fingerprint)>>,
+    /// Outgoing secure calls still dialing TLS (a cancel before the INVITE went out).
+    dialing: Mutex<std::collections::HashSet<String>>,
+    /// The transport layer, for adding the connections we dial.
+    transport: TransportLayer,
 }
 
 /// A running SIP user agent. Cheap to clone; stops when [`UserAgent::shutdown`] is called.
@@ -251,9 +301,15 @@ impl UserAgent {
                     inner: transport.inner.clone(),
                 },
                 cancel.child_token(),
+                None,
             )
             .await
             .map_err(io_err)?;
+        let tls_guard = tcp_guard::TcpGuard::default();
+        let tls_port = match &settings.tls {
+            Some(tls) => Some(start_tls(tls, &transport, &tls_guard, local, external, &cancel).await?),
+            None => None,
+        };
         let loopback = SocketAddr::new(
             if local.is_ipv4() {
                 IpAddr::from([127, 0, 0, 1])
@@ -269,6 +325,10 @@ impl UserAgent {
                 source: Box::new(source),
             })?;
         transport.add_transport(tcp.into());
+        let own_transport = TransportLayer {
+            outbound: transport.outbound.clone(),
+            inner: transport.inner.clone(),
+        };
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport)
@@ -291,6 +351,12 @@ impl UserAgent {
                 events,
                 cancel: cancel.clone(),
                 tcp_guard,
+                tls_guard,
+                tls_port,
+                dialed: Default::default(),
+                secure_calls: Mutex::default(),
+                dialing: Mutex::default(),
+                transport: own_transport,
             }),
         };
         let span = info_span!("sip", port = local.port());
@@ -305,7 +371,12 @@ impl UserAgent {
         );
         tokio::spawn(ua.clone().serve_incoming(incoming).instrument(span.clone()));
         tokio::spawn(ua.clone().follow_dialogs(state_receiver).instrument(span));
-        info!(%local, advertise = %ua.inner.settings.advertise, "SIP listening on UDP and TCP");
+        match tls_port {
+            Some(port) => {
+                info!(%local, tls_port = port, advertise = %ua.inner.settings.advertise, "SIP listening on UDP, TCP and TLS")
+            }
+            None => info!(%local, advertise = %ua.inner.settings.advertise, "SIP listening on UDP and TCP"),
+        }
         Ok(ua)
     }
 
@@ -318,7 +389,7 @@ impl UserAgent {
             waiting_ack: endpoint.waiting_ack,
             dialogs: self.inner.layer.len(),
             calls: self.inner.dialogs.lock().unwrap().len(),
-            tcp_connections: self.inner.tcp_guard.open_connections(),
+            tcp_connections: self.inner.tcp_guard.open_connections() + self.inner.tls_guard.open_connections(),
         }
     }
 
@@ -335,6 +406,14 @@ impl UserAgent {
 
     fn contact(&self) -> rsipstack::sip::Uri {
         rsipstack::sip::Uri::try_from(self.uri().as_str()).expect("own URI is valid")
+    }
+
+    /// Our Contact for a call: the TLS URI for a secure one.
+    fn contact_for(&self, secure: bool) -> rsipstack::sip::Uri {
+        match self.tls_uri().filter(|_| secure) {
+            Some(uri) => rsipstack::sip::Uri::try_from(uri.as_str()).expect("own URI is valid"),
+            None => self.contact(),
+        }
     }
 
     fn emit(&self, event: UaEvent) {
@@ -358,6 +437,8 @@ impl UserAgent {
         self.inner.invite_tasks.lock().unwrap().remove(call);
         self.inner.responded.lock().unwrap().remove(call);
         self.inner.offers.lock().unwrap().remove(call);
+        self.inner.secure_calls.lock().unwrap().remove(call);
+        self.inner.dialing.lock().unwrap().remove(call);
     }
 
     /// Sends 180 Ringing, or 183 with an early-media answer.
@@ -385,6 +466,10 @@ impl UserAgent {
 
     /// Cancels our pending INVITE.
     pub async fn cancel(&self, call: &str) -> Result<(), UaError> {
+        if self.inner.dialing.lock().unwrap().remove(call) {
+            // Still dialing TLS: the INVITE will not be sent.
+            return Ok(());
+        }
         let dialog = self.dialog(call)?;
         self.forget(call);
         dialog.cancel().await?;
@@ -394,6 +479,9 @@ impl UserAgent {
     /// Ends an established call with BYE.
     pub async fn bye(&self, call: &str) -> Result<(), UaError> {
         let dialog = self.dialog(call)?;
+        if let Err(e) = self.ensure_call_link(call).await {
+            warn!(%call, error = %e, "cannot reach the peer to hang up");
+        }
         // Answered but not yet ACKed: stop retransmitting the 200 the call no longer needs.
         if let Some(task) = self.inner.invite_tasks.lock().unwrap().remove(call) {
             task.abort();
@@ -407,6 +495,72 @@ impl UserAgent {
     pub fn shutdown(&self) {
         self.inner.cancel.cancel();
     }
+}
+
+/// Listens for SIP over TLS on the listen address's `tls.port`, through the guard.
+async fn start_tls(
+    tls: &TlsSettings,
+    transport: &TransportLayer,
+    guard: &tcp_guard::TcpGuard,
+    local: SocketAddr,
+    external: SocketAddr,
+    cancel: &CancellationToken,
+) -> Result<u16, UaError> {
+    let addr = SocketAddr::new(local.ip(), tls.port);
+    let failed = |why: String| UaError::Listen {
+        addr,
+        source: Box::new(rsipstack::Error::Error(why)),
+    };
+    let server = crate::security::tls::server_config(&tls.identity).map_err(|e| failed(e.to_string()))?;
+    // Port 0: find a free one first, so the advertised address can name it.
+    let port = if tls.port == 0 {
+        std::net::TcpListener::bind(addr)
+            .and_then(|l| l.local_addr())
+            .map_err(|e| failed(e.to_string()))?
+            .port()
+    } else {
+        tls.port
+    };
+    let bind = SocketAddr::new(local.ip(), port);
+    let advertised = SocketAddr::new(external.ip(), port);
+    guard
+        .listen(
+            bind,
+            SipAddr::new(rsipstack::sip::Transport::Tls, advertised.into()),
+            TransportLayer {
+                outbound: transport.outbound.clone(),
+                inner: transport.inner.clone(),
+            },
+            cancel.child_token(),
+            Some(tcp_guard::TlsAccept {
+                acceptor: tokio_rustls::TlsAcceptor::from(server),
+            }),
+        )
+        .await
+        .map_err(|e| UaError::Listen {
+            addr: bind,
+            source: Box::new(e.into()),
+        })?;
+    // As for TCP: rsipstack needs a TLS listener of its own to write our TLS address in
+    // Via headers; it gets one on loopback, advertising the real address.
+    let loopback = SocketAddr::new(
+        if local.is_ipv4() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        },
+        0,
+    );
+    let config = rsipstack::transport::tls::TlsConfig {
+        cert: Some(tls.identity.cert_pem.clone().into_bytes()),
+        key: Some(tls.identity.key_pem().as_bytes().to_vec()),
+        ..Default::default()
+    };
+    let listener = rsipstack::transport::tls::TlsListenerConnection::new(loopback, Some(advertised), config)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    transport.add_transport(listener.into());
+    Ok(port)
 }
 
 fn sdp_type() -> Header {

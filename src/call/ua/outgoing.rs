@@ -9,7 +9,44 @@ use tracing::{info, info_span, warn, Instrument};
 
 impl UserAgent {
     /// Sends an INVITE with `offer` under Call-ID `call`; the outcome comes as events.
+    /// A secure peer is dialed over TLS first, and only if it shows the pinned
+    /// certificate does the INVITE go out (else the call fails with the reason).
     pub fn invite(&self, call: &str, peer: &Peer, offer: String) -> Result<(), UaError> {
+        let Some((addr, pin)) = peer.secure else {
+            return self.invite_now(call, peer, offer);
+        };
+        self.inner.dialing.lock().unwrap().insert(call.to_string());
+        let (ua, call, peer) = (self.clone(), call.to_string(), peer.clone());
+        let span = info_span!("call", id = %call, peer = %peer.uri);
+        tokio::spawn(
+            async move {
+                let dialed = ua.ensure_tls(addr, Some(pin)).await;
+                if !ua.inner.dialing.lock().unwrap().remove(&call) {
+                    return; // cancelled meanwhile
+                }
+                let result = match dialed {
+                    Ok(_) => {
+                        ua.inner.secure_calls.lock().unwrap().insert(call.clone(), (addr, pin));
+                        ua.invite_now(&call, &peer, offer).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(reason) = result {
+                    warn!(%reason, "secure call could not be placed");
+                    ua.forget(&call);
+                    ua.emit(UaEvent::Failed {
+                        call,
+                        status: None,
+                        reason,
+                    });
+                }
+            }
+            .instrument(span),
+        );
+        Ok(())
+    }
+
+    fn invite_now(&self, call: &str, peer: &Peer, offer: String) -> Result<(), UaError> {
         let mut callee = rsipstack::sip::Uri::try_from(peer.uri.as_str())
             .map_err(|e| UaError::from(rsipstack::Error::Error(e.to_string())))?;
         if callee.auth.is_none() {
@@ -18,19 +55,29 @@ impl UserAgent {
                 password: None,
             });
         }
-        let transport = if peer.tcp {
-            rsipstack::sip::Transport::Tcp
-        } else {
-            rsipstack::sip::Transport::Udp
+        let (transport, destination) = match peer.secure {
+            Some((addr, _)) => (rsipstack::sip::Transport::Tls, addr),
+            None if peer.tcp => (rsipstack::sip::Transport::Tcp, peer.addr),
+            None => (rsipstack::sip::Transport::Udp, peer.addr),
         };
+        if peer.secure.is_some() {
+            // The Request-URI names the TLS listener too, so in-dialog requests from the
+            // other side's view and ours agree on where this station is.
+            callee.host_with_port = rsipstack::sip::HostWithPort::from(destination);
+            callee
+                .params
+                .retain(|p| !matches!(p, rsipstack::sip::Param::Transport(_)));
+            callee.params.push(rsipstack::sip::Param::Transport(transport));
+        }
+        let secure = peer.secure.is_some();
         let option = InviteOption {
             caller_display_name: Some(self.inner.settings.display_name.clone()),
-            caller: self.contact(),
+            caller: self.contact_for(secure),
             callee,
-            destination: Some(rsipstack::transport::SipAddr::new(transport, peer.addr.into())),
+            destination: Some(rsipstack::transport::SipAddr::new(transport, destination.into())),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
-            contact: self.contact(),
+            contact: self.contact_for(secure),
             call_id: Some(call.to_string()),
             ..Default::default()
         };

@@ -13,7 +13,9 @@
 //! Freed buffers go back to the system (malloc_trim) once connections close, so a flood
 //! leaves no lasting footprint.
 
+use crate::security::identity::Fingerprint;
 use rsipstack::transport::tcp::TcpConnection;
+use rsipstack::transport::tls::TlsConnection;
 use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,6 +39,17 @@ struct Tracked {
     opened: Instant,
     last_request: Option<Instant>,
     closing: bool,
+    /// The certificate a TLS client presented.
+    presented: Option<Fingerprint>,
+}
+
+/// Inbound connections are TLS: each is handshaken (within [`HEADER_TIMEOUT`]) before
+/// rsipstack sees it, and the client's certificate is remembered for the requests it
+/// sends.
+#[derive(Clone)]
+pub struct TlsAccept {
+    /// Our server side.
+    pub acceptor: tokio_rustls::TlsAcceptor,
 }
 
 /// The table of inbound TCP connections; [`TcpGuard::saw_request`] is told of each
@@ -63,6 +76,7 @@ impl TcpGuard {
         advertised: SipAddr,
         transport: TransportLayer,
         cancel: CancellationToken,
+        tls: Option<TlsAccept>,
     ) -> std::io::Result<()> {
         let socket = if local.is_ipv4() {
             tokio::net::TcpSocket::new_v4()?
@@ -72,6 +86,8 @@ impl TcpGuard {
         socket.set_reuseaddr(true)?;
         socket.bind(local)?;
         let listener = socket.listen(128)?;
+        // Shared with the handshake tasks: the layer is cancelled when its last copy goes.
+        let transport = Arc::new(transport);
         let guard = self.clone();
         let cancel_accept = cancel.clone();
         tokio::spawn(async move {
@@ -82,7 +98,7 @@ impl TcpGuard {
                     a = listener.accept() => a,
                 };
                 match accepted {
-                    Ok((stream, remote)) => guard.admit(stream, remote, &advertised, &transport, &cancel),
+                    Ok((stream, remote)) => guard.admit(stream, remote, &advertised, &transport, &cancel, tls.as_ref()),
                     Err(e) => {
                         // Out of file descriptors, most likely: wait rather than spin.
                         warn!(error = %e, "cannot accept a TCP connection");
@@ -110,8 +126,9 @@ impl TcpGuard {
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
         local: &SipAddr,
-        transport: &TransportLayer,
+        transport: &Arc<TransportLayer>,
         cancel: &CancellationToken,
+        tls: Option<&TlsAccept>,
     ) {
         let mut table = self.connections.lock().unwrap();
         let from_there = table.keys().filter(|a| a.ip() == remote.ip()).count();
@@ -124,6 +141,27 @@ impl TcpGuard {
             return;
         };
         let _ = stream.set_nodelay(true);
+        if let Some(tls) = tls {
+            table.insert(
+                remote,
+                Tracked {
+                    socket,
+                    opened: Instant::now(),
+                    last_request: None,
+                    closing: false,
+                    presented: None,
+                },
+            );
+            drop(table);
+            let (guard, acceptor) = (self.clone(), tls.acceptor.clone());
+            let (local, transport, cancel) = (local.clone(), transport.clone(), cancel.child_token());
+            tokio::spawn(async move {
+                guard
+                    .handshake(stream, remote, local, &transport, cancel, acceptor)
+                    .await;
+            });
+            return;
+        }
         let connection = match TcpConnection::from_stream(stream, local.clone(), Some(cancel.child_token())) {
             Ok(c) => c,
             Err(e) => {
@@ -138,11 +176,63 @@ impl TcpGuard {
                 opened: Instant::now(),
                 last_request: None,
                 closing: false,
+                presented: None,
             },
         );
         drop(table);
         debug!(%remote, "SIP TCP connection");
         transport.add_connection(SipConnection::Tcp(connection));
+    }
+
+    /// Completes the TLS handshake of an admitted connection and hands it to rsipstack;
+    /// a handshake that fails or takes too long closes it.
+    async fn handshake(
+        &self,
+        stream: tokio::net::TcpStream,
+        remote: SocketAddr,
+        local: SipAddr,
+        transport: &TransportLayer,
+        cancel: CancellationToken,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) {
+        let tls = match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                debug!(%remote, error = %e, "TLS handshake failed");
+                self.forget(remote);
+                return;
+            }
+            Err(_) => {
+                debug!(%remote, "TLS handshake took too long");
+                self.forget(remote);
+                return;
+            }
+        };
+        let presented = crate::security::tls::peer_fingerprint(tls.get_ref().1.peer_certificates());
+        if let Some(t) = self.connections.lock().unwrap().get_mut(&remote) {
+            t.presented = presented;
+        }
+        let remote_addr = SipAddr::new(rsipstack::sip::Transport::Tls, remote.into());
+        match TlsConnection::from_server_stream(tls, local, remote_addr, Some(cancel)).await {
+            Ok(connection) => {
+                debug!(%remote, certificate = ?presented, "SIP TLS connection");
+                transport.add_connection(SipConnection::Tls(connection));
+            }
+            Err(e) => {
+                debug!(%remote, error = %e, "TLS connection failed at once");
+                self.forget(remote);
+            }
+        }
+    }
+
+    fn forget(&self, remote: SocketAddr) {
+        self.connections.lock().unwrap().remove(&remote);
+    }
+
+    /// The certificate the client at `remote` presented, if it is an inbound TLS
+    /// connection that presented one.
+    pub fn presented(&self, remote: SocketAddr) -> Option<Fingerprint> {
+        self.connections.lock().unwrap().get(&remote).and_then(|t| t.presented)
     }
 
     /// A request arrived from `remote` (any transport; only tracked TCP peers count).
@@ -220,6 +310,7 @@ mod tests {
             opened,
             last_request,
             closing: false,
+            presented: None,
         }
     }
 

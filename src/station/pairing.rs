@@ -1,0 +1,481 @@
+//! Pairing on the station: `doorway pair NAME` (or a long press on the contact's key)
+//! starts it, both screens show the code, a person confirms or declines on each, and the
+//! pin is stored only when both confirmed ([`crate::security::pairing`] has the protocol).
+
+use super::{Command, Station};
+use crate::call::machine::Action;
+use crate::call::ua::message::Replier;
+use crate::call::ua::Caller;
+use crate::security::identity::Fingerprint;
+use crate::security::pairing::{self, Decisions, Message, Stage};
+use crate::security::pins::Pin;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+/// Pairing requests to the station.
+#[derive(Debug)]
+pub enum PairingCommand {
+    /// Start pairing with a contact.
+    Start(String, oneshot::Sender<Result<(), String>>),
+    /// The person's decision on the code shown.
+    Decide(bool, oneshot::Sender<Result<(), String>>),
+    /// Forget a contact's pin.
+    Unpair(String, oneshot::Sender<Result<(), String>>),
+    /// The initiator's exchange finished (from its task).
+    Exchanged(u64, Result<Exchange, String>),
+}
+
+/// What the initiator learned from the responder.
+#[derive(Debug)]
+pub struct Exchange {
+    peer: Fingerprint,
+    nb: [u8; 32],
+    tls_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Initiator,
+    Responder,
+}
+
+/// One pairing under way (or just finished, for the screen and `status`).
+#[derive(Debug)]
+pub struct Session {
+    id: u64,
+    contact: String,
+    role: Role,
+    started: Instant,
+    peer: Option<Fingerprint>,
+    peer_tls: Option<SocketAddr>,
+    na: [u8; 32],
+    nb: [u8; 32],
+    code: Option<u32>,
+    decisions: Decisions,
+    stage: Stage,
+    note: String,
+}
+
+/// What `status` shows of a pairing.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairingStatus {
+    /// The contact.
+    pub contact: String,
+    /// Where it stands.
+    pub stage: Stage,
+    /// The code on screen, once known.
+    pub code: Option<String>,
+    /// What a person is told.
+    pub note: String,
+}
+
+impl Session {
+    /// For `status` and the screen.
+    pub fn status(&self) -> PairingStatus {
+        PairingStatus {
+            contact: self.contact.clone(),
+            stage: self.stage,
+            code: self.code.map(pairing::show_code),
+            note: self.note.clone(),
+        }
+    }
+
+    fn open(&self) -> bool {
+        matches!(self.stage, Stage::Connecting | Stage::Comparing)
+    }
+}
+
+impl Station {
+    pub(super) fn on_pairing_command(&mut self, command: PairingCommand) {
+        match command {
+            PairingCommand::Start(name, reply) => {
+                let _ = reply.send(self.start_pairing(&name));
+            }
+            PairingCommand::Decide(confirmed, reply) => {
+                let _ = reply.send(self.decide_pairing(confirmed));
+            }
+            PairingCommand::Unpair(name, reply) => {
+                let _ = reply.send(self.unpair(&name));
+            }
+            PairingCommand::Exchanged(id, result) => self.exchanged(id, result),
+        }
+        self.update_screen();
+    }
+
+    fn contact_tls_addr(&self, name: &str) -> Result<(String, SocketAddr), String> {
+        let contact = self
+            .config
+            .contact(name)
+            .ok_or_else(|| format!("{name:?} is not a contact"))?
+            .clone();
+        if contact.fingerprint.is_some() {
+            return Err(format!(
+                "{}'s certificate is written in the config (fingerprint); change it there",
+                contact.name
+            ));
+        }
+        let ip = crate::call::parse_peer(&contact.uri)
+            .map_err(|e| e.to_string())?
+            .addr
+            .ip();
+        let port = contact
+            .tls_port
+            .or_else(|| self.pins.lock().unwrap().get(&contact.name).and_then(|p| p.tls_port))
+            .unwrap_or(5061);
+        Ok((contact.name, SocketAddr::new(ip, port)))
+    }
+
+    /// A long press on a contact's key: pairing, between calls only.
+    pub(super) fn start_pairing_from_input(&mut self, name: &str) -> Result<(), String> {
+        if self.machine.state() != &crate::call::machine::State::Idle {
+            return Err("pairing waits until the call is over".into());
+        }
+        self.start_pairing(name)
+    }
+
+    fn start_pairing(&mut self, name: &str) -> Result<(), String> {
+        if self.pairing.as_ref().is_some_and(Session::open) {
+            return Err("a pairing is already under way".into());
+        }
+        let (contact, addr) = self.contact_tls_addr(name)?;
+        let id = rand::random();
+        let na = pairing::fresh_nonce();
+        info!(%contact, %addr, "pairing: starting");
+        self.pairing = Some(Session {
+            id,
+            contact: contact.clone(),
+            role: Role::Initiator,
+            started: Instant::now(),
+            peer: None,
+            peer_tls: Some(addr),
+            na,
+            nb: [0; 32],
+            code: None,
+            decisions: Decisions::default(),
+            stage: Stage::Connecting,
+            note: format!("Connecting to {contact}..."),
+        });
+        self.wake();
+        let (ua, commands) = (self.ua.clone(), self.own_commands.clone());
+        let start = Message::Start {
+            name: self.config.station.name.clone(),
+            tls_port: ua.tls_port().unwrap_or(0),
+        };
+        let own = self.identity.fingerprint;
+        tokio::spawn(async move {
+            let result = exchange(&ua, addr, own, start, na).await;
+            if let Some(c) = commands.upgrade() {
+                let _ = c.send(Command::Pairing(PairingCommand::Exchanged(id, result)));
+            }
+        });
+        Ok(())
+    }
+
+    fn exchanged(&mut self, id: u64, result: Result<Exchange, String>) {
+        let own = self.identity.fingerprint;
+        let Some(s) = self.pairing.as_mut().filter(|s| s.id == id && s.open()) else {
+            return;
+        };
+        match result {
+            Ok(x) => {
+                s.peer = Some(x.peer);
+                s.nb = x.nb;
+                if let Some(addr) = s.peer_tls {
+                    s.peer_tls = Some(SocketAddr::new(addr.ip(), x.tls_port));
+                }
+                s.code = Some(pairing::code(own, x.peer, &s.na, &s.nb));
+                s.stage = Stage::Comparing;
+                s.note = format!("Does {} show the same code?", s.contact);
+                info!(contact = %s.contact, "pairing: comparing codes");
+            }
+            Err(why) => {
+                warn!(contact = %s.contact, %why, "pairing failed");
+                s.stage = Stage::Failed;
+                s.note = format!("Pairing with {} failed: {why}. Nothing was paired.", s.contact);
+                let note = s.note.clone();
+                self.act(Action::Tell(note));
+            }
+        }
+    }
+
+    fn decide_pairing(&mut self, confirmed: bool) -> Result<(), String> {
+        let s = self
+            .pairing
+            .as_mut()
+            .filter(|s| s.stage == Stage::Comparing)
+            .ok_or("no pairing code is on screen")?;
+        s.decisions.local = Some(confirmed);
+        if let (Some(pin), Some(addr)) = (s.peer, s.peer_tls) {
+            let ua = self.ua.clone();
+            let body = Message::Decision { confirmed }.to_body();
+            tokio::spawn(async move {
+                if let Err(e) = ua.send_pairing(addr, Some(pin), body).await {
+                    warn!(error = %e, "pairing: could not tell the other station");
+                }
+            });
+        }
+        self.settle_pairing();
+        Ok(())
+    }
+
+    /// Pins, or gives up, once the decisions say so.
+    fn settle_pairing(&mut self) {
+        let Some(s) = self.pairing.as_mut().filter(|s| s.stage == Stage::Comparing) else {
+            return;
+        };
+        match s.decisions.outcome() {
+            None => {
+                if s.decisions.local == Some(true) {
+                    s.note = format!("Confirm on {} too", s.contact);
+                }
+            }
+            Some(true) => {
+                let pin = Pin {
+                    name: s.contact.clone(),
+                    fingerprint: s.peer.expect("a compared session knows its peer"),
+                    tls_port: s.peer_tls.map(|a| a.port()),
+                    paired_at: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0),
+                };
+                let contact = s.contact.clone();
+                match self.pins.lock().unwrap().insert(pin.clone()) {
+                    Ok(()) => {
+                        info!(%contact, fingerprint = %pin.fingerprint, "paired");
+                        s.stage = Stage::Paired;
+                        s.note = format!("Paired with {contact}: calls are now encrypted");
+                    }
+                    Err(e) => {
+                        warn!(%contact, error = %e, "cannot store the pairing");
+                        s.stage = Stage::Failed;
+                        s.note = format!("Pairing with {contact} could not be stored: {e}");
+                    }
+                }
+                let note = s.note.clone();
+                self.act(Action::Tell(note));
+            }
+            Some(false) => {
+                let by = if s.decisions.local == Some(false) {
+                    "here".to_string()
+                } else {
+                    format!("on {}", s.contact)
+                };
+                s.stage = Stage::Failed;
+                s.note = format!("Pairing with {} declined {by}. Nothing was paired.", s.contact);
+                info!(contact = %s.contact, %by, "pairing declined");
+                let note = s.note.clone();
+                self.act(Action::Tell(note));
+            }
+        }
+    }
+
+    fn unpair(&mut self, name: &str) -> Result<(), String> {
+        let contact = self
+            .config
+            .contact(name)
+            .ok_or_else(|| format!("{name:?} is not a contact"))?
+            .name
+            .clone();
+        let removed = self.pins.lock().unwrap().remove(&contact).map_err(|e| e.to_string())?;
+        if !removed {
+            return Err(format!("{contact} is not paired"));
+        }
+        info!(%contact, "unpaired");
+        self.act(Action::Tell(format!("Unpaired {contact}")));
+        Ok(())
+    }
+
+    /// Ends a pairing nobody finished in time; clears a finished one from the screen.
+    pub(super) fn pairing_tick(&mut self) {
+        let Some(s) = self.pairing.as_mut() else {
+            return;
+        };
+        let age = s.started.elapsed();
+        if s.open() && age > pairing::PAIRING_TIMEOUT {
+            s.stage = Stage::Failed;
+            s.note = format!("Pairing with {} timed out. Nothing was paired.", s.contact);
+            warn!(contact = %s.contact, "pairing timed out");
+            let note = s.note.clone();
+            self.act(Action::Tell(note));
+            self.update_screen();
+        } else if !s.open() && age > pairing::PAIRING_TIMEOUT * 2 {
+            self.pairing = None;
+        }
+    }
+
+    /// A pairing message from another station (over TLS, with its certificate).
+    pub(super) fn on_pairing_message(&mut self, caller: Caller, body: String, reply: Replier) {
+        let Some(presented) = caller.certificate() else {
+            return reply.send(403, None);
+        };
+        let Some(message) = Message::parse(&body) else {
+            return reply.send(400, None);
+        };
+        let own = self.identity.fingerprint;
+        match message {
+            Message::Start { tls_port, .. } => {
+                if self.pairing.as_ref().is_some_and(Session::open) {
+                    return reply.send(486, None);
+                }
+                let contacts = &self.config.contacts;
+                let Some(contact) = crate::call::identify::match_contact(contacts, &caller.from_uri, caller.source)
+                else {
+                    warn!(from = %caller.from_uri, source = %caller.source, "pairing refused: not a contact");
+                    return reply.send(403, None);
+                };
+                if contact.fingerprint.is_some() {
+                    return reply.send(403, None);
+                }
+                let nb = pairing::fresh_nonce();
+                let answer = Message::Committed {
+                    name: self.config.station.name.clone(),
+                    tls_port: self.ua.tls_port().unwrap_or(0),
+                    commitment: pairing::commitment(presented, own, &nb),
+                };
+                info!(contact = %contact.name, "pairing: asked to pair");
+                self.pairing = Some(Session {
+                    id: rand::random(),
+                    contact: contact.name.clone(),
+                    role: Role::Responder,
+                    started: Instant::now(),
+                    peer: Some(presented),
+                    peer_tls: (tls_port != 0).then(|| SocketAddr::new(caller.source, tls_port)),
+                    na: [0; 32],
+                    nb,
+                    code: None,
+                    decisions: Decisions::default(),
+                    stage: Stage::Connecting,
+                    note: format!("{} wants to pair...", contact.name),
+                });
+                self.wake();
+                reply.send(200, Some(answer.to_body()));
+            }
+            Message::Nonce { nonce } => {
+                let session = self
+                    .pairing
+                    .as_mut()
+                    .filter(|s| s.role == Role::Responder && s.stage == Stage::Connecting && s.peer == Some(presented));
+                let (Some(s), Some(na)) = (session, pairing::parse_nonce(&nonce)) else {
+                    return reply.send(481, None);
+                };
+                s.na = na;
+                s.code = Some(pairing::code(presented, own, &s.na, &s.nb));
+                s.stage = Stage::Comparing;
+                s.note = format!("Does {} show the same code?", s.contact);
+                reply.send(200, Some(Message::Revealed { nonce: hex(&s.nb) }.to_body()));
+            }
+            Message::Decision { confirmed } => {
+                let session = self
+                    .pairing
+                    .as_mut()
+                    .filter(|s| s.stage == Stage::Comparing && s.peer == Some(presented));
+                let Some(s) = session else {
+                    return reply.send(481, None);
+                };
+                s.decisions.remote = Some(confirmed);
+                reply.send(200, None);
+                self.settle_pairing();
+            }
+            Message::Committed { .. } | Message::Revealed { .. } => return reply.send(400, None),
+        }
+        self.update_screen();
+    }
+}
+
+impl Station {
+    pub(super) fn security_status(&self) -> super::SecurityStatus {
+        let pins = self.pins.lock().unwrap();
+        super::SecurityStatus {
+            fingerprint: self.identity.fingerprint.to_string(),
+            code: self.identity.fingerprint.short_code(),
+            tls_uri: self.ua.tls_uri(),
+            paired: self
+                .config
+                .contacts
+                .iter()
+                .filter_map(|c| crate::security::pins::pin_for(c, &pins).map(|(_, from)| (c.name.clone(), from)))
+                .collect(),
+            pairing: self.pairing.as_ref().map(Session::status),
+        }
+    }
+
+    /// The pairing screen, while one is under way or just ended.
+    pub(super) fn pairing_screen(&self) -> Option<crate::ui::Screen> {
+        // A finished pairing leaves its outcome as the screen's message instead.
+        let s = self.pairing.as_ref().filter(|s| s.open())?;
+        Some(crate::ui::Screen::Pairing {
+            peer: s.contact.clone(),
+            code: s.code.map(pairing::show_code),
+            asking: s.stage == Stage::Comparing && s.decisions.local.is_none(),
+            note: s.note.clone(),
+        })
+    }
+
+    /// A key or touch while a code is on screen: confirm or decline.
+    pub(super) fn pairing_input(&mut self, confirmed: bool) -> bool {
+        if !self
+            .pairing
+            .as_ref()
+            .is_some_and(|s| s.stage == Stage::Comparing && s.decisions.local.is_none())
+        {
+            return false;
+        }
+        if let Err(e) = self.decide_pairing(confirmed) {
+            warn!(error = %e, "pairing decision");
+        }
+        true
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The initiator's two exchanges: `start` (learn the responder's certificate and its
+/// commitment), then `nonce` (learn its nonce, check the commitment).
+async fn exchange(
+    ua: &crate::call::ua::UserAgent,
+    addr: SocketAddr,
+    own: Fingerprint,
+    start: Message,
+    na: [u8; 32],
+) -> Result<Exchange, String> {
+    let ((status, body), peer) = ua
+        .send_pairing(addr, None, start.to_body())
+        .await
+        .map_err(|e| e.to_string())?;
+    let refused = |status: u16| match status {
+        403 => "the other station does not have this one as a contact".to_string(),
+        486 => "the other station is pairing with someone else".to_string(),
+        s => format!("the other station answered {s}"),
+    };
+    if status != 200 {
+        return Err(refused(status));
+    }
+    let Some(Message::Committed {
+        tls_port, commitment, ..
+    }) = body.as_deref().and_then(Message::parse)
+    else {
+        return Err("the other station's answer is not readable".into());
+    };
+    let nonce = Message::Nonce { nonce: hex(&na) };
+    let ((status, body), again) = ua
+        .send_pairing(addr, Some(peer), nonce.to_body())
+        .await
+        .map_err(|e| e.to_string())?;
+    if status != 200 || again != peer {
+        return Err(refused(status));
+    }
+    let Some(Message::Revealed { nonce }) = body.as_deref().and_then(Message::parse) else {
+        return Err("the other station's answer is not readable".into());
+    };
+    let nb = pairing::parse_nonce(&nonce).ok_or("the other station's answer is not readable")?;
+    if pairing::commitment(own, peer, &nb) != commitment {
+        return Err("the other station broke its commitment (someone is in the middle)".into());
+    }
+    Ok(Exchange { peer, nb, tls_port })
+}

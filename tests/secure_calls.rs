@@ -1,0 +1,191 @@
+//! Paired stations: pairing on the screens, calls over TLS, and impostors refused.
+
+mod common;
+
+use common::{active, idle, Station, SERIAL};
+use doorway::config::Config;
+use doorway::demo;
+use doorway::station::pairing::PairingCommand;
+use doorway::station::{Command, Status};
+use std::time::Duration;
+
+/// Door and Hall on loopback, each knowing the other's TLS port, not yet paired.
+fn configs() -> (Config, Config) {
+    let (pa, pb) = (demo::free_sip_port(), demo::free_sip_port());
+    let mut door = demo::loopback_config("Door", pa, vec![]);
+    let mut hall = demo::loopback_config("Hall", pb, vec![]);
+    let mut to_hall = demo::contact("Hall", pb);
+    to_hall.tls_port = Some(hall.security.tls_port);
+    let mut to_door = demo::contact("Door", pa);
+    to_door.tls_port = Some(door.security.tls_port);
+    door.contacts = vec![to_hall];
+    hall.contacts = vec![to_door];
+    (door, hall)
+}
+
+async fn pairing_command(
+    s: &Station,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), String>>) -> PairingCommand,
+) -> Result<(), String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.send(Command::Pairing(make(tx)));
+    rx.await.expect("station answers")
+}
+
+fn stage(s: &Status) -> Option<String> {
+    s.security
+        .pairing
+        .as_ref()
+        .map(|p| serde_json::to_value(p.stage).unwrap().as_str().unwrap().to_string())
+}
+
+fn code(s: &Status) -> Option<String> {
+    s.security.pairing.as_ref().and_then(|p| p.code.clone())
+}
+
+fn paired_with(s: &Status, name: &str) -> bool {
+    s.security.paired.iter().any(|(n, _)| n == name)
+}
+
+/// Starts pairing on `a` and waits until both show a code; returns the codes.
+async fn codes_on_both(a: &Station, b: &Station) -> (String, String) {
+    pairing_command(a, |tx| PairingCommand::Start("Hall".into(), tx))
+        .await
+        .unwrap();
+    let sa = a.wait(10, |s| code(s).is_some()).await;
+    let sb = b.wait(10, |s| code(s).is_some()).await;
+    (code(&sa).expect("a code on Door"), code(&sb).expect("a code on Hall"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paired_stations_call_over_tls_and_a_decline_pins_nothing() {
+    let _serial = SERIAL.lock().await;
+    let (door, hall) = configs();
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+
+    // Declined on one station: nobody is paired, and both say so.
+    let (ca, cb) = codes_on_both(&a, &b).await;
+    assert_eq!(ca, cb, "both screens show the same code");
+    assert_eq!(ca.len(), 7, "{ca}");
+    pairing_command(&b, |tx| PairingCommand::Decide(false, tx))
+        .await
+        .unwrap();
+    let sa = a.wait(10, |s| stage(s).as_deref() == Some("failed")).await;
+    assert_eq!(stage(&sa).as_deref(), Some("failed"));
+    assert!(
+        sa.security.pairing.as_ref().unwrap().note.contains("declined"),
+        "{:?}",
+        sa.security.pairing
+    );
+    assert!(!paired_with(&sa, "Hall") && !paired_with(&b.status().await, "Door"));
+
+    // Confirmed on both: both pin, and the call goes over TLS.
+    let (ca, cb) = codes_on_both(&a, &b).await;
+    assert_eq!(ca, cb);
+    let path = std::env::temp_dir().join(format!("doorway-pairing-{}.png", std::process::id()));
+    a.handle.screenshot(path.clone()).await.unwrap().unwrap();
+    let _ = std::fs::remove_file(&path);
+    pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    pairing_command(&b, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    let sa = a.wait(10, |s| paired_with(s, "Hall")).await;
+    let sb = b.wait(10, |s| paired_with(s, "Door")).await;
+    assert!(
+        paired_with(&sa, "Hall") && paired_with(&sb, "Door"),
+        "{:?} {:?}",
+        sa.security,
+        sb.security
+    );
+
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, common::ringing).await;
+    b.send(Command::Answer);
+    let sa = a.wait(10, active).await;
+    let sb = b.wait(10, active).await;
+    for s in [&sa, &sb] {
+        let doorway::call::machine::State::Active { peer, .. } = &s.call else {
+            panic!("not in a call: {:?}", s.call)
+        };
+        assert!(peer.secure, "{} sees an insecure call: {peer:?}", s.station);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sb = b.status().await;
+    assert!(common::decoded(&sb) > 10, "Hall decoded {}", common::decoded(&sb));
+    a.send(Command::Hangup);
+    b.wait(10, idle).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impostor_with_the_right_address_but_another_certificate_is_refused() {
+    let _serial = SERIAL.lock().await;
+    let (door, hall) = configs();
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+    codes_on_both(&a, &b).await;
+    pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    pairing_command(&b, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    a.wait(10, |s| paired_with(s, "Hall")).await;
+    let hall_config = b.config.clone();
+    b.stop().await;
+
+    // Mallory: same name, user, address and ports as Hall, its own certificate.
+    // (Hall's ports are free again once its listeners have stopped.)
+    let mut started = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match doorway::station::start(hall_config.clone()).await {
+            Ok((handle, task)) => {
+                started = Some(Station::from_parts(handle, hall_config.clone(), task));
+                break;
+            }
+            Err(e) => eprintln!(
+                "Mallory cannot start yet: {e} (sip {}, tls {})",
+                hall_config.station.listen, hall_config.security.tls_port
+            ),
+        }
+    }
+    let mallory = started.expect("Mallory starts on Hall's ports");
+    // Calling Door over plain SIP as Hall: refused, Hall is paired.
+    mallory.handle.call("Door").await.unwrap().unwrap();
+    let sm = mallory.wait(10, idle).await;
+    assert!(idle(&sm));
+    let sa = a
+        .wait(5, |s| s.last_message.as_deref().is_some_and(|m| m.contains("Hall")))
+        .await;
+    assert!(idle(&sa), "Door must not ring: {:?}", sa.call);
+    assert!(
+        sa.last_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("without its certificate"),
+        "{:?}",
+        sa.last_message
+    );
+    // Door calling "Hall" reaches Mallory's TLS port, which shows another certificate:
+    // the call fails before any INVITE is sent, and says why.
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sa = a
+        .wait(10, |s| {
+            idle(s) && s.last_message.as_deref().is_some_and(|m| m.contains("certificate"))
+        })
+        .await;
+    assert!(
+        sa.last_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("another certificate"),
+        "{:?}",
+        sa.last_message
+    );
+    assert!(idle(&mallory.status().await), "Mallory never rang");
+    a.stop().await;
+    mallory.stop().await;
+}
