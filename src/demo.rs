@@ -151,13 +151,64 @@ pub struct DemoReport {
     pub screenshots: Vec<PathBuf>,
     /// Media statistics of each station just before hang-up.
     pub media: Vec<Option<crate::media::MediaStats>>,
+    /// The code both stations showed when they paired.
+    pub pairing_code: String,
+    /// The call went over TLS between the paired certificates.
+    pub secure: bool,
 }
 
-/// Runs two stations, calls from A to B, answers on B, holds for `seconds`, hangs up.
-pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoReport, DemoError> {
+/// Two loopback stations that know each other, with each other's TLS port.
+pub fn loopback_pair(a: &str, b: &str) -> (Config, Config) {
     let (pa, pb) = (free_sip_port(), free_sip_port());
-    let a_cfg = loopback_config("Front door", pa, vec![contact("Kitchen", pb)]);
-    let b_cfg = loopback_config("Kitchen", pb, vec![contact("Front door", pa)]);
+    let mut a_cfg = loopback_config(a, pa, vec![]);
+    let mut b_cfg = loopback_config(b, pb, vec![]);
+    let mut to_b = contact(b, pb);
+    to_b.tls_port = Some(b_cfg.security.tls_port);
+    let mut to_a = contact(a, pa);
+    to_a.tls_port = Some(a_cfg.security.tls_port);
+    a_cfg.contacts = vec![to_b];
+    b_cfg.contacts = vec![to_a];
+    (a_cfg, b_cfg)
+}
+
+/// Pairs `a` with its contact `b_name` the way two people would: `a` starts, both show
+/// the code, both confirm once the codes match. Returns the code.
+pub async fn pair_stations(a: &StationHandle, b: &StationHandle, b_name: &str) -> Result<String, DemoError> {
+    use crate::station::pairing::PairingCommand;
+    a.pairing(|tx| PairingCommand::Start(b_name.into(), tx))
+        .await?
+        .map_err(DemoError::Call)?;
+    let code = |s: &Status| s.security.pairing.as_ref().and_then(|p| p.code.clone());
+    let sa = wait_for(a, Duration::from_secs(10), |s| code(s).is_some()).await?;
+    let sb = wait_for(b, Duration::from_secs(10), |s| code(s).is_some()).await?;
+    let (ca, cb) = (code(&sa), code(&sb));
+    let note = sa.security.pairing.as_ref().map(|p| p.note.clone()).unwrap_or_default();
+    let (Some(ca), Some(cb)) = (ca, cb) else {
+        return Err(DemoError::Call(format!("pairing did not reach the codes: {note}")));
+    };
+    if ca != cb {
+        return Err(DemoError::Call(format!("the pairing codes differ: {ca} and {cb}")));
+    }
+    for station in [a, b] {
+        station
+            .pairing(|tx| PairingCommand::Decide(true, tx))
+            .await?
+            .map_err(DemoError::Call)?;
+    }
+    let paired = |s: &Status| s.security.paired.len() == 1;
+    for station in [a, b] {
+        let s = wait_for(station, Duration::from_secs(10), paired).await?;
+        if !paired(&s) {
+            return Err(DemoError::Call(format!("{} did not store the pairing", s.station)));
+        }
+    }
+    Ok(ca)
+}
+
+/// Runs two stations, pairs them, calls from A to B over TLS and SRTP, answers on B,
+/// holds for `seconds`, hangs up.
+pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoReport, DemoError> {
+    let (a_cfg, b_cfg) = loopback_pair("Front door", "Kitchen");
     let (a, _ta) = station::start(a_cfg).await?;
     let (b, _tb) = station::start(b_cfg).await?;
     let mut shots = Screenshots {
@@ -165,6 +216,7 @@ pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoRe
         taken: Vec::new(),
     };
     shots.take(&a, "front-door-idle.png").await?;
+    let pairing_code = pair_stations(&a, &b, "Kitchen").await?;
     let t0 = Instant::now();
     a.call("Kitchen").await?.map_err(DemoError::Call)?;
     let ringing = wait_for(&b, Duration::from_secs(10), |s| {
@@ -184,6 +236,10 @@ pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoRe
     wait_for(&a, Duration::from_secs(10), active).await?;
     wait_for(&b, Duration::from_secs(10), active).await?;
     let setup_seconds = t0.elapsed().as_secs_f64();
+    let secure = match a.status().await?.call {
+        State::Active { peer, .. } => peer.secure,
+        _ => false,
+    };
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     shots.take(&a, "front-door-call.png").await?;
     shots.take(&b, "kitchen-call.png").await?;
@@ -205,6 +261,8 @@ pub async fn run(seconds: u64, screenshot_dir: Option<PathBuf>) -> Result<DemoRe
         teardown_seconds,
         screenshots,
         media: vec![sa.media.clone(), sb.media.clone()],
+        pairing_code,
+        secure,
     })
 }
 

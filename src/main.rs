@@ -93,11 +93,15 @@ enum Cmd {
         #[command(flatten)]
         socket: SocketArgs,
     },
-    /// List cameras, sound devices, displays and input devices, for writing the config.
+    /// List cameras, sound devices, displays and input devices, for writing the config,
+    /// and the station's identity.
     Devices {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Configuration of the station (to find its identity).
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
     },
     /// Two stations on 127.0.0.1 call each other with test devices.
     Demo {
@@ -170,15 +174,25 @@ fn main() -> ExitCode {
             runtime().block_on(simple(&socket.path(), Request::PairDecision { confirmed: false }))
         }
         Cmd::Unpair { name, socket } => runtime().block_on(simple(&socket.path(), Request::Unpair { name })),
-        Cmd::Devices { json } => {
+        Cmd::Devices { json, config } => {
             let inventory = doorway::device::inventory::inventory();
+            // The identity, when the station has made one (it does at first start).
+            let identity = Config::load(&config)
+                .ok()
+                .map(|c| doorway::security::identity::Identity::read_certificate(&doorway::security::state_dir(&c)));
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&inventory).expect("inventory serialises")
-                );
+                let mut value = serde_json::to_value(&inventory).expect("inventory serialises");
+                if let Some(Ok(f)) = &identity {
+                    value["identity"] = serde_json::json!({ "fingerprint": f.to_string(), "code": f.short_code() });
+                }
+                println!("{}", serde_json::to_string_pretty(&value).expect("JSON serialises"));
             } else {
                 print!("{inventory}");
+                match identity {
+                    Some(Ok(f)) => println!("identity: {} ({f})", f.short_code()),
+                    Some(Err(e)) => println!("identity: {e}"),
+                    None => println!("identity: no readable config at {}", config.display()),
+                }
             }
             Ok(())
         }
@@ -331,7 +345,32 @@ async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
         status["station"].as_str().unwrap_or("?"),
         status["uri"].as_str().unwrap_or("?")
     );
-    println!("call: {state} {peer} ({} s)", status["seconds_in_state"]);
+    let secure = if call["peer"]["secure"].as_bool() == Some(true) {
+        ", encrypted"
+    } else if call["peer"].is_object() {
+        ", NOT encrypted"
+    } else {
+        ""
+    };
+    println!("call: {state} {peer} ({} s{secure})", status["seconds_in_state"]);
+    let security = &status["security"];
+    println!(
+        "identity: {} ({})",
+        security["code"].as_str().unwrap_or("?"),
+        security["fingerprint"].as_str().unwrap_or("?")
+    );
+    let paired: Vec<&str> = security["paired"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p[0].as_str()).collect())
+        .unwrap_or_default();
+    println!(
+        "paired with: {}",
+        if paired.is_empty() {
+            "nobody yet".to_string()
+        } else {
+            paired.join(", ")
+        }
+    );
     if let Some(m) = status.get("media").filter(|m| !m.is_null()) {
         println!(
             "media: sent {} frames, received {} packets, decoded {} frames, played {} samples",
@@ -352,8 +391,18 @@ async fn demo(seconds: u64, screenshots: Option<PathBuf>) -> anyhow::Result<()> 
         .await
         .context("demo call failed")?;
     println!(
-        "call set up in {:.2} s, torn down in {:.2} s",
-        report.setup_seconds, report.teardown_seconds
+        "paired Front door and Kitchen: both screens showed code {}",
+        report.pairing_code
+    );
+    println!(
+        "call set up in {:.2} s, torn down in {:.2} s; signalling: {}",
+        report.setup_seconds,
+        report.teardown_seconds,
+        if report.secure {
+            "SIP over TLS between the paired certificates"
+        } else {
+            "plain SIP (NOT encrypted)"
+        }
     );
     for d in &report.directions {
         println!(

@@ -87,9 +87,12 @@ async fn run_and_control_a_station_from_the_command_line() {
         ),
     )
     .unwrap();
+    // Logging everything, to show that the station's key never reaches the log.
+    let log = dir.path().join("door.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))
         .args(["run", "--config", config.to_str().unwrap()])
-        .env("DOORWAY_LOG", "warn")
+        .env("DOORWAY_LOG", "debug,rsipstack=debug")
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let hall = Station::start(doorway::demo::loopback_config(
@@ -108,6 +111,32 @@ async fn run_and_control_a_station_from_the_command_line() {
     let out = doorway(&["status", "--socket", s]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("call: idle"), "{}", text(&out));
+
+    // Its identity: made at first start in the state directory, the key readable only
+    // by the station's user, the same fingerprint from the station and from the file.
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.path().join(doorway::security::identity::KEY_FILE);
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let out = doorway(&["identity", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = text(&out);
+    let json: serde_json::Value =
+        serde_json::from_slice(&doorway(&["status", "--json", "--socket", s]).stdout).unwrap();
+    let fingerprint = json["security"]["fingerprint"].as_str().unwrap();
+    assert!(printed.contains(fingerprint), "{printed}");
+    assert!(
+        printed.contains(json["security"]["code"].as_str().unwrap()),
+        "{printed}"
+    );
+    let from_file = doorway::security::identity::Identity::read_certificate(dir.path()).unwrap();
+    assert_eq!(from_file.to_string(), fingerprint);
+    let out = doorway(&["devices", "--config", config.to_str().unwrap()]);
+    assert!(text(&out).contains(fingerprint), "{}", text(&out));
+    // The key itself is in no output.
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let key_body = key_text.lines().nth(1).unwrap().to_string();
+    let key_body = key_body.as_str();
+    assert!(!printed.contains(key_body) && !text(&out).contains("PRIVATE"));
 
     let out = doorway(&["call", "Nobody", "--socket", s]);
     assert_eq!(out.status.code(), Some(1));
@@ -147,6 +176,12 @@ async fn run_and_control_a_station_from_the_command_line() {
     assert!(status.success(), "{status:?}");
     assert!(!socket.exists());
     hall.stop().await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("station identity"), "the log is empty?");
+    assert!(
+        !logged.contains(key_body) && !logged.contains("PRIVATE KEY"),
+        "the key was logged"
+    );
 }
 
 #[test]

@@ -88,6 +88,18 @@ impl Session {
     }
 }
 
+impl super::StationHandle {
+    /// Sends a pairing command built around its reply channel and waits for the answer.
+    pub async fn pairing(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> PairingCommand,
+    ) -> Result<Result<(), String>, super::StationError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Pairing(make(tx)))?;
+        rx.await.map_err(|_| super::StationError::Stopped)
+    }
+}
+
 impl Station {
     pub(super) fn on_pairing_command(&mut self, command: PairingCommand) {
         match command {

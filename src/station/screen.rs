@@ -48,7 +48,12 @@ impl Station {
                 held_by_us,
                 ..
             } => Screen::InCall {
-                peer: peer.label().into(),
+                // People should know whether the LAN can listen in.
+                peer: if peer.secure {
+                    format!("{} (encrypted)", peer.label())
+                } else {
+                    format!("{} (not encrypted)", peer.label())
+                },
                 on_hold: *held_by_peer || *held_by_us,
                 seconds: self.state_since.elapsed().as_secs(),
                 door_open: false,
