@@ -189,3 +189,129 @@ async fn an_impostor_with_the_right_address_but_another_certificate_is_refused()
     a.stop().await;
     mallory.stop().await;
 }
+
+/// Door and Hall pinned to each other in their configs (`fingerprint = ...`), with
+/// identities in state directories of their own.
+fn pinned_in_config(tweak: impl FnOnce(&mut Config, &mut Config)) -> (Config, Config, [tempfile::TempDir; 2]) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (mut door, mut hall) = configs();
+    for (config, dir) in [(&mut door, &dirs[0]), (&mut hall, &dirs[1])] {
+        config.station.ephemeral_state = false;
+        config.station.state_dir = Some(dir.path().to_owned());
+    }
+    let door_id = doorway::security::identity::Identity::load_or_create(dirs[0].path(), "Door").unwrap();
+    let hall_id = doorway::security::identity::Identity::load_or_create(dirs[1].path(), "Hall").unwrap();
+    door.contacts[0].fingerprint = Some(hall_id.fingerprint.to_string());
+    hall.contacts[0].fingerprint = Some(door_id.fingerprint.to_string());
+    door.validate().unwrap();
+    tweak(&mut door, &mut hall);
+    (door, hall, dirs)
+}
+
+fn secure_peer(s: &Status) -> bool {
+    match &s.call {
+        doorway::call::machine::State::Active { peer, .. }
+        | doorway::call::machine::State::Incoming { peer, .. }
+        | doorway::call::machine::State::Outgoing { peer, .. } => peer.secure,
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_calls_keep_preview_auto_answer_decline_cancel_and_hold() {
+    let _serial = SERIAL.lock().await;
+    let (door, hall, _dirs) = pinned_in_config(|_, hall| hall.contacts[0].preview = true);
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+
+    // Cancel while it rings, with the visitor's picture on Hall's screen meanwhile.
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sb = b.wait(10, |s| common::ringing(s) && common::decoded(s) > 5).await;
+    assert!(common::ringing(&sb) && secure_peer(&sb), "{:?}", sb.call);
+    assert!(
+        common::decoded(&sb) > 5,
+        "no preview over TLS: {}",
+        common::decoded(&sb)
+    );
+    a.send(Command::Hangup);
+    assert!(idle(&b.wait(5, idle).await));
+
+    // Declined.
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, common::ringing).await;
+    b.send(Command::Hangup);
+    let sa = a.wait(10, idle).await;
+    assert!(idle(&sa));
+
+    // Answered, held and resumed (re-INVITEs over TLS), hung up by the callee.
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, common::ringing).await;
+    b.send(Command::Answer);
+    let sa = a.wait(10, active).await;
+    assert!(secure_peer(&sa));
+    a.send(Command::Hold);
+    let held = b.wait(10, |s| common::holds(s) == Some((true, false))).await;
+    assert_eq!(common::holds(&held), Some((true, false)));
+    a.send(Command::Resume);
+    b.wait(10, |s| common::holds(s) == Some((false, false))).await;
+    let before = common::decoded(&b.status().await);
+    let sb = b.wait(10, |s| common::decoded(s) > before + 20).await;
+    assert!(common::decoded(&sb) > before + 20, "the picture came back after resume");
+    b.send(Command::Hangup);
+    assert!(idle(&a.wait(10, idle).await));
+    a.stop().await;
+    b.stop().await;
+
+    // Auto-answer, after a restart: the identities in the state directories are kept.
+    let (door, hall, _dirs2) = pinned_in_config(|_, hall| hall.contacts[0].auto_answer = true);
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sa = a.wait(10, active).await;
+    assert!(active(&sa) && secure_peer(&sa));
+    a.send(Command::Hangup);
+    b.wait(10, idle).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pins_survive_a_restart_and_unpairing_ends_them() {
+    let _serial = SERIAL.lock().await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (mut door, mut hall) = configs();
+    for (config, dir) in [(&mut door, &dirs[0]), (&mut hall, &dirs[1])] {
+        config.station.ephemeral_state = false;
+        config.station.state_dir = Some(dir.path().to_owned());
+    }
+    let (a, b) = (Station::start(door.clone()).await, Station::start(hall.clone()).await);
+    codes_on_both(&a, &b).await;
+    pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    pairing_command(&b, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    a.wait(10, |s| paired_with(s, "Hall")).await;
+    b.wait(10, |s| paired_with(s, "Door")).await;
+    let fingerprint = a.status().await.security.fingerprint;
+    a.stop().await;
+    let a = Station::start(door.clone()).await;
+    let sa = a.status().await;
+    assert_eq!(sa.security.fingerprint, fingerprint, "the identity is kept");
+    assert!(paired_with(&sa, "Hall"), "the pin is kept: {:?}", sa.security.paired);
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sb = b.wait(10, common::ringing).await;
+    assert!(secure_peer(&sb));
+    a.send(Command::Hangup);
+    b.wait(10, idle).await;
+
+    assert_eq!(
+        pairing_command(&a, |tx| PairingCommand::Unpair("Hall".into(), tx)).await,
+        Ok(())
+    );
+    assert!(!paired_with(&a.status().await, "Hall"));
+    assert!(pairing_command(&a, |tx| PairingCommand::Unpair("Hall".into(), tx))
+        .await
+        .is_err());
+    a.stop().await;
+    b.stop().await;
+}
