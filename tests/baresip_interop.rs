@@ -25,8 +25,29 @@ struct Baresip {
     ctrl_port: u16,
 }
 
+/// TLS and SRTP settings for baresip: its own certificate, ours as its CA, and SRTP
+/// required on its account.
+struct Secure {
+    /// doorway's certificate (PEM), which baresip trusts.
+    doorway_cert: String,
+}
+
 impl Baresip {
     fn start() -> Baresip {
+        Self::start_with(None)
+    }
+
+    /// baresip's SIP over TLS listens on its SIP port + 1.
+    fn tls_port(&self) -> u16 {
+        self.sip_port + 1
+    }
+
+    /// The fingerprint of baresip's certificate (made in its folder by `start_with`).
+    fn fingerprint(&self) -> doorway::security::identity::Fingerprint {
+        doorway::security::identity::Identity::read_certificate(&self.dir.path().join("identity")).unwrap()
+    }
+
+    fn start_with(secure: Option<Secure>) -> Baresip {
         requires::program("baresip", "baresip-core");
         assert!(
             Path::new("/usr/lib/baresip/modules/avcodec.so").exists(),
@@ -46,12 +67,23 @@ impl Baresip {
             tone = BARESIP_TONE_HZ as u32,
             dir = dir.path().display()
         );
+        let mut config = config;
+        let mut account = "<sip:baresip@127.0.0.1>;regint=0;answermode=auto".to_string();
+        if let Some(secure) = secure {
+            // baresip's own key and certificate, made the way a station makes its own.
+            let own = dir.path().join("identity");
+            let id = doorway::security::identity::Identity::load_or_create(&own, "baresip").unwrap();
+            let key = std::fs::read_to_string(own.join(doorway::security::identity::KEY_FILE)).unwrap();
+            std::fs::write(dir.path().join("cert.pem"), format!("{}{key}", id.cert_pem)).unwrap();
+            std::fs::write(dir.path().join("ca.pem"), &secure.doorway_cert).unwrap();
+            config.push_str(&format!(
+                "sip_certificate {d}/cert.pem\nsip_cafile {d}/ca.pem\nmodule srtp.so\n",
+                d = dir.path().display()
+            ));
+            account.push_str(";mediaenc=srtp-mand");
+        }
         std::fs::write(dir.path().join("config"), config).unwrap();
-        std::fs::write(
-            dir.path().join("accounts"),
-            "<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
         let child = std::process::Command::new("baresip")
             .arg("-f")
@@ -293,5 +325,77 @@ async fn hold_and_resume_both_ways_with_baresip() {
     assert_media_both_ways(&bs, &s);
     hall.send(Command::Hangup);
     hall.wait(2, idle).await;
+    hall.stop().await;
+}
+
+/// Hall with baresip pinned as a contact (its certificate's fingerprint in the config),
+/// and baresip trusting Hall's certificate: calls go over TLS with SRTP.
+async fn secure_hall_and_baresip(auto_answer: bool) -> (Station, Baresip, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let identity = doorway::security::identity::Identity::load_or_create(state.path(), "Hall").unwrap();
+    let bs = Baresip::start_with(Some(Secure {
+        doorway_cert: identity.cert_pem.clone(),
+    }));
+    let mut config = hall_with_baresip_contact(&bs, auto_answer);
+    config.station.ephemeral_state = false;
+    config.station.state_dir = Some(state.path().to_owned());
+    config.contacts[0].fingerprint = Some(bs.fingerprint().to_string());
+    config.contacts[0].tls_port = Some(bs.tls_port());
+    (Station::start(config).await, bs, state)
+}
+
+fn assert_secure(s: &doorway::station::Status) {
+    let doorway::call::machine::State::Active { peer, .. } = &s.call else {
+        panic!("not in a call: {:?}", s.call);
+    };
+    assert!(peer.secure, "the call with baresip is not secure: {peer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doorway_calls_baresip_over_tls_with_srtp() {
+    let _serial = SERIAL.lock().await;
+    let (hall, bs, _state) = secure_hall_and_baresip(false).await;
+    hall.handle.call("Baresip").await.unwrap().unwrap();
+    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
+    assert!(active(&s), "{:?} {:?}\n{}", s.call, s.last_message, bs.log());
+    assert_secure(&s);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = hall.status().await;
+    assert_media_both_ways(&bs, &s);
+    hall.send(Command::Hangup);
+    hall.wait(2, idle).await;
+    assert_baresip_heard(&bs, &s);
+    let log = bs.log();
+    assert!(
+        log.to_ascii_lowercase().contains("srtp"),
+        "baresip did not use SRTP:\n{log}"
+    );
+    hall.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_doorway_over_tls_with_srtp() {
+    let _serial = SERIAL.lock().await;
+    let (hall, bs, _state) = secure_hall_and_baresip(false).await;
+    let tls_port = hall.config.security.tls_port;
+    let reply = bs.command("dial", &format!("sip:hall@127.0.0.1:{tls_port};transport=tls"));
+    let s = hall.wait(10, ringing).await;
+    assert!(
+        ringing(&s),
+        "doorway did not ring: {reply} {:?}\n{}",
+        s.last_message,
+        bs.log()
+    );
+    hall.send(Command::Answer);
+    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
+    assert!(active(&s), "{:?}\n{}", s.call, bs.log());
+    assert_secure(&s);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = hall.status().await;
+    assert_media_both_ways(&bs, &s);
+    bs.command("hangup", "");
+    let after = hall.wait(3, idle).await;
+    assert!(idle(&after), "baresip's BYE did not end the call");
+    assert_baresip_heard(&bs, &s);
     hall.stop().await;
 }

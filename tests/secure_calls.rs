@@ -1,5 +1,7 @@
 //! Paired stations: pairing on the screens, calls over TLS, and impostors refused.
 
+#[path = "wire/capture.rs"]
+mod capture;
 mod common;
 
 use common::{active, idle, Station, SERIAL};
@@ -312,6 +314,77 @@ async fn pins_survive_a_restart_and_unpairing_ends_them() {
     assert!(pairing_command(&a, |tx| PairingCommand::Unpair("Hall".into(), tx))
         .await
         .is_err());
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Listens on loopback during two seconds of a call from `a` to `b` and returns what an
+/// eavesdropper recovers from the packets to `b`: pattern tags and the tone.
+async fn eavesdrop(a: &Station, b: &Station) -> (Vec<u16>, Option<f64>, usize) {
+    a.handle.call("Hall").await.unwrap().unwrap();
+    b.wait(10, common::ringing).await;
+    b.send(Command::Answer);
+    let sb = b.wait(10, |s| active(s) && common::decoded(s) > 10).await;
+    let negotiated = sb.media.as_ref().and_then(|m| m.negotiated.clone()).expect("media");
+    let video = negotiated.video.expect("video");
+    let audio = negotiated.audio.expect("audio");
+    let capture = capture::Capture::start();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let video_packets = capture.finish(video.rtp.local_port);
+    let capture = capture::Capture::start();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let audio_packets = capture.finish(audio.rtp.local_port);
+    a.send(Command::Hangup);
+    b.wait(10, idle).await;
+    let count = video_packets.len() + audio_packets.len();
+    let (vpt, apt) = (video.rtp.recv_pt, audio.rtp.recv_pt);
+    let tags = tokio::task::spawn_blocking(move || capture::pattern_tags(&video_packets, vpt))
+        .await
+        .unwrap();
+    let tone = tokio::task::spawn_blocking(move || capture::opus_tone(&audio_packets, apt))
+        .await
+        .unwrap();
+    (tags, tone, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_picture_and_sound_of_a_paired_call_cannot_be_recovered_from_the_wire() {
+    let _serial = SERIAL.lock().await;
+    let (door, hall) = configs();
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+    let door_tag = a.status().await.probes.own_tag;
+    let door_tone = a.status().await.probes.own_tone_hz.unwrap();
+
+    // Before pairing: a plain call, and the eavesdropper sees and hears Door.
+    let (tags, tone, count) = eavesdrop(&a, &b).await;
+    assert!(count > 100, "the capture saw {count} packets");
+    assert!(
+        tags.iter().filter(|t| **t == door_tag).count() > 10,
+        "plain video not decoded from the wire: {tags:?}"
+    );
+    let tone = tone.expect("plain audio decoded from the wire");
+    assert!(
+        (tone - door_tone).abs() / door_tone < 0.03,
+        "heard {tone} Hz, Door sends {door_tone} Hz"
+    );
+
+    // Paired: the same call over TLS and SRTP gives nothing back.
+    codes_on_both(&a, &b).await;
+    pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    pairing_command(&b, |tx| PairingCommand::Decide(true, tx))
+        .await
+        .unwrap();
+    a.wait(10, |s| paired_with(s, "Hall")).await;
+    b.wait(10, |s| paired_with(s, "Door")).await;
+    let (tags, tone, count) = eavesdrop(&a, &b).await;
+    assert!(count > 100, "the capture saw {count} packets");
+    assert!(tags.is_empty(), "pictures decoded from an encrypted call: {tags:?}");
+    assert!(
+        tone.is_none_or(|t| (t - door_tone).abs() / door_tone > 0.03),
+        "Door's tone heard on the wire: {tone:?}"
+    );
     a.stop().await;
     b.stop().await;
 }
