@@ -17,6 +17,7 @@ fn local(video_port: u16, audio_port: u16) -> LocalMedia {
         direction: Direction::SendRecv,
         session_id: 1,
         version: 1,
+        crypto: None,
     }
 }
 

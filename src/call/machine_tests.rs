@@ -10,6 +10,7 @@ fn local(port: u16) -> LocalMedia {
         direction: Direction::SendRecv,
         session_id: 7,
         version: 1,
+        crypto: None,
     }
 }
 

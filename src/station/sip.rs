@@ -61,6 +61,7 @@ impl Station {
             direction: Direction::SendRecv,
             session_id: rand::random::<u32>() as u64,
             version: 1,
+            crypto: None,
         })
     }
 

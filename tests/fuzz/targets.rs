@@ -5,7 +5,7 @@
 //! the properties the rest of the station relies on.
 
 use doorway::call::guard::reject_reply;
-use doorway::call::sdp::{self, AudioCodec, Direction, LocalMedia, Negotiated, SdpError};
+use doorway::call::sdp::{self, AudioCodec, Direction, LocalCrypto, LocalMedia, Negotiated, SdpError};
 use doorway::call::sip_check::{check, Verdict};
 use doorway::config::{Config, ConfigError};
 use doorway::media::rtp_filter::{is_rtcp, is_rtp, SsrcLock};
@@ -15,7 +15,7 @@ use std::path::Path;
 /// The largest datagram the station reads (its SIP socket's buffer).
 const DATAGRAM: usize = 65_535;
 
-fn local(direction: Direction) -> LocalMedia {
+fn local(direction: Direction, crypto: Option<LocalCrypto>) -> LocalMedia {
     LocalMedia {
         addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
         video_port: 40_000,
@@ -24,17 +24,20 @@ fn local(direction: Direction) -> LocalMedia {
         direction,
         session_id: 1,
         version: 1,
+        crypto,
     }
 }
 
-/// Every value of a negotiated call that reaches a GStreamer property or a socket.
-fn assert_usable(negotiated: &Negotiated) {
+/// Every value of a negotiated call that reaches a GStreamer property or a socket; and
+/// a secure call's streams are all encrypted, a plain call's none.
+fn assert_usable(negotiated: &Negotiated, secure: bool) {
     let streams = negotiated
         .video
         .iter()
         .map(|v| &v.rtp)
         .chain(negotiated.audio.iter().map(|a| &a.rtp));
     for rtp in streams {
+        assert_eq!(rtp.crypto.is_some(), secure, "encryption: {rtp:?}");
         assert!(
             rtp.send_pt <= 127 && rtp.recv_pt <= 127,
             "payload type out of range: {rtp:?}"
@@ -70,11 +73,17 @@ pub fn check_sdp(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for direction in [Direction::SendRecv, Direction::RecvOnly] {
-        let ours = local(direction);
+    let cases = [
+        (Direction::SendRecv, None),
+        (Direction::RecvOnly, None),
+        (Direction::SendRecv, Some(LocalCrypto::fresh())),
+    ];
+    for (direction, crypto) in cases {
+        let secure = crypto.is_some();
+        let ours = local(direction, crypto);
         match sdp::answer(text, &ours) {
             Ok((answer, negotiated)) => {
-                assert_usable(&negotiated);
+                assert_usable(&negotiated, secure);
                 // RFC 3264 section 6: one m= line in the answer for each in the offer.
                 assert_eq!(media_sections(&answer), media_sections(text), "answer:\n{answer}");
                 // What we answer must be an answer we would accept ourselves.
@@ -83,13 +92,14 @@ pub fn check_sdp(data: &[u8]) {
             Err(err) => assert!(matches!(err.status(), 400 | 488), "{err}"),
         }
         match sdp::apply_answer(&ours, text) {
-            Ok(negotiated) => assert_usable(&negotiated),
+            Ok(negotiated) => assert_usable(&negotiated, secure),
             Err(SdpError::Malformed(why) | SdpError::NotAcceptable(why)) => {
                 assert!(!why.chars().any(char::is_control), "unprintable reason: {why:?}")
             }
         }
     }
     let _ = sdp::is_hold(text);
+    let _ = sdp::offers_srtp(text);
 }
 
 /// One SIP datagram through the UDP guard, as the station's socket sees it.

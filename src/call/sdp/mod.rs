@@ -9,7 +9,12 @@ use sdp::description::media::{MediaDescription, MediaName, RangedPort};
 use sdp::description::session::{Origin, SessionDescription, TimeDescription, Timing};
 use std::net::{IpAddr, SocketAddr};
 
+mod crypto;
+mod direction;
 mod remote;
+pub use crypto::{offers_srtp, LocalCrypto, SrtpSuite, StreamCrypto};
+use crypto::{Kind, Refusal};
+pub use direction::Direction;
 use remote::{parse, pick_audio, pick_h264, pick_telephone_event, stream_addrs};
 
 /// Why an SDP body cannot be used; [`SdpError::status`] gives the SIP answer.
@@ -86,79 +91,6 @@ impl AudioCodec {
     }
 }
 
-/// Media direction, from our point of view once negotiated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Direction {
-    /// Both ways.
-    SendRecv,
-    /// We send only.
-    SendOnly,
-    /// We receive only.
-    RecvOnly,
-    /// Neither.
-    Inactive,
-}
-
-impl Direction {
-    fn attr(self) -> &'static str {
-        match self {
-            Self::SendRecv => "sendrecv",
-            Self::SendOnly => "sendonly",
-            Self::RecvOnly => "recvonly",
-            Self::Inactive => "inactive",
-        }
-    }
-    fn from_media(md: &MediaDescription, session: &SessionDescription) -> Self {
-        for (name, dir) in [
-            ("sendonly", Self::SendOnly),
-            ("recvonly", Self::RecvOnly),
-            ("inactive", Self::Inactive),
-            ("sendrecv", Self::SendRecv),
-        ] {
-            if md.attribute(name).is_some() {
-                return dir;
-            }
-        }
-        for (name, dir) in [
-            ("sendonly", Self::SendOnly),
-            ("recvonly", Self::RecvOnly),
-            ("inactive", Self::Inactive),
-        ] {
-            if session.has_attribute(name) {
-                return dir;
-            }
-        }
-        Self::SendRecv
-    }
-    /// The direction seen from the other end.
-    pub fn reversed(self) -> Self {
-        match self {
-            Self::SendOnly => Self::RecvOnly,
-            Self::RecvOnly => Self::SendOnly,
-            d => d,
-        }
-    }
-    /// What both `self` and `other` allow.
-    pub fn intersect(self, other: Self) -> Self {
-        let send = self.sends() && other.sends();
-        let recv = self.receives() && other.receives();
-        match (send, recv) {
-            (true, true) => Self::SendRecv,
-            (true, false) => Self::SendOnly,
-            (false, true) => Self::RecvOnly,
-            (false, false) => Self::Inactive,
-        }
-    }
-    /// Whether media flows from us.
-    pub fn sends(self) -> bool {
-        matches!(self, Self::SendRecv | Self::SendOnly)
-    }
-    /// Whether media flows to us.
-    pub fn receives(self) -> bool {
-        matches!(self, Self::SendRecv | Self::RecvOnly)
-    }
-}
-
 /// What we can offer or accept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalMedia {
@@ -176,6 +108,9 @@ pub struct LocalMedia {
     pub session_id: u64,
     /// SDP session version, bumped for every new description in the call.
     pub version: u64,
+    /// Our SRTP keys when the call is secure: we then offer and accept only RTP/SAVP
+    /// streams with keys (SDES, RFC 4568). None: plain RTP/AVP only.
+    pub crypto: Option<LocalCrypto>,
 }
 
 /// Parameters of one negotiated RTP stream.
@@ -193,15 +128,17 @@ pub struct Stream {
     pub recv_pt: u8,
     /// Direction from our point of view.
     pub direction: Direction,
+    /// SRTP suite and keys when the stream is encrypted (RTP/SAVP); None for plain RTP.
+    pub crypto: Option<StreamCrypto>,
 }
 
 impl Stream {
     fn new(
         (remote_rtp, remote_rtcp): (SocketAddr, SocketAddr),
         local_port: u16,
-        send_pt: u8,
-        recv_pt: u8,
+        (send_pt, recv_pt): (u8, u8),
         direction: Direction,
+        crypto: Option<StreamCrypto>,
     ) -> Self {
         Self {
             remote_rtp,
@@ -210,6 +147,7 @@ impl Stream {
             send_pt,
             recv_pt,
             direction,
+            crypto,
         }
     }
 }
@@ -275,7 +213,26 @@ pub fn build_offer(local: &LocalMedia) -> String {
     if codecs.iter().any(|c| c.clock_rate() == 8000) {
         audio = add_dtmf(audio, DTMF_PT_8K, 8000);
     }
+    if let Some(keys) = &local.crypto {
+        video = secure(video, crypto::offer_lines(keys, Kind::Video));
+        audio = secure(audio, crypto::offer_lines(keys, Kind::Audio));
+    }
     session(local).with_media(video).with_media(audio).marshal()
+}
+
+/// Turns a section into RTP/SAVP with these `a=crypto` lines.
+fn secure(mut md: MediaDescription, lines: Vec<String>) -> MediaDescription {
+    md.media_name.protos = crypto::protos(true);
+    for line in lines {
+        md = md.with_value_attribute("crypto".into(), line);
+    }
+    md
+}
+
+/// Why nothing of the other side's description could be used, for a person: a security
+/// mismatch if there was one, else `otherwise`.
+fn nothing_usable(refused: Option<Refusal>, otherwise: &'static str) -> SdpError {
+    SdpError::NotAcceptable(refused.map_or(otherwise, Refusal::why).into())
 }
 
 /// Why a video section was refused, for a person.
@@ -292,6 +249,7 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
     let remote = parse(offer)?;
     let mut out = session(local);
     let mut negotiated = Negotiated::default();
+    let mut refused = None;
     for md in &remote.media_descriptions {
         let kind = md.media_name.media.as_str();
         let remote_dir = Direction::from_media(md, &remote);
@@ -301,44 +259,57 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
         let take_audio = kind == "audio" && negotiated.audio.is_none();
         // Port 0 in an offer: a stream the offerer declines; nothing to say.
         let declined = md.media_name.port.value == 0;
-        match addr {
-            Some((rtp, rtcp)) if take_video => {
+        let security = crypto::answer_stream(md, local.crypto.as_ref(), crypto_kind(kind));
+        // The answer's a=crypto line (our own key) on an accepted stream, RTP/SAVP.
+        let seal = |md: MediaDescription, s: &Option<crypto::Answered>| match s {
+            Some(a) => secure(md, vec![crypto::answer_line(a)]),
+            None => md,
+        };
+        match (addr, &security) {
+            (Some((rtp, rtcp)), Ok(sec)) if take_video => {
                 if let Some((pt, mode)) = pick_h264(md) {
+                    let keys = sec.as_ref().map(|a| a.crypto.clone());
                     negotiated.video = Some(VideoStream {
-                        rtp: Stream::new((rtp, rtcp), local.video_port, pt, pt, want),
+                        rtp: Stream::new((rtp, rtcp), local.video_port, (pt, pt), want, keys),
                         packetization_mode: mode,
                     });
                     negotiated.video_refused = None;
-                    out = out.with_media(add_h264(media("video", local.video_port, want), pt, mode));
+                    let answer_md = add_h264(media("video", local.video_port, want), pt, mode);
+                    out = out.with_media(seal(answer_md, sec));
                     continue;
                 }
             }
-            Some((rtp, rtcp)) if take_audio => {
+            (Some((rtp, rtcp)), Ok(sec)) if take_audio => {
                 if let Some((codec, pt)) = pick_audio(md, &local.audio_codecs) {
                     let dtmf = pick_telephone_event(md, codec);
                     let mut answer_md = add_audio(media("audio", local.audio_port, want), codec, pt);
                     if let Some((dpt, rate)) = dtmf {
                         answer_md = add_dtmf(answer_md, dpt, rate);
                     }
+                    let keys = sec.as_ref().map(|a| a.crypto.clone());
                     negotiated.audio = Some(AudioStream {
-                        rtp: Stream::new((rtp, rtcp), local.audio_port, pt, pt, want),
+                        rtp: Stream::new((rtp, rtcp), local.audio_port, (pt, pt), want, keys),
                         codec,
                         dtmf_pt: dtmf.map(|(pt, _)| pt),
                     });
-                    out = out.with_media(answer_md);
+                    out = out.with_media(seal(answer_md, sec));
                     continue;
                 }
             }
             _ => {}
         }
+        let refusal = security.err().filter(|_| (take_video || take_audio) && !declined);
+        refused = refused.or(refusal);
         if take_video && !declined {
-            negotiated.video_refused = Some(video_refusal(addr.is_some()));
+            let why = refusal.map_or_else(|| video_refusal(addr.is_some()), |r| r.why().into());
+            negotiated.video_refused = Some(why);
         }
         out = out.with_media(rejected(md));
     }
     if negotiated.video.is_none() && negotiated.audio.is_none() {
-        return Err(SdpError::NotAcceptable(
-            "the offer has no H.264 video or Opus/PCMU/PCMA audio stream with a usable address".into(),
+        return Err(nothing_usable(
+            refused,
+            "the offer has no H.264 video or Opus/PCMU/PCMA audio stream with a usable address",
         ));
     }
     Ok((out.marshal(), negotiated))
@@ -348,6 +319,7 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
 pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpError> {
     let remote = parse(answer)?;
     let mut negotiated = Negotiated::default();
+    let mut refused = None;
     for md in &remote.media_descriptions {
         let is_video = md.media_name.media == "video" && negotiated.video.is_none();
         let addr = stream_addrs(md, &remote, local.addr);
@@ -357,13 +329,26 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
             }
             continue;
         };
+        let kind = md.media_name.media.as_str();
+        let keys = match crypto::accept_answer(md, local.crypto.as_ref(), crypto_kind(kind)) {
+            Ok(keys) => keys,
+            Err(refusal) => {
+                if is_video || (kind == "audio" && negotiated.audio.is_none()) {
+                    refused = refused.or(Some(refusal));
+                }
+                if is_video {
+                    negotiated.video_refused = Some(refusal.why().into());
+                }
+                continue;
+            }
+        };
         let direction = local.direction.intersect(Direction::from_media(md, &remote).reversed());
-        match md.media_name.media.as_str() {
+        match kind {
             "video" if negotiated.video.is_none() => match pick_h264(md) {
                 Some((pt, mode)) => {
                     let recv_pt = if mode == 1 { H264_PT_MODE1 } else { H264_PT_MODE0 };
                     negotiated.video = Some(VideoStream {
-                        rtp: Stream::new((rtp, rtcp), local.video_port, pt, recv_pt, direction),
+                        rtp: Stream::new((rtp, rtcp), local.video_port, (pt, recv_pt), direction, keys),
                         packetization_mode: mode,
                     });
                     negotiated.video_refused = None;
@@ -372,8 +357,9 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
             },
             "audio" if negotiated.audio.is_none() => {
                 if let Some((codec, pt)) = pick_audio(md, &local.audio_codecs) {
+                    let pts = (pt, codec.static_pt());
                     negotiated.audio = Some(AudioStream {
-                        rtp: Stream::new((rtp, rtcp), local.audio_port, pt, codec.static_pt(), direction),
+                        rtp: Stream::new((rtp, rtcp), local.audio_port, pts, direction, keys),
                         codec,
                         dtmf_pt: pick_telephone_event(md, codec).map(|(pt, _)| pt),
                     });
@@ -383,11 +369,18 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
         }
     }
     if negotiated.video.is_none() && negotiated.audio.is_none() {
-        return Err(SdpError::NotAcceptable(
-            "the answer accepted no stream we offered".into(),
-        ));
+        return Err(nothing_usable(refused, "the answer accepted no stream we offered"));
     }
     Ok(negotiated)
+}
+
+/// Which stream's keys a media section uses (anything but video is audio's).
+fn crypto_kind(media: &str) -> Kind {
+    if media == "video" {
+        Kind::Video
+    } else {
+        Kind::Audio
+    }
 }
 
 /// Whether an offer puts the call on hold (RFC 3264 section 8.4): every stream it keeps

@@ -9,6 +9,7 @@ fn local(direction: Direction) -> LocalMedia {
         direction,
         session_id: 42,
         version: 1,
+        crypto: None,
     }
 }
 
