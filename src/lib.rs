@@ -4,12 +4,12 @@
 //! - [`config`]: the TOML configuration, defaults, and validation with file:line errors.
 //! - [`call`]: SIP user agent ([`call::ua`], over rsipstack, with bounded TCP), the
 //!   sans-IO call state machine ([`call::machine`]: calls, hold, re-INVITE), SDP
-//!   offer/answer with the other side's SDP checked at the boundary ([`call::sdp`]), who a
-//!   caller is ([`call::identify`]) and the strict first look at every request datagram
-//!   ([`call::sip_check`], [`call::guard`]).
+//!   offer/answer with the other side's SDP checked at the boundary ([`call::sdp`], SRTP
+//!   keys in SDP too), who a caller is ([`call::identify`]) and the strict first look at
+//!   every request datagram ([`call::sip_check`], [`call::guard`]).
 //! - [`media`]: GStreamer pipelines (encode, RTP/RTCP through rtpbin, decode), codec
-//!   probing, RTP port allocation, the receive gate for RTP/RTCP ([`media::rtp_filter`])
-//!   and media statistics.
+//!   probing, RTP port allocation, SRTP through srtpenc/srtpdec ([`media::srtp`]), the
+//!   receive gate for RTP/RTCP ([`media::rtp_filter`]) and media statistics.
 //! - [`device`]: one small trait per device family (camera, microphone, speaker,
 //!   display) with backends chosen by name in the config, and the built-in test devices
 //!   (pattern camera with a glass-to-glass time code, tone microphone, recording speaker,

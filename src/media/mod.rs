@@ -11,8 +11,9 @@ pub mod recv;
 pub mod ring;
 pub mod rtp_filter;
 pub mod send;
+pub mod srtp;
 
-use crate::call::sdp::Negotiated;
+use crate::call::sdp::{Direction, Negotiated};
 use crate::device::{DeviceError, Devices};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -110,6 +111,32 @@ pub struct MediaStats {
     pub ms_since_last_packet: Option<u64>,
     /// Datagrams dropped at the receive gate (not from the peer, or not the call's RTP).
     pub packets_dropped: u64,
+    /// RTCP packets received (for encrypted streams, those that passed authentication).
+    pub rtcp_received: u64,
+    /// Encrypted packets that failed SRTP/SRTCP authentication (or were replayed) and
+    /// were dropped; they do not count as received.
+    pub packets_unauthenticated: u64,
+    /// How the media we send is protected: `"SRTP AEAD_AES_128_GCM"` (or another
+    /// suite), `"unencrypted"`, or per stream when video and audio differ
+    /// ([`srtp::describe`]); None while nothing is sent.
+    pub encryption_sent: Option<String>,
+    /// How the media we receive is protected, in the same words; None while nothing is
+    /// received.
+    pub encryption_received: Option<String>,
+}
+
+/// The video and audio streams of `n` that run in a pipeline (`on`) whose direction
+/// `wanted` accepts.
+fn running(
+    n: &Negotiated,
+    on: bool,
+    wanted: fn(Direction) -> bool,
+) -> (Option<&crate::call::sdp::Stream>, Option<&crate::call::sdp::Stream>) {
+    let keep = |s: &&crate::call::sdp::Stream| on && wanted(s.direction);
+    (
+        n.video.as_ref().map(|v| &v.rtp).filter(keep),
+        n.audio.as_ref().map(|a| &a.rtp).filter(keep),
+    )
 }
 
 /// Errors the pipelines reported since the last look.
@@ -137,6 +164,8 @@ pub struct MediaSession {
     video_out: VideoOut,
     self_view: SelfViewOut,
     started_ms: u64,
+    /// SRTP packets dropped by receive pipelines this session replaced.
+    srtp_dropped_before: u64,
     /// The peer's sound is held back while the call still rings (shared with the receive
     /// pipeline, whichever is running).
     audio_held: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -159,6 +188,7 @@ impl MediaSession {
             video_out,
             self_view,
             started_ms: crate::device::probe::monotonic_ms(),
+            srtp_dropped_before: 0,
             audio_held: Default::default(),
         };
         session.update(negotiated, devices)?;
@@ -180,10 +210,16 @@ impl MediaSession {
         let receiving = |n: &Negotiated| {
             (
                 // The peer's address too: the gate admits only it, and RTCP reports go to it.
-                n.video
-                    .as_ref()
-                    .filter(|v| v.rtp.direction.receives())
-                    .map(|v| (v.rtp.local_port, v.rtp.recv_pt, v.rtp.remote_rtp, v.rtp.remote_rtcp)),
+                // The keys too: new ones (a re-INVITE) need a new srtpdec.
+                n.video.as_ref().filter(|v| v.rtp.direction.receives()).map(|v| {
+                    (
+                        v.rtp.local_port,
+                        v.rtp.recv_pt,
+                        v.rtp.remote_rtp,
+                        v.rtp.remote_rtcp,
+                        v.rtp.crypto.clone(),
+                    )
+                }),
                 n.audio.as_ref().filter(|a| a.rtp.direction.receives()).map(|a| {
                     (
                         a.rtp.local_port,
@@ -191,6 +227,7 @@ impl MediaSession {
                         a.codec,
                         a.rtp.remote_rtp,
                         a.rtp.remote_rtcp,
+                        a.rtp.crypto.clone(),
                     )
                 }),
             )
@@ -228,7 +265,9 @@ impl MediaSession {
     fn start_recv(&mut self, negotiated: &Negotiated, devices: &Devices) -> Result<(), MediaError> {
         // The old pipeline lets go of the ports before the new one binds them; its counts
         // carry over (the media timeout counts from the last packet, not the rebuild).
-        let before = self.recv.take().map(|r| r.counters.clone());
+        let old = self.recv.take();
+        self.srtp_dropped_before += old.as_ref().map_or(0, |r| r.srtp_dropped());
+        let before = old.map(|r| r.counters.clone());
         let v = negotiated.video.as_ref().filter(|v| v.rtp.direction.receives());
         let a = negotiated.audio.as_ref().filter(|a| a.rtp.direction.receives());
         if v.is_some() || a.is_some() {
@@ -313,9 +352,17 @@ impl MediaSession {
             s.frames_decoded = c.frames_decoded.load(Ordering::Relaxed);
             s.samples_played = c.samples_played.load(Ordering::Relaxed);
             s.packets_dropped = c.dropped.load(Ordering::Relaxed);
+            s.rtcp_received = c.rtcp.load(Ordering::Relaxed);
             let last = c.last_packet_ms.load(Ordering::Relaxed);
             s.ms_since_last_packet = (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last));
+            s.packets_unauthenticated = recv.srtp_dropped();
         }
+        s.packets_unauthenticated += self.srtp_dropped_before;
+        // What the running pipelines do, stream by stream.
+        let (v, a) = running(&self.negotiated, self.send.is_some(), Direction::sends);
+        s.encryption_sent = srtp::describe(v, a);
+        let (v, a) = running(&self.negotiated, self.recv.is_some(), Direction::receives);
+        s.encryption_received = srtp::describe(v, a);
         s
     }
 

@@ -1,7 +1,7 @@
-//! The receive pipeline: UDP → rtpbin (jitter buffer, RTCP receiver reports) → depayload →
-//! decode → appsink → display and speaker.
+//! The receive pipeline: UDP → (srtpdec when the stream is encrypted) → rtpbin (jitter
+//! buffer, RTCP receiver reports) → depayload → decode → appsink → display and speaker.
 
-use super::{make, rtp_filter, MediaError, MediaSettings};
+use super::{make, rtp_filter, srtp, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
 use crate::device::{FrameView, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
@@ -15,8 +15,12 @@ use tracing::{debug, info, warn};
 /// Counters of the receive side.
 #[derive(Debug, Default)]
 pub struct RecvCounters {
-    /// RTP packets received (video and audio).
+    /// RTP packets received (video and audio); for encrypted streams, those that passed
+    /// SRTP authentication.
     pub packets: AtomicU64,
+    /// RTCP packets received (sender and receiver reports); for encrypted streams, those
+    /// that passed SRTCP authentication.
+    pub rtcp: AtomicU64,
     /// When the last RTP packet arrived, [`crate::device::probe::monotonic_ms`].
     pub last_packet_ms: AtomicU64,
     /// Video frames decoded and handed to the display.
@@ -32,6 +36,7 @@ impl RecvCounters {
     pub fn carry_over(&self, before: &RecvCounters) {
         for (to, from) in [
             (&self.packets, &before.packets),
+            (&self.rtcp, &before.rtcp),
             (&self.last_packet_ms, &before.last_packet_ms),
             (&self.frames_decoded, &before.frames_decoded),
             (&self.samples_played, &before.samples_played),
@@ -138,6 +143,15 @@ impl RecvPipeline {
 
     /// Stops the pipeline.
     pub fn stop(self) {}
+
+    /// Packets srtpdec dropped (failed authentication, replayed) since this pipeline
+    /// started.
+    pub fn srtp_dropped(&self) -> u64 {
+        (0..2)
+            .filter_map(|session| self.pipeline.by_name(&format!("srtpdec{session}")))
+            .map(|dec| srtp::dropped(&dec))
+            .sum()
+    }
 }
 
 impl Drop for RecvPipeline {
@@ -156,6 +170,11 @@ fn add_udp_inputs(
     counters: &Arc<RecvCounters>,
 ) -> Result<(), MediaError> {
     let port = stream.local_port;
+    let secure = stream.crypto.as_ref();
+    let (caps, rtcp_caps) = match secure {
+        Some(_) => (srtp::srtp_caps(&caps), "application/x-srtcp"),
+        None => (caps, "application/x-rtcp"),
+    };
     let rtp = gst::ElementFactory::make("udpsrc")
         .property("port", port as i32)
         .property("caps", caps)
@@ -164,7 +183,7 @@ fn add_udp_inputs(
         .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
     let rtcp = gst::ElementFactory::make("udpsrc")
         .property("port", port as i32 + 1)
-        .property("caps", gst::Caps::new_empty_simple("application/x-rtcp"))
+        .property("caps", gst::Caps::new_empty_simple(rtcp_caps))
         .property("reuse", false)
         .build()
         .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
@@ -177,27 +196,59 @@ fn add_udp_inputs(
             c.dropped.fetch_add(1, Ordering::Relaxed);
         }
     };
+    let c = counters.clone();
+    let arrived = move || {
+        c.packets.fetch_add(1, Ordering::Relaxed);
+        c.last_packet_ms
+            .store(crate::device::probe::monotonic_ms(), Ordering::Relaxed);
+    };
     if let Some(pad) = rtp.static_pad("src") {
-        let c = counters.clone();
-        let accepted = move || {
-            c.packets.fetch_add(1, Ordering::Relaxed);
-            c.last_packet_ms
-                .store(crate::device::probe::monotonic_ms(), Ordering::Relaxed);
+        // SRTP keeps the RTP header in the clear: the gate checks it all the same. Its
+        // packets count once srtpdec has authenticated them, below.
+        let (expect, arrived) = match secure {
+            Some(_) => (rtp_filter::Expect::Srtp(stream.recv_pt), None),
+            None => (rtp_filter::Expect::Rtp(stream.recv_pt), Some(arrived.clone())),
         };
-        let expect = rtp_filter::Expect::Rtp(stream.recv_pt);
+        let accepted = move || arrived.iter().for_each(|f| f());
         rtp_filter::install(&pad, peer.clone(), expect, accepted, dropped(counters.clone()));
     }
+    let c = counters.clone();
+    let rtcp_arrived = move || {
+        c.rtcp.fetch_add(1, Ordering::Relaxed);
+    };
     if let Some(pad) = rtcp.static_pad("src") {
-        rtp_filter::install(&pad, peer, rtp_filter::Expect::Rtcp, || {}, dropped(counters.clone()));
+        let arrived = secure.is_none().then(|| rtcp_arrived.clone());
+        let accepted = move || arrived.iter().for_each(|f| f());
+        rtp_filter::install(
+            &pad,
+            peer,
+            rtp_filter::Expect::Rtcp,
+            accepted,
+            dropped(counters.clone()),
+        );
     }
-    rtp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtp_sink_{session}")))
-        .map_err(MediaError::link)?;
-    rtcp.link_pads(Some("src"), rtpbin, Some(&format!("recv_rtcp_sink_{session}")))
-        .map_err(MediaError::link)?;
-    rtpbin
-        .link_pads(Some(&format!("send_rtcp_src_{session}")), &rtcp_out, Some("sink"))
-        .map_err(MediaError::link)?;
-    Ok(())
+    let Some(crypto) = secure else {
+        let link = |src: &gst::Element, from: &str, to: &gst::Element, into: &str| {
+            src.link_pads(Some(from), to, Some(into)).map_err(MediaError::link)
+        };
+        link(&rtp, "src", rtpbin, &format!("recv_rtp_sink_{session}"))?;
+        link(&rtcp, "src", rtpbin, &format!("recv_rtcp_sink_{session}"))?;
+        return link(rtpbin, &format!("send_rtcp_src_{session}"), &rtcp_out, "sink");
+    };
+    let inputs = srtp::Inputs {
+        rtp,
+        rtcp,
+        rtcp_out,
+        session,
+    };
+    srtp::link_receive(
+        pipeline,
+        rtpbin,
+        inputs,
+        crypto,
+        Box::new(arrived),
+        Box::new(rtcp_arrived),
+    )
 }
 
 /// Calls `deliver` with every sample that reaches `sink`, on the streaming thread.

@@ -5,6 +5,11 @@
 //! (version 2, a known packet type) pass; everything else is counted and dropped. Junk then cannot put the
 //! depayloader in an error state, and cannot keep a dead call alive against the media
 //! timeout either.
+//!
+//! Encrypted streams pass the same gate: SRTP leaves the RTP header in the clear (only
+//! the padding count is out of reach, [`is_srtp`]) and SRTCP the first RTCP header
+//! ([`is_rtcp`] holds). What passes then goes to srtpdec, which drops anything that fails
+//! authentication.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -15,26 +20,40 @@ use std::net::IpAddr;
 /// The fixed RTP header is 12 bytes (RFC 3550 section 5.1).
 const RTP_HEADER: usize = 12;
 
-/// Whether `data` is an RTP packet of payload type `pt` whose header fits in it.
-pub fn is_rtp(data: &[u8], pt: u8) -> bool {
+/// The length of the RTP header of `data` (fixed part, CSRCs and extension) when it is
+/// version 2 with payload type `pt` and the header fits.
+fn rtp_header(data: &[u8], pt: u8) -> Option<usize> {
     if data.len() < RTP_HEADER || data[0] >> 6 != 2 || data[1] & 0x7f != pt {
-        return false;
+        return None;
     }
     let csrc = (data[0] & 0x0f) as usize * 4;
     let mut header = RTP_HEADER + csrc;
     if data[0] & 0x10 != 0 {
         // Extension: 4 bytes of profile and length, then length 32-bit words.
-        let Some(ext) = data.get(header..header + 4) else {
-            return false;
-        };
+        let ext = data.get(header..header + 4)?;
         header += 4 + u16::from_be_bytes([ext[2], ext[3]]) as usize * 4;
     }
+    (header <= data.len()).then_some(header)
+}
+
+/// Whether `data` is an RTP packet of payload type `pt` whose header fits in it.
+pub fn is_rtp(data: &[u8], pt: u8) -> bool {
+    let Some(header) = rtp_header(data, pt) else {
+        return false;
+    };
     let padding = if data[0] & 0x20 != 0 {
         *data.last().unwrap_or(&0) as usize
     } else {
         0
     };
     header + padding <= data.len()
+}
+
+/// Whether `data` is an SRTP packet of payload type `pt` whose header fits in it. SRTP
+/// (RFC 3711) leaves the header in the clear but encrypts the padding count, and its
+/// last bytes are the authentication tag: padding is srtpdec's to check.
+pub fn is_srtp(data: &[u8], pt: u8) -> bool {
+    rtp_header(data, pt).is_some()
 }
 
 /// Whether `data` starts like a compound RTCP packet: version 2 and a first packet type
@@ -80,6 +99,8 @@ fn ssrc(data: &[u8]) -> u32 {
 pub enum Expect {
     /// RTP of this payload type.
     Rtp(u8),
+    /// SRTP of this payload type (the header is checked; srtpdec authenticates the rest).
+    Srtp(u8),
     /// RTCP.
     Rtcp,
 }
@@ -112,14 +133,16 @@ pub fn install(
             return gst::PadProbeReturn::Ok;
         };
         let from_peer = sender(buffer).is_some_and(|ip| peer.contains(&ip));
-        let well_formed = buffer.map_readable().is_ok_and(|map| match expect {
-            Expect::Rtp(pt) => {
-                is_rtp(&map, pt)
-                    && lock
-                        .lock()
-                        .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms()))
-            }
-            Expect::Rtcp => is_rtcp(&map),
+        let well_formed = buffer.map_readable().is_ok_and(|map| {
+            let header = match expect {
+                Expect::Rtp(pt) => is_rtp(&map, pt),
+                Expect::Srtp(pt) => is_srtp(&map, pt),
+                Expect::Rtcp => return is_rtcp(&map),
+            };
+            header
+                && lock
+                    .lock()
+                    .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms()))
         });
         if from_peer && well_formed {
             on_accept();
@@ -182,6 +205,31 @@ mod tests {
             "the first has been silent for a second: a restarted sender"
         );
         assert!(!lock.admit(7, 2700));
+    }
+
+    #[test]
+    fn srtp_padding_is_not_read_from_the_tag() {
+        // An SRTP packet with the padding bit: its last byte is part of the tag.
+        let mut p = rtp(96, &[1, 2, 3, 0xff]);
+        p[0] |= 0x20;
+        assert!(!is_rtp(&p, 96));
+        assert!(is_srtp(&p, 96));
+        assert!(!is_srtp(&rtp(97, &[1]), 96));
+        assert!(!is_srtp(&[0x80, 96, 0, 1, 0, 0], 96));
+        let mut p = rtp(96, &[0xbe, 0xde, 0xff, 0xff]);
+        p[0] |= 0x10;
+        assert!(!is_srtp(&p, 96), "an extension longer than the packet");
+    }
+
+    #[test]
+    fn srtcp_passes_the_rtcp_check() {
+        // SRTCP (RFC 3711 section 3.4): the first 8 bytes in the clear, then the
+        // encrypted rest, the E flag and index, and the tag.
+        let mut srtcp = vec![0x80, 200, 0, 6, 1, 2, 3, 4];
+        srtcp.extend_from_slice(&[0xaa; 20]);
+        srtcp.extend_from_slice(&[0x80, 0, 0, 1]);
+        srtcp.extend_from_slice(&[0x55; 10]);
+        assert!(is_rtcp(&srtcp));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The send pipeline: camera and microphone → appsrc → encoders → RTP payloaders → rtpbin
-//! → UDP (RTP and RTCP sender reports).
+//! → UDP (RTP and RTCP sender reports), through srtpenc when the stream is encrypted.
 
 use super::{make, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
@@ -232,18 +232,21 @@ fn add_to_session(
         src.link_pads(Some(&from), to, Some(&into)).map_err(MediaError::link)
     };
     link(pay, "src".into(), rtpbin, format!("send_rtp_sink_{session}"))?;
-    link(
-        rtpbin,
-        format!("send_rtp_src_{session}"),
-        &udp_sink(pipeline, stream.remote_rtp)?,
-        "sink".into(),
-    )?;
-    link(
-        rtpbin,
-        format!("send_rtcp_src_{session}"),
-        &udp_sink(pipeline, stream.remote_rtcp)?,
-        "sink".into(),
-    )
+    let (rtp_out, rtcp_out) = (
+        udp_sink(pipeline, stream.remote_rtp)?,
+        udp_sink(pipeline, stream.remote_rtcp)?,
+    );
+    let (rtp_src, rtcp_src) = (format!("send_rtp_src_{session}"), format!("send_rtcp_src_{session}"));
+    let Some(crypto) = &stream.crypto else {
+        link(rtpbin, rtp_src, &rtp_out, "sink".into())?;
+        return link(rtpbin, rtcp_src, &rtcp_out, "sink".into());
+    };
+    // SRTP and SRTCP: both through one srtpenc with our key for this stream.
+    let enc = super::srtp::encoder(pipeline, &format!("srtpenc{session}"), crypto)?;
+    link(rtpbin, rtp_src, &enc, "rtp_sink_0".into())?;
+    link(&enc, "rtp_src_0".into(), &rtp_out, "sink".into())?;
+    link(rtpbin, rtcp_src, &enc, "rtcp_sink_0".into())?;
+    link(&enc, "rtcp_src_0".into(), &rtcp_out, "sink".into())
 }
 
 fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetization_mode: u8) {
