@@ -1,0 +1,160 @@
+//! SRTP media end to end: two media sessions on 127.0.0.1 with test devices, keys
+//! exchanged in SDP (SDES), the real send and receive pipelines with srtpenc/srtpdec.
+//! Video goes over AEAD_AES_128_GCM and audio over AES_CM_128_HMAC_SHA1_32 (the offer's
+//! audio keeps only that suite), so two suites run at once. A receiver holding the wrong
+//! key must decode nothing, and its packets must not count as received media.
+
+use doorway::call::sdp::{self, AudioCodec, Direction, LocalCrypto, LocalMedia, Negotiated, SrtpSuite};
+use doorway::device::{self, probe};
+use doorway::media::{self, MediaSession, MediaSettings, MediaStats};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn local(video_port: u16, audio_port: u16) -> LocalMedia {
+    LocalMedia {
+        addr: "127.0.0.1".parse().unwrap(),
+        video_port,
+        audio_port,
+        audio_codecs: vec![AudioCodec::Opus],
+        direction: Direction::SendRecv,
+        session_id: 1,
+        version: 1,
+        crypto: Some(LocalCrypto::fresh()),
+    }
+}
+
+/// The offer with its audio section's crypto lines cut down to AES_CM_128_HMAC_SHA1_32.
+fn audio_only_cm32(offer: &str) -> String {
+    let (video, audio) = offer.split_at(offer.find("m=audio").unwrap());
+    let audio: String = audio
+        .split_inclusive('\n')
+        .filter(|l| !l.contains("AEAD_AES_128_GCM") && !l.contains("AES_CM_128_HMAC_SHA1_80"))
+        .collect();
+    format!("{video}{audio}")
+}
+
+/// Negotiates a secure call between `a` (offerer) and `b`: (a's streams, b's streams).
+fn negotiate(a: &LocalMedia, b: &LocalMedia) -> (Negotiated, Negotiated) {
+    let offer = audio_only_cm32(&sdp::build_offer(a));
+    let (answer, b_media) = sdp::answer(&offer, b).unwrap();
+    (sdp::apply_answer(a, &answer).unwrap(), b_media)
+}
+
+/// Counts decoded frames, and those that carry station `tag`'s pattern.
+fn frame_counter(tag: u16) -> (media::VideoOut, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let (all, tagged) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (a, t) = (all.clone(), tagged.clone());
+    let out: media::VideoOut = Arc::new(move |frame: device::FrameView<'_>| {
+        a.fetch_add(1, Ordering::Relaxed);
+        let f = frame.format;
+        if probe::read_bgrx(frame.data, f.width, f.height, frame.stride).is_some_and(|c| c.tag == tag) {
+            t.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    (out, all, tagged)
+}
+
+fn wait_until(secs: u64, done: impl Fn() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !done() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn encrypted_media_decodes_and_a_wrong_key_decodes_nothing() {
+    media::init().unwrap();
+    let lo = [127, 0, 0, 1].into();
+    let ports: Vec<u16> = (0..4)
+        .scan(vec![], |taken: &mut Vec<u16>, _| {
+            let p = media::ports::allocate_pair(lo, 43000, 43998, taken).unwrap();
+            taken.push(p);
+            Some(p)
+        })
+        .collect();
+    let (a_local, b_local) = (local(ports[0], ports[1]), local(ports[2], ports[3]));
+    let (a_media, b_media) = negotiate(&a_local, &b_local);
+    for n in [&a_media, &b_media] {
+        let (v, a) = (n.video.as_ref().unwrap(), n.audio.as_ref().unwrap());
+        assert_eq!(v.rtp.crypto.as_ref().unwrap().suite, SrtpSuite::AeadAes128Gcm);
+        assert_eq!(a.rtp.crypto.as_ref().unwrap().suite, SrtpSuite::AesCm128HmacSha1_32);
+    }
+    let codecs = media::codecs::probe(true).unwrap();
+    let settings = MediaSettings {
+        width: 320,
+        height: 180,
+        fps: 15,
+        bitrate_kbps: 500,
+        jitter_ms: 20,
+        codecs,
+        echo_probe: None,
+    };
+    let config = |name: &str| doorway::demo::loopback_config(name, 5060, vec![]);
+    let (a_dev, b_dev) = (
+        device::open(&config("Secure A")).unwrap(),
+        device::open(&config("Secure B")).unwrap(),
+    );
+    let no_self: media::SelfViewOut = Arc::new(|_| {});
+    let (a_out, _, a_saw_b) = frame_counter(b_dev.probes.tag);
+    let (b_out, _, b_saw_a) = frame_counter(a_dev.probes.tag);
+    let a = MediaSession::start(&settings, &a_media, &a_dev, a_out, no_self.clone()).unwrap();
+    let b = MediaSession::start(&settings, &b_media, &b_dev, b_out, no_self.clone()).unwrap();
+    let heard = |d: &device::Devices| d.probes.report().tone_heard_hz;
+    wait_until(8, || {
+        a_saw_b.load(Ordering::Relaxed) > 5
+            && b_saw_a.load(Ordering::Relaxed) > 5
+            && heard(&a_dev).is_some()
+            && heard(&b_dev).is_some()
+    });
+    let errors: Vec<String> = a.poll_errors().all().into_iter().chain(b.poll_errors().all()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(
+        b_saw_a.load(Ordering::Relaxed) > 5,
+        "B decodes A's picture: {:?}",
+        b.stats()
+    );
+    assert!(
+        a_saw_b.load(Ordering::Relaxed) > 5,
+        "A decodes B's picture: {:?}",
+        a.stats()
+    );
+    for (listener, speaker) in [(&b_dev, &a_dev), (&a_dev, &b_dev)] {
+        let got = heard(listener).expect("each side hears the other's tone");
+        let sent = speaker.probes.tone_hz.unwrap();
+        assert!((got - sent).abs() / sent < 0.03, "heard {got}, sent {sent}");
+    }
+    let expected = "video: SRTP AEAD_AES_128_GCM, audio: SRTP AES_CM_128_HMAC_SHA1_32";
+    // SRTCP both ways: sender and receiver reports of both streams arrive (rtpbin sends
+    // its first ones a few seconds in) and none fails authentication.
+    wait_until(8, || a.stats().rtcp_received >= 4 && b.stats().rtcp_received >= 4);
+    for s in [a.stats(), b.stats()] {
+        assert_eq!(s.encryption_sent.as_deref(), Some(expected), "{s:?}");
+        assert_eq!(s.encryption_received.as_deref(), Some(expected), "{s:?}");
+        assert!(s.packets_received > 0 && s.rtcp_received >= 4, "{s:?}");
+        assert_eq!(s.packets_unauthenticated, 0, "{s:?}");
+    }
+    let a_sent_before = a.stats().frames_sent;
+    b.stop(&b_dev).join().unwrap();
+
+    // B's ports, B's devices, A still sending: a receiver with keys of another call.
+    let (_, other) = negotiate(&local(ports[0], ports[1]), &local(ports[2], ports[3]));
+    let mut wrong = b_media.clone();
+    wrong.video.as_mut().unwrap().rtp.crypto = other.video.unwrap().rtp.crypto;
+    wrong.audio.as_mut().unwrap().rtp.crypto = other.audio.unwrap().rtp.crypto;
+    assert_ne!(wrong, b_media);
+    let (c_out, c_frames, _) = frame_counter(a_dev.probes.tag);
+    let c = MediaSession::start(&settings, &wrong, &b_dev, c_out, no_self).unwrap();
+    let stats = || -> MediaStats { c.stats() };
+    wait_until(4, || stats().packets_unauthenticated > 50);
+    std::thread::sleep(Duration::from_millis(500));
+    let s = stats();
+    assert!(a.stats().frames_sent > a_sent_before, "A kept sending");
+    assert!(s.packets_unauthenticated > 50, "srtpdec refused A's packets: {s:?}");
+    assert_eq!(c_frames.load(Ordering::Relaxed), 0, "{s:?}");
+    assert_eq!((s.frames_decoded, s.samples_played), (0, 0), "{s:?}");
+    assert_eq!(s.packets_received, 0, "unauthenticated packets are not media: {s:?}");
+    assert!(c.silence_ms() >= 1000, "the media timeout still runs: {s:?}");
+    c.stop(&b_dev).join().unwrap();
+    a.stop(&a_dev).join().unwrap();
+}
