@@ -105,6 +105,9 @@ pub struct DirectionReport {
     pub latency_p50_ms: Option<f64>,
     /// Glass-to-glass latency p95.
     pub latency_p95_ms: Option<f64>,
+    /// How the media was protected on the way (the receiver's view), e.g.
+    /// "SRTP AEAD_AES_128_GCM" or "unencrypted".
+    pub encryption: Option<String>,
 }
 
 impl DirectionReport {
@@ -125,6 +128,7 @@ impl DirectionReport {
             tone_sent_hz: sender.probes.own_tone_hz,
             latency_p50_ms: receiver.probes.latency_p50_ms,
             latency_p95_ms: receiver.probes.latency_p95_ms,
+            encryption: receiver.media.as_ref().and_then(|m| m.encryption_received.clone()),
         }
     }
 

@@ -415,6 +415,15 @@ async fn demo(seconds: u64, screenshots: Option<PathBuf>) -> anyhow::Result<()> 
             d.latency_p50_ms.map(|v| format!("{v:.0}")).unwrap_or("-".into()),
             d.latency_p95_ms.map(|v| format!("{v:.0}")).unwrap_or("-".into()),
         );
+        println!(
+            "{}: media {}",
+            d.direction,
+            match d.encryption.as_deref() {
+                Some(e) if e.starts_with("SRTP") => format!("encrypted ({e})"),
+                Some(e) => e.to_string(),
+                None => "not received".into(),
+            }
+        );
     }
     for s in &report.screenshots {
         println!("screenshot: {}", s.display());

@@ -30,6 +30,9 @@ struct Baresip {
 struct Secure {
     /// doorway's certificate (PEM), which baresip trusts.
     doorway_cert: String,
+    /// SRTP required on baresip's account (`mediaenc=srtp-mand`); without it baresip
+    /// offers plain RTP over TLS.
+    srtp: bool,
 }
 
 impl Baresip {
@@ -80,7 +83,9 @@ impl Baresip {
                 "sip_certificate {d}/cert.pem\nsip_cafile {d}/ca.pem\nmodule srtp.so\n",
                 d = dir.path().display()
             ));
-            account.push_str(";mediaenc=srtp-mand");
+            if secure.srtp {
+                account.push_str(";mediaenc=srtp-mand");
+            }
         }
         std::fs::write(dir.path().join("config"), config).unwrap();
         std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
@@ -330,12 +335,14 @@ async fn hold_and_resume_both_ways_with_baresip() {
 
 /// Hall with baresip pinned as a contact (its certificate's fingerprint in the config),
 /// and baresip trusting Hall's certificate: calls go over TLS with SRTP.
-async fn secure_hall_and_baresip(auto_answer: bool) -> (Station, Baresip, tempfile::TempDir) {
+async fn secure_hall_and_baresip(srtp: bool) -> (Station, Baresip, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
     let identity = doorway::security::identity::Identity::load_or_create(state.path(), "Hall").unwrap();
     let bs = Baresip::start_with(Some(Secure {
         doorway_cert: identity.cert_pem.clone(),
+        srtp,
     }));
+    let auto_answer = false;
     let mut config = hall_with_baresip_contact(&bs, auto_answer);
     config.station.ephemeral_state = false;
     config.station.state_dir = Some(state.path().to_owned());
@@ -354,7 +361,7 @@ fn assert_secure(s: &doorway::station::Status) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doorway_calls_baresip_over_tls_with_srtp() {
     let _serial = SERIAL.lock().await;
-    let (hall, bs, _state) = secure_hall_and_baresip(false).await;
+    let (hall, bs, _state) = secure_hall_and_baresip(true).await;
     hall.handle.call("Baresip").await.unwrap().unwrap();
     let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
     assert!(active(&s), "{:?} {:?}\n{}", s.call, s.last_message, bs.log());
@@ -376,7 +383,7 @@ async fn doorway_calls_baresip_over_tls_with_srtp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_calls_doorway_over_tls_with_srtp() {
     let _serial = SERIAL.lock().await;
-    let (hall, bs, _state) = secure_hall_and_baresip(false).await;
+    let (hall, bs, _state) = secure_hall_and_baresip(true).await;
     let tls_port = hall.config.security.tls_port;
     let reply = bs.command("dial", &format!("sip:hall@127.0.0.1:{tls_port};transport=tls"));
     let s = hall.wait(10, ringing).await;
@@ -397,5 +404,39 @@ async fn baresip_calls_doorway_over_tls_with_srtp() {
     let after = hall.wait(3, idle).await;
     assert!(idle(&after), "baresip's BYE did not end the call");
     assert_baresip_heard(&bs, &s);
+    hall.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_media_offered_to_a_secure_call_is_refused_with_488() {
+    let _serial = SERIAL.lock().await;
+    // baresip holds the pinned certificate and calls over TLS, but offers plain RTP.
+    let (hall, bs, _state) = secure_hall_and_baresip(false).await;
+    let tls_port = hall.config.security.tls_port;
+    bs.command("dial", &format!("sip:hall@127.0.0.1:{tls_port};transport=tls"));
+    let s = hall
+        .wait(10, |s| {
+            s.last_message.as_deref().is_some_and(|m| m.contains("unencrypted"))
+        })
+        .await;
+    assert!(idle(&s), "doorway must not ring: {:?}", s.call);
+    assert!(
+        s.last_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("unencrypted media to a secure call"),
+        "{:?}\n{}",
+        s.last_message,
+        bs.log()
+    );
+    let mut log = bs.log();
+    for _ in 0..40 {
+        if log.contains("488") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        log = bs.log();
+    }
+    assert!(log.contains("488"), "baresip was not told 488:\n{log}");
     hall.stop().await;
 }

@@ -139,22 +139,7 @@ async fn an_impostor_with_the_right_address_but_another_certificate_is_refused()
     b.stop().await;
 
     // Mallory: same name, user, address and ports as Hall, its own certificate.
-    // (Hall's ports are free again once its listeners have stopped.)
-    let mut started = None;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        match doorway::station::start(hall_config.clone()).await {
-            Ok((handle, task)) => {
-                started = Some(Station::from_parts(handle, hall_config.clone(), task));
-                break;
-            }
-            Err(e) => eprintln!(
-                "Mallory cannot start yet: {e} (sip {}, tls {})",
-                hall_config.station.listen, hall_config.security.tls_port
-            ),
-        }
-    }
-    let mallory = started.expect("Mallory starts on Hall's ports");
+    let mallory = Station::start_on_released_ports(hall_config).await;
     // Calling Door over plain SIP as Hall: refused, Hall is paired.
     mallory.handle.call("Door").await.unwrap().unwrap();
     let sm = mallory.wait(10, idle).await;
@@ -296,7 +281,7 @@ async fn pins_survive_a_restart_and_unpairing_ends_them() {
     b.wait(10, |s| paired_with(s, "Door")).await;
     let fingerprint = a.status().await.security.fingerprint;
     a.stop().await;
-    let a = Station::start(door.clone()).await;
+    let a = Station::start_on_released_ports(door.clone()).await;
     let sa = a.status().await;
     assert_eq!(sa.security.fingerprint, fingerprint, "the identity is kept");
     assert!(paired_with(&sa, "Hall"), "the pin is kept: {:?}", sa.security.paired);

@@ -4,7 +4,7 @@
 use super::Station;
 use crate::call::machine::{Action, Event, PeerInfo, State};
 use crate::call::parse_peer;
-use crate::call::sdp::{AudioCodec, Direction, LocalMedia};
+use crate::call::sdp::{AudioCodec, Direction, LocalCrypto, LocalMedia};
 use crate::call::ua::{Caller, UaEvent};
 use crate::config::{Config, Contact, PlainCalls};
 use crate::media;
@@ -38,7 +38,9 @@ impl Station {
             preview: false,
             secure,
         };
-        let local = self.local_media().ok_or("no free RTP ports in the configured range")?;
+        let local = self
+            .local_media(secure)
+            .ok_or("no free RTP ports in the configured range")?;
         let call = format!("{:032x}@doorway", rand::random::<u128>());
         self.feed(Event::Dial {
             call,
@@ -48,7 +50,8 @@ impl Station {
         Ok(())
     }
 
-    pub(super) fn local_media(&self) -> Option<LocalMedia> {
+    /// Ports and codecs for a new call; with fresh SRTP keys when it is to be encrypted.
+    pub(super) fn local_media(&self, encrypted: bool) -> Option<LocalMedia> {
         let m = &self.config.media;
         let bind = self.config.station.listen.ip();
         let video = media::ports::allocate_pair(bind, m.rtp_port_min, m.rtp_port_max, &[])?;
@@ -61,7 +64,7 @@ impl Station {
             direction: Direction::SendRecv,
             session_id: rand::random::<u32>() as u64,
             version: 1,
-            crypto: None,
+            crypto: encrypted.then(LocalCrypto::fresh),
         })
     }
 
@@ -107,7 +110,10 @@ impl Station {
                     let _ = self.ua.reject(&call, 403);
                     return;
                 };
-                let Some(local) = self.local_media() else {
+                // A paired contact's call must be encrypted (a plain offer gets 488 from the
+                // answer); anyone else's is when it offers SRTP.
+                let encrypted = peer.secure || crate::call::sdp::offers_srtp(&offer);
+                let Some(local) = self.local_media(encrypted) else {
                     warn!("no free RTP ports; refusing the call");
                     let _ = self.ua.reject(&call, 503);
                     return;

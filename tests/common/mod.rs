@@ -32,9 +32,18 @@ impl Station {
         Station { handle, config, task }
     }
 
-    /// A station started by the test itself.
-    pub fn from_parts(handle: StationHandle, config: Config, task: tokio::task::JoinHandle<()>) -> Station {
-        Station { handle, config, task }
+    /// Starts a station on ports another station just released: its listeners close
+    /// as their tasks see the shutdown, a moment after it stopped.
+    pub async fn start_on_released_ports(config: Config) -> Station {
+        let mut last = None;
+        for _ in 0..50 {
+            match station::start(config.clone()).await {
+                Ok((handle, task)) => return Station { handle, config, task },
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the ports stay busy: {last:?}");
     }
 
     pub async fn status(&self) -> Status {

@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Datagram payloads with their destination ports.
+type Seen = Arc<Mutex<Vec<(u16, Vec<u8>)>>>;
+
 /// UDP payloads seen on loopback, by destination port.
 pub struct Capture {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
-    seen: Arc<Mutex<Vec<(u16, Vec<u8>)>>>,
+    seen: Seen,
 }
 
 impl Capture {
@@ -69,7 +72,7 @@ impl Capture {
             );
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let (stop2, seen2) = (stop.clone(), seen.clone());
         let thread = std::thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
