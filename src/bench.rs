@@ -1,6 +1,7 @@
 //! `doorway bench`: glass-to-glass latency and CPU cost of a loopback call at 640x360@30
 //! with software codecs, beside a plain reference pipeline measured in the same run
-//! (pattern source → x264enc zerolatency → RTP/UDP → depay → avdec_h264 → sink, no SIP).
+//! (pattern source → x264enc zerolatency → RTP/UDP → depay → avdec_h264 → sink, no SIP),
+//! and the same call between paired stations (TLS and SRTP) to price the encryption.
 //!
 //! Both cases use the same pattern camera and time code, so latency means the same thing:
 //! capture → encode → RTP → decode → frame handed to the display.
@@ -45,8 +46,10 @@ pub struct CaseFigures {
 pub struct BenchReport {
     /// The reference pipeline.
     pub reference: CaseFigures,
-    /// A doorway call.
+    /// A doorway call between stations that are not paired (plain RTP).
     pub doorway: CaseFigures,
+    /// The same call between paired stations: SIP over TLS, SRTP media.
+    pub secured: CaseFigures,
 }
 
 impl fmt::Display for BenchReport {
@@ -57,7 +60,11 @@ impl fmt::Display for BenchReport {
             "{:<10} {:>8} {:>8} {:>8} {:>22}",
             "case", "p50 ms", "p95 ms", "frames", "CPU s per call-minute"
         )?;
-        for (name, c) in [("reference", &self.reference), ("doorway", &self.doorway)] {
+        for (name, c) in [
+            ("reference", &self.reference),
+            ("doorway", &self.doorway),
+            ("secured", &self.secured),
+        ] {
             writeln!(
                 f,
                 "{:<10} {:>8.1} {:>8.1} {:>8} {:>22.1}",
@@ -71,9 +78,14 @@ impl fmt::Display for BenchReport {
             "p50 ratio doorway/reference: {ratio:.2} (target <= 1.20), p50 {:.1} ms (target <= 100)",
             self.doorway.p50_ms
         )?;
-        write!(
+        writeln!(
             f,
             "CPU ratio doorway/reference: {cpu_ratio:.2} (doorway also carries Opus audio both ways, RTCP and draws the screen)"
+        )?;
+        let srtp = self.secured.cpu_s_per_call_minute / self.doorway.cpu_s_per_call_minute.max(0.01);
+        write!(
+            f,
+            "CPU ratio secured/doorway: {srtp:.3} (SIP over TLS and SRTP beside the same plain call; target <= 1.05)"
         )
     }
 }
@@ -120,14 +132,16 @@ pub fn run(seconds: u64) -> Result<BenchReport, BenchError> {
     crate::media::init().map_err(failed)?;
     let rt = tokio::runtime::Runtime::new().map_err(failed)?;
     let window = (seconds / ROUNDS).max(1);
-    let (mut reference_windows, mut doorway_windows) = (Vec::new(), Vec::new());
+    let (mut reference_windows, mut doorway_windows, mut secured_windows) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         reference_windows.push(reference(window)?);
-        doorway_windows.push(rt.block_on(doorway_call(window))?);
+        doorway_windows.push(rt.block_on(doorway_call(window, false))?);
+        secured_windows.push(rt.block_on(doorway_call(window, true))?);
     }
     Ok(BenchReport {
         reference: figures(&reference_windows),
         doorway: figures(&doorway_windows),
+        secured: figures(&secured_windows),
     })
 }
 
@@ -250,14 +264,15 @@ impl ReferencePipeline {
     }
 }
 
-async fn doorway_call(seconds: u64) -> Result<Window, BenchError> {
-    let (pa, pb) = (demo::free_sip_port(), demo::free_sip_port());
-    let mut callee = demo::contact("Bench A", pa);
-    callee.auto_answer = true;
-    let a_cfg = demo::loopback_config("Bench A", pa, vec![demo::contact("Bench B", pb)]);
-    let b_cfg = demo::loopback_config("Bench B", pb, vec![callee]);
+/// A call between two stations; `secured`: paired first, so it goes over TLS with SRTP.
+async fn doorway_call(seconds: u64, secured: bool) -> Result<Window, BenchError> {
+    let (a_cfg, mut b_cfg) = demo::loopback_pair("Bench A", "Bench B");
+    b_cfg.contacts[0].auto_answer = true;
     let (a, ta) = station::start(a_cfg).await.map_err(failed)?;
     let (b, tb) = station::start(b_cfg).await.map_err(failed)?;
+    if secured {
+        demo::pair_stations(&a, &b, "Bench B").await.map_err(failed)?;
+    }
     a.call("Bench B").await.map_err(failed)?.map_err(failed)?;
     let active = |s: &station::Status| matches!(s.call, State::Active { .. });
     wait_for(&a, Duration::from_secs(10), active).await.map_err(failed)?;
@@ -273,6 +288,18 @@ async fn doorway_call(seconds: u64) -> Result<Window, BenchError> {
     latencies.extend(sb.probes.latencies.iter());
     if !matches!(sa.call, State::Active { .. }) || latencies.is_empty() {
         return Err(failed("the benchmark call did not carry video"));
+    }
+    let encrypted = sa
+        .media
+        .as_ref()
+        .and_then(|m| m.encryption_received.as_deref())
+        .is_some_and(|e| e.starts_with("SRTP"));
+    if encrypted != secured {
+        return Err(failed(format!(
+            "the {} call's media was {}",
+            if secured { "secured" } else { "plain" },
+            if encrypted { "encrypted" } else { "not encrypted" }
+        )));
     }
     a.send(Command::Shutdown).ok();
     b.send(Command::Shutdown).ok();

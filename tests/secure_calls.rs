@@ -59,6 +59,36 @@ async fn codes_on_both(a: &Station, b: &Station) -> (String, String) {
     (code(&sa).expect("a code on Door"), code(&sb).expect("a code on Hall"))
 }
 
+/// Rows `from..to` of a PNG screenshot, as RGB(A) bytes.
+fn band(path: &std::path::Path, from: f32, to: f32) -> Vec<u8> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let row = info.line_size;
+    let h = info.height as f32;
+    buf[(from * h) as usize * row..(to * h) as usize * row].to_vec()
+}
+
+/// Screenshots of both stations while they compare codes (kept in
+/// target/test-screens): the code's band is the same picture on both, the title band
+/// (each names the other station) is not.
+async fn same_code_on_both_screens(a: &Station, b: &Station) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-screens");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pa, pb) = (dir.join("pairing-door.png"), dir.join("pairing-hall.png"));
+    a.handle.screenshot(pa.clone()).await.unwrap().unwrap();
+    b.handle.screenshot(pb.clone()).await.unwrap().unwrap();
+    // The code is drawn in the band from 1/4 to 5/12 of the height; the title above it.
+    let (code_a, code_b) = (band(&pa, 0.25, 0.41), band(&pb, 0.25, 0.41));
+    assert!(code_a.iter().any(|v| *v > 200), "no code drawn on Door's screen");
+    assert!(code_a == code_b, "the two screens show different codes");
+    assert!(
+        band(&pa, 0.08, 0.24) != band(&pb, 0.08, 0.24),
+        "each screen names the other station"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paired_stations_call_over_tls_and_a_decline_pins_nothing() {
     let _serial = SERIAL.lock().await;
@@ -84,9 +114,7 @@ async fn paired_stations_call_over_tls_and_a_decline_pins_nothing() {
     // Confirmed on both: both pin, and the call goes over TLS.
     let (ca, cb) = codes_on_both(&a, &b).await;
     assert_eq!(ca, cb);
-    let path = std::env::temp_dir().join(format!("doorway-pairing-{}.png", std::process::id()));
-    a.handle.screenshot(path.clone()).await.unwrap().unwrap();
-    let _ = std::fs::remove_file(&path);
+    same_code_on_both_screens(&a, &b).await;
     pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
         .await
         .unwrap();
@@ -238,11 +266,27 @@ async fn secure_calls_keep_preview_auto_answer_decline_cancel_and_hold() {
     a.send(Command::Hold);
     let held = b.wait(10, |s| common::holds(s) == Some((true, false))).await;
     assert_eq!(common::holds(&held), Some((true, false)));
+    // Door's own hold is complete once its re-INVITE's answer is in.
+    let settled = |s: &Status| {
+        matches!(
+            s.call,
+            doorway::call::machine::State::Active {
+                held_by_us: true,
+                offer_pending: false,
+                ..
+            }
+        )
+    };
+    assert!(settled(&a.wait(10, settled).await), "Door's hold never completed");
     a.send(Command::Resume);
     b.wait(10, |s| common::holds(s) == Some((false, false))).await;
     let before = common::decoded(&b.status().await);
     let sb = b.wait(10, |s| common::decoded(s) > before + 20).await;
-    assert!(common::decoded(&sb) > before + 20, "the picture came back after resume");
+    assert!(
+        common::decoded(&sb) > before + 20,
+        "the picture did not come back after resume: {:?}",
+        sb.media
+    );
     b.send(Command::Hangup);
     assert!(idle(&a.wait(10, idle).await));
     a.stop().await;
@@ -370,6 +414,90 @@ async fn the_picture_and_sound_of_a_paired_call_cannot_be_recovered_from_the_wir
         tone.is_none_or(|t| (t - door_tone).abs() / door_tone > 0.03),
         "Door's tone heard on the wire: {tone:?}"
     );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A man in the middle: accepts TLS on its own port with its own certificate and relays
+/// everything to `target` over a TLS connection of its own.
+async fn relay(target: std::net::SocketAddr) -> u16 {
+    let mallory = doorway::security::identity::Identity::ephemeral("Mallory").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(doorway::security::tls::server_config(&mallory).unwrap());
+    let (client, _) = doorway::security::tls::client_config(&mallory, None).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(client);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, connector) = (acceptor.clone(), connector.clone());
+            tokio::spawn(async move {
+                let Ok(mut inside) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(tcp) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let name = rustls::pki_types::ServerName::try_from("doorway.local").unwrap();
+                let Ok(mut outside) = connector.connect(name, tcp).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_man_in_the_middle_is_caught_pairing_and_cannot_join_a_paired_call() {
+    let _serial = SERIAL.lock().await;
+    // Pairing through the relay: each station sees the relay's certificate. The answering
+    // station's commitment names its own view, so the one that started finds it broken
+    // and says someone is in the middle; the other shows a code nobody can match, and
+    // its person declines. Nothing is pinned.
+    let (mut door, hall) = configs();
+    let hall_tls = std::net::SocketAddr::from(([127, 0, 0, 1], hall.security.tls_port));
+    door.contacts[0].tls_port = Some(relay(hall_tls).await);
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+    pairing_command(&a, |tx| PairingCommand::Start("Hall".into(), tx))
+        .await
+        .unwrap();
+    let sa = a.wait(10, |s| stage(s).as_deref() == Some("failed")).await;
+    let note = sa.security.pairing.as_ref().map(|p| p.note.clone()).unwrap_or_default();
+    assert!(note.contains("in the middle"), "{note}");
+    assert!(code(&sa).is_none(), "Door showed a code: {:?}", code(&sa));
+    let sb = b.wait(10, |s| code(s).is_some()).await;
+    assert!(code(&sb).is_some());
+    pairing_command(&b, |tx| PairingCommand::Decide(false, tx))
+        .await
+        .unwrap();
+    assert!(!paired_with(&a.status().await, "Hall"));
+    assert!(!paired_with(&b.status().await, "Door"));
+    a.stop().await;
+    b.stop().await;
+
+    // Pinned stations: a call through the relay fails at its certificate, before any
+    // INVITE, and Hall never rings.
+    let (mut door, hall, _dirs) = pinned_in_config(|_, _| {});
+    let hall_tls = std::net::SocketAddr::from(([127, 0, 0, 1], hall.security.tls_port));
+    door.contacts[0].tls_port = Some(relay(hall_tls).await);
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+    a.handle.call("Hall").await.unwrap().unwrap();
+    let sa = a
+        .wait(10, |s| {
+            idle(s) && s.last_message.as_deref().is_some_and(|m| m.contains("certificate"))
+        })
+        .await;
+    assert!(
+        sa.last_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("another certificate"),
+        "{:?}",
+        sa.last_message
+    );
+    assert!(idle(&b.status().await), "Hall rang through the relay");
     a.stop().await;
     b.stop().await;
 }

@@ -183,8 +183,7 @@ pub enum State {
         #[serde(skip)]
         /// Our last description (offer or answer), sent again when a re-INVITE has none.
         local_sdp: String,
-        #[serde(skip)]
-        /// Our own re-INVITE awaits its answer.
+        /// Our own re-INVITE (hold or resume) awaits its answer.
         offer_pending: bool,
     },
 }

@@ -399,6 +399,15 @@ impl Guest {
         }
     }
 
+    /// Holds a key down for `ms` milliseconds (a long press), then releases it.
+    pub fn hold_key(&mut self, qcode: &str, ms: u64) {
+        for down in [true, false] {
+            let event = json!({"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": qcode}}});
+            self.qmp("input-send-event", json!({"events": [event]}));
+            std::thread::sleep(Duration::from_millis(if down { ms } else { 80 }));
+        }
+    }
+
     /// Plugs the USB speaker back in.
     pub fn plug_usb_speaker(&mut self) {
         self.qmp(

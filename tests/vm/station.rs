@@ -196,7 +196,7 @@ impl Station {
         let mut guest = Guest::boot(name, &dir.join(name.to_lowercase()), wiring, System::HostRoot);
         let speaker = setup.speaker.unwrap_or(STATION_SPEAKER);
         let devices = format!("speaker = \"alsa:{speaker}\"\n{}", setup.devices);
-        let control = r#"control_socket = "/tmp/doorway.sock""#;
+        let control = "control_socket = \"/tmp/doorway.sock\"\nstate_dir = \"/tmp/out/state\"";
         let config = config(name, &format!("{ip}:5060"), control, peer, peer_ip, &devices);
         std::fs::write(guest.dir.join("station.toml"), config).unwrap();
         // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
