@@ -89,6 +89,16 @@ async fn same_code_on_both_screens(a: &Station, b: &Station) {
     );
 }
 
+/// Door starts pairing with Hall, and both people confirm; returns once both pinned.
+async fn pair_confirmed(a: &Station, b: &Station) {
+    codes_on_both(a, b).await;
+    for s in [a, b] {
+        pairing_command(s, |tx| PairingCommand::Decide(true, tx)).await.unwrap();
+    }
+    assert!(paired_with(&a.wait(10, |s| paired_with(s, "Hall")).await, "Hall"));
+    assert!(paired_with(&b.wait(10, |s| paired_with(s, "Door")).await, "Door"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paired_stations_call_over_tls_and_a_decline_pins_nothing() {
     let _serial = SERIAL.lock().await;
@@ -155,14 +165,7 @@ async fn an_impostor_with_the_right_address_but_another_certificate_is_refused()
     let _serial = SERIAL.lock().await;
     let (door, hall) = configs();
     let (a, b) = (Station::start(door).await, Station::start(hall).await);
-    codes_on_both(&a, &b).await;
-    pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
-        .await
-        .unwrap();
-    pairing_command(&b, |tx| PairingCommand::Decide(true, tx))
-        .await
-        .unwrap();
-    a.wait(10, |s| paired_with(s, "Hall")).await;
+    pair_confirmed(&a, &b).await;
     let hall_config = b.config.clone();
     b.stop().await;
 
@@ -186,23 +189,23 @@ async fn an_impostor_with_the_right_address_but_another_certificate_is_refused()
     );
     // Door calling "Hall" reaches Mallory's TLS port, which shows another certificate:
     // the call fails before any INVITE is sent, and says why.
+    call_refused_for_its_certificate(&a).await;
+    assert!(idle(&mallory.status().await), "Mallory never rang");
+    a.stop().await;
+    mallory.stop().await;
+}
+
+/// `a` calls Hall and the call fails before any INVITE: the far end showed another
+/// certificate than Hall's pin, and the screen says so.
+async fn call_refused_for_its_certificate(a: &Station) {
     a.handle.call("Hall").await.unwrap().unwrap();
     let sa = a
         .wait(10, |s| {
             idle(s) && s.last_message.as_deref().is_some_and(|m| m.contains("certificate"))
         })
         .await;
-    assert!(
-        sa.last_message
-            .as_deref()
-            .unwrap_or_default()
-            .contains("another certificate"),
-        "{:?}",
-        sa.last_message
-    );
-    assert!(idle(&mallory.status().await), "Mallory never rang");
-    a.stop().await;
-    mallory.stop().await;
+    let message = sa.last_message.unwrap_or_default();
+    assert!(message.contains("another certificate"), "{message:?}");
 }
 
 /// Door and Hall pinned to each other in their configs (`fingerprint = ...`), with
@@ -314,15 +317,7 @@ async fn pins_survive_a_restart_and_unpairing_ends_them() {
         config.station.state_dir = Some(dir.path().to_owned());
     }
     let (a, b) = (Station::start(door.clone()).await, Station::start(hall.clone()).await);
-    codes_on_both(&a, &b).await;
-    pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
-        .await
-        .unwrap();
-    pairing_command(&b, |tx| PairingCommand::Decide(true, tx))
-        .await
-        .unwrap();
-    a.wait(10, |s| paired_with(s, "Hall")).await;
-    b.wait(10, |s| paired_with(s, "Door")).await;
+    pair_confirmed(&a, &b).await;
     let fingerprint = a.status().await.security.fingerprint;
     a.stop().await;
     let a = Station::start_on_released_ports(door.clone()).await;
@@ -398,15 +393,7 @@ async fn the_picture_and_sound_of_a_paired_call_cannot_be_recovered_from_the_wir
     );
 
     // Paired: the same call over TLS and SRTP gives nothing back.
-    codes_on_both(&a, &b).await;
-    pairing_command(&a, |tx| PairingCommand::Decide(true, tx))
-        .await
-        .unwrap();
-    pairing_command(&b, |tx| PairingCommand::Decide(true, tx))
-        .await
-        .unwrap();
-    a.wait(10, |s| paired_with(s, "Hall")).await;
-    b.wait(10, |s| paired_with(s, "Door")).await;
+    pair_confirmed(&a, &b).await;
     let (tags, tone, count) = eavesdrop(&a, &b).await;
     assert!(count > 100, "the capture saw {count} packets");
     assert!(tags.is_empty(), "pictures decoded from an encrypted call: {tags:?}");
@@ -483,20 +470,7 @@ async fn a_man_in_the_middle_is_caught_pairing_and_cannot_join_a_paired_call() {
     let hall_tls = std::net::SocketAddr::from(([127, 0, 0, 1], hall.security.tls_port));
     door.contacts[0].tls_port = Some(relay(hall_tls).await);
     let (a, b) = (Station::start(door).await, Station::start(hall).await);
-    a.handle.call("Hall").await.unwrap().unwrap();
-    let sa = a
-        .wait(10, |s| {
-            idle(s) && s.last_message.as_deref().is_some_and(|m| m.contains("certificate"))
-        })
-        .await;
-    assert!(
-        sa.last_message
-            .as_deref()
-            .unwrap_or_default()
-            .contains("another certificate"),
-        "{:?}",
-        sa.last_message
-    );
+    call_refused_for_its_certificate(&a).await;
     assert!(idle(&b.status().await), "Hall rang through the relay");
     a.stop().await;
     b.stop().await;

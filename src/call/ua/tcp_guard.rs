@@ -43,6 +43,18 @@ struct Tracked {
     presented: Option<Fingerprint>,
 }
 
+impl Tracked {
+    fn new(socket: OwnedFd) -> Self {
+        Self {
+            socket,
+            opened: Instant::now(),
+            last_request: None,
+            closing: false,
+            presented: None,
+        }
+    }
+}
+
 /// Inbound connections are TLS: each is handshaken (within [`HEADER_TIMEOUT`]) before
 /// rsipstack sees it, and the client's certificate is remembered for the requests it
 /// sends.
@@ -142,16 +154,7 @@ impl TcpGuard {
         };
         let _ = stream.set_nodelay(true);
         if let Some(tls) = tls {
-            table.insert(
-                remote,
-                Tracked {
-                    socket,
-                    opened: Instant::now(),
-                    last_request: None,
-                    closing: false,
-                    presented: None,
-                },
-            );
+            table.insert(remote, Tracked::new(socket));
             drop(table);
             let (guard, acceptor) = (self.clone(), tls.acceptor.clone());
             let (local, transport, cancel) = (local.clone(), transport.clone(), cancel.child_token());
@@ -169,16 +172,7 @@ impl TcpGuard {
                 return;
             }
         };
-        table.insert(
-            remote,
-            Tracked {
-                socket,
-                opened: Instant::now(),
-                last_request: None,
-                closing: false,
-                presented: None,
-            },
-        );
+        table.insert(remote, Tracked::new(socket));
         drop(table);
         debug!(%remote, "SIP TCP connection");
         transport.add_connection(SipConnection::Tcp(connection));
