@@ -120,21 +120,11 @@ fn push(streams: &[Packets; 2], encrypt: bool, rounds: u32) -> Result<f64, Bench
         }
         if encrypt {
             let suite = SrtpSuite::AeadAes128Gcm;
-            let key = gst::Buffer::from_slice(vec![7u8 + i as u8; suite.key_len()]);
+            let key = vec![7u8 + i as u8; suite.key_len()];
             let enc = gst::ElementFactory::make("srtpenc").build().map_err(failed)?;
-            enc.set_property_from_str("rtp-cipher", suite.rtp_cipher());
-            enc.set_property_from_str("rtp-auth", suite.rtp_auth());
-            enc.set_property_from_str("rtcp-cipher", suite.rtcp_cipher());
-            enc.set_property_from_str("rtcp-auth", suite.rtcp_auth());
-            enc.set_property("key", key.clone());
+            crate::media::srtp::configure_encoder(&enc, suite, &key);
             let dec = gst::ElementFactory::make("srtpdec").build().map_err(failed)?;
-            let key_caps = gst::Caps::builder("application/x-srtp")
-                .field("srtp-key", key)
-                .field("srtp-cipher", suite.rtp_cipher())
-                .field("srtp-auth", suite.rtp_auth())
-                .field("srtcp-cipher", suite.rtcp_cipher())
-                .field("srtcp-auth", suite.rtcp_auth())
-                .build();
+            let key_caps = crate::media::srtp::key_caps_for(suite, &key);
             dec.connect("request-key", false, move |_| Some(key_caps.to_value()));
             pipeline.add_many([&enc, &dec]).map_err(failed)?;
             src.link_pads(Some("src"), &enc, Some("rtp_sink_0")).map_err(failed)?;

@@ -15,15 +15,19 @@ use crate::call::sdp::{SrtpSuite, Stream, StreamCrypto};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-/// An srtpenc, added to `pipeline`, that encrypts with our key.
-pub(super) fn encoder(pipeline: &gst::Pipeline, name: &str, crypto: &StreamCrypto) -> Result<gst::Element, MediaError> {
-    let enc = make("srtpenc", name)?;
-    let suite = crypto.suite;
+/// Sets an srtpenc's ciphers and key for `suite` (the benchmark prices SRTP with it too).
+pub(crate) fn configure_encoder(enc: &gst::Element, suite: SrtpSuite, key: &[u8]) {
     enc.set_property_from_str("rtp-cipher", suite.rtp_cipher());
     enc.set_property_from_str("rtp-auth", suite.rtp_auth());
     enc.set_property_from_str("rtcp-cipher", suite.rtcp_cipher());
     enc.set_property_from_str("rtcp-auth", suite.rtcp_auth());
-    enc.set_property("key", gst::Buffer::from_slice(crypto.send_key().to_vec()));
+    enc.set_property("key", gst::Buffer::from_slice(key.to_vec()));
+}
+
+/// An srtpenc, added to `pipeline`, that encrypts with our key.
+pub(super) fn encoder(pipeline: &gst::Pipeline, name: &str, crypto: &StreamCrypto) -> Result<gst::Element, MediaError> {
+    let enc = make("srtpenc", name)?;
+    configure_encoder(&enc, crypto.suite, crypto.send_key());
     pipeline.add(&enc).map_err(MediaError::link)?;
     Ok(enc)
 }
@@ -31,9 +35,13 @@ pub(super) fn encoder(pipeline: &gst::Pipeline, name: &str, crypto: &StreamCrypt
 /// The caps srtpdec's `request-key` signal answers with: the other side's key and the
 /// suite's ciphers.
 fn key_caps(crypto: &StreamCrypto) -> gst::Caps {
-    let suite = crypto.suite;
+    key_caps_for(crypto.suite, crypto.recv_key())
+}
+
+/// Key caps for `suite` and `key` (the benchmark's srtpdec takes them too).
+pub(crate) fn key_caps_for(suite: SrtpSuite, key: &[u8]) -> gst::Caps {
     gst::Caps::builder("application/x-srtp")
-        .field("srtp-key", gst::Buffer::from_slice(crypto.recv_key().to_vec()))
+        .field("srtp-key", gst::Buffer::from_slice(key.to_vec()))
         .field("srtp-cipher", suite.rtp_cipher())
         .field("srtp-auth", suite.rtp_auth())
         .field("srtcp-cipher", suite.rtcp_cipher())

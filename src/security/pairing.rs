@@ -78,7 +78,8 @@ pub fn fresh_nonce() -> [u8; 32] {
     rand::random()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, as nonces and commitments travel.
+pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -101,7 +102,7 @@ pub fn commitment(a: Fingerprint, b: Fingerprint, nb: &[u8; 32]) -> String {
     h.update(b.0);
     h.update(a.0);
     h.update(nb);
-    hex(&h.finalize())
+    to_hex(&h.finalize())
 }
 
 /// The 6-digit code both screens show.
@@ -196,7 +197,7 @@ mod tests {
         assert_eq!(Message::parse(&m.to_body()), Some(m));
         assert_eq!(Message::parse("{\"step\":\"start\"}"), None);
         assert_eq!(Message::parse("\u{0}"), None);
-        assert_eq!(parse_nonce(&hex(&[7u8; 32])), Some([7u8; 32]));
+        assert_eq!(parse_nonce(&to_hex(&[7u8; 32])), Some([7u8; 32]));
         assert_eq!(parse_nonce("zz"), None);
         assert_eq!(parse_nonce(&"é".repeat(32)), None);
     }

@@ -153,6 +153,18 @@ pub fn pin_for(contact: &Contact, store: &PinStore) -> Option<(Fingerprint, PinS
     store.get(&contact.name).map(|p| (p.fingerprint, PinSource::Paired))
 }
 
+/// SIP-over-TLS port when a contact does not say (RFC 3261's default for sips).
+pub const DEFAULT_TLS_PORT: u16 = 5061;
+
+/// Where `contact` takes SIP over TLS: the config's `tls_port`, else the port pairing
+/// learned, else 5061.
+pub fn tls_port(contact: &Contact, store: &PinStore) -> u16 {
+    contact
+        .tls_port
+        .or_else(|| store.get(&contact.name).and_then(|p| p.tls_port))
+        .unwrap_or(DEFAULT_TLS_PORT)
+}
+
 /// The contact pinned to `fingerprint`, if any.
 pub fn contact_with_pin<'a>(config: &'a Config, store: &PinStore, fingerprint: Fingerprint) -> Option<&'a Contact> {
     config

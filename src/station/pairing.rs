@@ -133,10 +133,7 @@ impl Station {
             .map_err(|e| e.to_string())?
             .addr
             .ip();
-        let port = contact
-            .tls_port
-            .or_else(|| self.pins.lock().unwrap().get(&contact.name).and_then(|p| p.tls_port))
-            .unwrap_or(5061);
+        let port = crate::security::pins::tls_port(&contact, &self.pins.lock().unwrap());
         Ok((contact.name, SocketAddr::new(ip, port)))
     }
 
@@ -378,7 +375,15 @@ impl Station {
                 s.code = Some(pairing::code(presented, own, &s.na, &s.nb));
                 s.stage = Stage::Comparing;
                 s.note = format!("Does {} show the same code?", s.contact);
-                reply.send(200, Some(Message::Revealed { nonce: hex(&s.nb) }.to_body()));
+                reply.send(
+                    200,
+                    Some(
+                        Message::Revealed {
+                            nonce: pairing::to_hex(&s.nb),
+                        }
+                        .to_body(),
+                    ),
+                );
             }
             Message::Decision { confirmed } => {
                 let session = self
@@ -443,10 +448,6 @@ impl Station {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The initiator's two exchanges: `start` (learn the responder's certificate and its
 /// commitment), then `nonce` (learn its nonce, check the commitment).
 async fn exchange(
@@ -474,7 +475,9 @@ async fn exchange(
     else {
         return Err("the other station's answer is not readable".into());
     };
-    let nonce = Message::Nonce { nonce: hex(&na) };
+    let nonce = Message::Nonce {
+        nonce: pairing::to_hex(&na),
+    };
     let ((status, body), again) = ua
         .send_pairing(addr, Some(peer), nonce.to_body())
         .await

@@ -9,7 +9,7 @@ use crate::call::ua::{Caller, UaEvent};
 use crate::config::{Config, Contact, PlainCalls};
 use crate::media;
 use crate::security::identity::Fingerprint;
-use crate::security::pins::{pin_for, PinStore};
+use crate::security::pins::{pin_for, tls_port, PinStore};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tracing::warn;
@@ -73,11 +73,7 @@ impl Station {
     pub(super) fn secure_target(&self, contact: &Contact, ip: IpAddr) -> Option<(SocketAddr, Fingerprint)> {
         let pins = self.pins.lock().unwrap();
         let (pin, _) = pin_for(contact, &pins)?;
-        let port = contact
-            .tls_port
-            .or_else(|| pins.get(&contact.name).and_then(|p| p.tls_port))
-            .unwrap_or(5061);
-        Some((SocketAddr::new(ip, port), pin))
+        Some((SocketAddr::new(ip, tls_port(contact, &pins)), pin))
     }
 
     /// Finds the contact an INVITE comes from ([`crate::call::identify::recognise`]);

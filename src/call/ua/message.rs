@@ -102,7 +102,7 @@ impl UserAgent {
         body: String,
     ) -> Result<(Answer, Fingerprint), UaError> {
         let sip_err = |e: String| UaError::Sip(Box::new(rsipstack::Error::Error(e)));
-        let fingerprint = self.ensure_tls(addr, pin).await.map_err(|e| sip_err(e.to_string()))?;
+        let fingerprint = self.ensure_tls(addr, pin).await?;
         let endpoint = &self.inner.layer.endpoint;
         let target = format!("sip:doorway@{};transport=tls", addr);
         let target = rsipstack::sip::Uri::try_from(target.as_str()).map_err(|e| sip_err(e.to_string()))?;

@@ -158,6 +158,9 @@ pub enum UaError {
     /// No such call.
     #[error("no call with Call-ID {0}")]
     NoCall(String),
+    /// No TLS connection to the peer that holds the pinned certificate.
+    #[error(transparent)]
+    Tls(#[from] TlsDialError),
 }
 
 impl From<rsipstack::Error> for UaError {
@@ -307,7 +310,7 @@ impl UserAgent {
             .map_err(io_err)?;
         let tls_guard = tcp_guard::TcpGuard::default();
         let tls_port = match &settings.tls {
-            Some(tls) => Some(start_tls(tls, &transport, &tls_guard, local, external, &cancel).await?),
+            Some(tls) => Some(secure::start_tls(tls, &transport, &tls_guard, local, external, &cancel).await?),
             None => None,
         };
         let loopback = SocketAddr::new(
@@ -495,72 +498,6 @@ impl UserAgent {
     pub fn shutdown(&self) {
         self.inner.cancel.cancel();
     }
-}
-
-/// Listens for SIP over TLS on the listen address's `tls.port`, through the guard.
-async fn start_tls(
-    tls: &TlsSettings,
-    transport: &TransportLayer,
-    guard: &tcp_guard::TcpGuard,
-    local: SocketAddr,
-    external: SocketAddr,
-    cancel: &CancellationToken,
-) -> Result<u16, UaError> {
-    let addr = SocketAddr::new(local.ip(), tls.port);
-    let failed = |why: String| UaError::Listen {
-        addr,
-        source: Box::new(rsipstack::Error::Error(why)),
-    };
-    let server = crate::security::tls::server_config(&tls.identity).map_err(|e| failed(e.to_string()))?;
-    // Port 0: find a free one first, so the advertised address can name it.
-    let port = if tls.port == 0 {
-        std::net::TcpListener::bind(addr)
-            .and_then(|l| l.local_addr())
-            .map_err(|e| failed(e.to_string()))?
-            .port()
-    } else {
-        tls.port
-    };
-    let bind = SocketAddr::new(local.ip(), port);
-    let advertised = SocketAddr::new(external.ip(), port);
-    guard
-        .listen(
-            bind,
-            SipAddr::new(rsipstack::sip::Transport::Tls, advertised.into()),
-            TransportLayer {
-                outbound: transport.outbound.clone(),
-                inner: transport.inner.clone(),
-            },
-            cancel.child_token(),
-            Some(tcp_guard::TlsAccept {
-                acceptor: tokio_rustls::TlsAcceptor::from(server),
-            }),
-        )
-        .await
-        .map_err(|e| UaError::Listen {
-            addr: bind,
-            source: Box::new(e.into()),
-        })?;
-    // As for TCP: rsipstack needs a TLS listener of its own to write our TLS address in
-    // Via headers; it gets one on loopback, advertising the real address.
-    let loopback = SocketAddr::new(
-        if local.is_ipv4() {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
-        },
-        0,
-    );
-    let config = rsipstack::transport::tls::TlsConfig {
-        cert: Some(tls.identity.cert_pem.clone().into_bytes()),
-        key: Some(tls.identity.key_pem().as_bytes().to_vec()),
-        ..Default::default()
-    };
-    let listener = rsipstack::transport::tls::TlsListenerConnection::new(loopback, Some(advertised), config)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    transport.add_transport(listener.into());
-    Ok(port)
 }
 
 fn sdp_type() -> Header {

@@ -7,12 +7,12 @@
 //! [`UserAgent::ensure_tls`], which reuses a live connection we dialed with the same pin
 //! or dials a new one and adds it to the transport layer (newest wins there).
 
-use super::{UaError, UserAgent};
+use super::{tcp_guard, UaError, UserAgent};
 use crate::security::identity::{Fingerprint, Identity};
 use rsipstack::transport::tls::TlsConnection;
-use rsipstack::transport::{SipAddr, SipConnection};
+use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -154,10 +154,74 @@ impl UserAgent {
     pub(super) async fn ensure_call_link(&self, call: &str) -> Result<(), UaError> {
         let target = self.inner.secure_calls.lock().unwrap().get(call).copied();
         if let Some((addr, pin)) = target {
-            self.ensure_tls(addr, Some(pin))
-                .await
-                .map_err(|e| UaError::Sip(Box::new(rsipstack::Error::Error(e.to_string()))))?;
+            self.ensure_tls(addr, Some(pin)).await?;
         }
         Ok(())
     }
+}
+
+/// Listens for SIP over TLS on the listen address's `tls.port`, through the guard.
+pub(super) async fn start_tls(
+    tls: &TlsSettings,
+    transport: &TransportLayer,
+    guard: &tcp_guard::TcpGuard,
+    local: SocketAddr,
+    external: SocketAddr,
+    cancel: &CancellationToken,
+) -> Result<u16, UaError> {
+    let addr = SocketAddr::new(local.ip(), tls.port);
+    let failed = |why: String| UaError::Listen {
+        addr,
+        source: Box::new(rsipstack::Error::Error(why)),
+    };
+    let server = crate::security::tls::server_config(&tls.identity).map_err(|e| failed(e.to_string()))?;
+    // Port 0: find a free one first, so the advertised address can name it.
+    let port = if tls.port == 0 {
+        std::net::TcpListener::bind(addr)
+            .and_then(|l| l.local_addr())
+            .map_err(|e| failed(e.to_string()))?
+            .port()
+    } else {
+        tls.port
+    };
+    let bind = SocketAddr::new(local.ip(), port);
+    let advertised = SocketAddr::new(external.ip(), port);
+    guard
+        .listen(
+            bind,
+            SipAddr::new(rsipstack::sip::Transport::Tls, advertised.into()),
+            TransportLayer {
+                outbound: transport.outbound.clone(),
+                inner: transport.inner.clone(),
+            },
+            cancel.child_token(),
+            Some(tcp_guard::TlsAccept {
+                acceptor: tokio_rustls::TlsAcceptor::from(server),
+            }),
+        )
+        .await
+        .map_err(|e| UaError::Listen {
+            addr: bind,
+            source: Box::new(e.into()),
+        })?;
+    // As for TCP: rsipstack needs a TLS listener of its own to write our TLS address in
+    // Via headers; it gets one on loopback, advertising the real address.
+    let loopback = SocketAddr::new(
+        if local.is_ipv4() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        },
+        0,
+    );
+    let config = rsipstack::transport::tls::TlsConfig {
+        cert: Some(tls.identity.cert_pem.clone().into_bytes()),
+        key: Some(tls.identity.key_pem().as_bytes().to_vec()),
+        ..Default::default()
+    };
+    let listener = rsipstack::transport::tls::TlsListenerConnection::new(loopback, Some(advertised), config)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    transport.add_transport(listener.into());
+    Ok(port)
 }
