@@ -230,20 +230,51 @@ fn assert_baresip_heard(bs: &Baresip, s: &doorway::station::Status) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn doorway_calls_baresip() {
-    let _serial = SERIAL.lock().await;
-    let bs = Baresip::start();
-    let hall = Station::start(hall_with_baresip_contact(&bs, false)).await;
+/// doorway calls baresip, which answers; media is checked both ways, doorway hangs up,
+/// and baresip must have heard doorway. Returns the status in the call.
+async fn doorway_calls_and_hangs_up(hall: &Station, bs: &Baresip) -> doorway::station::Status {
     hall.handle.call("Baresip").await.unwrap().unwrap();
     let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
     assert!(active(&s), "{:?} {:?}\n{}", s.call, s.last_message, bs.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let s = hall.status().await;
-    assert_media_both_ways(&bs, &s);
+    assert_media_both_ways(bs, &s);
     hall.send(Command::Hangup);
     hall.wait(2, idle).await;
-    assert_baresip_heard(&bs, &s);
+    assert_baresip_heard(bs, &s);
+    s
+}
+
+/// baresip dials `uri`; doorway rings and answers; media is checked both ways, baresip
+/// hangs up, and baresip must have heard doorway. Returns the status in the call.
+async fn baresip_calls_and_hangs_up(hall: &Station, bs: &Baresip, uri: &str) -> doorway::station::Status {
+    let reply = bs.command("dial", uri);
+    let s = hall.wait(10, ringing).await;
+    assert!(
+        ringing(&s),
+        "doorway did not ring: {reply} {:?}\n{}",
+        s.last_message,
+        bs.log()
+    );
+    hall.send(Command::Answer);
+    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
+    assert!(active(&s), "{:?}\n{}", s.call, bs.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = hall.status().await;
+    assert_media_both_ways(bs, &s);
+    bs.command("hangup", "");
+    let after = hall.wait(3, idle).await;
+    assert!(idle(&after), "baresip's BYE did not end the call");
+    assert_baresip_heard(bs, &s);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doorway_calls_baresip() {
+    let _serial = SERIAL.lock().await;
+    let bs = Baresip::start();
+    let hall = Station::start(hall_with_baresip_contact(&bs, false)).await;
+    doorway_calls_and_hangs_up(&hall, &bs).await;
     let log = bs.log();
     assert!(log.contains("Call established") || log.contains("established"), "{log}");
     assert!(log.contains("H264"), "baresip did not use H.264:\n{log}");
@@ -255,19 +286,8 @@ async fn baresip_calls_doorway() {
     let _serial = SERIAL.lock().await;
     let bs = Baresip::start();
     let hall = Station::start(hall_with_baresip_contact(&bs, false)).await;
-    let reply = bs.command("dial", &format!("sip:hall@127.0.0.1:{}", hall.handle.sip_addr.port()));
-    let s = hall.wait(10, ringing).await;
-    assert!(ringing(&s), "doorway did not ring: {reply}\n{}", bs.log());
-    hall.send(Command::Answer);
-    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
-    assert!(active(&s), "{:?}\n{}", s.call, bs.log());
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let s = hall.status().await;
-    assert_media_both_ways(&bs, &s);
-    bs.command("hangup", "");
-    let after = hall.wait(3, idle).await;
-    assert!(idle(&after), "baresip's BYE did not end the call");
-    assert_baresip_heard(&bs, &s);
+    let uri = format!("sip:hall@127.0.0.1:{}", hall.handle.sip_addr.port());
+    baresip_calls_and_hangs_up(&hall, &bs, &uri).await;
     let log = bs.log();
     assert!(log.contains("established"), "{log}");
     assert!(log.contains("H264"), "baresip did not use H.264:\n{log}");
@@ -362,16 +382,8 @@ fn assert_secure(s: &doorway::station::Status) {
 async fn doorway_calls_baresip_over_tls_with_srtp() {
     let _serial = SERIAL.lock().await;
     let (hall, bs, _state) = secure_hall_and_baresip(true).await;
-    hall.handle.call("Baresip").await.unwrap().unwrap();
-    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
-    assert!(active(&s), "{:?} {:?}\n{}", s.call, s.last_message, bs.log());
+    let s = doorway_calls_and_hangs_up(&hall, &bs).await;
     assert_secure(&s);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let s = hall.status().await;
-    assert_media_both_ways(&bs, &s);
-    hall.send(Command::Hangup);
-    hall.wait(2, idle).await;
-    assert_baresip_heard(&bs, &s);
     let log = bs.log();
     assert!(
         log.to_ascii_lowercase().contains("srtp"),
@@ -385,25 +397,9 @@ async fn baresip_calls_doorway_over_tls_with_srtp() {
     let _serial = SERIAL.lock().await;
     let (hall, bs, _state) = secure_hall_and_baresip(true).await;
     let tls_port = hall.config.security.tls_port;
-    let reply = bs.command("dial", &format!("sip:hall@127.0.0.1:{tls_port};transport=tls"));
-    let s = hall.wait(10, ringing).await;
-    assert!(
-        ringing(&s),
-        "doorway did not ring: {reply} {:?}\n{}",
-        s.last_message,
-        bs.log()
-    );
-    hall.send(Command::Answer);
-    let s = hall.wait(20, |s| active(s) && decoded(s) >= 45).await;
-    assert!(active(&s), "{:?}\n{}", s.call, bs.log());
+    let uri = format!("sip:hall@127.0.0.1:{tls_port};transport=tls");
+    let s = baresip_calls_and_hangs_up(&hall, &bs, &uri).await;
     assert_secure(&s);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let s = hall.status().await;
-    assert_media_both_ways(&bs, &s);
-    bs.command("hangup", "");
-    let after = hall.wait(3, idle).await;
-    assert!(idle(&after), "baresip's BYE did not end the call");
-    assert_baresip_heard(&bs, &s);
     hall.stop().await;
 }
 
