@@ -199,6 +199,10 @@ pub struct StationConfig {
     /// Keep the identity and pins in memory only (the demo's stations); not a file setting.
     #[serde(skip)]
     pub ephemeral_state: bool,
+    /// Texts a touch sends back: to the caller while ringing, to the other end in a
+    /// call, to whoever wrote last between calls. At most 4, each up to 40 characters.
+    #[serde(default = "default_quick_replies")]
+    pub quick_replies: Vec<String>,
 }
 
 /// A preset peer.
@@ -320,6 +324,10 @@ fn default_incoming_ring_timeout() -> u64 {
 }
 fn default_setup_timeout() -> u64 {
     5
+}
+/// The quick replies a station offers when the config names none.
+pub fn default_quick_replies() -> Vec<String> {
+    vec!["Coming!".into(), "Please leave it at the door".into()]
 }
 fn default_media_timeout() -> u64 {
     10

@@ -26,6 +26,21 @@ impl Config {
                 return Err(Problem::new(&["station", field], "allowed: 1 to 600 seconds"));
             }
         }
+        if s.quick_replies.len() > 4 {
+            return Err(Problem::new(
+                &["station", "quick_replies"],
+                "at most 4 (they are buttons)",
+            ));
+        }
+        for (i, text) in s.quick_replies.iter().enumerate() {
+            let clean = crate::call::ua::text::clean_text(text);
+            if clean.is_empty() || clean.chars().count() > 40 || clean != *text {
+                return Err(Problem::at(
+                    vec!["station".into(), "quick_replies".into(), i.to_string()],
+                    "allowed: 1 to 40 characters on one line, without leading, trailing or double spaces",
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.contacts.iter().enumerate() {
             let at = |f: &str| vec!["contact".to_string(), i.to_string(), f.to_string()];

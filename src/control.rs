@@ -1,6 +1,7 @@
 //! The control socket: a unix socket in the runtime directory that `doorway call`,
-//! `answer`, `hangup` and `status` talk to. One JSON request per line, one JSON reply.
+//! `answer`, `hangup`, `status`, `pair` and `message` talk to. One JSON request per line, one JSON reply.
 
+use crate::station::messages::TextCommand;
 use crate::station::pairing::PairingCommand;
 use crate::station::{Command, StationHandle};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,18 @@ pub enum Request {
     Unpair {
         /// Contact name.
         name: String,
+    },
+    /// Send a text message to a contact.
+    Message {
+        /// Contact name.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// Send a text message to whoever wrote last.
+    Reply {
+        /// The text.
+        text: String,
     },
 }
 
@@ -188,6 +201,22 @@ async fn execute(request: Request, station: &StationHandle) -> Reply {
                 _ => unreachable!("matched above"),
             };
             if let Err(e) = station.send(Command::Pairing(command)) {
+                return failed(e.to_string());
+            }
+            match rx.await {
+                Ok(Ok(())) => done,
+                Ok(Err(e)) => failed(e),
+                Err(_) => failed("the station stopped".into()),
+            }
+        }
+        Request::Message { .. } | Request::Reply { .. } => {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            let command = match request {
+                Request::Message { to, text } => TextCommand::Send { to, text, reply },
+                Request::Reply { text } => TextCommand::Reply { text, reply },
+                _ => unreachable!("matched above"),
+            };
+            if let Err(e) = station.send(Command::Text(command)) {
                 return failed(e.to_string());
             }
             match rx.await {

@@ -36,6 +36,7 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
             control_socket: None,
             state_dir: None,
             ephemeral_state: true,
+            quick_replies: crate::config::default_quick_replies(),
         },
         contacts,
         devices: DevicesConfig::default(),

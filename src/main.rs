@@ -93,6 +93,24 @@ enum Cmd {
         #[command(flatten)]
         socket: SocketArgs,
     },
+    /// Send a text message to a contact (delivered, or the reason it was not).
+    Message {
+        /// Contact name.
+        name: String,
+        /// The text (several words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
+    /// Send a text message to whoever wrote to this station last.
+    Reply {
+        /// The text (several words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
     /// List cameras, sound devices, displays and input devices, for writing the config,
     /// and the station's identity.
     Devices {
@@ -174,6 +192,22 @@ fn main() -> ExitCode {
             runtime().block_on(simple(&socket.path(), Request::PairDecision { confirmed: false }))
         }
         Cmd::Unpair { name, socket } => runtime().block_on(simple(&socket.path(), Request::Unpair { name })),
+        Cmd::Message { name, text, socket } => {
+            let request = Request::Message {
+                to: name.clone(),
+                text: text.join(" "),
+            };
+            runtime().block_on(async {
+                simple(&socket.path(), request).await?;
+                println!("delivered to {name}");
+                Ok(())
+            })
+        }
+        Cmd::Reply { text, socket } => runtime().block_on(async {
+            simple(&socket.path(), Request::Reply { text: text.join(" ") }).await?;
+            println!("delivered");
+            Ok(())
+        }),
         Cmd::Devices { json, config } => {
             let inventory = doorway::device::inventory::inventory();
             // The identity, when the station has made one (it does at first start).
@@ -379,6 +413,13 @@ async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
     }
     if let Some(msg) = status["last_message"].as_str() {
         println!("last message: {msg}");
+    }
+    for m in status["unread_messages"].as_array().into_iter().flatten() {
+        println!(
+            "unread from {}: {}",
+            m["peer"].as_str().unwrap_or("?"),
+            m["text"].as_str().unwrap_or("")
+        );
     }
     if let Some(problem) = status["device_problem"].as_str() {
         println!("device problem: {problem}");

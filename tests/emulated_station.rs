@@ -59,12 +59,20 @@ fn tone_near(tone: Option<f64>, hz: f64) -> bool {
     tone.is_some_and(|t| (t - hz).abs() < hz * 0.05)
 }
 
+/// The quick replies a station offers by default (on its ringing and call screens).
+fn replies() -> Vec<String> {
+    doorway::config::default_quick_replies()
+}
+
 /// Door presses its Hall button; Hall rings, and touches `action` on its ringing screen.
 fn ring_hall_from_door(pair: &mut Pair, action: UiAction) {
     pair.door.guest.press_key("f1");
     pair.hall.wait_state(15.0, "incoming");
     let ringing = pair.hall.wait_screen(10.0, "ringing", shows_ringing);
-    let screen = Screen::Ringing { peer: "Door".into() };
+    let screen = Screen::Ringing {
+        peer: "Door".into(),
+        replies: replies(),
+    };
     pair.hall.touch_button(&ringing, &screen, action);
 }
 
@@ -86,6 +94,7 @@ fn touch_hang_up(station: &mut Station) {
         seconds: 0,
         on_hold: false,
         door_open: false,
+        replies: replies(),
     };
     station.touch_button(&shot, &screen, UiAction::Hangup);
 }

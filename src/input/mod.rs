@@ -76,6 +76,9 @@ pub enum InputAction {
     DoorOpen,
     /// Pair with the named contact (a long press on its key).
     Pair(String),
+    /// Send the quick reply with this index (0-based; `reply:1` in a key map is the
+    /// first).
+    Reply(usize),
 }
 
 /// Why a key map entry is wrong.
@@ -87,7 +90,7 @@ pub enum KeyMapError {
     )]
     UnknownKey(String),
     /// Not an action.
-    #[error("{0:?} is not an action; allowed: call:NAME, pair:NAME, answer, hangup, volume_up, volume_down, mute, door_open")]
+    #[error("{0:?} is not an action; allowed: call:NAME, pair:NAME, reply:1 to reply:4, answer, hangup, volume_up, volume_down, mute, door_open")]
     UnknownAction(String),
 }
 
@@ -97,6 +100,11 @@ impl InputAction {
         if let Some(name) = text.strip_prefix("call:") {
             if !name.trim().is_empty() {
                 return Ok(Self::Call(name.trim().to_string()));
+            }
+        }
+        if let Some(n) = text.strip_prefix("reply:") {
+            if let Ok(n @ 1..=4) = n.trim().parse::<usize>() {
+                return Ok(Self::Reply(n - 1));
             }
         }
         if let Some(name) = text.strip_prefix("pair:") {

@@ -1,5 +1,6 @@
 //! Ring tones, synthesised (no files to ship or lose): a two-tone chime when a call rings
-//! here, and the European ringback (425 Hz, 1 s on, 4 s off) while our call rings there.
+//! here, the European ringback (425 Hz, 1 s on, 4 s off) while our call rings there, and
+//! a short rising blip, played once, when a text message arrives.
 
 use crate::device::{Shared, Speaker};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,15 @@ pub enum Tone {
     Ringing,
     /// Our call rings at the other end.
     Ringback,
+    /// A text message arrived: played once.
+    Message,
+}
+
+impl Tone {
+    /// Plays once and stops, rather than repeating until dropped.
+    pub fn once(self) -> bool {
+        self == Tone::Message
+    }
 }
 
 /// (frequency Hz or 0 for silence, milliseconds) segments of one cycle.
@@ -25,6 +35,7 @@ pub fn cadence(tone: Tone) -> &'static [(f64, u32)] {
     match tone {
         Tone::Ringing => &[(660.0, 400), (550.0, 600), (0.0, 1500)],
         Tone::Ringback => &[(425.0, 1000), (0.0, 4000)],
+        Tone::Message => &[(880.0, 120), (0.0, 60), (1320.0, 220), (0.0, 100)],
     }
 }
 
@@ -84,9 +95,14 @@ fn play(speaker: Shared<dyn Speaker>, tone: Tone, stop: Arc<AtomicBool>) {
         return;
     }
     let start = Instant::now();
+    let cycle: u64 = cadence(tone)
+        .iter()
+        .map(|(_, ms)| *ms as u64 * RATE as u64 / 1000)
+        .sum();
     let mut n = 0u64;
     let mut chunk = vec![0i16; CHUNK];
-    while !stop.load(Ordering::SeqCst) {
+    let done = |n: u64| tone.once() && n >= cycle;
+    while !stop.load(Ordering::SeqCst) && !done(n) {
         for (i, s) in chunk.iter_mut().enumerate() {
             *s = sample(tone, n + i as u64);
         }
@@ -133,5 +149,17 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(probe.lock().unwrap().samples, played, "silent once dropped");
         assert!((probe.lock().unwrap().tone_hz().unwrap() - 425.0).abs() < 5.0);
+    }
+
+    #[test]
+    fn the_message_blip_plays_once() {
+        let speaker = crate::device::testdev::RecordingSpeaker::new();
+        let probe = speaker.probe();
+        let shared: Shared<dyn Speaker> = Arc::new(std::sync::Mutex::new(Box::new(speaker)));
+        let ringer = Ringer::start(shared, Tone::Message);
+        std::thread::sleep(Duration::from_millis(900));
+        let played = probe.lock().unwrap().samples;
+        assert!((24000..=26000).contains(&played), "{played}");
+        drop(ringer);
     }
 }

@@ -105,6 +105,8 @@ impl Station {
         let want = match self.machine.state() {
             State::Incoming { .. } => Some(Tone::Ringing),
             State::Outgoing { ringing: true, .. } => Some(Tone::Ringback),
+            // A message blip plays out between calls (it ends by itself).
+            State::Idle if self.ringer.as_ref().is_some_and(|(t, _)| t.once()) => Some(Tone::Message),
             _ => None,
         };
         if self.ringer.as_ref().map(|(t, _)| *t) != want {

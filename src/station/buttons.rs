@@ -30,8 +30,9 @@ impl Station {
         let was_blank = !self.screen_on;
         if matches!(raw, RawInput::Key { .. } | RawInput::Touch { .. }) {
             self.wake();
-            // Someone is at the station: they have seen the missed call.
+            // Someone is at the station: they have seen the missed call and the messages.
             self.missed_call = None;
+            self.messages.mark_read();
         }
         let action = match raw {
             // A doorbell key rings even on a dark screen.
@@ -51,6 +52,7 @@ impl Station {
                     Some(UiAction::DoorOpen) => Some(InputAction::DoorOpen),
                     Some(UiAction::PairConfirm) => Some(InputAction::Answer),
                     Some(UiAction::PairDecline) => Some(InputAction::Hangup),
+                    Some(UiAction::QuickReply(n)) => Some(InputAction::Reply(n)),
                     None => None,
                 }
             }
@@ -85,6 +87,7 @@ impl Station {
             return;
         }
         match action {
+            InputAction::Reply(n) => self.quick_reply(n),
             InputAction::Pair(name) => {
                 let result = self.start_pairing_from_input(&name);
                 if let Err(e) = result {

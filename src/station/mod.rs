@@ -21,6 +21,8 @@ use tracing::{info, info_span, warn, Instrument};
 
 mod actions;
 mod buttons;
+pub mod message_log;
+pub mod messages;
 pub mod pairing;
 mod screen;
 mod sip;
@@ -74,6 +76,8 @@ pub enum Command {
     RetryReoffer(String),
     /// Pairing with a contact.
     Pairing(pairing::PairingCommand),
+    /// Text messages.
+    Text(messages::TextCommand),
     /// Hang up and stop.
     Shutdown,
 }
@@ -107,6 +111,10 @@ pub struct Status {
     pub sip: crate::call::ua::SipStats,
     /// This station's certificate and who it is paired with.
     pub security: SecurityStatus,
+    /// Text messages nobody at the station has seen yet, oldest first.
+    pub unread_messages: Vec<message_log::TextMessage>,
+    /// The last text messages both ways, oldest first.
+    pub messages: Vec<message_log::TextMessage>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -204,6 +212,11 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
     let devices = device::open(&config)?;
     let advertise = advertise_address(&config);
     let (identity, pins) = security_state(&config)?;
+    let messages = if config.station.ephemeral_state {
+        message_log::MessageLog::in_memory()
+    } else {
+        message_log::MessageLog::load(&crate::security::state_dir(&config))
+    };
     let pins = Arc::new(Mutex::new(pins));
     let (ua_tx, ua_rx) = mpsc::unbounded_channel();
     let ua = UserAgent::start(
@@ -247,7 +260,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         devices.display.clone(),
         width,
         height,
-        idle_screen(&config),
+        idle_screen(&config, &messages),
     )));
     let (input_tx, input_rx) = mpsc::unbounded_channel();
     if config.input.backend == "evdev" {
@@ -282,6 +295,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         identity,
         pins,
         pairing: None,
+        messages,
         config,
         ua,
         devices,
@@ -328,6 +342,8 @@ struct Station {
     pins: Arc<Mutex<PinStore>>,
     /// A pairing under way.
     pairing: Option<pairing::Session>,
+    /// The last text messages.
+    messages: message_log::MessageLog,
     ua: UserAgent,
     devices: Devices,
     settings: MediaSettings,
@@ -425,6 +441,7 @@ impl Station {
             Command::ResetProbes => self.devices.probes.reset(),
             Command::RetryReoffer(call) => self.feed(Event::RetryReoffer { call }),
             Command::Pairing(c) => self.on_pairing_command(c),
+            Command::Text(c) => self.on_text_command(c),
             Command::Shutdown => {}
         }
     }
@@ -444,6 +461,8 @@ impl Station {
             missed_call: self.missed_call.clone(),
             sip: self.ua.stats(),
             security: self.security_status(),
+            unread_messages: self.messages.unread(),
+            messages: self.messages.all(),
         }
     }
 

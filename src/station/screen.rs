@@ -1,7 +1,8 @@
 //! What the station puts on its screen.
 
+use super::message_log::{MessageLog, KEPT};
 use super::Station;
-use crate::call::machine::State;
+use crate::call::machine::{PeerInfo, State};
 use crate::config::Config;
 use crate::ui::{ContactButton, Screen};
 use std::time::{Duration, Instant};
@@ -34,13 +35,16 @@ impl Station {
     /// Puts the call state on the screen, with a recent message for the person at it.
     pub(super) fn update_screen(&self) {
         let screen = match self.machine.state() {
-            State::Idle => self.pairing_screen().unwrap_or_else(|| idle_screen(&self.config)),
+            State::Idle => self
+                .pairing_screen()
+                .unwrap_or_else(|| idle_screen(&self.config, &self.messages)),
             State::Outgoing { peer, ringing, .. } => Screen::Calling {
                 peer: peer.label().into(),
                 ringing: *ringing,
             },
             State::Incoming { peer, .. } => Screen::Ringing {
                 peer: peer.label().into(),
+                replies: self.replies_for(peer),
             },
             State::Active {
                 peer,
@@ -57,6 +61,7 @@ impl Station {
                 on_hold: *held_by_peer || *held_by_us,
                 seconds: self.state_since.elapsed().as_secs(),
                 door_open: false,
+                replies: self.replies_for(peer),
             },
         };
         let recent = self.message_at.elapsed() < Duration::from_secs(15);
@@ -73,7 +78,19 @@ impl Station {
     }
 }
 
-pub(super) fn idle_screen(config: &Config) -> Screen {
+impl Station {
+    /// Quick replies offered to a call's other end: only a contact can be written to.
+    fn replies_for(&self, peer: &PeerInfo) -> Vec<String> {
+        match peer.contact {
+            Some(_) => self.config.station.quick_replies.clone(),
+            None => vec![],
+        }
+    }
+}
+
+/// The idle screen: name, clock, contacts, and the last messages with quick replies to
+/// whoever wrote last.
+pub(super) fn idle_screen(config: &Config, log: &MessageLog) -> Screen {
     let contacts = config
         .contacts
         .iter()
@@ -82,20 +99,40 @@ pub(super) fn idle_screen(config: &Config) -> Screen {
             key_hint: c.key.as_deref().map(super::buttons::key_hint),
         })
         .collect();
+    let messages = log
+        .newest(KEPT)
+        .iter()
+        .map(|m| {
+            let arrow = if m.incoming { "" } else { "to " };
+            format!("{} {arrow}{}: {}", clock_at(m.at), m.peer, m.text)
+        })
+        .collect();
+    let replies = match log.last_sender() {
+        Some(_) => config.station.quick_replies.clone(),
+        None => vec![],
+    };
     Screen::Idle {
         station: config.station.name.clone(),
         clock: clock_text(),
         contacts,
+        messages,
+        replies,
     }
 }
 
 /// Local time as HH:MM.
 pub(super) fn clock_text() -> String {
-    // SAFETY: time and localtime_r only write into the values we own.
+    // SAFETY: time has no preconditions.
+    clock_at(unsafe { libc::time(std::ptr::null_mut()) } as u64)
+}
+
+/// A time in seconds since 1970 as local HH:MM.
+fn clock_at(secs: u64) -> String {
+    let at = secs as libc::time_t;
+    // SAFETY: localtime_r only writes into the value we own.
     let tm = unsafe {
-        let now = libc::time(std::ptr::null_mut());
         let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
+        libc::localtime_r(&at, &mut tm);
         tm
     };
     format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)

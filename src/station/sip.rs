@@ -140,6 +140,10 @@ impl Station {
                 self.on_pairing_message(caller, body, reply);
                 return;
             }
+            UaEvent::Text { from, text, reply } => {
+                self.on_text(from, text, reply);
+                return;
+            }
             UaEvent::Progress { call, early_sdp } => Event::Progress { call, early_sdp },
             UaEvent::Answered { call, answer_sdp } => Event::Answered { call, answer_sdp },
             UaEvent::Failed { call, status, reason } => Event::Failed { call, status, reason },

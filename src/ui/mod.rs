@@ -6,6 +6,7 @@
 
 pub mod canvas;
 pub mod compositor;
+mod messages;
 
 use canvas::{Canvas, Rect, Rgb};
 
@@ -29,6 +30,10 @@ pub enum Screen {
         clock: String,
         /// Contact buttons.
         contacts: Vec<ContactButton>,
+        /// The last text messages, newest first, one line each ("14:05 Kitchen: Coming!").
+        messages: Vec<String>,
+        /// Quick replies to whoever wrote last.
+        replies: Vec<String>,
     },
     /// We call someone.
     Calling {
@@ -41,6 +46,8 @@ pub enum Screen {
     Ringing {
         /// Who.
         peer: String,
+        /// Quick replies to the caller.
+        replies: Vec<String>,
     },
     /// A call is up.
     InCall {
@@ -52,6 +59,8 @@ pub enum Screen {
         on_hold: bool,
         /// Show a door-open button.
         door_open: bool,
+        /// Quick replies to the other end.
+        replies: Vec<String>,
     },
     /// Pairing with a contact: the code to compare with the other station's screen.
     Pairing {
@@ -98,6 +107,8 @@ pub enum UiAction {
     PairConfirm,
     /// The pairing codes differ, or the person does not want to pair.
     PairDecline,
+    /// Send the quick reply with this index.
+    QuickReply(usize),
 }
 
 /// A touchable area.
@@ -144,8 +155,30 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
         colour,
     };
     match screen {
-        Screen::Idle { contacts, .. } => {
+        Screen::Idle {
+            contacts,
+            messages,
+            replies,
+            ..
+        } => {
             let top = h / 4;
+            // With messages to show, the contacts take the left part and the messages
+            // and their replies the right.
+            let (w, mut extra) = if messages.is_empty() {
+                (w, vec![])
+            } else {
+                let split = w * 3 / 5;
+                let panel = Rect {
+                    x: split,
+                    y: top,
+                    w: w - split - margin,
+                    h: h - top - margin,
+                };
+                (
+                    split,
+                    messages::reply_buttons(replies, messages::replies_area(panel, replies.len(), bar_h), false),
+                )
+            };
             let n = contacts.len().max(1) as i32;
             let cols = if n <= 2 {
                 n
@@ -175,15 +208,22 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
                         colour: BLUE,
                     }
                 })
+                .chain(extra.drain(..))
                 .collect()
         }
         Screen::Calling { .. } => vec![bottom(w / 4, w / 2, "Cancel", UiAction::Cancel, RED)],
-        Screen::Ringing { .. } => {
+        Screen::Ringing { replies, .. } => {
             let half = (w - 3 * margin) / 2;
-            vec![
+            let mut b = vec![
                 bottom(margin, half, "Answer", UiAction::Answer, GREEN),
                 bottom(2 * margin + half, half, "Decline", UiAction::Decline, RED),
-            ]
+            ];
+            b.extend(messages::reply_buttons(
+                replies,
+                messages::call_replies_area(w, h),
+                true,
+            ));
+            b
         }
         Screen::Pairing { asking: true, .. } => {
             let half = (w - 3 * margin) / 2;
@@ -193,8 +233,13 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
             ]
         }
         Screen::Pairing { .. } => vec![],
-        Screen::InCall { door_open, .. } => {
+        Screen::InCall { door_open, replies, .. } => {
             let mut b = vec![bottom(w / 3, w / 3, "Hang up", UiAction::Hangup, RED)];
+            b.extend(messages::reply_buttons(
+                replies,
+                messages::call_replies_area(w, h),
+                true,
+            ));
             if *door_open {
                 b.push(bottom(
                     margin,
@@ -243,10 +288,33 @@ pub fn render(
     let big = text_size(h, 0.09);
     let small = text_size(h, 0.06);
     match screen {
-        Screen::Idle { station, clock, .. } => {
+        Screen::Idle {
+            station,
+            clock,
+            messages: list,
+            replies,
+            ..
+        } => {
             canvas.text(w / 40 + 4, h / 20, station, big, WHITE);
             let cw = Canvas::text_width(clock, big);
             canvas.text(w - cw - w / 40 - 4, h / 20, clock, big, WHITE);
+            if !list.is_empty() {
+                let margin = (w.min(h) / 40).max(4);
+                let split = w * 3 / 5;
+                let top = h / 4;
+                let panel = Rect {
+                    x: split,
+                    y: top,
+                    w: w - split - margin,
+                    h: h - top - margin,
+                };
+                let replies_top = messages::replies_area(panel, replies.len(), h / 6).y;
+                let list_area = Rect {
+                    h: replies_top - top - margin,
+                    ..panel
+                };
+                messages::draw_list(canvas, list, list_area, small * 0.6);
+            }
         }
         Screen::Calling { peer, ringing } => {
             let text = if *ringing {
@@ -266,7 +334,7 @@ pub fn render(
                 WHITE,
             );
         }
-        Screen::Ringing { peer } if remote.is_none() => {
+        Screen::Ringing { peer, .. } if remote.is_none() => {
             canvas.text_centred(
                 Rect {
                     x: 0,
@@ -279,7 +347,7 @@ pub fn render(
                 WHITE,
             );
         }
-        Screen::Ringing { peer } => {
+        Screen::Ringing { peer, .. } => {
             let y = h - h / 6 - h / 40 - (small as i32 + 12);
             let text = format!("{peer} is calling");
             let tw = Canvas::text_width(&text, small);
@@ -336,6 +404,9 @@ pub fn render(
         canvas.fill(b.rect, b.colour);
         canvas.outline(b.rect, 2, WHITE);
         let label_size = text_size(b.rect.h.min(h / 4), 0.35).min(big);
+        // A long label (a quick reply) shrinks to the button's width.
+        let natural = Canvas::text_width(&b.label, label_size).max(1);
+        let label_size = label_size.min(label_size * (b.rect.w - 12) as f32 / natural as f32);
         match &b.hint {
             Some(hint) => {
                 let upper = Rect {

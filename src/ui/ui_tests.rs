@@ -11,7 +11,13 @@ fn idle(n: usize) -> Screen {
                 key_hint: Some(format!("F{i}")),
             })
             .collect(),
+        messages: vec![],
+        replies: vec![],
     }
+}
+
+fn replies() -> Vec<String> {
+    crate::config::default_quick_replies()
 }
 
 const SIZES: [(i32, i32); 4] = [(640, 360), (320, 240), (480, 800), (1280, 800)];
@@ -47,7 +53,10 @@ fn touches_map_to_actions() {
         assert_eq!(hit(&screen, 640, 360, cx, cy), Some(b.action.clone()));
     }
     assert_eq!(hit(&screen, 640, 360, 5, 5), None, "the header is not a button");
-    let ringing = Screen::Ringing { peer: "Door".into() };
+    let ringing = Screen::Ringing {
+        peer: "Door".into(),
+        replies: vec![],
+    };
     let actions: Vec<_> = buttons(&ringing, 640, 360).into_iter().map(|b| b.action).collect();
     assert_eq!(actions, vec![UiAction::Answer, UiAction::Decline]);
     assert_eq!(hit(&ringing, 640, 360, 100, 320), Some(UiAction::Answer));
@@ -62,6 +71,7 @@ fn touches_map_to_actions() {
         seconds: 5,
         on_hold: false,
         door_open: true,
+        replies: vec![],
     };
     let actions: Vec<_> = buttons(&call, 640, 360).into_iter().map(|b| b.action).collect();
     assert_eq!(actions, vec![UiAction::Hangup, UiAction::DoorOpen]);
@@ -71,16 +81,24 @@ fn touches_map_to_actions() {
 fn overlays_leave_the_top_of_the_picture_clear() {
     for (w, h) in SIZES {
         for screen in [
-            Screen::Ringing { peer: "D".into() },
+            Screen::Ringing {
+                peer: "D".into(),
+                replies: replies(),
+            },
             Screen::InCall {
                 peer: "D".into(),
                 seconds: 1,
                 on_hold: false,
                 door_open: true,
+                replies: replies(),
             },
         ] {
             for b in buttons(&screen, w, h) {
-                assert!(b.rect.y > h * 3 / 5, "{w}x{h}: {:?} covers the picture", b.rect);
+                let below = match b.action {
+                    UiAction::QuickReply(_) => h / 2,
+                    _ => h * 3 / 5,
+                };
+                assert!(b.rect.y > below, "{w}x{h}: {:?} covers the picture", b.rect);
             }
         }
     }
@@ -144,6 +162,7 @@ fn in_call_screen_shows_the_remote_picture_letterboxed() {
         seconds: 65,
         on_hold: false,
         door_open: false,
+        replies: vec![],
     };
     render(&mut canvas, &screen, Some(remote), None, None);
     assert_eq!(canvas.pixel(320, 100), Rgb(10, 200, 30), "remote picture in the middle");
@@ -196,6 +215,7 @@ fn self_view_sits_bottom_right_clear_of_the_middle() {
         seconds: 1,
         on_hold: false,
         door_open: false,
+        replies: vec![],
     };
     render(&mut canvas, &screen, None, Some(me), None);
     assert_eq!(canvas.pixel(560, 310), Rgb(200, 50, 50));
@@ -216,4 +236,65 @@ fn a_long_message_shrinks_to_fit_the_screen() {
     assert_ne!(canvas.pixel(1, y), AMBER, "band runs off the left edge");
     assert_ne!(canvas.pixel(318, y), AMBER, "band runs off the right edge");
     assert!((0..320).filter(|&x| canvas.pixel(x, y) == AMBER).count() > 200);
+}
+
+#[test]
+fn messages_and_quick_replies_fit_beside_the_contacts() {
+    for (w, h) in SIZES {
+        let mut screen = idle(4);
+        if let Screen::Idle {
+            messages, replies: r, ..
+        } = &mut screen
+        {
+            *messages = (0..20).map(|i| format!("12:0{i} Kitchen: message {i}")).collect();
+            *r = replies();
+        }
+        let all = buttons(&screen, w, h);
+        let replies: Vec<_> = all
+            .iter()
+            .filter(|b| matches!(b.action, UiAction::QuickReply(_)))
+            .collect();
+        assert_eq!(replies.len(), 2, "{w}x{h}");
+        for (i, a) in all.iter().enumerate() {
+            let r = a.rect;
+            assert!(
+                r.x >= 0 && r.y >= h / 4 && r.x + r.w <= w && r.y + r.h <= h,
+                "{w}x{h}: {r:?}"
+            );
+            for b in &all[i + 1..] {
+                let o = b.rect;
+                let apart = r.x + r.w <= o.x || o.x + o.w <= r.x || r.y + r.h <= o.y || o.y + o.h <= r.y;
+                assert!(apart, "{w}x{h}: {r:?} overlaps {o:?}");
+            }
+        }
+        let b = replies[1];
+        let (cx, cy) = (b.rect.x + b.rect.w / 2, b.rect.y + b.rect.h / 2);
+        assert_eq!(hit(&screen, w, h, cx, cy), Some(UiAction::QuickReply(1)));
+        let mut canvas = Canvas::new(w as u32, h as u32);
+        render(&mut canvas, &screen, None, None, None);
+    }
+}
+
+#[test]
+fn quick_replies_in_a_call_sit_between_the_picture_and_the_buttons() {
+    for (w, h) in SIZES {
+        let screen = Screen::InCall {
+            peer: "Door".into(),
+            seconds: 1,
+            on_hold: false,
+            door_open: false,
+            replies: replies(),
+        };
+        let all = buttons(&screen, w, h);
+        let hang_up = all.iter().find(|b| b.action == UiAction::Hangup).unwrap().rect;
+        let replies: Vec<_> = all
+            .iter()
+            .filter(|b| matches!(b.action, UiAction::QuickReply(_)))
+            .collect();
+        assert_eq!(replies.len(), 2);
+        for r in replies {
+            assert!(r.rect.h >= h / 14, "{w}x{h}: {:?} too small to touch", r.rect);
+            assert!(r.rect.y + r.rect.h < hang_up.y, "{w}x{h}: {:?} on the buttons", r.rect);
+        }
+    }
 }

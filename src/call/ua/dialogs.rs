@@ -89,6 +89,13 @@ impl UserAgent {
                     info!(%call, method = %request.method, with_sdp = offer.is_some(), "the other side changes the call");
                     self.emit(UaEvent::RemoteOffer { call, offer });
                 }
+                DialogState::Message(id, request, handle) => {
+                    let known = self.inner.dialogs.lock().unwrap().contains_key(&id.call_id);
+                    if known {
+                        self.on_dialog_text(id.call_id.clone(), &request, handle);
+                    }
+                    // Otherwise dropping the handle answers it.
+                }
                 DialogState::Options(_, _, handle) => {
                     tokio::spawn(async move { handle.reply(StatusCode::OK).await.ok() });
                 }

@@ -1,6 +1,6 @@
-//! SIP MESSAGE (RFC 3428) outside dialogs. Today it carries pairing
-//! ([`crate::security::pairing`]), which must come over TLS: its bodies are bound to the
-//! certificates of the connection they travel on.
+//! SIP MESSAGE (RFC 3428) outside dialogs: receiving and sending. It carries text
+//! ([`super::text`]) and pairing ([`crate::security::pairing`]), which must come over
+//! TLS: its bodies are bound to the certificates of the connection they travel on.
 
 use super::{UaError, UaEvent, UserAgent};
 use crate::security::identity::Fingerprint;
@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 pub const PAIRING_TYPE: &str = "application/x-doorway-pairing+json";
 /// The largest MESSAGE body taken.
 pub const MAX_BODY: usize = 4096;
-/// How long the station may take to answer a pairing message.
+/// How long the station may take to answer a message.
 const ANSWER_TIME: Duration = Duration::from_secs(5);
 
 /// The station's answer to a request: status and body.
@@ -28,6 +28,19 @@ pub type Answer = (u16, Option<String>);
 pub struct Replier(Arc<Mutex<Option<oneshot::Sender<Answer>>>>);
 
 impl Replier {
+    /// A replier and the answer it will carry: what the station said, or 500 when it
+    /// said nothing within [`ANSWER_TIME`].
+    pub(super) fn new() -> (Replier, impl std::future::Future<Output = Answer>) {
+        let (tx, rx) = oneshot::channel();
+        let answer = async move {
+            match tokio::time::timeout(ANSWER_TIME, rx).await {
+                Ok(Ok(answer)) => answer,
+                _ => (500, None),
+            }
+        };
+        (Replier(Arc::new(Mutex::new(Some(tx)))), answer)
+    }
+
     /// Answers; later calls do nothing.
     pub fn send(&self, status: u16, body: Option<String>) {
         if let Some(tx) = self.0.lock().unwrap().take() {
@@ -42,21 +55,28 @@ impl std::fmt::Debug for Replier {
     }
 }
 
-fn content_type(tx: &Transaction) -> Option<String> {
-    tx.original.headers.iter().find_map(|h| match h {
+/// The Content-Type of a request, lower case.
+pub(super) fn content_type(request: &rsipstack::sip::Request) -> Option<String> {
+    request.headers.iter().find_map(|h| match h {
         Header::ContentType(ct) => Some(ct.value().trim().to_ascii_lowercase()),
         _ => None,
     })
 }
 
 impl UserAgent {
-    /// An out-of-dialog MESSAGE: pairing over TLS goes to the station; anything else is
-    /// refused for now.
+    /// An out-of-dialog MESSAGE: text goes to the station ([`super::text`]), and so
+    /// does pairing over TLS; anything else is refused.
     pub(super) fn on_message(&self, mut tx: Transaction) {
         let caller = self.caller(&tx);
-        let kind = content_type(&tx).unwrap_or_default();
+        let kind = content_type(&tx.original).unwrap_or_default();
+        if kind.starts_with(super::text::TEXT_TYPE) {
+            return self.on_text(tx, caller, kind);
+        }
         let refusal = if !kind.starts_with(PAIRING_TYPE) {
-            Some((StatusCode::UnsupportedMediaType, "only pairing messages are taken"))
+            Some((
+                StatusCode::UnsupportedMediaType,
+                "only text/plain and pairing messages are taken",
+            ))
         } else if tx.original.body.len() > MAX_BODY {
             Some((StatusCode::Other(413, "Message Too Large".into()), "too large"))
         } else if caller.certificate().is_none() {
@@ -70,17 +90,10 @@ impl UserAgent {
             return;
         }
         let body = String::from_utf8_lossy(&tx.original.body).into_owned();
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.emit(UaEvent::Pairing {
-            caller,
-            body,
-            reply: Replier(Arc::new(Mutex::new(Some(reply_tx)))),
-        });
+        let (reply, answer) = Replier::new();
+        self.emit(UaEvent::Pairing { caller, body, reply });
         tokio::spawn(async move {
-            let (status, body) = match tokio::time::timeout(ANSWER_TIME, reply_rx).await {
-                Ok(Ok(answer)) => answer,
-                _ => (500, None),
-            };
+            let (status, body) = answer.await;
             let headers = if body.is_some() {
                 vec![Header::ContentType(PAIRING_TYPE.into())]
             } else {
@@ -101,19 +114,49 @@ impl UserAgent {
         pin: Option<Fingerprint>,
         body: String,
     ) -> Result<(Answer, Fingerprint), UaError> {
-        let sip_err = |e: String| UaError::Sip(Box::new(rsipstack::Error::Error(e)));
         let fingerprint = self.ensure_tls(addr, pin).await?;
+        let answer = self
+            .send_message(Route::Tls(addr), "doorway", PAIRING_TYPE, body)
+            .await?;
+        Ok((answer, fingerprint))
+    }
+
+    /// Sends a MESSAGE outside any dialog to `user` at `route` and waits for its final
+    /// answer. Over TLS the connection must already be up ([`UserAgent::ensure_tls`]): it
+    /// is the one that proved the certificate.
+    pub(super) async fn send_message(
+        &self,
+        route: Route,
+        user: &str,
+        content_type: &str,
+        body: String,
+    ) -> Result<Answer, UaError> {
+        let sip_err = |e: String| UaError::Sip(Box::new(rsipstack::Error::Error(e)));
         let endpoint = &self.inner.layer.endpoint;
-        let target = format!("sip:doorway@{};transport=tls", addr);
+        let (addr, transport, secure) = match route {
+            Route::Udp(a) => (a, rsipstack::sip::Transport::Udp, false),
+            Route::Tcp(a) => (a, rsipstack::sip::Transport::Tcp, false),
+            Route::Tls(a) => (a, rsipstack::sip::Transport::Tls, true),
+        };
+        let suffix = match transport {
+            rsipstack::sip::Transport::Udp => "",
+            rsipstack::sip::Transport::Tcp => ";transport=tcp",
+            _ => ";transport=tls",
+        };
+        let target = format!("sip:{user}@{addr}{suffix}");
         let target = rsipstack::sip::Uri::try_from(target.as_str()).map_err(|e| sip_err(e.to_string()))?;
-        let own = self.contact_for(true);
-        // The From names us by user and address only (our contacts' view of us has our
-        // SIP port, not this TLS port).
+        let own = self.contact_for(secure);
+        // The From names us by user and address only: over TLS our contacts' view of us
+        // has our SIP port, not the TLS one.
         let s = &self.inner.settings;
-        let from_uri = rsipstack::sip::Uri::try_from(format!("sip:{}@{}", s.user, s.advertise).as_str())
-            .map_err(|e| sip_err(e.to_string()))?;
+        let from_text = if secure {
+            format!("sip:{}@{}", s.user, s.advertise)
+        } else {
+            format!("sip:{}@{}:{}", s.user, s.advertise, self.inner.local.port())
+        };
+        let from_uri = rsipstack::sip::Uri::try_from(from_text.as_str()).map_err(|e| sip_err(e.to_string()))?;
         let from = rsipstack::sip::typed::From {
-            display_name: None,
+            display_name: Some(s.display_name.clone()).filter(|_| !s.display_name.is_empty()),
             uri: from_uri,
             params: vec![rsipstack::sip::Param::Tag(
                 format!("{:08x}", rand::random::<u32>()).into(),
@@ -124,15 +167,12 @@ impl UserAgent {
             uri: target.clone(),
             params: vec![],
         };
-        let destination = rsipstack::transport::SipAddr::new(rsipstack::sip::Transport::Tls, addr.into());
+        let destination = rsipstack::transport::SipAddr::new(transport, addr.into());
         let listens = endpoint.transport_layer.get_listen_addrs();
-        let via_addr = listens
-            .iter()
-            .find(|a| a.r#type == Some(rsipstack::sip::Transport::Tls))
-            .cloned();
+        let via_addr = listens.iter().find(|a| a.r#type == Some(transport)).cloned();
         let via = endpoint.get_via(via_addr, None)?;
         let mut request = endpoint.make_request(rsipstack::sip::Method::Message, target, via, from, to, 1, None);
-        request.headers.push(Header::ContentType(PAIRING_TYPE.into()));
+        request.headers.push(Header::ContentType(content_type.into()));
         request.headers.push(Header::Contact(format!("<{own}>").into()));
         request.body = body.into_bytes();
         request
@@ -142,6 +182,7 @@ impl UserAgent {
         let mut tx = Transaction::new_client(key, request, endpoint.clone(), None);
         tx.destination = Some(destination);
         tx.send().await?;
+        // Timer F is 32 s; a person waiting for "sent" should not wait that long.
         let waited = tokio::time::timeout(Duration::from_secs(8), async {
             while let Some(message) = tx.receive().await {
                 if let rsipstack::sip::SipMessage::Response(resp) = message {
@@ -156,12 +197,23 @@ impl UserAgent {
         })
         .await;
         match waited {
-            Ok(Some(answer)) => Ok((answer, fingerprint)),
-            Ok(None) => Err(sip_err("no answer to the pairing message".into())),
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(sip_err("no answer to the message".into())),
             Err(_) => {
-                warn!(%addr, "no answer to a pairing message");
-                Err(sip_err("no answer to the pairing message in time".into()))
+                warn!(%addr, "no answer to a message");
+                Err(sip_err("no answer to the message in time".into()))
             }
         }
     }
+}
+
+/// How a MESSAGE outside a dialog travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Over UDP to this address.
+    Udp(SocketAddr),
+    /// Over TCP to this address.
+    Tcp(SocketAddr),
+    /// Over the TLS connection to this address (already dialed, so pinned).
+    Tls(SocketAddr),
 }

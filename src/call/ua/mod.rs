@@ -28,6 +28,7 @@ pub mod message;
 mod outgoing;
 pub mod secure;
 pub mod tcp_guard;
+pub mod text;
 
 use crate::security::identity::Fingerprint;
 pub use secure::{TlsDialError, TlsSettings};
@@ -113,6 +114,16 @@ pub enum UaEvent {
         caller: Caller,
         /// The JSON body.
         body: String,
+        /// Where the answer goes.
+        reply: message::Replier,
+    },
+    /// A text message (checked: short UTF-8 text); answer through `reply` (200, or 403
+    /// for someone who may not write to us).
+    Text {
+        /// Who sent it.
+        from: text::TextFrom,
+        /// The text, one line.
+        text: String,
         /// Where the answer goes.
         reply: message::Replier,
     },
