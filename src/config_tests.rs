@@ -137,3 +137,18 @@ fn key_maps_are_checked() {
     let (line, field, _) = invalid(&text);
     assert_eq!((line, field.as_str()), (9, "contact.0.key"));
 }
+
+#[test]
+fn quick_replies_are_short_single_lines() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.station.quick_replies, default_quick_replies());
+    let text = "[station]\nname = \"Door\"\nquick_replies = [\"Coming!\",\n  \"line one\\nline two\"]\n";
+    let (line, field, message) = invalid(text);
+    assert_eq!((line, field.as_str()), (4, "station.quick_replies.1"), "{message}");
+    let text = "[station]\nname = \"Door\"\nquick_replies = [\"a\", \"b\", \"c\", \"d\", \"e\"]\n";
+    let (_, field, message) = invalid(text);
+    assert_eq!(field, "station.quick_replies");
+    assert!(message.contains("at most 4"), "{message}");
+    let text = "[station]\nname = \"Door\"\nquick_replies = []\n";
+    assert!(parse(text).unwrap().station.quick_replies.is_empty());
+}
