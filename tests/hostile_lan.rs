@@ -93,6 +93,32 @@ async fn a_caller_that_vanishes_rings_no_longer_than_the_ring_timeout() {
     b.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_answered_elsewhere_stops_ringing_without_a_missed_call() {
+    let _serial = SERIAL.lock().await;
+    let (pa, pb) = (demo::free_sip_port(), demo::free_sip_port());
+    let b = Station::start(demo::loopback_config("Hall", pb, vec![demo::contact("Door", pa)])).await;
+    // A forking proxy (or a ring group) rings Hall for Door, then another station
+    // answers: the CANCEL says so (RFC 3326).
+    let proxy = Stranger::new(pb);
+    let door_uri = format!("sip:door@127.0.0.1:{pa}");
+    let invite = proxy.request("INVITE", &door_uri, "forked", 1, Some(&offer(H264)));
+    proxy.send(invite.as_bytes());
+    b.wait(5, ringing).await;
+    let head = invite.split("Content-Type").next().unwrap();
+    let cancel = head
+        .replacen("INVITE sip:", "CANCEL sip:", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        + "Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\nContent-Length: 0\r\n\r\n";
+    let started = std::time::Instant::now();
+    proxy.send(cancel.as_bytes());
+    let s = b.wait(5, idle).await;
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert_eq!(s.last_message.as_deref(), Some("Door's call was answered elsewhere"));
+    assert_eq!(s.missed_call, None);
+    b.stop().await;
+}
+
 /// Random bytes, RTP-shaped packets of other payload types, and RTP of the call's own
 /// payload types from another sender (SSRC), with garbage payloads.
 fn junk_datagrams(video_pt: u8, audio_pt: u8) -> Vec<Vec<u8>> {

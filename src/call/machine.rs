@@ -61,8 +61,9 @@ pub enum Event {
         status: Option<u16>,
         reason: String,
     },
-    /// The caller cancelled its INVITE.
-    RemoteCancelled { call: String },
+    /// The caller cancelled its INVITE; `elsewhere`: because someone else answered it
+    /// (a ring group, a forking proxy).
+    RemoteCancelled { call: String, elsewhere: bool },
     /// The other end sent BYE.
     RemoteEnded { call: String },
     /// We answered and the caller never confirmed (no ACK): the dialog is over.
@@ -261,7 +262,11 @@ impl CallMachine {
             Event::Progress { call, early_sdp } => self.progress(call, early_sdp),
             Event::Answered { call, answer_sdp } => self.answered(call, answer_sdp),
             Event::Failed { call, status, reason } => self.failed(call, status, reason),
-            Event::RemoteCancelled { call } => self.remote_gone(call, "the caller hung up"),
+            Event::RemoteCancelled { call, elsewhere: false } => self.remote_gone(call, "the caller hung up"),
+            Event::RemoteCancelled { call, elsewhere: true } => {
+                let why = format!("{}'s call was answered elsewhere", self.peer_label());
+                self.remote_gone(call, &why)
+            }
             Event::RemoteEnded { call } => self.remote_gone(call, "call ended by the other side"),
             Event::AckTimeout { call } => {
                 self.remote_gone(call, "the other side never confirmed the call (no ACK); call ended")

@@ -233,8 +233,28 @@ fn cancel_while_ringing_and_late_200_gets_bye() {
 fn caller_cancelling_stops_the_ringing() {
     let mut m = CallMachine::new();
     incoming(&mut m, "c12", peer(Some("Door")));
-    let a = m.handle(Event::RemoteCancelled { call: "c12".into() });
+    let a = m.handle(Event::RemoteCancelled {
+        call: "c12".into(),
+        elsewhere: false,
+    });
     assert!(has(&a, |a| matches!(a, Action::StopMedia { .. })));
+    assert_eq!(m.state(), &State::Idle);
+}
+
+#[test]
+fn a_call_answered_elsewhere_is_said_so_and_not_missed() {
+    let mut m = CallMachine::new();
+    incoming(&mut m, "c12e", peer(Some("Door")));
+    let a = m.handle(Event::RemoteCancelled {
+        call: "c12e".into(),
+        elsewhere: true,
+    });
+    assert!(has(&a, |a| matches!(a, Action::StopMedia { .. })));
+    assert!(has(
+        &a,
+        |a| matches!(a, Action::Tell(t) if t == "Door's call was answered elsewhere")
+    ));
+    assert!(!has(&a, |a| matches!(a, Action::Missed(_))));
     assert_eq!(m.state(), &State::Idle);
 }
 

@@ -147,7 +147,7 @@ impl Station {
             UaEvent::Progress { call, early_sdp } => Event::Progress { call, early_sdp },
             UaEvent::Answered { call, answer_sdp } => Event::Answered { call, answer_sdp },
             UaEvent::Failed { call, status, reason } => Event::Failed { call, status, reason },
-            UaEvent::Cancelled { call } => Event::RemoteCancelled { call },
+            UaEvent::Cancelled { call, elsewhere } => Event::RemoteCancelled { call, elsewhere },
             UaEvent::Ended { call } => Event::RemoteEnded { call },
             UaEvent::NoAck { call } => Event::AckTimeout { call },
             UaEvent::RemoteOffer { call, offer } => Event::RemoteOffer { call, offer },

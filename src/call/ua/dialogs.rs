@@ -109,7 +109,8 @@ impl UserAgent {
                     match reason {
                         TerminatedReason::UacCancel => {
                             self.forget(&call);
-                            self.emit(UaEvent::Cancelled { call });
+                            let elsewhere = self.inner.elsewhere.take_theirs(&call);
+                            self.emit(UaEvent::Cancelled { call, elsewhere });
                         }
                         TerminatedReason::UacBye | TerminatedReason::UasBye => {
                             self.forget(&call);

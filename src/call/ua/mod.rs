@@ -26,6 +26,7 @@ mod dialogs;
 mod incoming;
 pub mod message;
 mod outgoing;
+pub mod reason;
 pub mod secure;
 pub mod tcp_guard;
 pub mod text;
@@ -86,6 +87,8 @@ pub enum UaEvent {
     Cancelled {
         /// Call-ID.
         call: String,
+        /// Because the call was answered elsewhere (RFC 3326 Reason, cause 200).
+        elsewhere: bool,
     },
     /// The dialog ended with a BYE.
     Ended {
@@ -266,6 +269,8 @@ struct Inner {
     secure_calls: Mutex<HashMap<String, (SocketAddr, Fingerprint)>>,
     /// Outgoing secure calls still dialing TLS (a cancel before the INVITE went out).
     dialing: Mutex<std::collections::HashSet<String>>,
+    /// CANCELs that say (or said) the call was completed elsewhere.
+    elsewhere: reason::Elsewhere,
     /// The transport layer, for adding the connections we dial.
     transport: TransportLayer,
 }
@@ -343,7 +348,9 @@ impl UserAgent {
             outbound: transport.outbound.clone(),
             inner: transport.inner.clone(),
         };
+        let elsewhere = reason::Elsewhere::default();
         let endpoint = EndpointBuilder::new()
+            .with_inspector(elsewhere.inspector())
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport)
             .with_user_agent(concat!("doorway/", env!("CARGO_PKG_VERSION")))
@@ -370,6 +377,7 @@ impl UserAgent {
                 dialed: Default::default(),
                 secure_calls: Mutex::default(),
                 dialing: Mutex::default(),
+                elsewhere,
                 transport: own_transport,
             }),
         };
@@ -488,6 +496,13 @@ impl UserAgent {
         self.forget(call);
         dialog.cancel().await?;
         Ok(())
+    }
+
+    /// CANCELs our pending INVITE saying the call was answered elsewhere (a ring group's
+    /// other members).
+    pub async fn cancel_elsewhere(&self, call: &str) -> Result<(), UaError> {
+        self.inner.elsewhere.mark_ours(call);
+        self.cancel(call).await
     }
 
     /// Ends an established call with BYE.
