@@ -1,0 +1,80 @@
+//! What `doorway status` shows: the call, media, devices, SIP state held, security and
+//! text messages.
+
+use super::{message_log, pairing, Station};
+use crate::call::machine::State;
+use crate::device::probe::ProbeReport;
+use crate::media::{codecs::CodecChoice, MediaStats};
+use serde::Serialize;
+
+/// What `doorway status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Station name.
+    pub station: String,
+    /// Our SIP URI.
+    pub uri: String,
+    /// Call state.
+    pub call: State,
+    /// Seconds in the current state.
+    pub seconds_in_state: u64,
+    /// Media statistics of the current call.
+    pub media: Option<MediaStats>,
+    /// Readings of the test devices.
+    pub probes: ProbeReport,
+    /// Codec elements in use.
+    pub codecs: CodecChoice,
+    /// The last message for people.
+    pub last_message: Option<String>,
+    /// The screen is on (not blanked).
+    pub screen_on: bool,
+    /// A lasting device problem the idle screen shows (a camera not connected).
+    pub device_problem: Option<String>,
+    /// The last call that rang out unanswered, until someone is back at the station.
+    pub missed_call: Option<String>,
+    /// SIP state held now (transactions, dialogs, TCP connections).
+    pub sip: crate::call::ua::SipStats,
+    /// This station's certificate and who it is paired with.
+    pub security: SecurityStatus,
+    /// Text messages nobody at the station has seen yet, oldest first.
+    pub unread_messages: Vec<message_log::TextMessage>,
+    /// The last text messages both ways, oldest first.
+    pub messages: Vec<message_log::TextMessage>,
+}
+
+/// This station's identity, its pins and a pairing under way.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityStatus {
+    /// SHA-256 fingerprint of our certificate.
+    pub fingerprint: String,
+    /// Its short code, for people to compare.
+    pub code: String,
+    /// Our SIP-over-TLS URI.
+    pub tls_uri: Option<String>,
+    /// Contacts with a pin, and where the pin comes from.
+    pub paired: Vec<(String, crate::security::pins::PinSource)>,
+    /// The pairing under way or just finished.
+    pub pairing: Option<pairing::PairingStatus>,
+}
+
+impl Station {
+    pub(super) fn status(&self) -> Status {
+        Status {
+            station: self.config.station.name.clone(),
+            uri: self.ua.uri(),
+            call: self.machine.state().clone(),
+            seconds_in_state: self.state_since.elapsed().as_secs(),
+            media: self.media.as_ref().map(|m| m.stats()),
+            probes: self.devices.probes.report(),
+            codecs: self.settings.codecs.clone(),
+            last_message: self.last_message.clone(),
+            screen_on: self.screen_on,
+            device_problem: self.idle_watch.problem(),
+            missed_call: self.missed_call.clone(),
+            sip: self.ua.stats(),
+            security: self.security_status(),
+            unread_messages: self.messages.unread(),
+            messages: self.messages.all(),
+        }
+    }
+}
