@@ -1,9 +1,14 @@
-//! The call state machine: one call at a time, events in, actions out, no I/O.
+//! The call state machine: one call at a time, made of legs (one dialog and one media
+//! leg per remote), events in, actions out, no I/O.
 //!
-//! It decides who may call, when to ring, preview or auto-answer, how glare (two stations
-//! calling each other at once) resolves, and what each failure means to a person.
+//! A [`super::leg`] follows one remote's dialog. The call decides what a leg's outcome
+//! means for the rest: a ring group's first answer cancels the other members' legs
+//! ("answered elsewhere"), and when every member failed the caller hears why; in a call
+//! of several stations one leaving leaves the others talking, and hanging up here ends
+//! every leg.
 
-use super::sdp::{self, LocalMedia, Negotiated};
+use super::leg::Leg;
+use super::sdp::{LocalMedia, Negotiated};
 use serde::Serialize;
 
 /// What we know about the other end of a call.
@@ -38,6 +43,14 @@ pub enum Event {
         call: String,
         peer: PeerInfo,
         local: LocalMedia,
+    },
+    /// A person rang a ring group: one INVITE per member, at once; the first to answer
+    /// gets the call.
+    DialGroup {
+        /// The group's name, for the screen.
+        group: String,
+        /// Per member: the Call-ID its INVITE will use, who, and our media for it.
+        members: Vec<(String, PeerInfo, LocalMedia)>,
     },
     /// A person answered the ringing call.
     Answer,
@@ -103,6 +116,9 @@ pub enum Action {
     Reject { call: String, status: u16 },
     /// CANCEL our pending INVITE.
     Cancel { call: String },
+    /// CANCEL our pending INVITE because another member of the group answered
+    /// (RFC 3326 Reason, cause 200).
+    CancelElsewhere { call: String },
     /// BYE an established call.
     Bye { call: String },
     /// Answer a re-INVITE or UPDATE: a status, and our SDP with a 2xx.
@@ -128,13 +144,14 @@ pub enum Action {
     Missed(String),
 }
 
-/// Where the station is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Where a leg of the call is; for the whole call, where its first leg is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 // One value per station: boxing the call's data would save nothing worth the indirection.
 #[allow(clippy::large_enum_variant)]
 pub enum State {
     /// No call.
+    #[default]
     Idle,
     /// Our INVITE is out.
     Outgoing {
@@ -189,243 +206,226 @@ pub enum State {
     },
 }
 
-/// A call that just became active.
-fn active(
-    call: String,
-    peer: PeerInfo,
-    outgoing: bool,
-    media: Negotiated,
-    local: LocalMedia,
-    local_sdp: String,
-) -> State {
-    State::Active {
-        call,
-        peer,
-        outgoing,
-        media,
-        held_by_peer: false,
-        held_by_us: false,
-        local,
-        local_sdp,
-        offer_pending: false,
-    }
-}
+/// The most stations in one call, this one included.
+pub const MAX_PARTICIPANTS: usize = 4;
+/// The most members a ring group rings at once.
+pub const MAX_GROUP: usize = 8;
 
-/// The call state machine.
-#[derive(Debug)]
+/// The call state machine: the legs of the current call, if any.
+#[derive(Debug, Default)]
 pub struct CallMachine {
-    state: State,
+    legs: Vec<Leg>,
+    /// The ring group whose members ring, until one answers.
+    group: Option<String>,
+    /// Why members of the ring group did not take the call, for the caller.
+    group_outcomes: Vec<String>,
 }
 
-impl Default for CallMachine {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+const IDLE: State = State::Idle;
 
 impl CallMachine {
     /// A machine with no call.
     pub fn new() -> Self {
-        Self { state: State::Idle }
+        Self::default()
     }
 
-    /// The current state.
+    /// Where the call is: its first leg's state, or idle.
     pub fn state(&self) -> &State {
-        &self.state
+        self.legs.first().map(|l| &l.state).unwrap_or(&IDLE)
     }
 
-    /// Call-ID of the current call, if any.
+    /// Every leg's state, first leg first.
+    pub fn legs(&self) -> Vec<&State> {
+        self.legs.iter().map(|l| &l.state).collect()
+    }
+
+    /// The ring group that rings, until a member answers.
+    pub fn group(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// Call-ID of the first leg, if any.
     pub fn current_call(&self) -> Option<&str> {
-        match &self.state {
-            State::Idle => None,
-            State::Outgoing { call, .. } | State::Incoming { call, .. } | State::Active { call, .. } => Some(call),
-        }
+        self.legs.first().and_then(|l| l.current_call())
     }
 
-    fn is_current(&self, id: &str) -> bool {
-        self.current_call() == Some(id)
+    fn leg_of(&self, call: &str) -> Option<usize> {
+        self.legs.iter().position(|l| l.current_call() == Some(call))
+    }
+
+    /// Another station may join: every leg is up, no group rings, and there is room.
+    fn room_to_add(&self) -> bool {
+        !self.legs.is_empty()
+            && self.group.is_none()
+            && self.legs.len() < MAX_PARTICIPANTS - 1
+            && self.legs.iter().all(|l| matches!(l.state, State::Active { .. }))
     }
 
     /// Feeds one event, returns what to do.
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
-        match event {
-            Event::Dial { call, peer, local } => self.dial(call, peer, local),
-            Event::Answer => self.answer(),
-            Event::Hangup => self.hangup(),
+        let actions = match event {
+            Event::Dial { call, peer, local } => {
+                if self.legs.is_empty() || self.room_to_add() {
+                    self.new_leg(Event::Dial { call, peer, local })
+                } else if self.legs.iter().all(|l| matches!(l.state, State::Active { .. })) {
+                    vec![Action::Tell(format!(
+                        "a call holds at most {MAX_PARTICIPANTS} stations"
+                    ))]
+                } else {
+                    vec![Action::Tell("already in a call; hang up first".into())]
+                }
+            }
+            Event::DialGroup { group, members } => self.dial_group(group, members),
+            Event::Answer => match self.legs.iter().position(|l| matches!(l.state, State::Incoming { .. })) {
+                Some(i) => self.legs[i].handle(Event::Answer),
+                None => vec![Action::Tell("no call to answer".into())],
+            },
+            Event::Hangup => {
+                self.group = None;
+                self.legs.iter_mut().flat_map(|l| l.handle(Event::Hangup)).collect()
+            }
+            Event::Hold | Event::Resume => {
+                let hold = matches!(event, Event::Hold);
+                self.legs
+                    .iter_mut()
+                    .flat_map(|l| l.handle(if hold { Event::Hold } else { Event::Resume }))
+                    .collect()
+            }
+            Event::Incoming { .. } if self.legs.len() <= 1 => match self.legs.first_mut() {
+                // One leg decides itself: busy, or glare with our own call to the caller.
+                Some(leg) => leg.handle(event),
+                None => self.new_leg(event),
+            },
             Event::Incoming {
                 call,
                 peer,
-                offer,
-                local,
                 allow_unknown,
-            } => self.incoming(call, peer, offer, local, allow_unknown),
-            Event::Progress { call, early_sdp } => self.progress(call, early_sdp),
-            Event::Answered { call, answer_sdp } => self.answered(call, answer_sdp),
-            Event::Failed { call, status, reason } => self.failed(call, status, reason),
-            Event::RemoteCancelled { call, elsewhere: false } => self.remote_gone(call, "the caller hung up"),
-            Event::RemoteCancelled { call, elsewhere: true } => {
-                let why = format!("{}'s call was answered elsewhere", self.peer_label());
-                self.remote_gone(call, &why)
+                ..
+            } => {
+                let status = if peer.contact.is_none() && !allow_unknown {
+                    403
+                } else {
+                    486
+                };
+                vec![Action::Reject { call, status }]
             }
-            Event::RemoteEnded { call } => self.remote_gone(call, "call ended by the other side"),
-            Event::AckTimeout { call } => {
-                self.remote_gone(call, "the other side never confirmed the call (no ACK); call ended")
-            }
-            Event::RingTimeout { call } => self.ring_timeout(call),
-            Event::RemoteOffer { call, offer } => self.remote_offer(call, offer),
-            Event::Hold => self.set_hold(true),
-            Event::Resume => self.set_hold(false),
-            Event::OfferAnswered { call, answer } => self.offer_answered(call, answer),
-            Event::RetryReoffer { call } => self.retry_reoffer(call),
-            Event::MediaTimeout { call } => {
-                if !self.is_current(&call) {
-                    return vec![];
-                }
-                let label = self.peer_label();
-                self.state = State::Idle;
-                vec![
-                    Action::Bye { call: call.clone() },
-                    Action::StopMedia { call },
-                    Action::Tell(format!("lost the connection to {label}; call ended")),
-                ]
-            }
-        }
-    }
-
-    fn peer_label(&self) -> String {
-        match &self.state {
-            State::Outgoing { peer, .. } | State::Incoming { peer, .. } | State::Active { peer, .. } => {
-                peer.label().to_string()
-            }
-            State::Idle => String::new(),
-        }
-    }
-
-    fn dial(&mut self, call: String, peer: PeerInfo, local: LocalMedia) -> Vec<Action> {
-        if self.state != State::Idle {
-            return vec![Action::Tell("already in a call; hang up first".into())];
-        }
-        let offer = sdp::build_offer(&local);
-        self.state = State::Outgoing {
-            call: call.clone(),
-            peer: peer.clone(),
-            ringing: false,
-            local,
+            event => self.leg_event(event),
         };
-        vec![Action::SendInvite { call, peer, offer }]
-    }
-
-    fn hangup(&mut self) -> Vec<Action> {
-        let state = std::mem::replace(&mut self.state, State::Idle);
-        match state {
-            State::Idle => vec![],
-            State::Outgoing { call, .. } => vec![Action::Cancel { call: call.clone() }, Action::StopMedia { call }],
-            State::Incoming { call, .. } => {
-                vec![
-                    Action::Reject {
-                        call: call.clone(),
-                        status: 603,
-                    },
-                    Action::StopMedia { call },
-                ]
-            }
-            State::Active { call, .. } => vec![Action::Bye { call: call.clone() }, Action::StopMedia { call }],
-        }
-    }
-
-    fn progress(&mut self, id: String, early_sdp: Option<String>) -> Vec<Action> {
-        let State::Outgoing {
-            call, ringing, local, ..
-        } = &mut self.state
-        else {
-            return vec![];
-        };
-        if *call != id {
-            return vec![];
-        }
-        *ringing = true;
-        let mut actions = vec![];
-        if let Some(media) = early_sdp.and_then(|s| sdp::apply_answer(local, &s).ok()) {
-            actions.push(Action::StartMedia { call: id, media });
+        self.legs.retain(|l| l.state != State::Idle);
+        if self.legs.is_empty() {
+            self.group = None;
         }
         actions
     }
 
-    fn answered(&mut self, id: String, answer_sdp: String) -> Vec<Action> {
-        let State::Outgoing { call, peer, local, .. } = &self.state else {
-            // A 200 for a call we gave up (cancel raced the answer): end it.
-            return vec![Action::Bye { call: id }];
-        };
-        if *call != id {
-            return vec![Action::Bye { call: id }];
-        }
-        match sdp::apply_answer(local, &answer_sdp) {
-            Ok(media) => {
-                let (peer, local) = (peer.clone(), local.clone());
-                let mut actions = no_picture_note(peer.label(), &media);
-                let offer = sdp::build_offer(&local);
-                self.state = active(id.clone(), peer, true, media.clone(), local, offer);
-                actions.push(Action::StartMedia { call: id, media });
-                actions
-            }
-            Err(e) => {
-                let label = peer.label().to_string();
-                self.state = State::Idle;
-                vec![
-                    Action::Bye { call: id.clone() },
-                    Action::StopMedia { call: id },
-                    Action::Tell(format!("{label} answered with media we cannot use ({e}); call ended")),
-                ]
-            }
-        }
+    fn new_leg(&mut self, event: Event) -> Vec<Action> {
+        let mut leg = Leg::default();
+        let actions = leg.handle(event);
+        self.legs.push(leg);
+        actions
     }
 
-    fn failed(&mut self, id: String, status: Option<u16>, reason: String) -> Vec<Action> {
-        let State::Outgoing { call, peer, .. } = &self.state else {
-            return vec![];
-        };
-        if *call != id {
-            return vec![];
+    fn dial_group(&mut self, group: String, members: Vec<(String, PeerInfo, LocalMedia)>) -> Vec<Action> {
+        if !self.legs.is_empty() {
+            return vec![Action::Tell("already in a call; hang up first".into())];
         }
-        let label = peer.label().to_string();
-        let message = match status {
-            Some(486) | Some(600) => format!("{label} is busy"),
-            Some(603) => format!("{label} declined the call"),
-            Some(403) => format!("{label} does not accept calls from this station"),
-            Some(480) | Some(408) => format!("{label} did not answer"),
-            Some(487) => format!("call to {label} cancelled"),
-            Some(488) | Some(415) => format!("{label} cannot handle our audio/video formats"),
-            Some(code) => format!("call to {label} failed: {code} {reason}"),
-            None => format!("{label} is unreachable: {reason}"),
-        };
-        self.state = State::Idle;
-        vec![Action::StopMedia { call: id }, Action::Tell(message)]
+        if members.is_empty() || members.len() > MAX_GROUP {
+            return vec![Action::Tell(format!("{group} has no one to ring"))];
+        }
+        self.group = Some(group);
+        self.group_outcomes.clear();
+        members
+            .into_iter()
+            .flat_map(|(call, peer, local)| self.new_leg(Event::Dial { call, peer, local }))
+            .collect()
     }
 
-    fn remote_gone(&mut self, id: String, why: &str) -> Vec<Action> {
-        if !self.is_current(&id) || matches!(self.state, State::Outgoing { .. }) {
+    /// An event about one leg's dialog: the leg acts, then the call weighs the outcome.
+    fn leg_event(&mut self, event: Event) -> Vec<Action> {
+        let Some(call) = event_call(&event).map(str::to_string) else {
             return vec![];
+        };
+        let Some(i) = self.leg_of(&call) else {
+            // Not a leg of this call (a late answer to a call given up): an idle leg
+            // says what to do with it, such as BYE for a 2xx.
+            return Leg::default().handle(event);
+        };
+        let was_ringing_out = matches!(self.legs[i].state, State::Outgoing { .. });
+        let label = self.legs[i].peer_label();
+        let mut actions = self.legs[i].handle(event);
+        let now = &self.legs[i].state;
+        if self.group.is_some() {
+            if was_ringing_out && matches!(now, State::Active { .. }) {
+                // The first answer wins: the others stop ringing at once.
+                self.group = None;
+                let winner = self.legs.swap_remove(i);
+                for other in self.legs.drain(..) {
+                    if let Some(call) = other.current_call() {
+                        actions.push(Action::CancelElsewhere { call: call.into() });
+                        actions.push(Action::StopMedia { call: call.into() });
+                    }
+                }
+                self.legs.push(winner);
+            } else if *now == State::Idle {
+                // One member did not take it: tell the caller only once all have not.
+                let (tells, rest): (Vec<Action>, Vec<Action>) =
+                    actions.into_iter().partition(|a| matches!(a, Action::Tell(_)));
+                actions = rest;
+                self.group_outcomes.extend(tells.into_iter().filter_map(|a| match a {
+                    Action::Tell(t) => Some(t),
+                    _ => None,
+                }));
+                let left = self.legs.iter().filter(|l| l.state != State::Idle).count();
+                if left == 0 {
+                    let group = self.group.take().unwrap_or_default();
+                    let why = self.group_outcomes.join("; ");
+                    actions.push(Action::Tell(format!("nobody in {group} took the call: {why}")));
+                }
+            } else if matches!(now, State::Outgoing { .. }) {
+                // Early media from several members at once has nowhere to go: the
+                // members ring without our picture until one answers.
+                actions.retain(|a| !matches!(a, Action::StartMedia { .. }));
+            }
+        } else if self.legs.len() > 1 && *now == State::Idle {
+            // One station left a call of several: the others go on.
+            for a in actions.iter_mut() {
+                if let Action::Tell(t) = a {
+                    *t = format!("{label} left the call");
+                }
+            }
         }
-        self.state = State::Idle;
-        vec![Action::StopMedia { call: id }, Action::Tell(why.to_string())]
+        actions
     }
 }
 
-/// Tells a person why a call that goes on has no picture from the other side.
-fn no_picture_note(label: &str, media: &Negotiated) -> Vec<Action> {
-    match (&media.video, &media.video_refused) {
-        (None, Some(why)) => vec![Action::Tell(format!(
-            "no picture from {label}: {why}; the call is sound only"
-        ))],
-        _ => vec![],
+/// The Call-ID an event is about, for events about one dialog.
+fn event_call(event: &Event) -> Option<&str> {
+    match event {
+        Event::Progress { call, .. }
+        | Event::Answered { call, .. }
+        | Event::Failed { call, .. }
+        | Event::RemoteCancelled { call, .. }
+        | Event::RemoteEnded { call }
+        | Event::AckTimeout { call }
+        | Event::MediaTimeout { call }
+        | Event::RemoteOffer { call, .. }
+        | Event::OfferAnswered { call, .. }
+        | Event::RetryReoffer { call }
+        | Event::RingTimeout { call } => Some(call),
+        Event::Dial { .. }
+        | Event::DialGroup { .. }
+        | Event::Answer
+        | Event::Hangup
+        | Event::Incoming { .. }
+        | Event::Hold
+        | Event::Resume => None,
     }
 }
-
-#[path = "machine_incoming.rs"]
-mod incoming;
-#[path = "machine_update.rs"]
-mod update;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_legs_tests.rs"]
+mod legs_tests;

@@ -7,6 +7,7 @@
 
 pub mod guard;
 pub mod identify;
+mod leg;
 pub mod machine;
 pub mod sdp;
 pub mod sip_check;

@@ -33,6 +33,11 @@ impl Station {
                 tokio::spawn(async move { ua.cancel(&call).await.ok() });
                 Ok(())
             }
+            Action::CancelElsewhere { call } => {
+                let ua = self.ua.clone();
+                tokio::spawn(async move { ua.cancel_elsewhere(&call).await.ok() });
+                Ok(())
+            }
             Action::Bye { call } => {
                 let ua = self.ua.clone();
                 tokio::spawn(async move { ua.bye(&call).await.ok() });

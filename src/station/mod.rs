@@ -474,6 +474,7 @@ fn action_call(action: &Action) -> &str {
         | Action::Accept { call, .. }
         | Action::Reject { call, .. }
         | Action::Cancel { call }
+        | Action::CancelElsewhere { call }
         | Action::Bye { call }
         | Action::StartMedia { call, .. }
         | Action::RespondOffer { call, .. }

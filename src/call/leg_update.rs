@@ -2,7 +2,8 @@
 //! re-INVITE or UPDATE (hold, resume, a new address or port, a stream added or removed)
 //! and our own re-INVITE for hold and resume, with glare answered by 491.
 
-use super::{no_picture_note, Action, CallMachine, State};
+use super::{no_picture_note, Leg};
+use crate::call::machine::{Action, State};
 use crate::call::sdp::{self, Direction, LocalMedia};
 
 /// Our direction: on hold nobody sends (the door camera and microphone go quiet, not
@@ -15,7 +16,7 @@ fn wanted_direction(held_by_us: bool) -> Direction {
     }
 }
 
-impl CallMachine {
+impl Leg {
     pub(super) fn remote_offer(&mut self, id: String, offer: Option<String>) -> Vec<Action> {
         let respond = |status: u16, sdp: Option<String>| Action::RespondOffer {
             call: id.clone(),

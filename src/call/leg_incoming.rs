@@ -1,10 +1,11 @@
 //! Calls that come in: who may ring, glare with our own call, auto-answer, the door
 //! preview, answering, and the end of ringing nobody answered.
 
-use super::{active, no_picture_note, Action, CallMachine, PeerInfo, State};
+use super::{active, no_picture_note, Leg};
+use crate::call::machine::{Action, PeerInfo, State};
 use crate::call::sdp::{self, Direction, LocalMedia};
 
-impl CallMachine {
+impl Leg {
     pub(super) fn incoming(
         &mut self,
         call: String,
