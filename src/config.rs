@@ -57,6 +57,22 @@ pub struct Config {
     /// Encryption and who may call without it.
     #[serde(default)]
     pub security: SecurityConfig,
+    /// Ring groups: several contacts rung at once, the first to answer talks.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<Group>,
+}
+
+/// A ring group: pressing it rings every member at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// Its name, on its button and the screens.
+    pub name: String,
+    /// Contact names, 2 to 8.
+    pub members: Vec<String>,
+    /// Its button: rings the group when idle (kernel key name, as for contacts).
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// Whether contacts that are not paired may call and be called without encryption.
@@ -434,6 +450,11 @@ impl Config {
     /// Finds a contact by name (case-insensitive).
     pub fn contact(&self, name: &str) -> Option<&Contact> {
         self.contacts.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The ring group called `name` (case-insensitive).
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name.eq_ignore_ascii_case(name))
     }
 }
 

@@ -68,6 +68,7 @@ impl Config {
                 return Err(Problem::at(at("tls_port"), "allowed: 1 to 65535"));
             }
         }
+        self.validate_groups()?;
         if self.security.tls_port == 0 || self.security.tls_port == s.listen.port() {
             return Err(Problem::new(
                 &["security", "tls_port"],
@@ -140,6 +141,43 @@ impl Config {
         Ok(())
     }
 
+    fn validate_groups(&self) -> Result<(), Problem> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let at = |f: &str| vec!["group".to_string(), i.to_string(), f.to_string()];
+            if g.name.trim().is_empty() {
+                return Err(Problem::at(at("name"), "must not be empty"));
+            }
+            if self.contact(&g.name).is_some() || !seen.insert(g.name.to_lowercase()) {
+                return Err(Problem::at(
+                    at("name"),
+                    "a contact or another group already has this name",
+                ));
+            }
+            let max = crate::call::machine::MAX_GROUP;
+            if !(2..=max).contains(&g.members.len()) {
+                return Err(Problem::at(
+                    at("members"),
+                    &format!("a group rings 2 to {max} contacts"),
+                ));
+            }
+            let mut members = std::collections::HashSet::new();
+            for (j, m) in g.members.iter().enumerate() {
+                let here = vec!["group".to_string(), i.to_string(), "members".into(), j.to_string()];
+                if self.contact(m).is_none() {
+                    return Err(Problem::at(here, &format!("no contact is named {m:?}")));
+                }
+                if !members.insert(m.to_lowercase()) {
+                    return Err(Problem::at(here, "named twice"));
+                }
+            }
+            if let Some(key) = &g.key {
+                crate::input::check_key_name(key).map_err(|e| Problem::at(at("key"), &e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     fn validate_input(&self) -> Result<(), Problem> {
         let i = &self.input;
         if !["evdev", "none"].contains(&i.backend.as_str()) {
@@ -151,8 +189,8 @@ impl Config {
                 crate::input::check_key_name(key).map_err(|e| Problem::at(at(), &e.to_string()))?;
                 let action = crate::input::InputAction::parse(action).map_err(|e| Problem::at(at(), &e.to_string()))?;
                 if let crate::input::InputAction::Call(name) = action {
-                    if self.contact(&name).is_none() {
-                        return Err(Problem::at(at(), &format!("no contact is named {name:?}")));
+                    if self.contact(&name).is_none() && self.group(&name).is_none() {
+                        return Err(Problem::at(at(), &format!("no contact or group is named {name:?}")));
                     }
                 }
             }

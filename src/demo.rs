@@ -50,6 +50,7 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
             tls_port: free_sip_port(),
             ..Default::default()
         },
+        groups: vec![],
     }
 }
 

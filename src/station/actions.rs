@@ -68,8 +68,23 @@ impl Station {
                 });
                 Ok(())
             }
-            Action::StartMedia { media, .. } => self.start_media(&media),
+            Action::StartMedia { call, media } => {
+                if self.media.is_some() && self.media_call.as_ref().is_some_and(|c| *c != call) {
+                    // One media session per station: a second leg's media needs the
+                    // host's mix, which the station does not run.
+                    warn!(%call, "media for a second leg of the call; not started");
+                    Ok(())
+                } else {
+                    self.media_call = Some(call);
+                    self.start_media(&media)
+                }
+            }
+            Action::StopMedia { call } if self.media_call.as_ref().is_some_and(|c| *c != call) => {
+                // Another leg's (a ring group member that did not answer): ours goes on.
+                Ok(())
+            }
             Action::StopMedia { .. } => {
+                self.media_call = None;
                 (self.camera_failures_seen, self.camera_down) = (0, false);
                 if let Some(m) = self.media.take() {
                     self.finish_teardown();
@@ -107,9 +122,14 @@ impl Station {
         use media::ring::{Ringer, Tone};
         // It rings until answered, early media or not: a door preview shows the visitor
         // while the chime plays, and the visitor's sound waits for the answer.
+        let rings_there = self
+            .machine
+            .legs()
+            .iter()
+            .any(|l| matches!(l, State::Outgoing { ringing: true, .. }));
         let want = match self.machine.state() {
             State::Incoming { .. } => Some(Tone::Ringing),
-            State::Outgoing { ringing: true, .. } => Some(Tone::Ringback),
+            State::Outgoing { .. } if rings_there => Some(Tone::Ringback),
             // A message blip plays out between calls (it ends by itself).
             State::Idle if self.ringer.as_ref().is_some_and(|(t, _)| t.once()) => Some(Tone::Message),
             _ => None,

@@ -145,6 +145,11 @@ pub(super) fn key_interpreter(config: &Config) -> crate::input::KeyInterpreter {
                 .or_insert_with(|| InputAction::Pair(c.name.clone()));
         }
     }
+    for g in &config.groups {
+        if let Some(key) = &g.key {
+            short.insert(key.clone(), InputAction::Call(g.name.clone()));
+        }
+    }
     crate::input::KeyInterpreter::new(
         short,
         long,

@@ -254,6 +254,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         settings,
         machine: CallMachine::new(),
         media: None,
+        media_call: None,
         last_message: None,
         missed_call: None,
         state_since: Instant::now(),
@@ -301,6 +302,8 @@ struct Station {
     settings: MediaSettings,
     machine: CallMachine,
     media: Option<MediaSession>,
+    /// The Call-ID of the leg `media` serves.
+    media_call: Option<String>,
     last_message: Option<String>,
     /// The note of a call that rang out unanswered.
     missed_call: Option<String>,

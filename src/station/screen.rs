@@ -39,8 +39,14 @@ impl Station {
                 .pairing_screen()
                 .unwrap_or_else(|| idle_screen(&self.config, &self.messages)),
             State::Outgoing { peer, ringing, .. } => Screen::Calling {
-                peer: peer.label().into(),
-                ringing: *ringing,
+                // A ring group is called by its name until a member answers.
+                peer: self.machine.group().unwrap_or(peer.label()).into(),
+                ringing: self
+                    .machine
+                    .legs()
+                    .iter()
+                    .any(|l| matches!(l, State::Outgoing { ringing: true, .. }))
+                    || *ringing,
             },
             State::Incoming { peer, .. } => Screen::Ringing {
                 peer: peer.label().into(),
@@ -91,12 +97,15 @@ impl Station {
 /// The idle screen: name, clock, contacts, and the last messages with quick replies to
 /// whoever wrote last.
 pub(super) fn idle_screen(config: &Config, log: &MessageLog) -> Screen {
+    // Contacts, then ring groups: a button each.
     let contacts = config
         .contacts
         .iter()
-        .map(|c| ContactButton {
-            name: c.name.clone(),
-            key_hint: c.key.as_deref().map(super::buttons::key_hint),
+        .map(|c| (&c.name, &c.key))
+        .chain(config.groups.iter().map(|g| (&g.name, &g.key)))
+        .map(|(name, key)| ContactButton {
+            name: name.clone(),
+            key_hint: key.as_deref().map(super::buttons::key_hint),
         })
         .collect();
     let messages = log

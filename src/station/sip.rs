@@ -6,7 +6,7 @@ use crate::call::machine::{Action, Event, PeerInfo, State};
 use crate::call::parse_peer;
 use crate::call::sdp::{AudioCodec, Direction, LocalCrypto, LocalMedia};
 use crate::call::ua::{Caller, UaEvent};
-use crate::config::{Config, Contact, PlainCalls};
+use crate::config::{Config, Contact, Group, PlainCalls};
 use crate::media;
 use crate::security::identity::Fingerprint;
 use crate::security::pins::{pin_for, tls_port, PinStore};
@@ -16,6 +16,13 @@ use tracing::warn;
 
 impl Station {
     pub(super) fn dial(&mut self, target: &str) -> Result<(), String> {
+        if let Some(group) = self.config.group(target).cloned() {
+            return self.dial_group(group);
+        }
+        if matches!(self.machine.state(), State::Active { .. }) {
+            // The call machine can hold more legs; the media side mixes only one so far.
+            return Err("adding a third station to a call is not possible yet; hang up first".into());
+        }
         let (contact, uri) = match self.config.contact(target) {
             Some(c) => (Some(c.clone()), c.uri.clone()),
             None => (None, target.to_string()),
@@ -50,12 +57,67 @@ impl Station {
         Ok(())
     }
 
+    /// Rings every member of `group` at once ([`Event::DialGroup`]); members that may
+    /// not be called (not paired while plain calls are refused) are left out and named.
+    fn dial_group(&mut self, group: Group) -> Result<(), String> {
+        if self.machine.state() != &State::Idle {
+            return Err("already in a call; hang up first".into());
+        }
+        let (mut members, mut left_out, mut taken) = (vec![], vec![], vec![]);
+        for name in &group.members {
+            let Some(contact) = self.config.contact(name).cloned() else {
+                continue;
+            };
+            let peer = parse_peer(&contact.uri).map_err(|e| format!("{name}: {e}"))?;
+            let secure = self.secure_target(&contact, peer.addr.ip()).is_some();
+            if !secure && self.config.security.plain_calls == PlainCalls::Refuse {
+                left_out.push(contact.name.clone());
+                continue;
+            }
+            let local = self
+                .local_media_avoiding(secure, &mut taken)
+                .ok_or("no free RTP ports in the configured range")?;
+            let info = PeerInfo {
+                contact: Some(contact.name.clone()),
+                uri: peer.uri.clone(),
+                ip: peer.addr.ip(),
+                auto_answer: false,
+                preview: false,
+                secure,
+            };
+            members.push((format!("{:032x}@doorway", rand::random::<u128>()), info, local));
+        }
+        if members.is_empty() {
+            return Err(format!(
+                "nobody in {} can be called: {} not paired, and plain calls are refused (security.plain_calls)",
+                group.name,
+                left_out.join(", ")
+            ));
+        }
+        if !left_out.is_empty() {
+            warn!(group = %group.name, left_out = ?left_out, "not paired: not rung (plain calls are refused)");
+        }
+        self.feed(Event::DialGroup {
+            group: group.name,
+            members,
+        });
+        Ok(())
+    }
+
     /// Ports and codecs for a new call; with fresh SRTP keys when it is to be encrypted.
     pub(super) fn local_media(&self, encrypted: bool) -> Option<LocalMedia> {
+        self.local_media_avoiding(encrypted, &mut vec![])
+    }
+
+    /// [`Self::local_media`] on ports not in `taken`, which then holds them too (the
+    /// legs of one call each get their own).
+    fn local_media_avoiding(&self, encrypted: bool, taken: &mut Vec<u16>) -> Option<LocalMedia> {
         let m = &self.config.media;
         let bind = self.config.station.listen.ip();
-        let video = media::ports::allocate_pair(bind, m.rtp_port_min, m.rtp_port_max, &[])?;
-        let audio = media::ports::allocate_pair(bind, m.rtp_port_min, m.rtp_port_max, &[video])?;
+        let video = media::ports::allocate_pair(bind, m.rtp_port_min, m.rtp_port_max, taken)?;
+        taken.push(video);
+        let audio = media::ports::allocate_pair(bind, m.rtp_port_min, m.rtp_port_max, taken)?;
+        taken.push(audio);
         Some(LocalMedia {
             addr: self.advertise,
             video_port: video,

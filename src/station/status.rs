@@ -16,6 +16,11 @@ pub struct Status {
     pub uri: String,
     /// Call state.
     pub call: State,
+    /// Every leg of the call (one per remote station), first leg first; `call` is the
+    /// first.
+    pub legs: Vec<State>,
+    /// The ring group whose members ring, until one answers.
+    pub group: Option<String>,
     /// Seconds in the current state.
     pub seconds_in_state: u64,
     /// Media statistics of the current call.
@@ -63,6 +68,8 @@ impl Station {
             station: self.config.station.name.clone(),
             uri: self.ua.uri(),
             call: self.machine.state().clone(),
+            legs: self.machine.legs().into_iter().cloned().collect(),
+            group: self.machine.group().map(str::to_string),
             seconds_in_state: self.state_since.elapsed().as_secs(),
             media: self.media.as_ref().map(|m| m.stats()),
             probes: self.devices.probes.report(),
