@@ -125,7 +125,7 @@ fn key_maps_are_checked() {
     for (bad, word) in [
         ("keys = { F1 = \"answer\" }", "not a key name"),
         ("keys = { KEY_F1 = \"ring\" }", "not an action"),
-        ("keys = { KEY_F1 = \"call:Nobody\" }", "no contact is named"),
+        ("keys = { KEY_F1 = \"call:Nobody\" }", "no contact or group is named"),
         ("backend = \"usb\"", "allowed: evdev, none"),
     ] {
         let (line, field, message) = invalid(&format!("{GOOD}\n[input]\n{bad}\n"));
@@ -151,4 +151,24 @@ fn quick_replies_are_short_single_lines() {
     assert!(message.contains("at most 4"), "{message}");
     let text = "[station]\nname = \"Door\"\nquick_replies = []\n";
     assert!(parse(text).unwrap().station.quick_replies.is_empty());
+}
+
+#[test]
+fn ring_groups_name_contacts() {
+    let good =
+        format!("{GOOD}\n[[group]]\nname = \"Everyone\"\nmembers = [\"Kitchen\", \"Garage\"]\nkey = \"KEY_F5\"\n");
+    let c = parse(&good).unwrap();
+    assert_eq!(c.group("everyone").unwrap().members.len(), 2);
+    let text = good.replace("\"Garage\"]", "\"Cellar\"]");
+    let (line, field, message) = invalid(&text);
+    assert_eq!(field, "group.0.members.1", "{message}");
+    assert_eq!(line, 16);
+    assert!(message.contains("Cellar"), "{message}");
+    let (_, field, message) = invalid(&good.replace("\"Kitchen\", \"Garage\"", "\"Kitchen\""));
+    assert_eq!(field, "group.0.members");
+    assert!(message.contains("2 to 8"), "{message}");
+    let (_, field, _) = invalid(&good.replace("name = \"Everyone\"", "name = \"kitchen\""));
+    assert_eq!(field, "group.0.name");
+    let keyed = format!("{good}\n[input]\nkeys = {{ KEY_F6 = \"call:Everyone\" }}\n");
+    assert!(parse(&keyed).is_ok());
 }
