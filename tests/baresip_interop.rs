@@ -37,7 +37,7 @@ struct Secure {
 
 impl Baresip {
     fn start() -> Baresip {
-        Self::start_with(None)
+        Self::start_with(None, None)
     }
 
     /// baresip's SIP over TLS listens on its SIP port + 1.
@@ -50,7 +50,10 @@ impl Baresip {
         doorway::security::identity::Identity::read_certificate(&self.dir.path().join("identity")).unwrap()
     }
 
-    fn start_with(secure: Option<Secure>) -> Baresip {
+    /// With `contact`, baresip has that one contact (the target of its `/message`) and a
+    /// text console on `sip_port + 2` (its `cons` module), where it prints the messages
+    /// it receives.
+    fn start_with(secure: Option<Secure>, contact: Option<&str>) -> Baresip {
         requires::program("baresip", "baresip-core");
         assert!(
             Path::new("/usr/lib/baresip/modules/avcodec.so").exists(),
@@ -86,6 +89,13 @@ impl Baresip {
             if secure.srtp {
                 account.push_str(";mediaenc=srtp-mand");
             }
+        }
+        if let Some(contact) = contact {
+            config.push_str(&format!(
+                "module_app contact.so\nmodule cons.so\ncons_listen 127.0.0.1:{}\n",
+                sip_port + 2
+            ));
+            std::fs::write(dir.path().join("contacts"), format!("\"Hall\" <{contact}>\n")).unwrap();
         }
         std::fs::write(dir.path().join("config"), config).unwrap();
         std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
@@ -358,10 +368,13 @@ async fn hold_and_resume_both_ways_with_baresip() {
 async fn secure_hall_and_baresip(srtp: bool) -> (Station, Baresip, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
     let identity = doorway::security::identity::Identity::load_or_create(state.path(), "Hall").unwrap();
-    let bs = Baresip::start_with(Some(Secure {
-        doorway_cert: identity.cert_pem.clone(),
-        srtp,
-    }));
+    let bs = Baresip::start_with(
+        Some(Secure {
+            doorway_cert: identity.cert_pem.clone(),
+            srtp,
+        }),
+        None,
+    );
     let auto_answer = false;
     let mut config = hall_with_baresip_contact(&bs, auto_answer);
     config.station.ephemeral_state = false;
@@ -434,5 +447,74 @@ async fn plain_media_offered_to_a_secure_call_is_refused_with_488() {
         log = bs.log();
     }
     assert!(log.contains("488"), "baresip was not told 488:\n{log}");
+    hall.stop().await;
+}
+
+/// baresip's text console (see `Baresip::start_with`): commands in, what it prints out.
+struct Console(TcpStream);
+
+impl Console {
+    fn open(bs: &Baresip) -> Console {
+        let stream = TcpStream::connect(("127.0.0.1", bs.sip_port + 2)).expect("baresip's console");
+        stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        Console(stream)
+    }
+
+    fn command(&mut self, line: &str) {
+        self.0.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    /// Reads what baresip prints until `want` shows up (or 5 s pass); returns it all.
+    fn read_until(&mut self, want: &str) -> String {
+        let mut seen = String::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 4096];
+        while !seen.contains(want) && std::time::Instant::now() < deadline {
+            if let Ok(n) = self.0.read(&mut buf) {
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+        seen
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_messages_both_ways_with_baresip() {
+    let _serial = SERIAL.lock().await;
+    let hall_port = doorway::demo::free_sip_port();
+    let bs = Baresip::start_with(None, Some(&format!("sip:hall@127.0.0.1:{hall_port}")));
+    let mut config = hall_with_baresip_contact(&bs, false);
+    config.station.listen.set_port(hall_port);
+    let hall = Station::start(config).await;
+    let mut console = Console::open(&bs);
+    console.command("/help");
+    console.read_until("Message current contact");
+
+    // doorway to baresip: baresip prints who sent it and the text.
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    hall.send(Command::Text(doorway::station::messages::TextCommand::Send {
+        to: "Baresip".into(),
+        text: "Hello from Hall".into(),
+        reply,
+    }));
+    rx.await.unwrap().expect("baresip takes the message");
+    let printed = console.read_until("\"Hello from Hall\"");
+    assert!(
+        printed.contains(&format!("sip:hall@127.0.0.1:{hall_port}: \"Hello from Hall\"")),
+        "{printed}"
+    );
+
+    // baresip to doorway: its current contact is Hall.
+    console.command("/contact_next");
+    console.read_until("Current contact");
+    console.command("/message Hello from baresip");
+    let s = hall
+        .wait(10, |s| {
+            s.messages
+                .iter()
+                .any(|m| m.incoming && m.peer == "Baresip" && m.text == "Hello from baresip")
+        })
+        .await;
+    assert_eq!(s.unread_messages.len(), 1, "{:?}", s.messages);
     hall.stop().await;
 }
