@@ -1,20 +1,8 @@
 //! Calls with several legs: ring groups and calls of up to four stations.
 
+use super::tests::local;
 use super::*;
-use crate::call::sdp::{build_offer, AudioCodec, Direction};
-
-fn local(port: u16) -> LocalMedia {
-    LocalMedia {
-        addr: "127.0.0.1".parse().unwrap(),
-        video_port: port,
-        audio_port: port + 2,
-        audio_codecs: vec![AudioCodec::Opus, AudioCodec::Pcmu],
-        direction: Direction::SendRecv,
-        session_id: 7,
-        version: 1,
-        crypto: None,
-    }
-}
+use crate::call::sdp::{build_offer, Direction};
 
 fn member(name: &str, n: u8) -> PeerInfo {
     PeerInfo {

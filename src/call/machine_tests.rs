@@ -1,7 +1,7 @@
 use super::*;
 use crate::call::sdp::{build_offer, AudioCodec, Direction};
 
-fn local(port: u16) -> LocalMedia {
+pub(super) fn local(port: u16) -> LocalMedia {
     LocalMedia {
         addr: "127.0.0.1".parse().unwrap(),
         video_port: port,

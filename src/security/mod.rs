@@ -8,7 +8,7 @@ pub mod pins;
 pub mod tls;
 
 use crate::config::Config;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The state directory: the config's `state_dir`, else systemd's StateDirectory, else
 /// `/var/lib/doorway` for root, else `$XDG_STATE_HOME/doorway` (`~/.local/state/doorway`).
@@ -31,4 +31,27 @@ pub fn state_dir(config: &Config) -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     base.join("doorway")
+}
+
+/// Replaces `path` with `bytes`, readable by the service only (mode 0600): written to a
+/// file beside it, synced, and renamed over it, so a crash leaves the old file or the
+/// new one, never half of one. Creates the directory if needed.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
 }

@@ -8,8 +8,6 @@
 use super::identity::Fingerprint;
 use crate::config::{Config, Contact};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use tracing::warn;
 
@@ -118,19 +116,8 @@ impl PinStore {
             pins: self.pins.clone(),
         })
         .map_err(|e| err(std::io::Error::other(e)))?;
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(err)?;
-        file.write_all(b"# Stations paired with this one (doorway pair / unpair). Written by doorway.\n")
-            .and_then(|_| file.write_all(text.as_bytes()))
-            .and_then(|_| file.sync_all())
-            .map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        let header = "# Stations paired with this one (doorway pair / unpair). Written by doorway.\n";
+        super::write_private(path, format!("{header}{text}").as_bytes()).map_err(err)
     }
 }
 

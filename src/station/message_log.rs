@@ -130,24 +130,7 @@ impl MessageLog {
             Ok(t) => t,
             Err(e) => return warn!(error = %e, "cannot encode the messages"),
         };
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let temporary = path.with_extension("json.new");
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temporary)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, path)
-        };
-        if let Err(e) = write() {
+        if let Err(e) = crate::security::write_private(path, &text) {
             warn!(file = %path.display(), error = %e, "cannot save the messages");
         }
     }
