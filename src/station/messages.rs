@@ -96,6 +96,10 @@ impl Station {
 
     /// Who a quick reply goes to now.
     pub(super) fn reply_target(&self) -> Option<String> {
+        if self.machine.group().is_some() {
+            // Several members ring: no one of them is "the" other end.
+            return None;
+        }
         match self.machine.state() {
             State::Incoming { peer, .. } | State::Active { peer, .. } | State::Outgoing { peer, .. } => {
                 peer.contact.clone()
@@ -142,10 +146,10 @@ impl Station {
         }
         // Inside the call with this contact when one is up (the same connection and
         // checks as the call), else on its own.
-        let call = match self.machine.state() {
+        let call = self.machine.legs().into_iter().find_map(|leg| match leg {
             State::Active { call, peer, .. } if peer.contact.as_deref() == Some(&contact.name) => Some(call.clone()),
             _ => None,
-        };
+        });
         let user = rsipstack::sip::Uri::try_from(peer.uri.as_str())
             .ok()
             .and_then(|u| u.auth.map(|a| a.user))
@@ -195,10 +199,11 @@ impl Station {
                     .ok()
                     .and_then(|r| r.contact.map(|c| c.name.clone()))
             }
-            TextFrom::Call(id) => match self.machine.state() {
+            // Any leg of the call that is up: its other end.
+            TextFrom::Call(id) => self.machine.legs().into_iter().find_map(|leg| match leg {
                 State::Active { call, peer, .. } if call == id => peer.contact.clone(),
                 _ => None,
-            },
+            }),
         };
         let Some(sender) = sender else {
             debug!(?from, "refused a text message from someone who is not a contact");
