@@ -356,15 +356,19 @@ impl CallMachine {
         let now = &self.legs[i].state;
         if self.group.is_some() {
             if was_ringing_out && matches!(now, State::Active { .. }) {
-                // The first answer wins: the others stop ringing at once.
+                // The first answer wins: the others stop ringing at once, before our
+                // media starts (which can take a while on a small board).
                 self.group = None;
                 let winner = self.legs.swap_remove(i);
+                let mut cancels = vec![];
                 for other in self.legs.drain(..) {
                     if let Some(call) = other.current_call() {
-                        actions.push(Action::CancelElsewhere { call: call.into() });
-                        actions.push(Action::StopMedia { call: call.into() });
+                        cancels.push(Action::CancelElsewhere { call: call.into() });
+                        cancels.push(Action::StopMedia { call: call.into() });
                     }
                 }
+                cancels.append(&mut actions);
+                actions = cancels;
                 self.legs.push(winner);
             } else if *now == State::Idle {
                 // One member did not take it: tell the caller only once all have not.
