@@ -202,8 +202,10 @@ fn hall_with_baresip_contact(bs: &Baresip, auto_answer: bool) -> doorway::config
 fn assert_media_both_ways(bs: &Baresip, s: &doorway::station::Status) {
     assert!(
         decoded(s) >= 30,
-        "doorway decoded only {} frames of baresip's video",
-        decoded(s)
+        "doorway decoded only {} frames of baresip's video: {:?}\n{}",
+        decoded(s),
+        s.media,
+        bs.log()
     );
     let heard = s
         .probes

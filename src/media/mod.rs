@@ -6,6 +6,7 @@
 //! that came back) without touching the other.
 
 pub mod codecs;
+mod keyframes;
 pub mod ports;
 pub mod recv;
 pub mod ring;
@@ -123,6 +124,11 @@ pub struct MediaStats {
     /// How the media we receive is protected, in the same words; None while nothing is
     /// received.
     pub encryption_received: Option<String>,
+    /// Keyframes we asked the other side for (picture loss indications) while its
+    /// picture could not be decoded.
+    pub keyframes_asked: u64,
+    /// Keyframes we sent because the other side asked (PLI or FIR).
+    pub keyframes_forced: u64,
 }
 
 /// The video and audio streams of `n` that run in a pipeline (`on`) whose direction
@@ -169,6 +175,9 @@ pub struct MediaSession {
     /// The peer's sound is held back while the call still rings (shared with the receive
     /// pipeline, whichever is running).
     audio_held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Carries the other side's keyframe requests from the receive pipeline to the send
+    /// pipeline, whichever are running.
+    keyframes: keyframes::KeyframeSource,
 }
 
 impl MediaSession {
@@ -190,6 +199,7 @@ impl MediaSession {
             started_ms: crate::device::probe::monotonic_ms(),
             srtp_dropped_before: 0,
             audio_held: Default::default(),
+            keyframes: Default::default(),
         };
         session.update(negotiated, devices)?;
         // Silence counts from when the pipelines run: starting them can take a while on
@@ -237,6 +247,7 @@ impl MediaSession {
             self.start_recv(negotiated, devices)?;
         }
         if sending(negotiated) != sending(&self.negotiated) || self.send.is_none() {
+            self.keyframes.set(None);
             if let Some(old) = self.send.take() {
                 old.stop();
             }
@@ -250,6 +261,8 @@ impl MediaSession {
                     devices.microphone.clone(),
                     self.self_view.clone(),
                 )?);
+                self.keyframes
+                    .set(self.send.as_ref().and_then(|s| s.pipeline.by_name("h264pay")));
                 info!(video = v.is_some(), audio = a.is_some(), "sending media");
             }
         }
@@ -275,9 +288,12 @@ impl MediaSession {
                 &self.settings,
                 v,
                 a,
-                self.video_out.clone(),
-                devices.speaker.clone(),
-                self.audio_held.clone(),
+                recv::Outlets {
+                    video_out: self.video_out.clone(),
+                    speaker: devices.speaker.clone(),
+                    audio_held: self.audio_held.clone(),
+                    keyframes: self.keyframes.clone(),
+                },
                 negotiated.signalling_peer,
             )?;
             if let Some(before) = before {
@@ -356,7 +372,9 @@ impl MediaSession {
             let last = c.last_packet_ms.load(Ordering::Relaxed);
             s.ms_since_last_packet = (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last));
             s.packets_unauthenticated = recv.srtp_dropped();
+            s.keyframes_asked = c.keyframes_asked.load(Ordering::Relaxed);
         }
+        s.keyframes_forced = self.keyframes.forced();
         s.packets_unauthenticated += self.srtp_dropped_before;
         // What the running pipelines do, stream by stream.
         let (v, a) = running(&self.negotiated, self.send.is_some(), Direction::sends);
@@ -387,6 +405,7 @@ impl MediaSession {
     pub fn stop(mut self, devices: &Devices) -> std::thread::JoinHandle<()> {
         let speaker = devices.speaker.clone();
         let stop = move || {
+            self.keyframes.set(None);
             if let Some(s) = self.send.take() {
                 s.stop();
             }

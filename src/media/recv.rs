@@ -1,6 +1,7 @@
 //! The receive pipeline: UDP → (srtpdec when the stream is encrypted) → rtpbin (jitter
 //! buffer, RTCP receiver reports) → depayload → decode → appsink → display and speaker.
 
+use super::keyframes::{self, KeyframeSource};
 use super::{make, rtp_filter, srtp, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
 use crate::device::{FrameView, PixelFormat, Shared, Speaker, VideoFormat};
@@ -29,6 +30,8 @@ pub struct RecvCounters {
     pub samples_played: AtomicU64,
     /// Datagrams dropped at the gate: not from the peer, or not RTP/RTCP of the call.
     pub dropped: AtomicU64,
+    /// Keyframes we asked the sender for (PLI) because its picture could not be decoded.
+    pub keyframes_asked: AtomicU64,
 }
 
 impl RecvCounters {
@@ -41,10 +44,23 @@ impl RecvCounters {
             (&self.frames_decoded, &before.frames_decoded),
             (&self.samples_played, &before.samples_played),
             (&self.dropped, &before.dropped),
+            (&self.keyframes_asked, &before.keyframes_asked),
         ] {
             to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
+}
+
+/// Where what a receive pipeline decodes goes.
+pub struct Outlets {
+    /// Each decoded picture.
+    pub video_out: super::VideoOut,
+    /// The sound.
+    pub speaker: Shared<dyn Speaker>,
+    /// While set, the peer's sound is dropped rather than played.
+    pub audio_held: Arc<std::sync::atomic::AtomicBool>,
+    /// The other side's keyframe requests, for our send pipeline.
+    pub keyframes: KeyframeSource,
 }
 
 /// A running receive pipeline.
@@ -62,28 +78,42 @@ impl RecvPipeline {
         settings: &MediaSettings,
         video: Option<&VideoStream>,
         audio: Option<&AudioStream>,
-        video_out: super::VideoOut,
-        speaker: Shared<dyn Speaker>,
-        audio_held: Arc<std::sync::atomic::AtomicBool>,
+        outlets: Outlets,
         signalling_peer: Option<IpAddr>,
     ) -> Result<Self, MediaError> {
+        let Outlets {
+            video_out,
+            speaker,
+            audio_held,
+            keyframes,
+        } = outlets;
         let pipeline = gst::Pipeline::with_name("recv");
         let rtpbin = make("rtpbin", "rtpbin")?;
         rtpbin.set_property("latency", settings.jitter_ms);
         rtpbin.set_property("drop-on-latency", true);
+        if video.is_some_and(|v| v.pli) {
+            // Feedback profile timing: a keyframe request goes out at once, not with the
+            // next regular report seconds later.
+            rtpbin.set_property_from_str("rtp-profile", "avpf");
+        }
         pipeline.add(&rtpbin).map_err(MediaError::link)?;
         let counters = Arc::new(RecvCounters::default());
         let mut video_sink = None;
         let mut audio_sink = None;
         if let Some(v) = video {
-            let caps = gst::Caps::builder("application/x-rtp")
+            let mut caps = gst::Caps::builder("application/x-rtp")
                 .field("media", "video")
                 .field("clock-rate", 90000i32)
                 .field("encoding-name", "H264")
-                .field("payload", v.rtp.recv_pt as i32)
-                .build();
+                .field("payload", v.rtp.recv_pt as i32);
+            if v.pli {
+                // rtpsession sends PLI when the field is there, whatever its value.
+                caps = caps.field("rtcp-fb-nack-pli", true);
+            }
+            let caps = caps.build();
             add_udp_inputs(&pipeline, &rtpbin, 0, &v.rtp, signalling_peer, caps, &counters)?;
-            video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters)?);
+            keyframes::honour_requests(&rtpbin, 0, keyframes);
+            video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters, v.pli)?);
         }
         if let Some(a) = audio {
             speaker
@@ -276,9 +306,13 @@ fn add_video_chain(
     settings: &MediaSettings,
     video_out: super::VideoOut,
     counters: &Arc<RecvCounters>,
+    pli: bool,
 ) -> Result<gst::Element, MediaError> {
     let depay = make("rtph264depay", "h264depay")?;
     depay.set_property("request-keyframe", true);
+    if pli {
+        keyframes::ask_when_undecodable(&depay, counters.clone());
+    }
     let parse = make("h264parse", "h264parse")?;
     let decoder = make(&settings.codecs.h264_decoder, "h264dec")?;
     let convert = make("videoconvert", "vconvert")?;

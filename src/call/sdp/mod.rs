@@ -4,18 +4,18 @@
 //! constrained baseline. Audio: Opus (RFC 7587), PCMU and PCMA, plus telephone-event
 //! (RFC 4733). Parsing and writing go through the `sdp` crate; this module only decides.
 
-use sdp::description::common::{Address, Attribute, ConnectionInformation};
-use sdp::description::media::{MediaDescription, MediaName, RangedPort};
-use sdp::description::session::{Origin, SessionDescription, TimeDescription, Timing};
+use sdp::description::media::MediaDescription;
 use std::net::{IpAddr, SocketAddr};
 
 mod crypto;
 mod direction;
 mod remote;
+mod write;
 pub use crypto::{offers_srtp, LocalCrypto, SrtpSuite, StreamCrypto};
 use crypto::{Kind, Refusal};
 pub use direction::Direction;
-use remote::{parse, pick_audio, pick_h264, pick_telephone_event, stream_addrs};
+use remote::{asks_for_pli, parse, pick_audio, pick_h264, pick_telephone_event, stream_addrs};
+use write::{add_audio, add_dtmf, add_h264, media, rejected, session};
 
 /// Why an SDP body cannot be used; [`SdpError::status`] gives the SIP answer.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -159,6 +159,9 @@ pub struct VideoStream {
     pub rtp: Stream,
     /// RFC 6184 packetization mode (0 or 1).
     pub packetization_mode: u8,
+    /// The other side takes picture loss indications (`a=rtcp-fb:PT nack pli`): while
+    /// its picture cannot be decoded we ask it for a keyframe rather than wait for one.
+    pub pli: bool,
 }
 
 /// Negotiated audio stream.
@@ -272,6 +275,7 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
                     negotiated.video = Some(VideoStream {
                         rtp: Stream::new((rtp, rtcp), local.video_port, (pt, pt), want, keys),
                         packetization_mode: mode,
+                        pli: asks_for_pli(md, pt),
                     });
                     negotiated.video_refused = None;
                     let answer_md = add_h264(media("video", local.video_port, want), pt, mode);
@@ -350,6 +354,7 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
                     negotiated.video = Some(VideoStream {
                         rtp: Stream::new((rtp, rtcp), local.video_port, (pt, recv_pt), direction, keys),
                         packetization_mode: mode,
+                        pli: asks_for_pli(md, pt),
                     });
                     negotiated.video_refused = None;
                 }
@@ -395,97 +400,6 @@ pub fn is_hold(offer: &str) -> bool {
         .filter(|md| md.media_name.port.value != 0)
         .peekable();
     kept.peek().is_some() && kept.all(|md| !Direction::from_media(md, &remote).receives())
-}
-
-fn session(local: &LocalMedia) -> SessionDescription {
-    let (addr_type, addr) = ip_fields(local.addr);
-    SessionDescription {
-        origin: Origin {
-            username: "doorway".into(),
-            session_id: local.session_id,
-            session_version: local.version,
-            network_type: "IN".into(),
-            address_type: addr_type.into(),
-            unicast_address: addr.clone(),
-        },
-        session_name: "doorway".into(),
-        connection_information: Some(ConnectionInformation {
-            network_type: "IN".into(),
-            address_type: addr_type.into(),
-            address: Some(Address {
-                address: addr,
-                ttl: None,
-                range: None,
-            }),
-        }),
-        time_descriptions: vec![TimeDescription {
-            timing: Timing {
-                start_time: 0,
-                stop_time: 0,
-            },
-            repeat_times: vec![],
-        }],
-        ..Default::default()
-    }
-}
-
-fn ip_fields(ip: IpAddr) -> (&'static str, String) {
-    match ip {
-        IpAddr::V4(v4) => ("IP4", v4.to_string()),
-        IpAddr::V6(v6) => ("IP6", v6.to_string()),
-    }
-}
-
-fn media(kind: &str, port: u16, direction: Direction) -> MediaDescription {
-    MediaDescription {
-        media_name: MediaName {
-            media: kind.into(),
-            port: RangedPort {
-                value: port as isize,
-                range: None,
-            },
-            protos: vec!["RTP".into(), "AVP".into()],
-            formats: vec![],
-        },
-        media_title: None,
-        connection_information: None,
-        bandwidth: vec![],
-        encryption_key: None,
-        attributes: vec![Attribute::new(direction.attr().into(), None)],
-    }
-}
-
-fn with_format(mut md: MediaDescription, pt: u8, rtpmap: &str, fmtp: Option<&str>) -> MediaDescription {
-    md.media_name.formats.push(pt.to_string());
-    md = md.with_value_attribute("rtpmap".into(), format!("{pt} {rtpmap}"));
-    if let Some(fmtp) = fmtp {
-        md = md.with_value_attribute("fmtp".into(), format!("{pt} {fmtp}"));
-    }
-    md
-}
-
-fn add_h264(md: MediaDescription, pt: u8, mode: u8) -> MediaDescription {
-    let fmtp = format!("profile-level-id={PROFILE_LEVEL_ID};packetization-mode={mode}");
-    with_format(md, pt, "H264/90000", Some(&fmtp))
-}
-
-fn add_audio(md: MediaDescription, codec: AudioCodec, pt: u8) -> MediaDescription {
-    let fmtp = (codec == AudioCodec::Opus).then_some("useinbandfec=1;stereo=0");
-    with_format(md, pt, codec.rtpmap(), fmtp)
-}
-
-fn add_dtmf(md: MediaDescription, pt: u8, rate: u32) -> MediaDescription {
-    with_format(md, pt, &format!("telephone-event/{rate}"), Some("0-15"))
-}
-
-fn rejected(md: &MediaDescription) -> MediaDescription {
-    let mut out = media(&md.media_name.media, 0, Direction::Inactive);
-    out.media_name.protos = md.media_name.protos.clone();
-    out.media_name.formats = md.media_name.formats.iter().take(1).cloned().collect();
-    if out.media_name.formats.is_empty() {
-        out.media_name.formats.push("0".into());
-    }
-    out
 }
 
 #[cfg(test)]

@@ -169,3 +169,22 @@ pub(super) fn pick_telephone_event(md: &MediaDescription, codec: AudioCodec) -> 
         (name.eq_ignore_ascii_case("telephone-event") && rate == codec.clock_rate()).then_some((pt, rate))
     })
 }
+
+/// Whether the section takes picture loss indications for format `pt`
+/// (`a=rtcp-fb:PT nack pli` or `a=rtcp-fb:* nack pli`, RFC 4585 section 4.2).
+pub(super) fn asks_for_pli(md: &MediaDescription, pt: u8) -> bool {
+    md.attributes
+        .iter()
+        .filter(|a| a.key == "rtcp-fb")
+        .filter_map(|a| a.value.as_deref())
+        .any(|value| {
+            let mut words = value.split_ascii_whitespace();
+            let applies = words
+                .next()
+                .is_some_and(|p| p == "*" || p.parse::<u8>().ok() == Some(pt));
+            applies
+                && words.next().is_some_and(|w| w.eq_ignore_ascii_case("nack"))
+                && words.next().is_some_and(|w| w.eq_ignore_ascii_case("pli"))
+                && words.next().is_none()
+        })
+}

@@ -241,3 +241,38 @@ fn huge_or_binary_bodies_are_malformed_and_printable() {
     let e = answer(binary, &local(Direction::SendRecv)).unwrap_err();
     assert!(!e.to_string().chars().any(|c| c.is_control() || c == '\u{fffd}'), "{e}");
 }
+
+#[test]
+fn picture_loss_feedback_is_offered_and_recognised() {
+    let ours = build_offer(&local(Direction::SendRecv));
+    assert!(
+        ours.contains("a=rtcp-fb:96 nack pli") && ours.contains("a=rtcp-fb:97 nack pli"),
+        "{ours}"
+    );
+    let (reply, n) = answer(&ours, &local(Direction::SendRecv)).unwrap();
+    assert!(n.video.unwrap().pli);
+    assert!(
+        apply_answer(&local(Direction::SendRecv), &reply)
+            .unwrap()
+            .video
+            .unwrap()
+            .pli
+    );
+    let video = |feedback: &str| {
+        format!(
+            "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+             m=video 4002 RTP/AVP 100\r\na=rtpmap:100 H264/90000\r\n\
+             a=fmtp:100 packetization-mode=1\r\n{feedback}"
+        )
+    };
+    let pli = |feedback: &str| {
+        let (_, n) = answer(&video(feedback), &local(Direction::SendRecv)).unwrap();
+        n.video.unwrap().pli
+    };
+    assert!(pli("a=rtcp-fb:* nack pli\r\n"), "baresip writes a wildcard");
+    assert!(pli("a=rtcp-fb:100 NACK PLI\r\n"));
+    assert!(!pli(""));
+    assert!(!pli("a=rtcp-fb:101 nack pli\r\n"), "another format's feedback");
+    assert!(!pli("a=rtcp-fb:100 nack\r\n"), "NACK alone is retransmission, not PLI");
+    assert!(!pli("a=rtcp-fb:100 nack pli sli\r\n"));
+}
