@@ -302,45 +302,55 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     })
 }
 
+/// The pixel at (`x`, `y`) of a raw frame as BGRx (BT.601 for YUV layouts); None for
+/// MJPEG or a position outside the data.
+pub fn pixel_bgrx(frame: &FrameView<'_>, x: usize, y: usize) -> Option<[u8; 4]> {
+    let (fw, fh) = (frame.format.width as usize, frame.format.height as usize);
+    let d = frame.data;
+    let (luma, u, v) = match frame.format.pixel {
+        PixelFormat::Bgrx => {
+            let p = y * frame.stride.max(fw * 4) + x * 4;
+            let px = d.get(p..p + 4)?;
+            return Some([px[0], px[1], px[2], 255]);
+        }
+        PixelFormat::I420 => {
+            let (u0, v0) = (fw * fh, fw * fh + fw * fh / 4);
+            let c = (y / 2) * (fw / 2) + x / 2;
+            (*d.get(y * fw + x)?, *d.get(u0 + c)?, *d.get(v0 + c)?)
+        }
+        PixelFormat::Nv12 => {
+            let c = fw * fh + (y / 2) * fw + (x / 2) * 2;
+            (*d.get(y * fw + x)?, *d.get(c)?, *d.get(c + 1)?)
+        }
+        PixelFormat::Yuy2 => {
+            let p = y * frame.stride.max(fw * 2) + (x / 2) * 4;
+            (*d.get(p + (x % 2) * 2)?, *d.get(p + 1)?, *d.get(p + 3)?)
+        }
+        PixelFormat::Mjpeg => return None,
+    };
+    let (c, d, e) = (luma as f32 - 16.0, u as f32 - 128.0, v as f32 - 128.0);
+    let clamp = |v: f32| v.clamp(0.0, 255.0) as u8;
+    Some([
+        clamp(1.164 * c + 2.017 * d),
+        clamp(1.164 * c - 0.392 * d - 0.813 * e),
+        clamp(1.164 * c + 1.596 * e),
+        255,
+    ])
+}
+
 /// A small BGRx copy of a camera frame (nearest neighbour), for the self view. Raw YUV
-/// layouts only; MJPEG frames give None.
+/// layouts only; BGRx and MJPEG frames give None.
 pub fn thumbnail_bgrx(frame: &VideoFrame, width: u32, height: u32) -> Option<VideoFrame> {
     let (fw, fh) = (frame.format.width as usize, frame.format.height as usize);
     let (w, h) = (width as usize, height as usize);
-    if fw == 0 || fh == 0 || w == 0 || h == 0 {
+    if fw == 0 || fh == 0 || w == 0 || h == 0 || matches!(frame.format.pixel, PixelFormat::Bgrx | PixelFormat::Mjpeg) {
         return None;
     }
-    let luma_chroma = |x: usize, y: usize| -> Option<(u8, u8, u8)> {
-        let d = &frame.data;
-        match frame.format.pixel {
-            PixelFormat::I420 => {
-                let (u0, v0) = (fw * fh, fw * fh + fw * fh / 4);
-                let c = (y / 2) * (fw / 2) + x / 2;
-                Some((*d.get(y * fw + x)?, *d.get(u0 + c)?, *d.get(v0 + c)?))
-            }
-            PixelFormat::Nv12 => {
-                let c = fw * fh + (y / 2) * fw + (x / 2) * 2;
-                Some((*d.get(y * fw + x)?, *d.get(c)?, *d.get(c + 1)?))
-            }
-            PixelFormat::Yuy2 => {
-                let p = y * frame.stride.max(fw * 2) + (x / 2) * 4;
-                Some((*d.get(p + (x % 2) * 2)?, *d.get(p + 1)?, *d.get(p + 3)?))
-            }
-            PixelFormat::Bgrx | PixelFormat::Mjpeg => None,
-        }
-    };
+    let view = frame.view();
     let mut data = Vec::with_capacity(w * h * 4);
     for y in 0..h {
         for x in 0..w {
-            let (yy, u, v) = luma_chroma(x * fw / w, y * fh / h)?;
-            let (c, d, e) = (yy as f32 - 16.0, u as f32 - 128.0, v as f32 - 128.0);
-            let clamp = |v: f32| v.clamp(0.0, 255.0) as u8;
-            data.extend_from_slice(&[
-                clamp(1.164 * c + 2.017 * d),
-                clamp(1.164 * c - 0.392 * d - 0.813 * e),
-                clamp(1.164 * c + 1.596 * e),
-                255,
-            ]);
+            data.extend_from_slice(&pixel_bgrx(&view, x * fw / w, y * fh / h)?);
         }
     }
     Some(VideoFrame {

@@ -248,6 +248,28 @@ pub fn estimate_tone(samples: &[f64], rate: u32) -> Option<f64> {
     (count > 0).then(|| count as f64 * rate as f64 / (last - first) as f64)
 }
 
+/// The share of the energy of `samples` at `hz`, measured over 50 ms blocks (short
+/// enough that a slightly wrong estimate of `hz` does not drift out of phase).
+pub fn tone_share(samples: &[f64], rate: f64, hz: f64) -> f64 {
+    let block = (rate / 20.0) as usize;
+    let (mut at_tone, mut total) = (0.0, 0.0);
+    for chunk in samples.chunks_exact(block) {
+        let (mut re, mut im) = (0.0, 0.0);
+        for (i, s) in chunk.iter().enumerate() {
+            let phase = std::f64::consts::TAU * hz * i as f64 / rate;
+            re += s * phase.cos();
+            im += s * phase.sin();
+        }
+        at_tone += 2.0 * (re * re + im * im) / block as f64;
+        total += chunk.iter().map(|s| s * s).sum::<f64>();
+    }
+    if total == 0.0 {
+        0.0
+    } else {
+        at_tone / total
+    }
+}
+
 /// Probes of one station's test devices, shared with the station for `status`.
 #[derive(Debug, Clone, Default)]
 pub struct Probes {

@@ -6,6 +6,7 @@
 //! that came back) without touching the other.
 
 pub mod codecs;
+pub mod conference;
 mod keyframes;
 pub mod ports;
 pub mod recv;

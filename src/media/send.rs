@@ -228,10 +228,24 @@ fn add_to_session(
     pipeline.add_many(elements).map_err(MediaError::link)?;
     gst::Element::link_many(elements).map_err(MediaError::link)?;
     let pay = elements.last().expect("a branch ends in a payloader");
+    send_through_session(pipeline, rtpbin, pay, session, stream)
+}
+
+/// Sends what `from` puts out (RTP; a tee gives a new branch) through rtpbin session
+/// `session` to the peer of `stream`, with its RTCP, through srtpenc when it is
+/// encrypted.
+pub(super) fn send_through_session(
+    pipeline: &gst::Pipeline,
+    rtpbin: &gst::Element,
+    from: &gst::Element,
+    session: u32,
+    stream: &crate::call::sdp::Stream,
+) -> Result<(), MediaError> {
     let link = |src: &gst::Element, from: String, to: &gst::Element, into: String| {
         src.link_pads(Some(&from), to, Some(&into)).map_err(MediaError::link)
     };
-    link(pay, "src".into(), rtpbin, format!("send_rtp_sink_{session}"))?;
+    from.link_pads(None, rtpbin, Some(&format!("send_rtp_sink_{session}")))
+        .map_err(MediaError::link)?;
     let (rtp_out, rtcp_out) = (
         udp_sink(pipeline, stream.remote_rtp)?,
         udp_sink(pipeline, stream.remote_rtcp)?,
@@ -249,7 +263,7 @@ fn add_to_session(
     link(&enc, "rtcp_src_0".into(), &rtcp_out, "sink".into())
 }
 
-fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetization_mode: u8) {
+pub(super) fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetization_mode: u8) {
     let kbps = settings.bitrate_kbps;
     match settings.codecs.h264_encoder.as_str() {
         "x264enc" => {

@@ -213,27 +213,5 @@ pub fn opus_tone(packets: &[Vec<u8>], pt: u8) -> Option<f64> {
     let hz = probe::estimate_tone(&samples, 48000)?;
     // Zero crossings alone find "a frequency" in any noise, such as Opus decoding
     // encrypted bytes; a tone is heard only when most of the sound's energy is at it.
-    (tone_share(&samples, 48000.0, hz) > 0.5).then_some(hz)
-}
-
-/// The share of the energy of `samples` at `hz`, measured over 50 ms blocks (short
-/// enough that a slightly wrong estimate of `hz` does not drift out of phase).
-fn tone_share(samples: &[f64], rate: f64, hz: f64) -> f64 {
-    let block = (rate / 20.0) as usize;
-    let (mut at_tone, mut total) = (0.0, 0.0);
-    for chunk in samples.chunks_exact(block) {
-        let (mut re, mut im) = (0.0, 0.0);
-        for (i, s) in chunk.iter().enumerate() {
-            let phase = std::f64::consts::TAU * hz * i as f64 / rate;
-            re += s * phase.cos();
-            im += s * phase.sin();
-        }
-        at_tone += 2.0 * (re * re + im * im) / block as f64;
-        total += chunk.iter().map(|s| s * s).sum::<f64>();
-    }
-    if total == 0.0 {
-        0.0
-    } else {
-        at_tone / total
-    }
+    (doorway::device::probe::tone_share(&samples, 48000.0, hz) > 0.5).then_some(hz)
 }
