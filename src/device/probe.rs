@@ -101,8 +101,28 @@ pub struct FrameCode {
 
 /// Reads the code and checks the bars of a BGRx frame.
 pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<FrameCode> {
+    let code = read_code(data, width, height, stride)?;
     let b = block_size(width) as usize;
-    if height < 3 * b as u32 || data.len() < stride * height as usize {
+    let bars_top = 2 * b;
+    let bar_w = width as usize / 4;
+    let y = bars_top + (height as usize - bars_top) / 2;
+    for (i, want) in palette(code.tag).iter().enumerate() {
+        let x = i * bar_w + bar_w / 2;
+        let p = &data[y * stride + x * 4..];
+        let got = [p[2], p[1], p[0]];
+        if got.iter().zip(want).any(|(g, w)| (*g as i32 - *w as i32).abs() > 48) {
+            return None;
+        }
+    }
+    Some(code)
+}
+
+/// Reads the code rows alone (time code, tag and their check word) of a BGRx frame.
+fn read_code(data: &[u8], width: u32, height: u32, stride: usize) -> Option<FrameCode> {
+    let b = block_size(width) as usize;
+    // The last row need not run a whole stride: a cell of a larger frame is read in place.
+    let needed = stride * (height as usize).saturating_sub(1) + width as usize * 4;
+    if height < 3 * b as u32 || stride < width as usize * 4 || data.len() < needed {
         return None;
     }
     let luma = |x: usize, y: usize| {
@@ -124,21 +144,20 @@ pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<
     let ms = row(0);
     let second = row(1);
     let (tag, check) = ((second >> 16) as u16, second as u16);
-    if check != check_word(ms, tag) {
-        return None;
-    }
-    let bars_top = 2 * b;
-    let bar_w = width as usize / 4;
-    let y = bars_top + (height as usize - bars_top) / 2;
-    for (i, want) in palette(tag).iter().enumerate() {
-        let x = i * bar_w + bar_w / 2;
-        let p = &data[y * stride + x * 4..];
-        let got = [p[2], p[1], p[0]];
-        if got.iter().zip(want).any(|(g, w)| (*g as i32 - *w as i32).abs() > 48) {
-            return None;
-        }
-    }
-    Some(FrameCode { ms, tag })
+    (check == check_word(ms, tag)).then_some(FrameCode { ms, tag })
+}
+
+/// The codes in the four cells of a 2x2 grid picture (a call of several stations), in
+/// cell order, skipping cells without one. The code rows alone: the call screen's
+/// buttons cover the lower cells' bars.
+pub fn read_cells(data: &[u8], width: u32, height: u32, stride: usize) -> Vec<FrameCode> {
+    let (w, h) = (width as usize / 2, height as usize / 2);
+    (0..4)
+        .filter_map(|cell| {
+            let start = (cell / 2) * h * stride + (cell % 2) * w * 4;
+            read_code(data.get(start..)?, w as u32, h as u32, stride)
+        })
+        .collect()
 }
 
 /// Latency in ms of a frame captured at time code `code`, if plausible (under 10 s).
@@ -178,6 +197,14 @@ impl DisplayProbe {
                 }
                 self.latencies.push_back(latency);
             }
+        }
+    }
+
+    /// Records the codes of a grid picture's cells: who is seen (their latency went
+    /// through the host's grid, so it is not this call's).
+    pub fn record_cells(&mut self, codes: &[FrameCode]) {
+        for code in codes {
+            *self.recognised.entry(code.tag).or_default() += 1;
         }
     }
 
@@ -307,6 +334,10 @@ pub struct ProbeReport {
     /// The latency samples behind the percentiles (not serialised: thousands of them).
     #[serde(skip)]
     pub latencies: Vec<f64>,
+    /// The last half second the speaker played and its rate (not serialised), for tests
+    /// that listen for several tones at once.
+    #[serde(skip)]
+    pub recent_sound: (Vec<i16>, u32),
 }
 
 impl Probes {
@@ -339,6 +370,7 @@ impl Probes {
             tone_heard_hz: None,
             screen_off: false,
             latencies: Vec::new(),
+            recent_sound: (Vec::new(), 0),
         };
         if let Some(d) = &self.display {
             let d = d.lock().unwrap();
@@ -353,6 +385,7 @@ impl Probes {
             let s = s.lock().unwrap();
             r.samples_played = s.samples;
             r.tone_heard_hz = s.tone_hz();
+            r.recent_sound = (s.recent.iter().copied().collect(), s.rate);
         }
         r
     }

@@ -268,7 +268,13 @@ impl Display for FrameKeepingDisplay {
         let f = frame.format;
         // Read the time code before copying: the copy is the test display's, not the call's.
         let code = probe::read_bgrx(frame.data, f.width, f.height, frame.stride);
-        self.probe.lock().unwrap().record(code);
+        let mut p = self.probe.lock().unwrap();
+        p.record(code);
+        if code.is_none() {
+            // A call of several stations shows a grid: who is in its cells.
+            p.record_cells(&probe::read_cells(frame.data, f.width, f.height, frame.stride));
+        }
+        drop(p);
         VideoFrame::keep(&mut self.last, frame);
         Ok(())
     }

@@ -314,6 +314,11 @@ impl MediaSession {
         self.start_recv(&negotiated, devices)
     }
 
+    /// What the session runs, as last negotiated.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
     /// Milliseconds since media last arrived (or since the session started, if never).
     pub fn silence_ms(&self) -> u64 {
         let now = crate::device::probe::monotonic_ms();

@@ -68,17 +68,13 @@ impl Station {
                 });
                 Ok(())
             }
+            // Another leg's media beside ours: this station hosts the call.
+            Action::StartMedia { call, media } if self.hosts(&call) => self.host_leg(call, media),
             Action::StartMedia { call, media } => {
-                if self.media.is_some() && self.media_call.as_ref().is_some_and(|c| *c != call) {
-                    // One media session per station: a second leg's media needs the
-                    // host's mix, which the station does not run.
-                    warn!(%call, "media for a second leg of the call; not started");
-                    Ok(())
-                } else {
-                    self.media_call = Some(call);
-                    self.start_media(&media)
-                }
+                self.media_call = Some(call);
+                self.start_media(&media)
             }
+            Action::StopMedia { call } if self.unhost_leg(&call) => Ok(()),
             Action::StopMedia { call } if self.media_call.as_ref().is_some_and(|c| *c != call) => {
                 // Another leg's (a ring group member that did not answer): ours goes on.
                 Ok(())
@@ -167,9 +163,9 @@ impl Station {
     pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
         self.finish_teardown();
         let mut negotiated = negotiated.clone();
-        negotiated.signalling_peer = match self.machine.state() {
-            State::Outgoing { peer, .. } | State::Incoming { peer, .. } | State::Active { peer, .. } => Some(peer.ip),
-            State::Idle => None,
+        negotiated.signalling_peer = match self.media_call.as_deref() {
+            Some(call) => self.leg_peer_ip(call),
+            None => None,
         };
         let negotiated = &negotiated;
         // Answered: the speaker is the call's now (early media leaves the ring playing).

@@ -21,6 +21,9 @@ impl Station {
         if let Some(session) = &self.media {
             session.set_levels(software, self.mic_muted);
         }
+        if let Some(hosted) = &self.hosted {
+            hosted.media.set_levels(software, self.mic_muted);
+        }
     }
 
     /// Input that happened `at` (the kernel's event time).

@@ -20,6 +20,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 mod actions;
 mod buttons;
+mod hosting;
 pub mod message_log;
 pub mod messages;
 pub mod pairing;
@@ -255,6 +256,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         machine: CallMachine::new(),
         media: None,
         media_call: None,
+        hosted: None,
         last_message: None,
         missed_call: None,
         state_since: Instant::now(),
@@ -304,6 +306,9 @@ struct Station {
     media: Option<MediaSession>,
     /// The Call-ID of the leg `media` serves.
     media_call: Option<String>,
+    /// The media of a call this station hosts for several remotes (then `media` is
+    /// None).
+    hosted: Option<hosting::Hosted>,
     last_message: Option<String>,
     /// The note of a call that rang out unanswered.
     missed_call: Option<String>,

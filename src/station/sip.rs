@@ -19,10 +19,6 @@ impl Station {
         if let Some(group) = self.config.group(target).cloned() {
             return self.dial_group(group);
         }
-        if matches!(self.machine.state(), State::Active { .. }) {
-            // The call machine can hold more legs; the media side mixes only one so far.
-            return Err("adding a third station to a call is not possible yet; hang up first".into());
-        }
         let (contact, uri) = match self.config.contact(target) {
             Some(c) => (Some(c.clone()), c.uri.clone()),
             None => (None, target.to_string()),
@@ -106,7 +102,23 @@ impl Station {
 
     /// Ports and codecs for a new call; with fresh SRTP keys when it is to be encrypted.
     pub(super) fn local_media(&self, encrypted: bool) -> Option<LocalMedia> {
-        self.local_media_avoiding(encrypted, &mut vec![])
+        self.local_media_avoiding(encrypted, &mut self.ports_in_use())
+    }
+
+    /// The RTP ports the call's legs use now: a hosted call lets go of them for a moment
+    /// whenever a leg joins or leaves, and a new leg must not take them meanwhile.
+    fn ports_in_use(&self) -> Vec<u16> {
+        let hosted = self.hosted.iter().flat_map(|h| h.legs.iter().map(|(_, n)| n));
+        let pair = self.media.iter().map(|m| m.negotiated());
+        hosted
+            .chain(pair)
+            .flat_map(|n| {
+                let video = n.video.iter().map(|v| v.rtp.local_port);
+                video
+                    .chain(n.audio.iter().map(|a| a.rtp.local_port))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// [`Self::local_media`] on ports not in `taken`, which then holds them too (the

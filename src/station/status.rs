@@ -4,6 +4,7 @@
 use super::{message_log, pairing, Station};
 use crate::call::machine::State;
 use crate::device::probe::ProbeReport;
+use crate::media::conference::ConferenceStats;
 use crate::media::{codecs::CodecChoice, MediaStats};
 use serde::Serialize;
 
@@ -23,8 +24,11 @@ pub struct Status {
     pub group: Option<String>,
     /// Seconds in the current state.
     pub seconds_in_state: u64,
-    /// Media statistics of the current call.
+    /// Media statistics of the current call (with one remote station).
     pub media: Option<MediaStats>,
+    /// Media counts of a call this station hosts for several remotes, per leg in the
+    /// order of `legs`' hosted ones.
+    pub conference: Option<ConferenceStats>,
     /// Readings of the test devices.
     pub probes: ProbeReport,
     /// Codec elements in use.
@@ -72,6 +76,7 @@ impl Station {
             group: self.machine.group().map(str::to_string),
             seconds_in_state: self.state_since.elapsed().as_secs(),
             media: self.media.as_ref().map(|m| m.stats()),
+            conference: self.hosted.as_ref().map(|h| h.media.stats()),
             probes: self.devices.probes.report(),
             codecs: self.settings.codecs.clone(),
             last_message: self.last_message.clone(),

@@ -66,6 +66,11 @@ impl Station {
 
     /// Says what goes wrong with the call's media, and ends a call whose peer went silent.
     pub(super) fn watch_media(&mut self) {
+        let limit = self.config.station.media_timeout_secs * 1000;
+        for call in self.silent_hosted_legs(limit) {
+            warn!(%call, "no media from this leg");
+            self.feed(Event::MediaTimeout { call });
+        }
         let Some(session) = &mut self.media else { return };
         let errors = session.poll_errors();
         let camera_failures = session.stats().camera_failures;

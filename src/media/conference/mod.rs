@@ -56,6 +56,15 @@ pub struct ConferenceMedia {
     threads: Vec<JoinHandle<()>>,
     grids_sent: Arc<AtomicU64>,
     keyframes: KeyframeSource,
+    levels: Arc<Levels>,
+}
+
+/// The host's speaker volume and microphone mute, read by the mixer every tick.
+#[derive(Debug, Default)]
+struct Levels {
+    /// Speaker volume as f64 bits (1.0 = as received).
+    volume_bits: AtomicU64,
+    mic_muted: AtomicBool,
 }
 
 impl ConferenceMedia {
@@ -80,6 +89,10 @@ impl ConferenceMedia {
             threads: Vec::new(),
             grids_sent: Arc::new(AtomicU64::new(0)),
             keyframes: keyframes.clone(),
+            levels: Arc::new(Levels {
+                volume_bits: AtomicU64::new(1.0f64.to_bits()),
+                mic_muted: AtomicBool::new(false),
+            }),
         };
         let mut leg_mics = Vec::new();
         for (k, n) in legs.iter().enumerate() {
@@ -165,11 +178,17 @@ impl ConferenceMedia {
             .unwrap()
             .open(AUDIO_RATE, 1)
             .map_err(MediaError::Device)?;
-        let stop = self.stop.clone();
+        let (stop, levels) = (self.stop.clone(), self.levels.clone());
         self.spawn("mixer", move || {
             let _span = info_span!("mixer").entered();
-            mix_until(&stop, microphone, speaker, mix, legs)
+            mix_until(&stop, &levels, microphone, speaker, mix, legs)
         })
+    }
+
+    /// Sets the speaker volume (1.0 = as received) and the microphone mute.
+    pub fn set_levels(&self, volume: f64, mic_muted: bool) {
+        self.levels.volume_bits.store(volume.to_bits(), Ordering::Relaxed);
+        self.levels.mic_muted.store(mic_muted, Ordering::Relaxed);
     }
 
     /// The grid is composed at the camera's pace: each captured frame takes cell 0 and
@@ -265,6 +284,7 @@ impl Drop for ConferenceMedia {
 
 fn mix_until(
     stop: &AtomicBool,
+    levels: &Levels,
     microphone: Shared<dyn Microphone>,
     speaker: Shared<dyn Speaker>,
     mix: Arc<Mutex<AudioMix>>,
@@ -284,7 +304,16 @@ fn mix_until(
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        let mixes = mix.lock().unwrap_or_else(|e| e.into_inner()).tick(&chunk);
+        if levels.mic_muted.load(Ordering::Relaxed) {
+            chunk.fill(0);
+        }
+        let mut mixes = mix.lock().unwrap_or_else(|e| e.into_inner()).tick(&chunk);
+        let volume = f64::from_bits(levels.volume_bits.load(Ordering::Relaxed));
+        if volume != 1.0 {
+            for s in mixes.speaker.iter_mut() {
+                *s = (*s as f64 * volume).clamp(i16::MIN as f64, i16::MAX as f64) as i16;
+            }
+        }
         if let Err(e) = speaker.lock().unwrap().write(&mixes.speaker) {
             warn!(error = %e, "speaker write failed");
         }

@@ -1,0 +1,134 @@
+//! Hosting a call of several stations. While one remote is in the call its media is a
+//! two-station [`crate::media::MediaSession`]; when a second leg's media starts, that gives way to a
+//! [`ConferenceMedia`] of every leg (the grid and the mixes run here), rebuilt whenever
+//! a leg joins, changes or leaves; when one remote is left, the call goes back to a
+//! two-station session with it.
+
+use super::Station;
+use crate::call::machine::State;
+use crate::call::sdp::Negotiated;
+use crate::media::conference::ConferenceMedia;
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// The media of a hosted call and the legs it serves, in grid order.
+pub(super) struct Hosted {
+    pub(super) media: ConferenceMedia,
+    pub(super) legs: Vec<(String, Negotiated)>,
+    pub(super) since: Instant,
+}
+
+impl Station {
+    /// The address a leg's SIP comes from (its media may come from there too).
+    pub(super) fn leg_peer_ip(&self, call: &str) -> Option<std::net::IpAddr> {
+        self.machine.legs().into_iter().find_map(|s| match s {
+            State::Outgoing { call: c, peer, .. }
+            | State::Incoming { call: c, peer, .. }
+            | State::Active { call: c, peer, .. }
+                if c == call =>
+            {
+                Some(peer.ip)
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether media for `call` makes (or keeps) this a hosted call: another leg's
+    /// media runs already.
+    pub(super) fn hosts(&self, call: &str) -> bool {
+        self.hosted.is_some() || (self.media.is_some() && self.media_call.as_deref().is_some_and(|c| c != call))
+    }
+
+    /// Media for leg `call` of a hosted call: joins it (or takes its new negotiation).
+    pub(super) fn host_leg(&mut self, call: String, mut negotiated: Negotiated) -> Result<(), String> {
+        negotiated.signalling_peer = self.leg_peer_ip(&call);
+        let mut legs = match self.hosted.take() {
+            Some(h) => {
+                h.media.stop(&self.devices);
+                h.legs
+            }
+            None => {
+                // The two-station session gives way; its leg keeps its place first.
+                let first = self.media.take().map(|m| {
+                    let n = m.negotiated().clone();
+                    m.stop(&self.devices).join().ok();
+                    n
+                });
+                let first_call = self.media_call.take();
+                first_call.zip(first).into_iter().collect()
+            }
+        };
+        match legs.iter_mut().find(|(c, _)| *c == call) {
+            Some(leg) => leg.1 = negotiated,
+            None => legs.push((call, negotiated)),
+        }
+        self.start_hosted(legs)
+    }
+
+    /// Leg `call` left a hosted call: the others go on. False when the call is not
+    /// hosted.
+    pub(super) fn unhost_leg(&mut self, call: &str) -> bool {
+        let Some(hosted) = self.hosted.take() else { return false };
+        hosted.media.stop(&self.devices);
+        // Legs that ended with it (a hang-up ends them all at once) go too.
+        let legs: Vec<_> = hosted
+            .legs
+            .into_iter()
+            .filter(|(c, _)| c != call && self.leg_peer_ip(c).is_some())
+            .collect();
+        let result = match legs.len() {
+            0 => Ok(()),
+            1 => {
+                let (call, negotiated) = legs.into_iter().next().expect("one leg");
+                info!(%call, "one station left in the call: back to a two-station call");
+                self.media_call = Some(call);
+                self.start_media(&negotiated)
+            }
+            _ => self.start_hosted(legs),
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "media of the remaining legs");
+            self.last_message = Some(e);
+        }
+        true
+    }
+
+    fn start_hosted(&mut self, legs: Vec<(String, Negotiated)>) -> Result<(), String> {
+        self.ringer = None;
+        let negotiated: Vec<Negotiated> = legs.iter().map(|(_, n)| n.clone()).collect();
+        let media = ConferenceMedia::start(&self.settings, &negotiated, &self.devices, self.video_out())
+            .map_err(|e| format!("media could not start: {e}"))?;
+        info!(legs = legs.len(), "hosting the call");
+        self.hosted = Some(Hosted {
+            media,
+            legs,
+            since: Instant::now(),
+        });
+        self.apply_levels();
+        Ok(())
+    }
+
+    /// The legs of a hosted call whose media stopped arriving (each leg ends on its
+    /// own; a held leg may send nothing).
+    pub(super) fn silent_hosted_legs(&self, limit_ms: u64) -> Vec<String> {
+        let Some(hosted) = &self.hosted else { return vec![] };
+        let stats = hosted.media.stats();
+        let started = hosted.since.elapsed().as_millis() as u64;
+        hosted
+            .legs
+            .iter()
+            .zip(stats.ms_since_last_packet)
+            .filter(|((call, n), silence)| {
+                let receives = n.video.iter().any(|v| v.rtp.direction.receives())
+                    || n.audio.iter().any(|a| a.rtp.direction.receives());
+                let held = self
+                    .machine
+                    .legs()
+                    .into_iter()
+                    .any(|s| matches!(s, State::Active { call: c, held_by_peer: true, .. } if c == call));
+                receives && !held && silence.unwrap_or(started) > limit_ms
+            })
+            .map(|((call, _), _)| call.clone())
+            .collect()
+    }
+}
