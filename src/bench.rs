@@ -102,6 +102,9 @@ impl fmt::Display for BenchReport {
 #[path = "bench_srtp.rs"]
 mod srtp_cost;
 
+#[path = "bench_host.rs"]
+pub mod host;
+
 fn cpu_seconds() -> f64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.

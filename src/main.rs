@@ -135,6 +135,10 @@ enum Cmd {
         /// Seconds to measure each case.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Measure what hosting costs instead: the host's CPU in a four-station call
+        /// beside a two-station call.
+        #[arg(long)]
+        host: bool,
     },
 }
 
@@ -231,7 +235,10 @@ fn main() -> ExitCode {
             Ok(())
         }
         Cmd::Demo { seconds, screenshots } => runtime().block_on(demo(seconds, screenshots)),
-        Cmd::Bench { seconds } => doorway::bench::run(seconds)
+        Cmd::Bench { seconds, host: true } => doorway::bench::host::run(seconds)
+            .map(|report| println!("{report}"))
+            .context("benchmark failed"),
+        Cmd::Bench { seconds, host: false } => doorway::bench::run(seconds)
             .map(|report| println!("{report}"))
             .context("benchmark failed"),
     };

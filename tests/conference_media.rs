@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const HOST: &str = "Hall";
+
+/// Both tests run real calls on two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 const REMOTES: [&str; 3] = ["Kitchen", "Office", "Upstairs"];
 
 fn settings() -> MediaSettings {
@@ -151,6 +154,7 @@ fn expectations(host_seen: &Seen, host: &Devices, remotes: &[Remote]) -> Vec<Str
 
 #[test]
 fn four_stations_hear_and_see_each_other_and_go_on_when_one_leaves() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     media::init().unwrap();
     let tones: BTreeSet<u64> = std::iter::once(HOST).chain(REMOTES).map(|n| tone(n) as u64).collect();
     assert_eq!(tones.len(), 4, "four distinct tones");
@@ -208,4 +212,16 @@ fn four_stations_hear_and_see_each_other_and_go_on_when_one_leaves() {
     for r in remotes {
         r.session.stop(&r.devices).join().unwrap();
     }
+}
+
+/// `doorway bench --host` runs and prints sensible figures: hosting three remotes costs
+/// more than one, and the grid keeps pace with the camera.
+#[test]
+fn the_hosting_benchmark_measures_both_calls() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let report = doorway::bench::host::run(2).unwrap();
+    println!("{report}");
+    assert!(report.two_stations > 0.0, "{report}");
+    assert!(report.four_stations > report.two_stations, "{report}");
+    assert!(report.grid_fps > 10.0, "{report}");
 }
