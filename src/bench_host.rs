@@ -173,7 +173,7 @@ fn measure(devices: &Devices, remotes: usize, seconds: u64) -> Result<(f64, f64)
     let cpu = cpu_seconds() - cpu0;
     let stats = conference.stats();
     conference.stop(devices);
-    if stats.frames_decoded.iter().any(|f| *f == 0) {
+    if stats.frames_decoded.contains(&0) {
         return Err(failed(format!("a leg decoded no video: {stats:?}")));
     }
     let fps = (stats.grids_sent - grids0) as f64 / seconds as f64;
