@@ -3,10 +3,16 @@
 //! call); each answers by itself. Hall hosts: every participant must see the other three
 //! stations' patterns (the remotes in Hall's grid) and hear the other three tones but
 //! not its own. Upstairs hangs up and the other three go on; a fifth station cannot
-//! join; when Hall hangs up, the call ends for everyone.
+//! join; when Hall hangs up, the call ends for everyone. A plain SIP phone (baresip) takes
+//! part as any station does.
 
+#[path = "common/baresip.rs"]
+mod baresip;
 mod common;
+#[path = "common/requires.rs"]
+mod requires;
 
+use baresip::{Baresip, BARESIP_TONE_HZ};
 use common::{active, idle, Station, SERIAL};
 use doorway::demo;
 use doorway::device::probe;
@@ -175,4 +181,104 @@ async fn four_stations_in_one_call() {
     for (_, r) in remotes {
         r.stop().await;
     }
+}
+
+/// The share of `hz` in `samples` is a tenth of their energy or more.
+fn carries(samples: &[f64], rate: u32, hz: f64) -> bool {
+    probe::tone_share(samples, rate as f64, hz) > 0.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_sip_phone_takes_part() {
+    let _serial = SERIAL.lock().await;
+    let bs = Baresip::start();
+    let (host_port, kitchen_port) = (demo::free_sip_port(), demo::free_sip_port());
+    let mut phone = demo::contact("Baresip", bs.sip_port);
+    phone.uri = format!("sip:baresip@127.0.0.1:{}", bs.sip_port);
+    let host = Station::start(demo::loopback_config(
+        HOST,
+        host_port,
+        vec![demo::contact("Kitchen", kitchen_port), phone],
+    ))
+    .await;
+    let mut hall = demo::contact(HOST, host_port);
+    hall.auto_answer = true;
+    let kitchen = Station::start(demo::loopback_config("Kitchen", kitchen_port, vec![hall])).await;
+    host.handle.call("Kitchen").await.unwrap().unwrap();
+    host.wait(10, active).await;
+    host.handle.call("Baresip").await.unwrap().unwrap();
+    let s = host
+        .wait(20, |s| {
+            s.conference
+                .as_ref()
+                .is_some_and(|c| c.frames_decoded.iter().all(|f| *f > 30))
+        })
+        .await;
+    assert_eq!(legs(&s), 2, "{:?} {:?}\n{}", s.legs, s.last_message, bs.log());
+
+    // baresip sees Hall and Kitchen in the grid it receives.
+    let mut cells = vec![];
+    for _ in 0..10 {
+        cells = bs.received_cells();
+        if cells.contains(&probe::station_tag(HOST)) && cells.contains(&probe::station_tag("Kitchen")) {
+            break;
+        }
+    }
+    assert!(
+        cells.contains(&probe::station_tag(HOST)) && cells.contains(&probe::station_tag("Kitchen")),
+        "baresip's grid shows {cells:?}"
+    );
+    // Kitchen and Hall hear baresip's tone; Kitchen sees Hall.
+    let candidates = [tone(HOST), tone("Kitchen"), BARESIP_TONE_HZ];
+    let end = Instant::now() + Duration::from_secs(15);
+    let (mut k, mut h);
+    loop {
+        k = kitchen.status().await;
+        h = host.status().await;
+        let (kh, hh) = (tones_heard(&k, &candidates), tones_heard(&h, &candidates));
+        let done = kh.contains(&BARESIP_TONE_HZ) && kh.contains(&tone(HOST)) && hh.contains(&BARESIP_TONE_HZ);
+        if done || Instant::now() > end {
+            assert!(done, "Kitchen hears {kh:?}, Hall hears {hh:?}");
+            assert!(
+                !kh.contains(&tone("Kitchen")) && !hh.contains(&tone(HOST)),
+                "{kh:?} {hh:?}"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        k.probes.recognised.contains_key(&probe::station_tag(HOST)),
+        "{:?}",
+        k.probes.recognised
+    );
+
+    // When the call ends, baresip's dump of what it heard: Hall and Kitchen, not itself.
+    host.send(doorway::station::Command::Hangup);
+    host.wait(5, idle).await;
+    kitchen.wait(5, idle).await;
+    let mut tail = None;
+    for _ in 0..30 {
+        // The file is there from the start; its samples come when the call ends.
+        tail = bs
+            .decoded_tail()
+            .filter(|(samples, rate)| samples.len() >= *rate as usize / 2);
+        if tail.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (samples, rate) = tail.expect("baresip's dump of what it heard");
+    let share = |hz: f64| probe::tone_share(&samples, rate as f64, hz);
+    assert!(
+        carries(&samples, rate, tone(HOST)) && carries(&samples, rate, tone("Kitchen")),
+        "baresip hears Hall {:.2}, Kitchen {:.2}, itself {:.2} ({} samples at {rate} Hz)",
+        share(tone(HOST)),
+        share(tone("Kitchen")),
+        share(BARESIP_TONE_HZ),
+        samples.len()
+    );
+    assert!(!carries(&samples, rate, BARESIP_TONE_HZ), "baresip hears itself");
+    host.stop().await;
+    kitchen.stop().await;
 }
