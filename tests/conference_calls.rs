@@ -16,7 +16,9 @@ use baresip::{Baresip, BARESIP_TONE_HZ};
 use common::{active, idle, Station, SERIAL};
 use doorway::demo;
 use doorway::device::probe;
+use doorway::input::RawInput;
 use doorway::station::Status;
+use doorway::ui::{Screen, UiAction};
 use std::time::{Duration, Instant};
 
 const HOST: &str = "Hall";
@@ -92,6 +94,20 @@ async fn settle(host: &Station, remotes: &[(&str, Station)], present: &[&str]) -
     }
 }
 
+/// Touches the button for `action` on `screen` as the station shows it.
+fn touch(s: &Station, screen: &Screen, action: UiAction) {
+    let (w, h) = (s.config.media.width as i32, s.config.media.height as i32);
+    let button = doorway::ui::buttons(screen, w, h)
+        .into_iter()
+        .find(|b| b.action == action)
+        .unwrap_or_else(|| panic!("no {action:?} on {screen:?}"));
+    let (x, y) = (button.rect.x + button.rect.w / 2, button.rect.y + button.rect.h / 2);
+    s.send(doorway::station::Command::Input(RawInput::Touch {
+        x: x as f32 / w as f32,
+        y: y as f32 / h as f32,
+    }));
+}
+
 fn legs(s: &Status) -> usize {
     s.legs.len()
 }
@@ -119,7 +135,25 @@ async fn four_stations_in_one_call() {
     let porch = Station::start(demo::loopback_config("Porch", spare_port, vec![porch_contact])).await;
 
     for (i, name) in REMOTES.iter().enumerate() {
-        host.handle.call(name).await.unwrap().unwrap();
+        if i == 1 {
+            // A person adds Office on the screen: "Add", then Office in the picker.
+            let in_call = Screen::InCall {
+                peer: String::new(),
+                seconds: 0,
+                on_hold: false,
+                door_open: false,
+                replies: host.config.station.quick_replies.clone(),
+                can_add: true,
+            };
+            touch(&host, &in_call, UiAction::AddStation);
+            let picker = Screen::AddToCall {
+                contacts: vec!["Office".into(), "Upstairs".into(), "Porch".into()],
+            };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            touch(&host, &picker, UiAction::Call("Office".into()));
+        } else {
+            host.handle.call(name).await.unwrap().unwrap();
+        }
         let s = host
             .wait(15, |s| {
                 legs(s) == i + 1

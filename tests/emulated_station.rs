@@ -95,6 +95,7 @@ fn touch_hang_up(station: &mut Station) {
         on_hold: false,
         door_open: false,
         replies: replies(),
+        can_add: false,
     };
     station.touch_button(&shot, &screen, UiAction::Hangup);
 }

@@ -55,6 +55,7 @@ fn touch_quick_reply(s: &Station, n: usize) {
         on_hold: false,
         door_open: false,
         replies: s.config.station.quick_replies.clone(),
+        can_add: false,
     };
     let button = doorway::ui::buttons(&screen, w, h)
         .into_iter()

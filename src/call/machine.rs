@@ -254,7 +254,7 @@ impl CallMachine {
     }
 
     /// Another station may join: every leg is up, no group rings, and there is room.
-    fn room_to_add(&self) -> bool {
+    pub fn has_room(&self) -> bool {
         !self.legs.is_empty()
             && self.group.is_none()
             && self.legs.len() < MAX_PARTICIPANTS - 1
@@ -265,7 +265,7 @@ impl CallMachine {
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
         let actions = match event {
             Event::Dial { call, peer, local } => {
-                if self.legs.is_empty() || self.room_to_add() {
+                if self.legs.is_empty() || self.has_room() {
                     self.new_leg(Event::Dial { call, peer, local })
                 } else if self.legs.iter().all(|l| matches!(l.state, State::Active { .. })) {
                     vec![Action::Tell(format!(

@@ -56,6 +56,12 @@ impl Station {
                     Some(UiAction::PairConfirm) => Some(InputAction::Answer),
                     Some(UiAction::PairDecline) => Some(InputAction::Hangup),
                     Some(UiAction::QuickReply(n)) => Some(InputAction::Reply(n)),
+                    Some(UiAction::AddStation | UiAction::AddBack) => {
+                        drop(compositor);
+                        self.picking = hit == Some(UiAction::AddStation);
+                        self.update_screen();
+                        None
+                    }
                     None => None,
                 }
             }
@@ -104,10 +110,21 @@ impl Station {
                     }
                 }
                 State::Incoming { .. } => self.feed(Event::Answer),
-                State::Outgoing { peer, .. } | State::Active { peer, .. } => {
+                State::Outgoing { peer, .. } => {
                     if peer.contact.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(&name)) {
                         self.feed(Event::Hangup);
                     }
+                }
+                // In a call, another contact's button (or the picker) adds that station;
+                // the button of one already in the call ends the call.
+                State::Active { .. } => {
+                    self.picking = false;
+                    if self.in_call(&name) {
+                        self.feed(Event::Hangup);
+                    } else if let Err(e) = self.dial(&name) {
+                        self.act(Action::Tell(e));
+                    }
+                    self.update_screen();
                 }
             },
             InputAction::Answer => self.feed(Event::Answer),

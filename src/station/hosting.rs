@@ -131,4 +131,48 @@ impl Station {
             .map(|((call, _), _)| call.clone())
             .collect()
     }
+
+    /// Contacts that may join the call now, in config order: none while a group rings,
+    /// a leg is not up yet, or the call is full.
+    pub(super) fn can_add(&self) -> Vec<String> {
+        if !self.machine.has_room() {
+            return vec![];
+        }
+        let contacts = self.config.contacts.iter().map(|c| c.name.clone());
+        contacts.filter(|name| !self.in_call(name)).collect()
+    }
+
+    /// Whether contact `name` is a leg of the call.
+    pub(super) fn in_call(&self, name: &str) -> bool {
+        self.machine.legs().into_iter().any(|s| match s {
+            State::Outgoing { peer, .. } | State::Incoming { peer, .. } | State::Active { peer, .. } => {
+                peer.contact.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(name))
+            }
+            State::Idle => false,
+        })
+    }
+
+    /// Who the call is with, for the call screen: "Kitchen" or "Kitchen, Office".
+    pub(super) fn participants(&self) -> String {
+        let labels: Vec<&str> = self
+            .machine
+            .legs()
+            .into_iter()
+            .filter_map(|s| match s {
+                State::Outgoing { peer, .. } | State::Incoming { peer, .. } | State::Active { peer, .. } => {
+                    Some(peer.label())
+                }
+                State::Idle => None,
+            })
+            .collect();
+        labels.join(", ")
+    }
+
+    /// Every leg of the call is encrypted.
+    pub(super) fn call_is_secure(&self) -> bool {
+        self.machine.legs().into_iter().all(|s| match s {
+            State::Outgoing { peer, .. } | State::Incoming { peer, .. } | State::Active { peer, .. } => peer.secure,
+            State::Idle => true,
+        })
+    }
 }

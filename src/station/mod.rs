@@ -257,6 +257,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         media: None,
         media_call: None,
         hosted: None,
+        picking: false,
         last_message: None,
         missed_call: None,
         state_since: Instant::now(),
@@ -309,6 +310,8 @@ struct Station {
     /// The media of a call this station hosts for several remotes (then `media` is
     /// None).
     hosted: Option<hosting::Hosted>,
+    /// The call screen shows the contacts that can join ("Add" was touched).
+    picking: bool,
     last_message: Option<String>,
     /// The note of a call that rang out unanswered.
     missed_call: Option<String>,
@@ -438,6 +441,7 @@ impl Station {
             self.last_message = None;
         }
         if std::mem::discriminant(self.machine.state()) != before {
+            self.picking = false;
             self.wake();
             self.state_since = Instant::now();
             info!(state = ?self.machine.state(), "call state");

@@ -52,6 +52,9 @@ impl Station {
                 peer: peer.label().into(),
                 replies: self.replies_for(peer),
             },
+            State::Active { .. } if self.picking => Screen::AddToCall {
+                contacts: self.can_add(),
+            },
             State::Active {
                 peer,
                 held_by_peer,
@@ -59,15 +62,20 @@ impl Station {
                 ..
             } => Screen::InCall {
                 // People should know whether the LAN can listen in.
-                peer: if peer.secure {
-                    format!("{} (encrypted)", peer.label())
-                } else {
-                    format!("{} (not encrypted)", peer.label())
-                },
+                peer: format!(
+                    "{} ({})",
+                    self.participants(),
+                    if self.call_is_secure() {
+                        "encrypted"
+                    } else {
+                        "not encrypted"
+                    }
+                ),
                 on_hold: *held_by_peer || *held_by_us,
                 seconds: self.state_since.elapsed().as_secs(),
                 door_open: false,
                 replies: self.replies_for(peer),
+                can_add: !self.can_add().is_empty(),
             },
         };
         let recent = self.message_at.elapsed() < Duration::from_secs(15);

@@ -4,6 +4,7 @@
 //! Overlays during a call sit in the lower part of the screen, so the remote picture
 //! keeps its top rows (where the test camera's time code is) and its centre clear.
 
+mod add;
 pub mod canvas;
 pub mod compositor;
 mod messages;
@@ -61,6 +62,13 @@ pub enum Screen {
         door_open: bool,
         /// Quick replies to the other end.
         replies: Vec<String>,
+        /// Another station may join: show "Add".
+        can_add: bool,
+    },
+    /// Picking a station to add to the call.
+    AddToCall {
+        /// Contacts that are not in the call.
+        contacts: Vec<String>,
     },
     /// Pairing with a contact: the code to compare with the other station's screen.
     Pairing {
@@ -83,6 +91,7 @@ impl Screen {
             Screen::Calling { .. } => "calling",
             Screen::Ringing { .. } => "ringing",
             Screen::InCall { .. } => "call",
+            Screen::AddToCall { .. } => "add",
             Screen::Pairing { .. } => "pairing",
         }
     }
@@ -109,6 +118,10 @@ pub enum UiAction {
     PairDecline,
     /// Send the quick reply with this index.
     QuickReply(usize),
+    /// Show the contacts that can join the call.
+    AddStation,
+    /// Back to the call without adding anyone.
+    AddBack,
 }
 
 /// A touchable area.
@@ -233,8 +246,23 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
             ]
         }
         Screen::Pairing { .. } => vec![],
-        Screen::InCall { door_open, replies, .. } => {
+        Screen::AddToCall { contacts } => add::buttons(contacts, w, h, margin),
+        Screen::InCall {
+            door_open,
+            replies,
+            can_add,
+            ..
+        } => {
             let mut b = vec![bottom(w / 3, w / 3, "Hang up", UiAction::Hangup, RED)];
+            if *can_add {
+                b.push(bottom(
+                    2 * w / 3 + margin,
+                    w / 3 - 2 * margin,
+                    "Add",
+                    UiAction::AddStation,
+                    BLUE,
+                ));
+            }
             b.extend(messages::reply_buttons(
                 replies,
                 messages::call_replies_area(w, h),
@@ -371,14 +399,38 @@ pub fn render(
             let size = (small * 0.8).min(small * (w - 32) as f32 / Canvas::text_width(note, small).max(1) as f32);
             canvas.text_centred(row(h / 2), note, size, WHITE);
         }
+        Screen::AddToCall { contacts } => {
+            let title = if contacts.is_empty() {
+                "Nobody else to add"
+            } else {
+                "Add to the call"
+            };
+            canvas.text_centred(
+                Rect {
+                    x: 0,
+                    y: h / 30,
+                    w,
+                    h: h / 7,
+                },
+                title,
+                big,
+                WHITE,
+            );
+        }
         Screen::InCall {
-            peer, seconds, on_hold, ..
+            peer,
+            seconds,
+            on_hold,
+            can_add,
+            ..
         } => {
             if let Some(me) = self_view {
-                // Bottom right, beside the hang-up button: clear of the picture's middle.
+                // Bottom right, beside the hang-up button (above "Add" when there is
+                // one): clear of the picture's middle.
+                let lift = if *can_add { h / 6 + h / 40 } else { 0 };
                 let r = Rect {
                     x: w - w / 4 - w / 40,
-                    y: h - h / 4 - h / 40,
+                    y: h - h / 4 - h / 40 - lift,
                     w: w / 4,
                     h: h / 4,
                 };

@@ -72,6 +72,7 @@ fn touches_map_to_actions() {
         on_hold: false,
         door_open: true,
         replies: vec![],
+        can_add: false,
     };
     let actions: Vec<_> = buttons(&call, 640, 360).into_iter().map(|b| b.action).collect();
     assert_eq!(actions, vec![UiAction::Hangup, UiAction::DoorOpen]);
@@ -91,6 +92,7 @@ fn overlays_leave_the_top_of_the_picture_clear() {
                 on_hold: false,
                 door_open: true,
                 replies: replies(),
+                can_add: false,
             },
         ] {
             for b in buttons(&screen, w, h) {
@@ -163,6 +165,7 @@ fn in_call_screen_shows_the_remote_picture_letterboxed() {
         on_hold: false,
         door_open: false,
         replies: vec![],
+        can_add: false,
     };
     render(&mut canvas, &screen, Some(remote), None, None);
     assert_eq!(canvas.pixel(320, 100), Rgb(10, 200, 30), "remote picture in the middle");
@@ -216,6 +219,7 @@ fn self_view_sits_bottom_right_clear_of_the_middle() {
         on_hold: false,
         door_open: false,
         replies: vec![],
+        can_add: false,
     };
     render(&mut canvas, &screen, None, Some(me), None);
     assert_eq!(canvas.pixel(560, 310), Rgb(200, 50, 50));
@@ -284,6 +288,7 @@ fn quick_replies_in_a_call_sit_between_the_picture_and_the_buttons() {
             on_hold: false,
             door_open: false,
             replies: replies(),
+            can_add: false,
         };
         let all = buttons(&screen, w, h);
         let hang_up = all.iter().find(|b| b.action == UiAction::Hangup).unwrap().rect;
@@ -297,4 +302,38 @@ fn quick_replies_in_a_call_sit_between_the_picture_and_the_buttons() {
             assert!(r.rect.y + r.rect.h < hang_up.y, "{w}x{h}: {:?} on the buttons", r.rect);
         }
     }
+}
+
+#[test]
+fn add_opens_a_picker_of_contacts_with_a_way_back() {
+    let (w, h) = (640, 360);
+    let call = |can_add| Screen::InCall {
+        peer: "Kitchen".into(),
+        seconds: 3,
+        on_hold: false,
+        door_open: false,
+        replies: vec![],
+        can_add,
+    };
+    let add = |s: &Screen| buttons(s, w, h).into_iter().find(|b| b.action == UiAction::AddStation);
+    assert!(add(&call(false)).is_none(), "a full call has no Add");
+    let button = add(&call(true)).expect("Add");
+    let hang_up = buttons(&call(true), w, h)
+        .into_iter()
+        .find(|b| b.action == UiAction::Hangup)
+        .unwrap();
+    let (a, b) = (button.rect, hang_up.rect);
+    assert!(a.x >= b.x + b.w || b.x >= a.x + a.w, "Add beside Hang up: {a:?} {b:?}");
+    let picker = Screen::AddToCall {
+        contacts: vec!["Office".into(), "Upstairs".into()],
+    };
+    let b = buttons(&picker, w, h);
+    assert_eq!(b.len(), 3);
+    let office = &b[0];
+    assert_eq!(office.action, UiAction::Call("Office".into()));
+    let (x, y) = (office.rect.x + office.rect.w / 2, office.rect.y + office.rect.h / 2);
+    assert_eq!(hit(&picker, w, h, x, y), Some(UiAction::Call("Office".into())));
+    assert!(b.iter().any(|b| b.action == UiAction::AddBack));
+    let mut canvas = Canvas::new(w as u32, h as u32);
+    render(&mut canvas, &picker, None, None, None);
 }
