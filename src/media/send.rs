@@ -155,18 +155,7 @@ fn add_video_branch(
     v: &VideoStream,
     format: VideoFormat,
 ) -> Result<gst_app::AppSrc, MediaError> {
-    let caps = video_caps(format);
-    let src = gst_app::AppSrc::builder()
-        .name("camera-src")
-        .caps(&caps)
-        .is_live(true)
-        .format(gst::Format::Time)
-        .do_timestamp(true)
-        .max_buffers(2)
-        // Bound by frames, not bytes: one 720p frame is larger than the default byte cap.
-        .max_bytes(0)
-        .leaky_type(gst_app::AppLeakyType::Downstream)
-        .build();
+    let src = video_appsrc("camera-src", &video_caps(format));
     let convert = make("videoconvert", "vconvert")?;
     let scale = make("videoscale", "vscale")?;
     let raw_caps = make("capsfilter", "vrawcaps")?;
@@ -180,18 +169,7 @@ fn add_video_branch(
     );
     let encoder = make(&settings.codecs.h264_encoder, "h264enc")?;
     configure_encoder(&encoder, settings, v.packetization_mode);
-    let h264_caps = make("capsfilter", "h264caps")?;
-    h264_caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("profile", "constrained-baseline")
-            .build(),
-    );
-    let pay = make("rtph264pay", "h264pay")?;
-    pay.set_property("pt", v.rtp.send_pt as u32);
-    pay.set_property("config-interval", -1i32);
-    pay.set_property("mtu", 1200u32);
-    pay.set_property_from_str("aggregate-mode", "none");
+    let (h264_caps, pay) = h264_payloader(v.rtp.send_pt)?;
     // MJPEG cameras need a JPEG decoder before conversion; an identity keeps the chain
     // the same shape for raw formats.
     let decode = make(
@@ -214,6 +192,41 @@ fn add_video_branch(
     ];
     add_to_session(pipeline, rtpbin, &elements, 0, &v.rtp)?;
     Ok(src)
+}
+
+/// What follows the H.264 encoder: a caps filter holding it to constrained baseline (what
+/// we offer) and the payloader, which sends the parameter sets with every keyframe and
+/// one NAL unit per packet under a LAN-safe MTU.
+pub(super) fn h264_payloader(pt: u8) -> Result<(gst::Element, gst::Element), MediaError> {
+    let h264_caps = make("capsfilter", "h264caps")?;
+    h264_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("profile", "constrained-baseline")
+            .build(),
+    );
+    let pay = make("rtph264pay", "h264pay")?;
+    pay.set_property("pt", pt as u32);
+    pay.set_property("config-interval", -1i32);
+    pay.set_property("mtu", 1200u32);
+    pay.set_property_from_str("aggregate-mode", "none");
+    Ok((h264_caps, pay))
+}
+
+/// A live source of raw pictures in `caps`, timestamped as they come, that keeps at most
+/// two waiting and drops the oldest when the encoder falls behind.
+pub(super) fn video_appsrc(name: &str, caps: &gst::Caps) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .name(name)
+        .caps(caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        .do_timestamp(true)
+        .max_buffers(2)
+        // Bound by frames, not bytes: one 720p frame is larger than the default byte cap.
+        .max_bytes(0)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
+        .build()
 }
 
 /// Adds and links a branch (source first, RTP payloader last) and sends its RTP and RTCP

@@ -8,11 +8,14 @@ use super::{Button, UiAction, BLUE, RED};
 /// "Back" bar.
 pub(super) fn buttons(contacts: &[String], w: i32, h: i32, margin: i32) -> Vec<Button> {
     let bar_h = h / 6;
-    let (top, bottom) = (h / 5, h - bar_h - 2 * margin);
-    let n = contacts.len().max(1) as i32;
-    let cols = n.clamp(1, 3);
-    let rows = (n + cols - 1) / cols;
-    let (cell_w, cell_h) = ((w - margin) / cols, (bottom - top) / rows);
+    let top = h / 5;
+    let area = Rect {
+        x: 0,
+        y: top,
+        w,
+        h: h - bar_h - margin - top,
+    };
+    let cols = (contacts.len() as i32).clamp(1, 3);
     let back = Button {
         rect: Rect {
             x: w / 4,
@@ -27,22 +30,30 @@ pub(super) fn buttons(contacts: &[String], w: i32, h: i32, margin: i32) -> Vec<B
     };
     contacts
         .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let (col, row) = (i as i32 % cols, i as i32 / cols);
-            Button {
-                rect: Rect {
-                    x: margin + col * cell_w,
-                    y: top + row * cell_h,
-                    w: cell_w - margin,
-                    h: cell_h - margin,
-                },
-                label: name.clone(),
-                hint: None,
-                action: UiAction::Call(name.clone()),
-                colour: BLUE,
-            }
+        .zip(cells(contacts.len(), cols, area, margin))
+        .map(|(name, rect)| Button {
+            rect,
+            label: name.clone(),
+            hint: None,
+            action: UiAction::Call(name.clone()),
+            colour: BLUE,
         })
         .chain(std::iter::once(back))
+        .collect()
+}
+
+/// `count` buttons' places in `cols` columns filling `area` (left to right, top to
+/// bottom), `margin` apart.
+pub(super) fn cells(count: usize, cols: i32, area: Rect, margin: i32) -> Vec<Rect> {
+    let cols = cols.max(1);
+    let rows = ((count as i32).max(1) + cols - 1) / cols;
+    let (cell_w, cell_h) = ((area.w - margin) / cols, (area.h - margin) / rows);
+    (0..count as i32)
+        .map(|i| Rect {
+            x: area.x + margin + (i % cols) * cell_w,
+            y: area.y + (i / cols) * cell_h,
+            w: cell_w - margin,
+            h: cell_h - margin,
+        })
         .collect()
 }

@@ -200,26 +200,21 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
             } else {
                 3
             };
-            let rows = (n + cols - 1) / cols;
-            let cell_w = (w - margin) / cols;
-            let cell_h = (h - top - margin) / rows;
+            let area = Rect {
+                x: 0,
+                y: top,
+                w,
+                h: h - top,
+            };
             contacts
                 .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let (col, row) = (i as i32 % cols, i as i32 / cols);
-                    Button {
-                        rect: Rect {
-                            x: margin + col * cell_w,
-                            y: top + row * cell_h,
-                            w: cell_w - margin,
-                            h: cell_h - margin,
-                        },
-                        label: c.name.clone(),
-                        hint: c.key_hint.clone(),
-                        action: UiAction::Call(c.name.clone()),
-                        colour: BLUE,
-                    }
+                .zip(add::cells(contacts.len(), cols, area, margin))
+                .map(|(c, rect)| Button {
+                    rect,
+                    label: c.name.clone(),
+                    hint: c.key_hint.clone(),
+                    action: UiAction::Call(c.name.clone()),
+                    colour: BLUE,
                 })
                 .chain(extra.drain(..))
                 .collect()

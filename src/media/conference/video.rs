@@ -5,7 +5,7 @@
 //! negotiated another payload type gets its packets relabelled.
 
 use crate::call::sdp::VideoStream;
-use crate::media::send::{configure_encoder, send_through_session};
+use crate::media::send::{configure_encoder, h264_payloader, send_through_session, video_appsrc};
 use crate::media::{make, MediaError, MediaSettings};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -32,16 +32,7 @@ impl GridSender {
             .field("height", settings.height as i32)
             .field("framerate", gst::Fraction::new(settings.fps as i32, 1))
             .build();
-        let src = gst_app::AppSrc::builder()
-            .name("grid-src")
-            .caps(&caps)
-            .is_live(true)
-            .format(gst::Format::Time)
-            .do_timestamp(true)
-            .max_buffers(2)
-            .max_bytes(0)
-            .leaky_type(gst_app::AppLeakyType::Downstream)
-            .build();
+        let src = video_appsrc("grid-src", &caps);
         let convert = make("videoconvert", "vconvert")?;
         let raw_caps = make("capsfilter", "vrawcaps")?;
         raw_caps.set_property(
@@ -51,18 +42,7 @@ impl GridSender {
         let encoder = make(&settings.codecs.h264_encoder, "h264enc")?;
         // Mode 0's rules (one NAL unit per packet) suit mode 1 receivers too.
         configure_encoder(&encoder, settings, 0);
-        let h264_caps = make("capsfilter", "h264caps")?;
-        h264_caps.set_property(
-            "caps",
-            gst::Caps::builder("video/x-h264")
-                .field("profile", "constrained-baseline")
-                .build(),
-        );
-        let pay = make("rtph264pay", "h264pay")?;
-        pay.set_property("pt", GRID_PT as u32);
-        pay.set_property("config-interval", -1i32);
-        pay.set_property("mtu", 1200u32);
-        pay.set_property_from_str("aggregate-mode", "none");
+        let (h264_caps, pay) = h264_payloader(GRID_PT)?;
         let tee = make("tee", "legs")?;
         tee.set_property("allow-not-linked", true);
         let elements = [src.upcast_ref(), &convert, &raw_caps, &encoder, &h264_caps, &pay, &tee];
