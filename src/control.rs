@@ -160,6 +160,17 @@ async fn handle(stream: UnixStream, station: StationHandle) -> std::io::Result<(
     Ok(())
 }
 
+/// Sends the station the command `make` builds around a reply channel, and waits for
+/// the station's answer: what it did, or why not.
+async fn ask(
+    station: &StationHandle,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), String>>) -> Command,
+) -> Result<(), String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    station.send(make(tx)).map_err(|e| e.to_string())?;
+    rx.await.unwrap_or_else(|_| Err("the station stopped".into()))
+}
+
 async fn execute(request: Request, station: &StationHandle) -> Reply {
     let failed = |e: String| Reply {
         ok: false,
@@ -193,37 +204,27 @@ async fn execute(request: Request, station: &StationHandle) -> Reply {
                 .unwrap_or_else(|e| failed(e.to_string()))
         }
         Request::Pair { .. } | Request::PairDecision { .. } | Request::Unpair { .. } => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let command = match request {
-                Request::Pair { name } => PairingCommand::Start(name, tx),
-                Request::Unpair { name } => PairingCommand::Unpair(name, tx),
-                Request::PairDecision { confirmed } => PairingCommand::Decide(confirmed, tx),
-                _ => unreachable!("matched above"),
-            };
-            if let Err(e) = station.send(Command::Pairing(command)) {
-                return failed(e.to_string());
-            }
-            match rx.await {
-                Ok(Ok(())) => done,
-                Ok(Err(e)) => failed(e),
-                Err(_) => failed("the station stopped".into()),
-            }
+            let outcome = ask(station, |tx| {
+                Command::Pairing(match request {
+                    Request::Pair { name } => PairingCommand::Start(name, tx),
+                    Request::Unpair { name } => PairingCommand::Unpair(name, tx),
+                    Request::PairDecision { confirmed } => PairingCommand::Decide(confirmed, tx),
+                    _ => unreachable!("matched above"),
+                })
+            })
+            .await;
+            outcome.map(|_| done).unwrap_or_else(failed)
         }
         Request::Message { .. } | Request::Reply { .. } => {
-            let (reply, rx) = tokio::sync::oneshot::channel();
-            let command = match request {
-                Request::Message { to, text } => TextCommand::Send { to, text, reply },
-                Request::Reply { text } => TextCommand::Reply { text, reply },
-                _ => unreachable!("matched above"),
-            };
-            if let Err(e) = station.send(Command::Text(command)) {
-                return failed(e.to_string());
-            }
-            match rx.await {
-                Ok(Ok(())) => done,
-                Ok(Err(e)) => failed(e),
-                Err(_) => failed("the station stopped".into()),
-            }
+            let outcome = ask(station, |reply| {
+                Command::Text(match request {
+                    Request::Message { to, text } => TextCommand::Send { to, text, reply },
+                    Request::Reply { text } => TextCommand::Reply { text, reply },
+                    _ => unreachable!("matched above"),
+                })
+            })
+            .await;
+            outcome.map(|_| done).unwrap_or_else(failed)
         }
         Request::Status => match station.status().await {
             Ok(s) => Reply {

@@ -167,7 +167,7 @@ async fn an_impostor_with_the_right_address_but_another_certificate_is_refused()
     let (a, b) = (Station::start(door).await, Station::start(hall).await);
     pair_confirmed(&a, &b).await;
     // Paired, messages go over TLS like the calls.
-    send_text(&a, "Hall", "Paired now").await.unwrap();
+    a.send_text("Hall", "Paired now").await.unwrap();
     let sb = b.wait(5, |s| s.messages.iter().any(|m| m.text == "Paired now")).await;
     assert_eq!(sb.messages[0].peer, "Door");
     let hall_config = b.config.clone();
@@ -196,24 +196,14 @@ async fn an_impostor_with_the_right_address_but_another_certificate_is_refused()
     call_refused_for_its_certificate(&a).await;
     assert!(idle(&mallory.status().await), "Mallory never rang");
     // Nor does a message get through, either way.
-    let e = send_text(&mallory, "Door", "Open up, it's Hall").await.unwrap_err();
+    let e = mallory.send_text("Door", "Open up, it's Hall").await.unwrap_err();
     assert!(e.contains("403"), "{e}");
-    let e = send_text(&a, "Hall", "Who are you?").await.unwrap_err();
+    let e = a.send_text("Hall", "Who are you?").await.unwrap_err();
     assert!(e.contains("certificate"), "{e}");
     assert!(a.status().await.messages.iter().all(|m| !m.incoming));
     assert!(mallory.status().await.messages.is_empty());
     a.stop().await;
     mallory.stop().await;
-}
-
-async fn send_text(s: &Station, to: &str, text: &str) -> Result<(), String> {
-    let (reply, rx) = tokio::sync::oneshot::channel();
-    s.send(Command::Text(doorway::station::messages::TextCommand::Send {
-        to: to.into(),
-        text: text.into(),
-        reply,
-    }));
-    rx.await.expect("station answers")
 }
 
 /// `a` calls Hall and the call fails before any INVITE: the far end showed another

@@ -25,27 +25,6 @@ fn configs(dirs: &(tempfile::TempDir, tempfile::TempDir)) -> (Config, Config) {
     (door, hall)
 }
 
-async fn text(
-    s: &Station,
-    make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), String>>) -> TextCommand,
-) -> Result<(), String> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    s.send(Command::Text(make(tx)));
-    tokio::time::timeout(Duration::from_secs(15), rx)
-        .await
-        .expect("the station answers in time")
-        .expect("the station answers")
-}
-
-async fn send(s: &Station, to: &str, body: &str) -> Result<(), String> {
-    text(s, |reply| TextCommand::Send {
-        to: to.into(),
-        text: body.into(),
-        reply,
-    })
-    .await
-}
-
 /// Touches quick reply `n` on the station's call screen.
 fn touch_quick_reply(s: &Station, n: usize) {
     let (w, h) = (s.config.media.width as i32, s.config.media.height as i32);
@@ -82,13 +61,13 @@ async fn messages_go_both_ways_in_and_out_of_calls_and_survive_a_restart() {
     let (a, b) = (Station::start(door).await, Station::start(hall.clone()).await);
 
     // Outside a call: Door writes, Hall shows a banner and keeps it unread.
-    send(&a, "Hall", "Parcel at the door").await.unwrap();
+    a.send_text("Hall", "Parcel at the door").await.unwrap();
     let sb = b.wait(5, |s| got(s, "Door", "Parcel at the door")).await;
     assert_eq!(sb.unread_messages.len(), 1, "{:?}", sb.unread_messages);
     assert_eq!(sb.last_message.as_deref(), Some("Door: Parcel at the door"));
     assert!(sb.screen_on);
     // Hall's person replies to the last sender; Door has it, and its own sent message.
-    text(&b, |reply| TextCommand::Reply {
+    b.text(|reply| TextCommand::Reply {
         text: "Coming! \u{1f6b6}".into(),
         reply,
     })
@@ -108,22 +87,22 @@ async fn messages_go_both_ways_in_and_out_of_calls_and_survive_a_restart() {
     b.wait(10, common::ringing).await;
     b.send(Command::Answer);
     a.wait(10, active).await;
-    send(&a, "Hall", "Can you see me?").await.unwrap();
+    a.send_text("Hall", "Can you see me?").await.unwrap();
     b.wait(5, |s| got(s, "Door", "Can you see me?")).await;
     touch_quick_reply(&b, 0);
     a.wait(5, |s| got(s, "Hall", "Coming!")).await;
-    send(&b, "Door", "Yes").await.unwrap();
+    b.send_text("Door", "Yes").await.unwrap();
     a.wait(5, |s| got(s, "Hall", "Yes")).await;
     a.send(Command::Hangup);
     b.wait(10, idle).await;
 
     // What a person cannot send gets a clear answer, and nothing is sent.
     let long = "x".repeat(801);
-    let e = send(&a, "Hall", &long).await.unwrap_err();
+    let e = a.send_text("Hall", &long).await.unwrap_err();
     assert!(e.contains("801") && e.contains("800"), "{e}");
-    let e = send(&a, "Kitchen", "hi").await.unwrap_err();
+    let e = a.send_text("Kitchen", "hi").await.unwrap_err();
     assert!(e.contains("not a contact"), "{e}");
-    let e = send(&a, "Hall", " \n ").await.unwrap_err();
+    let e = a.send_text("Hall", " \n ").await.unwrap_err();
     assert!(e.contains("empty"), "{e}");
 
     // Hall restarts: its messages are still there, read or not as they were.

@@ -5,10 +5,8 @@
 use super::message_log::{now, TextMessage};
 use super::Station;
 use crate::call::machine::{Action, State};
-use crate::call::parse_peer;
 use crate::call::ua::message::{Replier, Route};
 use crate::call::ua::text::{clean_text, TextFrom, MAX_TEXT};
-use crate::config::PlainCalls;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use tracing::{debug, info};
@@ -130,20 +128,11 @@ impl Station {
         let Some(contact) = self.config.contact(&to).cloned() else {
             return answer(reply, Err(format!("{to:?} is not a contact")));
         };
-        let peer = match parse_peer(&contact.uri) {
+        let peer = match self.reach(&contact) {
             Ok(p) => p,
-            Err(e) => return answer(reply, Err(format!("{}: {e}", contact.name))),
+            Err(e) => return answer(reply, Err(e.why())),
         };
-        let secure = self.secure_target(&contact, peer.addr.ip());
-        if secure.is_none() && self.config.security.plain_calls == PlainCalls::Refuse {
-            return answer(
-                reply,
-                Err(format!(
-                    "{} is not paired, and plain calls and messages are refused (security.plain_calls)",
-                    contact.name
-                )),
-            );
-        }
+        let secure = peer.secure;
         // Inside the call with this contact when one is up (the same connection and
         // checks as the call), else on its own.
         let call = self.machine.legs().into_iter().find_map(|leg| match leg {

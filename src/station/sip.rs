@@ -6,6 +6,7 @@ use crate::call::machine::{Action, Event, PeerInfo, State};
 use crate::call::parse_peer;
 use crate::call::sdp::{AudioCodec, Direction, LocalCrypto, LocalMedia};
 use crate::call::ua::{Caller, UaEvent};
+use crate::call::Peer;
 use crate::config::{Config, Contact, Group, PlainCalls};
 use crate::media;
 use crate::security::identity::Fingerprint;
@@ -19,20 +20,14 @@ impl Station {
         if let Some(group) = self.config.group(target).cloned() {
             return self.dial_group(group);
         }
-        let (contact, uri) = match self.config.contact(target) {
-            Some(c) => (Some(c.clone()), c.uri.clone()),
-            None => (None, target.to_string()),
+        let contact = self.config.contact(target).cloned();
+        let peer = match &contact {
+            Some(c) => self.reach(c).map_err(Unreachable::why)?,
+            None => self
+                .reach_address(target)
+                .map_err(|e| format!("{target:?} is not a contact, and {}", e.why()))?,
         };
-        let peer = parse_peer(&uri).map_err(|e| format!("{target:?} is not a contact, and {e}"))?;
-        let secure = contact
-            .as_ref()
-            .and_then(|c| self.secure_target(c, peer.addr.ip()))
-            .is_some();
-        if !secure && self.config.security.plain_calls == PlainCalls::Refuse {
-            return Err(format!(
-                "{target} is not paired, and plain calls are refused (security.plain_calls); pair first: doorway pair NAME"
-            ));
-        }
+        let secure = peer.secure.is_some();
         let info = PeerInfo {
             contact: contact.as_ref().map(|c| c.name.clone()),
             uri: peer.uri.clone(),
@@ -64,12 +59,15 @@ impl Station {
             let Some(contact) = self.config.contact(name).cloned() else {
                 continue;
             };
-            let peer = parse_peer(&contact.uri).map_err(|e| format!("{name}: {e}"))?;
-            let secure = self.secure_target(&contact, peer.addr.ip()).is_some();
-            if !secure && self.config.security.plain_calls == PlainCalls::Refuse {
-                left_out.push(contact.name.clone());
-                continue;
-            }
+            let peer = match self.reach(&contact) {
+                Ok(peer) => peer,
+                Err(Unreachable::NotPaired(_)) => {
+                    left_out.push(contact.name.clone());
+                    continue;
+                }
+                Err(e) => return Err(e.why()),
+            };
+            let secure = peer.secure.is_some();
             let local = self
                 .local_media_avoiding(secure, &mut taken)
                 .ok_or("no free RTP ports in the configured range")?;
@@ -98,6 +96,27 @@ impl Station {
             members,
         });
         Ok(())
+    }
+
+    /// How to reach `contact`: its address, and over TLS with its pin when paired. A
+    /// contact that is not paired cannot be reached while plain calls are refused.
+    pub(super) fn reach(&self, contact: &Contact) -> Result<Peer, Unreachable> {
+        let mut peer =
+            parse_peer(&contact.uri).map_err(|e| Unreachable::BadAddress(format!("{}: {e}", contact.name)))?;
+        peer.secure = self.secure_target(contact, peer.addr.ip());
+        if peer.secure.is_none() && self.config.security.plain_calls == PlainCalls::Refuse {
+            return Err(Unreachable::NotPaired(contact.name.clone()));
+        }
+        Ok(peer)
+    }
+
+    /// How to reach a SIP URI or address that is not a contact (never paired).
+    fn reach_address(&self, uri: &str) -> Result<Peer, Unreachable> {
+        let peer = parse_peer(uri).map_err(|e| Unreachable::BadAddress(e.to_string()))?;
+        if self.config.security.plain_calls == PlainCalls::Refuse {
+            return Err(Unreachable::NotPaired(uri.to_string()));
+        }
+        Ok(peer)
     }
 
     /// Ports and codecs for a new call; with fresh SRTP keys when it is to be encrypted.
@@ -239,4 +258,25 @@ pub(super) fn admission(config: &Config, pins: Arc<Mutex<PinStore>>) -> crate::c
         let pins = pins.lock().unwrap();
         crate::call::identify::recognise(&config, &pins, caller).map(|_| ())
     }))
+}
+
+/// Why a contact cannot be called or written to.
+#[derive(Debug)]
+pub(super) enum Unreachable {
+    /// Its address is not one we can use.
+    BadAddress(String),
+    /// It is not paired, and plain calls are refused.
+    NotPaired(String),
+}
+
+impl Unreachable {
+    /// For a person.
+    pub(super) fn why(self) -> String {
+        match self {
+            Self::BadAddress(e) => e,
+            Self::NotPaired(name) => format!(
+                "{name} is not paired, and plain calls and messages are refused (security.plain_calls); pair first: doorway pair NAME"
+            ),
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod stranger;
 use doorway::call::machine::State;
 use doorway::config::{Config, Contact};
 use doorway::demo::{self, wait_for};
+use doorway::station::messages::TextCommand;
 use doorway::station::{self, Command, StationHandle, Status};
 use std::time::Duration;
 
@@ -58,6 +59,29 @@ impl Station {
 
     pub fn send(&self, c: Command) {
         self.handle.send(c).expect("station running");
+    }
+
+    /// A text command built around its reply channel; the station's answer (within 15 s).
+    pub async fn text(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), String>>) -> TextCommand,
+    ) -> Result<(), String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Command::Text(make(tx)));
+        tokio::time::timeout(Duration::from_secs(15), rx)
+            .await
+            .expect("the station answers in time")
+            .expect("the station answers")
+    }
+
+    /// Sends a text message to contact `to`: delivered, or why not.
+    pub async fn send_text(&self, to: &str, body: &str) -> Result<(), String> {
+        self.text(|reply| TextCommand::Send {
+            to: to.into(),
+            text: body.into(),
+            reply,
+        })
+        .await
     }
 
     pub async fn stop(self) {
