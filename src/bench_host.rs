@@ -6,7 +6,7 @@
 //! decodes, the grid, one encode, three Opus encodes) take turns.
 
 use super::{cpu_seconds, failed, BenchError};
-use crate::call::sdp::{self, AudioCodec, Direction, LocalMedia, Negotiated};
+use crate::call::sdp::{self, LocalMedia, Negotiated};
 use crate::device::{self, Devices};
 use crate::media::conference::ConferenceMedia;
 use crate::media::{self, MediaSession, MediaSettings};
@@ -63,16 +63,7 @@ fn settings() -> Result<MediaSettings, BenchError> {
 }
 
 fn local(video_port: u16, audio_port: u16) -> LocalMedia {
-    LocalMedia {
-        addr: IpAddr::from(LOOPBACK),
-        video_port,
-        audio_port,
-        audio_codecs: vec![AudioCodec::Opus],
-        direction: Direction::SendRecv,
-        session_id: 1,
-        version: 1,
-        crypto: None,
-    }
+    crate::demo::loopback_media(video_port, audio_port)
 }
 
 /// A remote station made of GStreamer alone, in its own process.

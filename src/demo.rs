@@ -20,6 +20,22 @@ pub fn free_sip_port() -> u16 {
     }
 }
 
+/// Media on 127.0.0.1 at these ports, both ways, Opus, unencrypted: what the media
+/// tests and the hosting benchmark negotiate with.
+pub fn loopback_media(video_port: u16, audio_port: u16) -> crate::call::sdp::LocalMedia {
+    use crate::call::sdp::{AudioCodec, Direction, LocalMedia};
+    LocalMedia {
+        addr: std::net::Ipv4Addr::LOCALHOST.into(),
+        video_port,
+        audio_port,
+        audio_codecs: vec![AudioCodec::Opus],
+        direction: Direction::SendRecv,
+        session_id: 1,
+        version: 1,
+        crypto: None,
+    }
+}
+
 /// A loopback station config with test devices and the given contacts.
 pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config {
     Config {

@@ -5,7 +5,7 @@
 //! other three patterns (the remotes in the host's grid; the host all three remotes);
 //! when one remote leaves, the others go on hearing and seeing each other.
 
-use doorway::call::sdp::{self, AudioCodec, Direction, LocalMedia, Negotiated};
+use doorway::call::sdp::{self, LocalMedia, Negotiated};
 use doorway::device::{self, probe, Devices};
 use doorway::media::conference::{grid::Grid, ConferenceMedia};
 use doorway::media::{self, MediaSession, MediaSettings};
@@ -32,16 +32,7 @@ fn settings() -> MediaSettings {
 }
 
 fn local(video_port: u16, audio_port: u16) -> LocalMedia {
-    LocalMedia {
-        addr: "127.0.0.1".parse().unwrap(),
-        video_port,
-        audio_port,
-        audio_codecs: vec![AudioCodec::Opus],
-        direction: Direction::SendRecv,
-        session_id: 1,
-        version: 1,
-        crypto: None,
-    }
+    doorway::demo::loopback_media(video_port, audio_port)
 }
 
 /// The tags seen in the last picture shown, whole frame or any grid cell.

@@ -2,23 +2,14 @@
 //! receive pipeline) builds, negotiates and carries audio. Cancelling a real echo needs a
 //! real speaker and microphone in one box; the emulated station tests that.
 
-use doorway::call::sdp::{self, AudioCodec, Direction, LocalMedia};
+use doorway::call::sdp::{self, LocalMedia};
 use doorway::device;
 use doorway::media::{self, MediaSession, MediaSettings};
 use std::sync::Arc;
 use std::time::Duration;
 
 fn local(video_port: u16, audio_port: u16) -> LocalMedia {
-    LocalMedia {
-        addr: "127.0.0.1".parse().unwrap(),
-        video_port,
-        audio_port,
-        audio_codecs: vec![AudioCodec::Opus],
-        direction: Direction::SendRecv,
-        session_id: 1,
-        version: 1,
-        crypto: None,
-    }
+    doorway::demo::loopback_media(video_port, audio_port)
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //!   its SDP is not asked, and shows nothing in that time;
 //! - a peer that asks us for a keyframe gets one.
 
-use doorway::call::sdp::{self, AudioCodec, Direction, LocalMedia, Negotiated};
+use doorway::call::sdp::{self, Direction, LocalMedia, Negotiated};
 use doorway::device;
 use doorway::media::{self, MediaSession, MediaSettings};
 use gstreamer as gst;
@@ -29,14 +29,8 @@ fn settings() -> MediaSettings {
 
 fn local(video_port: u16, audio_port: u16, direction: Direction) -> LocalMedia {
     LocalMedia {
-        addr: "127.0.0.1".parse().unwrap(),
-        video_port,
-        audio_port,
-        audio_codecs: vec![AudioCodec::Opus],
         direction,
-        session_id: 1,
-        version: 1,
-        crypto: None,
+        ..doorway::demo::loopback_media(video_port, audio_port)
     }
 }
 

@@ -4,7 +4,7 @@
 //! audio keeps only that suite), so two suites run at once. A receiver holding the wrong
 //! key must decode nothing, and its packets must not count as received media.
 
-use doorway::call::sdp::{self, AudioCodec, Direction, LocalCrypto, LocalMedia, Negotiated, SrtpSuite};
+use doorway::call::sdp::{self, LocalCrypto, LocalMedia, Negotiated, SrtpSuite};
 use doorway::device::{self, probe};
 use doorway::media::{self, MediaSession, MediaSettings, MediaStats};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,14 +13,8 @@ use std::time::{Duration, Instant};
 
 fn local(video_port: u16, audio_port: u16) -> LocalMedia {
     LocalMedia {
-        addr: "127.0.0.1".parse().unwrap(),
-        video_port,
-        audio_port,
-        audio_codecs: vec![AudioCodec::Opus],
-        direction: Direction::SendRecv,
-        session_id: 1,
-        version: 1,
         crypto: Some(LocalCrypto::fresh()),
+        ..doorway::demo::loopback_media(video_port, audio_port)
     }
 }
 
