@@ -418,6 +418,15 @@ async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
             m["frames_sent"], m["packets_received"], m["frames_decoded"], m["samples_played"]
         );
     }
+    if let Some(c) = status.get("conference").filter(|c| !c.is_null()) {
+        let legs = status["legs"].as_array().map_or(0, |l| l.len());
+        println!(
+            "hosting {} stations: {} grids sent, frames decoded per station {}",
+            legs + 1,
+            c["grids_sent"],
+            c["frames_decoded"]
+        );
+    }
     if let Some(msg) = status["last_message"].as_str() {
         println!("last message: {msg}");
     }
