@@ -75,6 +75,7 @@ impl Config {
                 "allowed: 1 to 65535, not the SIP listen port (TLS needs a port of its own)",
             ));
         }
+        self.validate_web()?;
         self.validate_input()?;
         let d = &self.devices;
         for (field, value, allowed) in [
@@ -212,6 +213,32 @@ impl Config {
                 &["devices", "display_rotation"],
                 "allowed: 0, 90, 180, 270",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_web(&self) -> Result<(), Problem> {
+        let w = &self.web;
+        let sip = self.station.listen.port();
+        let tls = self.security.tls_port;
+        let taken = |p: u16| p != 0 && (p == sip || p == tls);
+        if taken(w.port) {
+            return Err(Problem::new(
+                &["web", "port"],
+                "allowed: a port not used for SIP (443 by default)",
+            ));
+        }
+        if taken(w.redirect_port) || (w.redirect_port != 0 && w.redirect_port == w.port) {
+            return Err(Problem::new(
+                &["web", "redirect_port"],
+                "allowed: 0 (none) or a port not used for SIP or HTTPS (80 by default)",
+            ));
+        }
+        if !(1..=10_000).contains(&w.visitors_kept) {
+            return Err(Problem::new(&["web", "visitors_kept"], "allowed: 1 to 10000"));
+        }
+        if !(1..=10_000).contains(&w.visitors_mb) {
+            return Err(Problem::new(&["web", "visitors_mb"], "allowed: 1 to 10000"));
         }
         Ok(())
     }

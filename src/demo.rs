@@ -67,6 +67,13 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
             ..Default::default()
         },
         groups: vec![],
+        // Any free port, no redirect, not announced: several stations share the machine.
+        web: crate::config::WebConfig {
+            port: 0,
+            redirect_port: 0,
+            mdns: false,
+            ..Default::default()
+        },
     }
 }
 

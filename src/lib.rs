@@ -22,6 +22,8 @@
 //! - [`security`]: the station's own key and certificate, pins of paired contacts, TLS
 //!   that trusts by pin, and pairing by a code compared on both screens.
 //! - [`station`]: the event loop that wires SIP, the call machine, media and devices.
+//! - [`web`]: the station's web page over HTTPS: login, live status, visitor log,
+//!   settings and log.
 //! - [`control`]: the local control socket behind `doorway call|answer|hangup|status`.
 //! - [`demo`]: two stations on 127.0.0.1 calling each other, used by `doorway demo`.
 //! - [`bench`]: the glass-to-glass latency benchmark against a plain reference pipeline.
@@ -37,3 +39,4 @@ pub mod media;
 pub mod security;
 pub mod station;
 pub mod ui;
+pub mod web;

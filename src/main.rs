@@ -8,6 +8,9 @@ use doorway::control::{self, Request};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+#[path = "main_web.rs"]
+mod web_cli;
+
 #[derive(Parser)]
 #[command(name = "doorway", version, about = "LAN video intercom and doorbell station")]
 struct Cli {
@@ -62,6 +65,16 @@ enum Cmd {
         json: bool,
         #[command(flatten)]
         socket: SocketArgs,
+    },
+    /// Set the web page's password (read from the terminal or one line of stdin), or
+    /// clear it so that the station's screen shows a one-time code for the next visit.
+    WebPassword {
+        /// Configuration of the station (to find its state directory).
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Clear the password instead of setting one.
+        #[arg(long)]
+        clear: bool,
     },
     /// Print this station's certificate fingerprint and short code.
     Identity {
@@ -166,19 +179,32 @@ impl SocketArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DOORWAY_LOG").unwrap_or_else(|_| "info,rsipstack=warn".into()),
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter =
+        || tracing_subscriber::EnvFilter::try_from_env("DOORWAY_LOG").unwrap_or_else(|_| "info,rsipstack=warn".into());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour codes only for a terminal: the journal and log files get plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(filter()),
         )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal: the journal and log files get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // The web page's Log: the station's own lines, other crates' warnings.
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(doorway::web::logbuf::global().clone())
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::EnvFilter::new("warn,doorway=info")),
+        )
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::CheckConfig { file } => return check_config(&file),
-        Cmd::Run { config } => match Config::load(&config) {
-            Ok(config) => runtime().block_on(run(config)),
+        Cmd::Run { config: file } => match Config::load(&file) {
+            Ok(config) => runtime().block_on(run(config, file)),
             Err(e) => return config_error(e),
         },
         Cmd::Call { target, socket } => runtime().block_on(simple(&socket.path(), Request::Call { target })),
@@ -188,6 +214,7 @@ fn main() -> ExitCode {
         Cmd::Resume { socket } => runtime().block_on(simple(&socket.path(), Request::Resume)),
         Cmd::Status { json, socket } => runtime().block_on(status(&socket.path(), json)),
         Cmd::Identity { config } => identity(&config),
+        Cmd::WebPassword { config, clear } => web_cli::web_password(&config, clear),
         Cmd::Pair { name, socket } => runtime().block_on(pair(&socket.path(), name)),
         Cmd::PairConfirm { socket } => {
             runtime().block_on(simple(&socket.path(), Request::PairDecision { confirmed: true }))
@@ -275,13 +302,13 @@ fn check_config(file: &Path) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, file: PathBuf) -> anyhow::Result<()> {
     let socket = config
         .station
         .control_socket
         .clone()
         .unwrap_or_else(control::default_socket_path);
-    let (station, task) = doorway::station::start(config)
+    let (station, task) = doorway::station::start_with(config, Some(file))
         .await
         .context("station could not start")?;
     control::serve(&socket, station.clone()).await?;
@@ -394,6 +421,12 @@ async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
         ""
     };
     println!("call: {state} {peer} ({} s{secure})", status["seconds_in_state"]);
+    if let Some(web) = status["web"].as_str() {
+        match status["web_setup_code"].as_str() {
+            Some(code) => println!("web page: {web} (first visit: setup code {code})"),
+            None => println!("web page: {web}"),
+        }
+    }
     let security = &status["security"];
     println!(
         "identity: {} ({})",

@@ -115,6 +115,10 @@ impl Camera for LibcameraCamera {
             let _ = pipeline.set_state(gst::State::Null);
         }
     }
+
+    fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
 }
 
 impl Drop for LibcameraCamera {

@@ -139,6 +139,9 @@ pub trait Camera: Send {
     fn capture(&mut self) -> Result<VideoFrame, DeviceError>;
     /// Releases the device.
     fn close(&mut self);
+    /// Whether it is open now (a call's feeder holds it): a snapshot then takes a
+    /// frame instead of opening it.
+    fn is_open(&self) -> bool;
     /// Whether the camera is plugged in, checked cheaply (no opening); None when the
     /// backend cannot tell.
     fn present(&self) -> Option<bool> {

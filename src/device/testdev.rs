@@ -137,6 +137,10 @@ impl Camera for PatternCamera {
     fn close(&mut self) {
         self.format = None;
     }
+
+    fn is_open(&self) -> bool {
+        self.format.is_some()
+    }
 }
 
 /// A microphone that plays a sine at a fixed frequency.

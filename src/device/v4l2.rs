@@ -305,6 +305,10 @@ impl Camera for V4l2Camera {
         self.open = None;
     }
 
+    fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
     fn present(&self) -> Option<bool> {
         Some(match &self.path {
             Some(path) => path.exists(),

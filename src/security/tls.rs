@@ -102,6 +102,18 @@ pub fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>, r
     Ok(Arc::new(config))
 }
 
+/// The web page's server side: our certificate, no client certificate asked for (a
+/// browser would prompt for one), HTTP/1.1.
+pub fn web_server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let key = certified_key(identity)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// What a client connection saw of the server's certificate.
 #[derive(Debug, Default, Clone)]
 pub struct Seen(Arc<Mutex<Option<Fingerprint>>>);

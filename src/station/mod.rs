@@ -27,7 +27,9 @@ pub mod pairing;
 mod screen;
 mod sip;
 mod status;
+mod visitors;
 mod watch;
+mod web;
 
 pub use status::{SecurityStatus, Status};
 
@@ -81,6 +83,9 @@ pub enum Command {
     Pairing(pairing::PairingCommand),
     /// Text messages.
     Text(messages::TextCommand),
+    /// Use a new configuration (already checked and saved); the reply lists the fields
+    /// that take effect only at the next start.
+    ApplyConfig(Box<Config>, oneshot::Sender<Vec<String>>),
     /// Hang up and stop.
     Shutdown,
 }
@@ -159,6 +164,15 @@ fn security_state(config: &Config) -> Result<(Identity, PinStore), StationError>
 
 /// Opens devices, starts SIP, and runs the station loop in a task.
 pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHandle<()>), StationError> {
+    start_with(config, None).await
+}
+
+/// As [`start`], for a station whose config lives in `config_file` (the web page's
+/// Settings edit it).
+pub async fn start_with(
+    config: Config,
+    config_file: Option<PathBuf>,
+) -> Result<(StationHandle, tokio::task::JoinHandle<()>), StationError> {
     media::init()?;
     let codecs = media::codecs::probe(false).map_err(media::MediaError::from)?;
     media::codecs::warm_up(&codecs);
@@ -171,6 +185,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         message_log::MessageLog::load(&crate::security::state_dir(&config))
     };
     let pins = Arc::new(Mutex::new(pins));
+    let admission = sip::AdmissionConfig::new(&config);
     let (ua_tx, ua_rx) = mpsc::unbounded_channel();
     let ua = UserAgent::start(
         UaSettings {
@@ -180,7 +195,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
             display_name: config.station.name.clone(),
             setup_timeout: Duration::from_secs(config.station.setup_timeout_secs),
             ring_timeout: Duration::from_secs(config.station.ring_timeout_secs),
-            admission: sip::admission(&config, pins.clone()),
+            admission: sip::admission(&admission, pins.clone()),
             tls: Some(crate::call::ua::TlsSettings {
                 identity: identity.clone(),
                 port: config.security.tls_port,
@@ -208,12 +223,27 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         echo_probe: echo_probe_name(&config, ua.local_addr().port()),
     };
     let span = info_span!("station", name = %config.station.name);
+    let visitors = Arc::new(Mutex::new(crate::web::visitors::VisitorLog::open(
+        (!config.station.ephemeral_state).then(|| crate::security::state_dir(&config).join("visitors")),
+        config.web.visitors_kept,
+        u64::from(config.web.visitors_mb) * 1024 * 1024,
+    )));
+    let web = web::start_page(
+        &config,
+        config_file,
+        &identity,
+        handle.commands.downgrade(),
+        advertise,
+        visitors.clone(),
+    )
+    .instrument(span.clone())
+    .await;
     let (width, height) = devices.display.lock().unwrap().size();
     let compositor = Arc::new(Mutex::new(Compositor::new(
         devices.display.clone(),
         width,
         height,
-        idle_screen(&config, &messages),
+        idle_screen(&config, &messages, web.as_ref()),
     )));
     let (input_tx, input_rx) = mpsc::unbounded_channel();
     if config.input.backend == "evdev" {
@@ -247,6 +277,7 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         advertise,
         identity,
         pins,
+        admission,
         pairing: None,
         messages,
         config,
@@ -261,6 +292,10 @@ pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHa
         last_message: None,
         missed_call: None,
         state_since: Instant::now(),
+        web,
+        visitors,
+        visit: None,
+        answered_from_web: false,
     };
     let task = tokio::spawn(station.run(ua_rx, command_rx, input_rx).instrument(span));
     Ok((handle, task))
@@ -296,6 +331,8 @@ struct Station {
     identity: Identity,
     /// Paired contacts (shared with the user agent's admission check).
     pins: Arc<Mutex<PinStore>>,
+    /// The config the user agent admits callers by.
+    admission: sip::AdmissionConfig,
     /// A pairing under way.
     pairing: Option<pairing::Session>,
     /// The last text messages.
@@ -316,6 +353,14 @@ struct Station {
     /// The note of a call that rang out unanswered.
     missed_call: Option<String>,
     state_since: Instant,
+    /// The web page, when it runs.
+    web: Option<web::StationWeb>,
+    /// The visitor log (shared with the web page).
+    visitors: Arc<Mutex<crate::web::visitors::VisitorLog>>,
+    /// The ring being logged.
+    visit: Option<visitors::Visit>,
+    /// The ringing call was answered from the web page.
+    answered_from_web: bool,
 }
 
 impl Station {
@@ -355,6 +400,9 @@ impl Station {
         // Give the BYE or CANCEL a moment to leave before the endpoint stops.
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.ua.shutdown();
+        if let Some(web) = &self.web {
+            web.server.stop();
+        }
         info!("station stopped");
     }
 
@@ -405,6 +453,10 @@ impl Station {
             Command::RetryReoffer(call) => self.feed(Event::RetryReoffer { call }),
             Command::Pairing(c) => self.on_pairing_command(c),
             Command::Text(c) => self.on_text_command(c),
+            Command::ApplyConfig(config, reply) => {
+                let later = self.apply_config(*config);
+                let _ = reply.send(later);
+            }
             Command::Shutdown => {}
         }
     }
@@ -417,6 +469,7 @@ impl Station {
         self.update_screen();
         self.watch_media();
         self.return_freed_memory();
+        self.publish_status();
     }
 
     /// An incoming call rings no longer than the configured time, whether or not its
@@ -433,6 +486,7 @@ impl Station {
     }
 
     pub(super) fn feed(&mut self, event: Event) {
+        let local_hangup = matches!(event, Event::Hangup);
         let was_idle = self.machine.state() == &State::Idle;
         let before = std::mem::discriminant(self.machine.state());
         let actions = self.machine.handle(event);
@@ -446,6 +500,7 @@ impl Station {
             self.state_since = Instant::now();
             info!(state = ?self.machine.state(), "call state");
             self.tell_systemd();
+            self.track_visit(local_hangup);
         }
         // Tearing pipelines down can take a moment on a slow board: show the new screen
         // first, unless media starts again in the same step.
@@ -461,6 +516,7 @@ impl Station {
         for action in stops {
             self.act(action);
         }
+        self.publish_status();
     }
 }
 

@@ -37,7 +37,7 @@ impl Station {
         let screen = match self.machine.state() {
             State::Idle => self
                 .pairing_screen()
-                .unwrap_or_else(|| idle_screen(&self.config, &self.messages)),
+                .unwrap_or_else(|| idle_screen(&self.config, &self.messages, self.web.as_ref())),
             State::Outgoing { peer, ringing, .. } => Screen::Calling {
                 // A ring group is called by its name until a member answers.
                 peer: self.machine.group().unwrap_or(peer.label()).into(),
@@ -104,7 +104,7 @@ impl Station {
 
 /// The idle screen: name, clock, contacts, and the last messages with quick replies to
 /// whoever wrote last.
-pub(super) fn idle_screen(config: &Config, log: &MessageLog) -> Screen {
+pub(super) fn idle_screen(config: &Config, log: &MessageLog, web: Option<&super::web::StationWeb>) -> Screen {
     // Contacts, then ring groups: a button each.
     let contacts = config
         .contacts
@@ -134,6 +134,7 @@ pub(super) fn idle_screen(config: &Config, log: &MessageLog) -> Screen {
         contacts,
         messages,
         replies,
+        web: web.map(super::web::StationWeb::screen_line),
     }
 }
 

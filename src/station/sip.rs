@@ -252,12 +252,27 @@ impl Station {
 
 /// Who may ring: contacts (paired ones only with their certificate), or everyone when
 /// the config allows unknown callers.
-pub(super) fn admission(config: &Config, pins: Arc<Mutex<PinStore>>) -> crate::call::ua::Admission {
+pub(super) fn admission(config: &AdmissionConfig, pins: Arc<Mutex<PinStore>>) -> crate::call::ua::Admission {
     let config = config.clone();
     crate::call::ua::Admission(Arc::new(move |caller| {
+        let config = config.0.lock().unwrap().clone();
         let pins = pins.lock().unwrap();
         crate::call::identify::recognise(&config, &pins, caller).map(|_| ())
     }))
+}
+
+/// The contacts the user agent admits callers by, replaced when a new config is applied.
+#[derive(Clone)]
+pub(super) struct AdmissionConfig(Arc<Mutex<Arc<Config>>>);
+
+impl AdmissionConfig {
+    pub(super) fn new(config: &Config) -> Self {
+        Self(Arc::new(Mutex::new(Arc::new(config.clone()))))
+    }
+
+    pub(super) fn replace(&self, config: &Config) {
+        *self.0.lock().unwrap() = Arc::new(config.clone());
+    }
 }
 
 /// Why a contact cannot be called or written to.

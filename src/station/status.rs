@@ -49,6 +49,13 @@ pub struct Status {
     pub unread_messages: Vec<message_log::TextMessage>,
     /// The last text messages both ways, oldest first.
     pub messages: Vec<message_log::TextMessage>,
+    /// The address we give peers.
+    pub address: String,
+    /// The web page's address, when it runs.
+    pub web: Option<String>,
+    /// The web page's one-time setup code while no password is set (for the local
+    /// console; the page itself never shows it).
+    pub web_setup_code: Option<String>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -87,6 +94,12 @@ impl Station {
             security: self.security_status(),
             unread_messages: self.messages.unread(),
             messages: self.messages.all(),
+            address: self.advertise.to_string(),
+            web: self.web_url(),
+            web_setup_code: self
+                .web
+                .as_ref()
+                .and_then(|w| w.shared.auth.lock().unwrap().setup_code()),
         }
     }
 }

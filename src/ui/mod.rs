@@ -35,6 +35,8 @@ pub enum Screen {
         messages: Vec<String>,
         /// Quick replies to whoever wrote last.
         replies: Vec<String>,
+        /// The web page's address, and its one-time setup code while no password is set.
+        web: Option<String>,
     },
     /// We call someone.
     Calling {
@@ -145,6 +147,7 @@ const RED: Rgb = Rgb(190, 40, 40);
 const AMBER: Rgb = Rgb(200, 130, 20);
 const BACKGROUND: Rgb = Rgb(18, 22, 30);
 const WHITE: Rgb = Rgb(240, 240, 240);
+const QUIET: Rgb = Rgb(150, 160, 175);
 
 /// Text size proportional to the screen, so small and large panels both read well.
 fn text_size(height: i32, fraction: f32) -> f32 {
@@ -316,11 +319,23 @@ pub fn render(
             clock,
             messages: list,
             replies,
+            web,
             ..
         } => {
             canvas.text(w / 40 + 4, h / 20, station, big, WHITE);
             let cw = Canvas::text_width(clock, big);
             canvas.text(w - cw - w / 40 - 4, h / 20, clock, big, WHITE);
+            if let (Some(web), None) = (web, message) {
+                // Where the banner goes, while there is none: where to find the page (and
+                // the code a first visit asks for).
+                let mut size = small * 0.6;
+                let natural = Canvas::text_width(web, size);
+                if natural > w - 32 {
+                    size *= (w - 32) as f32 / natural as f32;
+                }
+                let tw = Canvas::text_width(web, size);
+                canvas.text((w - tw) / 2, h * 3 / 20 + 4, web, size, QUIET);
+            }
             if !list.is_empty() {
                 let margin = (w.min(h) / 40).max(4);
                 let split = w * 3 / 5;

@@ -13,6 +13,7 @@ fn idle(n: usize) -> Screen {
             .collect(),
         messages: vec![],
         replies: vec![],
+        web: None,
     }
 }
 

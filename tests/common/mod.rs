@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod stranger;
+pub mod web;
 
 use doorway::call::machine::State;
 use doorway::config::{Config, Contact};
@@ -30,6 +31,11 @@ impl Station {
                 .try_init();
         }
         let (handle, task) = station::start(config.clone()).await.expect("station starts");
+        Station { handle, config, task }
+    }
+
+    /// A station started some other way.
+    pub fn from_parts(handle: StationHandle, config: Config, task: tokio::task::JoinHandle<()>) -> Station {
         Station { handle, config, task }
     }
 

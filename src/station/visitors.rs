@@ -1,0 +1,152 @@
+//! Filling the visitor log: a ring (a call out when someone presses a button here, or a
+//! call ringing in) saves a snapshot of this station's camera; how the ring ended is
+//! written when it ends.
+
+use super::Station;
+use crate::call::machine::State;
+use crate::device::{Camera, PixelFormat, Shared, VideoFormat, VideoFrame};
+use crate::web::visitors::{Direction, Outcome, VisitorLog};
+use std::sync::{Arc, Mutex};
+use tracing::{info, warn};
+
+/// The ring being logged: its Call-ID, its entry, which way it rang.
+pub(super) struct Visit {
+    call: String,
+    id: u64,
+    direction: Direction,
+}
+
+/// JPEG quality of snapshots: a face stays recognisable at a few tens of kilobytes.
+const JPEG_QUALITY: u8 = 80;
+
+impl Station {
+    /// After each call event: starts a log entry when a ring begins, and records the
+    /// outcome when it ends. `local_hangup` says this station hung up (a decline when it
+    /// rang here).
+    pub(super) fn track_visit(&mut self, local_hangup: bool) {
+        let state = self.machine.state().clone();
+        match (&self.visit, &state) {
+            (None, State::Incoming { call, peer, .. }) => self.start_visit(call, Direction::Incoming, peer.label()),
+            (None, State::Outgoing { call, peer, .. }) => {
+                let who = self.machine.group().unwrap_or(peer.label()).to_string();
+                self.start_visit(call, Direction::Outgoing, &who)
+            }
+            (Some(_), State::Active { .. }) => {
+                let outcome = if std::mem::take(&mut self.answered_from_web) {
+                    Outcome::AnsweredFromWeb
+                } else {
+                    Outcome::Answered
+                };
+                self.end_visit(outcome);
+            }
+            (Some(v), State::Idle) => {
+                let outcome = if local_hangup && v.direction == Direction::Incoming {
+                    Outcome::Declined
+                } else {
+                    Outcome::Missed
+                };
+                self.end_visit(outcome);
+            }
+            _ => {}
+        }
+    }
+
+    fn start_visit(&mut self, call: &str, direction: Direction, peer: &str) {
+        // SAFETY: time has no preconditions.
+        let now = unsafe { libc::time(std::ptr::null_mut()) }.max(0) as u64;
+        let id = match self.visitors.lock().unwrap().add(now, direction, peer, &[]) {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(error = %e, "cannot log the ring");
+                return;
+            }
+        };
+        self.visit = Some(Visit {
+            call: call.to_string(),
+            id,
+            direction,
+        });
+        let camera = self.devices.camera.clone();
+        let want = VideoFormat {
+            pixel: PixelFormat::I420,
+            width: self.settings.width,
+            height: self.settings.height,
+            fps: self.settings.fps,
+        };
+        let log = self.visitors.clone();
+        // Opening a camera takes a moment: off the station's loop.
+        let spawned = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || attach_snapshot(camera, want, log, id));
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot take a snapshot");
+        }
+    }
+
+    fn end_visit(&mut self, outcome: Outcome) {
+        if let Some(v) = self.visit.take() {
+            info!(call = %v.call, ?outcome, "ring logged");
+            if let Err(e) = self.visitors.lock().unwrap().set_outcome(v.id, outcome) {
+                warn!(error = %e, "cannot log how the ring ended");
+            }
+        }
+    }
+}
+
+fn attach_snapshot(camera: Shared<dyn Camera>, want: VideoFormat, log: Arc<Mutex<VisitorLog>>, id: u64) {
+    let Some(jpeg) = snapshot(&camera, want) else {
+        warn!("no snapshot: the camera gave no picture");
+        return;
+    };
+    if let Err(e) = log.lock().unwrap().attach(id, &jpeg) {
+        warn!(error = %e, "cannot keep the snapshot");
+    }
+}
+
+/// One picture from the camera as JPEG: taken from a camera a call holds open, or by
+/// opening it for a moment (a few frames, so that exposure settles).
+pub(crate) fn snapshot(camera: &Shared<dyn Camera>, want: VideoFormat) -> Option<Vec<u8>> {
+    let frame = {
+        let mut cam = camera.lock().unwrap();
+        if cam.is_open() {
+            cam.capture().ok()?
+        } else {
+            cam.open(want).ok()?;
+            let frame = (0..3).filter_map(|_| cam.capture().ok()).last();
+            cam.close();
+            frame?
+        }
+    };
+    jpeg(&frame)
+}
+
+/// A frame as JPEG (MJPEG frames are JPEG already).
+pub(crate) fn jpeg(frame: &VideoFrame) -> Option<Vec<u8>> {
+    let f = frame.format;
+    if f.pixel == PixelFormat::Mjpeg {
+        return Some(frame.data.clone());
+    }
+    let (w, h) = (u16::try_from(f.width).ok()?, u16::try_from(f.height).ok()?);
+    let bgrx;
+    let (data, stride) = match f.pixel {
+        PixelFormat::Bgrx => (&frame.data, frame.stride),
+        _ => {
+            bgrx = crate::device::thumbnail_bgrx(frame, f.width, f.height)?;
+            (&bgrx.data, bgrx.stride)
+        }
+    };
+    // Tightly packed rows for the encoder.
+    let row = f.width as usize * 4;
+    let packed: Vec<u8> = if stride == row {
+        data.get(..row * f.height as usize)?.to_vec()
+    } else {
+        (0..f.height as usize)
+            .flat_map(|y| data[y * stride..y * stride + row].iter().copied())
+            .collect()
+    };
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
+        .encode(&packed, w, h, jpeg_encoder::ColorType::Bgra)
+        .ok()?;
+    Some(out)
+}

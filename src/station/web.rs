@@ -1,0 +1,173 @@
+//! The station's side of its web page: starting it (and its mDNS announcement), the
+//! status it publishes, the line on the idle screen, and a config saved from the page.
+
+use super::{Command, Station};
+use crate::config::Config;
+use crate::security::identity::Identity;
+use crate::web::{WebSettings, WebShared};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+/// The running page.
+pub(super) struct StationWeb {
+    pub server: crate::web::Web,
+    pub shared: WebShared,
+    /// What people type: `https://front-door.local`.
+    pub url: String,
+    /// Keeps the mDNS announcement alive.
+    _announcement: Option<crate::web::mdns::Announcement>,
+}
+
+impl StationWeb {
+    /// The idle screen's line: the address, and the setup code while no password is set.
+    pub fn screen_line(&self) -> String {
+        match self.shared.auth.lock().unwrap().setup_code() {
+            Some(code) => format!("{}  ·  web setup code {code}", self.url),
+            None => self.url.clone(),
+        }
+    }
+}
+
+/// Starts the page when the config asks for it. A page that cannot start is logged; the
+/// station works on without it.
+pub(super) async fn start_page(
+    config: &Config,
+    config_file: Option<PathBuf>,
+    identity: &Identity,
+    commands: mpsc::WeakUnboundedSender<Command>,
+    advertise: IpAddr,
+    visitors: Arc<std::sync::Mutex<crate::web::visitors::VisitorLog>>,
+) -> Option<StationWeb> {
+    let w = &config.web;
+    if !w.enabled {
+        return None;
+    }
+    let state_dir = (!config.station.ephemeral_state).then(|| crate::security::state_dir(config));
+    let shared = WebShared::new(state_dir, visitors);
+    let host_name = crate::web::host_name(&config.station.name);
+    let settings = WebSettings {
+        listen: config.station.listen.ip(),
+        port: w.port,
+        redirect_port: w.redirect_port,
+        config_file,
+        host_name: host_name.clone(),
+    };
+    let server = match crate::web::start(settings, identity, shared.clone(), commands).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "the web page cannot start; the station works on without it");
+            return None;
+        }
+    };
+    let port = server.addr.port();
+    let announcement = if w.mdns {
+        match crate::web::mdns::announce(&host_name, &config.station.name, advertise, port) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                warn!(error = %e, "cannot announce the station over mDNS");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let host = match &announcement {
+        Some(_) => format!("{host_name}.local"),
+        None => match advertise {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        },
+    };
+    let url = match port {
+        443 => format!("https://{host}"),
+        p => format!("https://{host}:{p}"),
+    };
+    info!(%url, "web page");
+    Some(StationWeb {
+        server,
+        shared,
+        url,
+        _announcement: announcement,
+    })
+}
+
+impl Station {
+    /// Gives the web page the current status (each tick and after each call event).
+    pub(super) fn publish_status(&self) {
+        if let Some(web) = &self.web {
+            web.shared.status.send_replace(Some(Arc::new(self.status())));
+        }
+    }
+
+    /// The page's address, for the status.
+    pub(super) fn web_url(&self) -> Option<String> {
+        self.web.as_ref().map(|w| w.url.clone())
+    }
+
+    /// Takes a config saved from the web page. What can change while running changes
+    /// now (contacts and groups, keys, names, timeouts, media levels and sizes for the
+    /// next call); the reply names the fields that need a restart.
+    pub(super) fn apply_config(&mut self, new: Config) -> Vec<String> {
+        let old = &self.config;
+        let mut later = vec![];
+        let mut differs = |field: &str, changed: bool| {
+            if changed {
+                later.push(field.to_string());
+            }
+        };
+        differs("station.listen", old.station.listen != new.station.listen);
+        differs("station.advertise", old.station.advertise != new.station.advertise);
+        differs("station.user", old.station.user != new.station.user);
+        // The name on the screen changes now; the one in our SIP requests at the next start.
+        differs("station.name (in SIP)", old.station.name != new.station.name);
+        differs(
+            "station.ring_timeout_secs",
+            old.station.ring_timeout_secs != new.station.ring_timeout_secs,
+        );
+        differs(
+            "station.setup_timeout_secs",
+            old.station.setup_timeout_secs != new.station.setup_timeout_secs,
+        );
+        differs(
+            "station.control_socket",
+            old.station.control_socket != new.station.control_socket,
+        );
+        differs("station.state_dir", old.station.state_dir != new.station.state_dir);
+        differs("security.tls_port", old.security.tls_port != new.security.tls_port);
+        differs("devices", format!("{:?}", old.devices) != format!("{:?}", new.devices));
+        differs("input.backend", old.input.backend != new.input.backend);
+        differs(
+            "input.touch_calibration",
+            old.input.touch_calibration != new.input.touch_calibration,
+        );
+        differs("media.rtp_port_min", old.media.rtp_port_min != new.media.rtp_port_min);
+        differs("media.rtp_port_max", old.media.rtp_port_max != new.media.rtp_port_max);
+        differs("web", format!("{:?}", old.web) != format!("{:?}", new.web));
+        let caps = (new.web.visitors_kept, u64::from(new.web.visitors_mb) * 1024 * 1024);
+        if let Err(e) = self.visitors.lock().unwrap().set_caps(caps.0, caps.1) {
+            tracing::warn!(error = %e, "cannot trim the visitor log");
+        }
+        let volume_changed = (old.media.speaker_volume - new.media.speaker_volume).abs() > f64::EPSILON;
+        self.admission.replace(&new);
+        self.keys = super::buttons::key_interpreter(&new);
+        let m = &new.media;
+        self.settings.width = m.width;
+        self.settings.height = m.height;
+        self.settings.fps = m.fps;
+        self.settings.bitrate_kbps = m.video_bitrate_kbps;
+        self.settings.jitter_ms = m.jitter_ms;
+        if volume_changed {
+            self.volume = new.media.speaker_volume;
+        }
+        self.config = new;
+        if volume_changed {
+            self.apply_levels();
+        }
+        info!(at_next_start = ?later, "new configuration applied");
+        self.update_screen();
+        later
+    }
+}
