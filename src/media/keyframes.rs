@@ -48,7 +48,7 @@ impl KeyframeSource {
     }
 
     /// The other side asked for a keyframe: make one, unless one was made very recently.
-    fn request(&self) {
+    pub(crate) fn request(&self) {
         let now = monotonic_ms();
         let last = self.last_forced_ms.load(Ordering::Relaxed);
         if last != 0 && now.saturating_sub(last) < MIN_FORCED_MS {

@@ -14,6 +14,7 @@ pub mod ring;
 pub mod rtp_filter;
 pub mod send;
 pub mod srtp;
+pub mod web_leg;
 
 use crate::call::sdp::{Direction, Negotiated};
 use crate::device::{DeviceError, Devices};

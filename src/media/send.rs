@@ -395,7 +395,7 @@ fn stride_of(format: VideoFormat) -> usize {
 }
 
 /// Caps for frames in `format`.
-fn video_caps(format: VideoFormat) -> gst::Caps {
+pub(super) fn video_caps(format: VideoFormat) -> gst::Caps {
     match format.pixel {
         PixelFormat::Mjpeg => gst::Caps::builder("image/jpeg"),
         raw => gst::Caps::builder("video/x-raw").field("format", raw.gst_name()),
@@ -406,7 +406,7 @@ fn video_caps(format: VideoFormat) -> gst::Caps {
     .build()
 }
 
-fn feed_video(
+pub(super) fn feed_video(
     src: gst_app::AppSrc,
     camera: Shared<dyn Camera>,
     wanted: VideoFormat,
@@ -476,7 +476,7 @@ fn feed_video(
     camera.lock().unwrap().close();
 }
 
-fn feed_audio(src: gst_app::AppSrc, microphone: Shared<dyn Microphone>, stop: Arc<AtomicBool>) {
+pub(super) fn feed_audio(src: gst_app::AppSrc, microphone: Shared<dyn Microphone>, stop: Arc<AtomicBool>) {
     let mut samples = vec![0i16; AUDIO_CHUNK];
     let mut lost = false;
     let mut last_reopen = std::time::Instant::now();

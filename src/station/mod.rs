@@ -30,6 +30,7 @@ mod status;
 mod visitors;
 mod watch;
 mod web;
+pub mod web_live;
 
 pub use status::{SecurityStatus, Status};
 
@@ -86,6 +87,10 @@ pub enum Command {
     /// Use a new configuration (already checked and saved); the reply lists the fields
     /// that take effect only at the next start.
     ApplyConfig(Box<Config>, oneshot::Sender<Vec<String>>),
+    /// A browser's WebRTC offer to watch the camera: its id and our answer, or why not.
+    WebLive(String, oneshot::Sender<Result<(u64, String), String>>),
+    /// A live view ends.
+    WebLiveEnd(u64),
     /// Hang up and stop.
     Shutdown,
 }
@@ -296,6 +301,8 @@ pub async fn start_with(
         visitors,
         visit: None,
         answered_from_web: false,
+        live_views: vec![],
+        next_live_id: 0,
     };
     let task = tokio::spawn(station.run(ua_rx, command_rx, input_rx).instrument(span));
     Ok((handle, task))
@@ -361,6 +368,9 @@ struct Station {
     visit: Option<visitors::Visit>,
     /// The ringing call was answered from the web page.
     answered_from_web: bool,
+    /// Browsers watching the camera.
+    live_views: Vec<web_live::LiveView>,
+    next_live_id: u64,
 }
 
 impl Station {
@@ -453,6 +463,8 @@ impl Station {
             Command::RetryReoffer(call) => self.feed(Event::RetryReoffer { call }),
             Command::Pairing(c) => self.on_pairing_command(c),
             Command::Text(c) => self.on_text_command(c),
+            Command::WebLive(offer, reply) => self.start_live_view(offer, reply),
+            Command::WebLiveEnd(id) => self.end_live_view(id),
             Command::ApplyConfig(config, reply) => {
                 let later = self.apply_config(*config);
                 let _ = reply.send(later);
@@ -501,6 +513,7 @@ impl Station {
             info!(state = ?self.machine.state(), "call state");
             self.tell_systemd();
             self.track_visit(local_hangup);
+            self.end_live_views_for_a_call();
         }
         // Tearing pipelines down can take a moment on a slow board: show the new screen
         // first, unless media starts again in the same step.

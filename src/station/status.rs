@@ -56,6 +56,8 @@ pub struct Status {
     /// The web page's one-time setup code while no password is set (for the local
     /// console; the page itself never shows it).
     pub web_setup_code: Option<String>,
+    /// Browsers watching the camera from the web page.
+    pub live_views: Vec<super::web_live::LiveViewStatus>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -100,6 +102,7 @@ impl Station {
                 .web
                 .as_ref()
                 .and_then(|w| w.shared.auth.lock().unwrap().setup_code()),
+            live_views: self.live_view_status(),
         }
     }
 }

@@ -10,10 +10,12 @@
 
 pub mod auth;
 pub mod listen;
+mod live_routes;
 pub mod logbuf;
 pub mod mdns;
 pub mod password;
 mod routes;
+pub mod rtc;
 mod session;
 mod settings;
 mod visitor_routes;

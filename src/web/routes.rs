@@ -51,6 +51,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/log", get(log_lines))
         .merge(super::settings::routes())
         .merge(super::visitor_routes::routes())
+        .merge(super::live_routes::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(safety_headers))
         .with_state(app)

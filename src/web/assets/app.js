@@ -298,6 +298,73 @@ async function visitorsPage() {
   }));
 }
 
+// ---- live view: WebRTC with the station (it answers; no STUN/TURN, the LAN only) ----
+
+const live = { pc: null, id: null, talk: null };
+
+async function watchLive(video, state) {
+  const pc = new RTCPeerConnection();
+  live.pc = pc;
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  let mic = null;
+  try {
+    mic = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks()[0];
+  } catch (e) {
+    state.textContent = 'No microphone here: you can watch and listen.';
+  }
+  if (mic) {
+    // Silent until "Talk".
+    mic.enabled = false;
+    live.talk = mic;
+    pc.addTransceiver(mic, { direction: 'sendrecv' });
+  } else {
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+  }
+  const stream = new MediaStream();
+  video.srcObject = stream;
+  pc.ontrack = (e) => stream.addTrack(e.track);
+  pc.onconnectionstatechange = () => {
+    state.textContent = { connected: 'Live', failed: 'The connection failed.', disconnected: 'Connection lost.' }[pc.connectionState] || pc.connectionState;
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  const r = await api('POST', '/api/live', { sdp: pc.localDescription.sdp });
+  if (!r.ok) {
+    state.textContent = 'The station says: ' + await r.text();
+    return null;
+  }
+  const answer = await r.json();
+  live.id = answer.id;
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+  return pc;
+}
+
+function endLive() {
+  if (live.id !== null) {
+    fetch('/api/live/' + live.id + '/end', { method: 'POST', credentials: 'same-origin', headers: { 'x-csrf-token': csrf }, keepalive: true });
+  }
+  if (live.pc) live.pc.close();
+  live.pc = null;
+  live.id = null;
+}
+
+async function livePage() {
+  const video = $('#live-video');
+  const state = $('#live-state');
+  $('#live-sound').onclick = (e) => {
+    video.muted = !video.muted;
+    e.target.textContent = video.muted ? 'Sound on' : 'Sound off';
+    e.target.classList.toggle('on', !video.muted);
+  };
+  $('#live-talk').onclick = (e) => {
+    if (!live.talk) return;
+    live.talk.enabled = !live.talk.enabled;
+    e.target.classList.toggle('on', live.talk.enabled);
+    e.target.textContent = live.talk.enabled ? 'Stop talking' : 'Talk';
+  };
+  window.addEventListener('pagehide', endLive);
+  await watchLive(video, state);
+}
+
 async function appPage() {
   const session = await api('GET', '/api/session');
   if (!session.ok) return;
@@ -321,6 +388,7 @@ async function appPage() {
   }
   if (page === 'settings') settingsPage();
   if (page === 'visitors') visitorsPage();
+  if (page === 'live') livePage();
 }
 
 document.addEventListener('DOMContentLoaded', () => {

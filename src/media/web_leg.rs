@@ -1,0 +1,318 @@
+//! The media of a browser leg (WebRTC): the camera encoded to H.264 constrained baseline
+//! and the microphone to Opus, handed over as whole access units and packets for the
+//! WebRTC stack to packetize and encrypt; the browser's Opus decoded to the speaker.
+//! No RTP here: the WebRTC stack owns RTP, RTCP and SRTP towards the browser.
+
+use super::keyframes::KeyframeSource;
+use super::send::{configure_encoder, feed_audio, feed_video, raw_audio_caps, video_appsrc, video_caps, AUDIO_RATE};
+use super::{make, MediaError, MediaSettings};
+use crate::device::{Camera, Microphone, PixelFormat, Shared, Speaker, VideoFormat};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tracing::{debug, info_span, warn};
+
+/// Encoded media on its way to the browser.
+#[derive(Debug)]
+pub enum Encoded {
+    /// One H.264 access unit (Annex B) and its presentation time.
+    Video(Vec<u8>, Duration),
+    /// One Opus packet (20 ms) and its presentation time.
+    Audio(Vec<u8>, Duration),
+}
+
+/// Encoded media waiting for the WebRTC stack; when it falls behind, new media is dropped
+/// rather than memory grown.
+pub const OUT_QUEUE: usize = 64;
+
+/// A browser leg's running pipelines.
+pub struct WebLegMedia {
+    send: gst::Pipeline,
+    play: gst::Pipeline,
+    play_src: gst_app::AppSrc,
+    stop: Arc<AtomicBool>,
+    feeders: Vec<JoinHandle<()>>,
+    keyframes: KeyframeSource,
+    /// Frames the camera gave the encoder.
+    pub frames_sent: Arc<AtomicU64>,
+    /// Opus packets from the browser decoded to the speaker.
+    pub packets_played: Arc<AtomicU64>,
+}
+
+impl WebLegMedia {
+    /// Starts capturing, encoding and playing. `video`: send the camera too.
+    pub fn start(
+        settings: &MediaSettings,
+        video: bool,
+        camera: Shared<dyn Camera>,
+        microphone: Shared<dyn Microphone>,
+        speaker: Shared<dyn Speaker>,
+        out: tokio::sync::mpsc::Sender<Encoded>,
+    ) -> Result<Self, MediaError> {
+        let send = gst::Pipeline::with_name("web-send");
+        let stop = Arc::new(AtomicBool::new(false));
+        let frames_sent = Arc::new(AtomicU64::new(0));
+        let keyframes = KeyframeSource::default();
+        let mut video_src = None;
+        if video {
+            let want = VideoFormat {
+                pixel: PixelFormat::I420,
+                width: settings.width,
+                height: settings.height,
+                fps: settings.fps,
+            };
+            let format = camera.lock().unwrap().open(want).unwrap_or_else(|e| {
+                warn!(error = %e, "camera unavailable; the browser gets a placeholder picture");
+                want
+            });
+            let (src, sink) = video_branch(&send, settings, format)?;
+            keyframes.set(Some(sink.clone().upcast()));
+            deliver(&sink, out.clone(), Encoded::Video);
+            video_src = Some((src, format));
+        }
+        microphone
+            .lock()
+            .unwrap()
+            .open(AUDIO_RATE, 1)
+            .map_err(MediaError::Device)?;
+        let (audio_src, audio_sink) = audio_branch(&send)?;
+        deliver(&audio_sink, out, Encoded::Audio);
+        let packets_played = Arc::new(AtomicU64::new(0));
+        let (play, play_src) = play_pipeline(speaker.clone(), packets_played.clone())?;
+        speaker
+            .lock()
+            .unwrap()
+            .open(AUDIO_RATE, 1)
+            .map_err(MediaError::Device)?;
+        for p in [&send, &play] {
+            p.set_state(gst::State::Playing)
+                .map_err(|_| MediaError::Start("browser leg pipeline".into()))?;
+        }
+        let mut this = Self {
+            send,
+            play,
+            play_src,
+            stop: stop.clone(),
+            feeders: vec![],
+            keyframes,
+            frames_sent: frames_sent.clone(),
+            packets_played,
+        };
+        if let Some((src, format)) = video_src {
+            let (stop, sent) = (stop.clone(), frames_sent);
+            let no_self_view: super::SelfViewOut = Arc::new(|_| {});
+            this.feeders.push(spawn("web-camera", move || {
+                let _span = info_span!("camera", leg = "web").entered();
+                feed_video(src, camera, format, stop, sent, Arc::default(), no_self_view)
+            })?);
+        }
+        this.feeders.push(spawn("web-microphone", move || {
+            let _span = info_span!("microphone", leg = "web").entered();
+            feed_audio(audio_src, microphone, stop)
+        })?);
+        Ok(this)
+    }
+
+    /// The browser asked for a keyframe.
+    pub fn keyframe(&self) {
+        self.keyframes.request();
+    }
+
+    /// Keyframes made at the browser's request.
+    pub fn keyframes_forced(&self) -> u64 {
+        self.keyframes.forced()
+    }
+
+    /// Plays one Opus packet from the browser.
+    pub fn play(&self, opus: &[u8], pts: Duration) {
+        let mut buffer = gst::Buffer::from_mut_slice(opus.to_vec());
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
+        }
+        let _ = self.play_src.push_buffer(buffer);
+    }
+}
+
+impl Drop for WebLegMedia {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.send.set_state(gst::State::Null);
+        let _ = self.play.set_state(gst::State::Null);
+        for f in self.feeders.drain(..) {
+            let _ = f.join();
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, MediaError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| MediaError::Thread(e.to_string()))
+}
+
+fn link_all(pipeline: &gst::Pipeline, elements: &[&gst::Element]) -> Result<(), MediaError> {
+    pipeline.add_many(elements.iter().copied()).map_err(MediaError::link)?;
+    gst::Element::link_many(elements.iter().copied()).map_err(MediaError::link)
+}
+
+/// Camera frames → H.264 access units: constrained baseline, byte-stream, parameter sets
+/// before every keyframe (a browser joining late needs them).
+fn video_branch(
+    pipeline: &gst::Pipeline,
+    settings: &MediaSettings,
+    format: VideoFormat,
+) -> Result<(gst_app::AppSrc, gst_app::AppSink), MediaError> {
+    let src = video_appsrc("web-camera-src", &video_caps(format));
+    let decode = make(
+        if format.pixel == PixelFormat::Mjpeg {
+            "jpegdec"
+        } else {
+            "identity"
+        },
+        "web-camdecode",
+    )?;
+    let convert = make("videoconvert", "web-vconvert")?;
+    let scale = make("videoscale", "web-vscale")?;
+    let raw = make("capsfilter", "web-vraw")?;
+    raw.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", settings.width as i32)
+            .field("height", settings.height as i32)
+            .build(),
+    );
+    let encoder = make(&settings.codecs.h264_encoder, "web-h264enc")?;
+    configure_encoder(&encoder, settings, 1);
+    let parse = make("h264parse", "web-h264parse")?;
+    parse.set_property("config-interval", -1i32);
+    let sink = gst_app::AppSink::builder()
+        .name("web-video-out")
+        .caps(
+            &gst::Caps::builder("video/x-h264")
+                .field("profile", "constrained-baseline")
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .build(),
+        )
+        .sync(false)
+        .max_buffers(4)
+        .drop(true)
+        .build();
+    link_all(
+        pipeline,
+        &[
+            src.upcast_ref(),
+            &decode,
+            &convert,
+            &scale,
+            &raw,
+            &encoder,
+            &parse,
+            sink.upcast_ref(),
+        ],
+    )?;
+    Ok((src, sink))
+}
+
+/// Microphone → Opus, 20 ms packets.
+fn audio_branch(pipeline: &gst::Pipeline) -> Result<(gst_app::AppSrc, gst_app::AppSink), MediaError> {
+    let src = gst_app::AppSrc::builder()
+        .name("web-mic-src")
+        .caps(&raw_audio_caps())
+        .format(gst::Format::Time)
+        .is_live(true)
+        .do_timestamp(true)
+        .max_buffers(10)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
+        .build();
+    let convert = make("audioconvert", "web-aconvert")?;
+    let encoder = make("opusenc", "web-opusenc")?;
+    encoder.set_property_from_str("frame-size", "20");
+    let sink = gst_app::AppSink::builder()
+        .name("web-audio-out")
+        .sync(false)
+        .max_buffers(16)
+        .drop(true)
+        .build();
+    link_all(pipeline, &[src.upcast_ref(), &convert, &encoder, sink.upcast_ref()])?;
+    Ok((src, sink))
+}
+
+/// Hands each encoded buffer to the WebRTC stack's queue.
+fn deliver(sink: &gst_app::AppSink, out: tokio::sync::mpsc::Sender<Encoded>, wrap: fn(Vec<u8>, Duration) -> Encoded) {
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(buffer) = sample.buffer() {
+                    let pts = buffer
+                        .pts()
+                        .map_or(Duration::ZERO, |t| Duration::from_nanos(t.nseconds()));
+                    if let Ok(map) = buffer.map_readable() {
+                        if out.try_send(wrap(map.to_vec(), pts)).is_err() {
+                            debug!("the browser leg falls behind; media dropped");
+                        }
+                    }
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+}
+
+/// The browser's Opus → the speaker.
+fn play_pipeline(
+    speaker: Shared<dyn Speaker>,
+    played: Arc<AtomicU64>,
+) -> Result<(gst::Pipeline, gst_app::AppSrc), MediaError> {
+    let pipeline = gst::Pipeline::with_name("web-play");
+    let src = gst_app::AppSrc::builder()
+        .name("web-opus-in")
+        .caps(
+            &gst::Caps::builder("audio/x-opus")
+                .field("channel-mapping-family", 0i32)
+                .field("channels", 2i32)
+                .field("rate", 48000i32)
+                .build(),
+        )
+        .format(gst::Format::Time)
+        .is_live(true)
+        .do_timestamp(true)
+        .max_buffers(25)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
+        .build();
+    let decoder = make("opusdec", "web-opusdec")?;
+    let convert = make("audioconvert", "web-play-convert")?;
+    let resample = make("audioresample", "web-play-resample")?;
+    let sink = gst_app::AppSink::builder()
+        .name("web-speaker")
+        .caps(&raw_audio_caps())
+        .sync(false)
+        .build();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) {
+                    let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                    played.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = speaker.lock().unwrap().write(&samples) {
+                        debug!(error = %e, "speaker refused the browser's sound");
+                    }
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    link_all(
+        &pipeline,
+        &[src.upcast_ref(), &decoder, &convert, &resample, sink.upcast_ref()],
+    )?;
+    Ok((pipeline, src))
+}
