@@ -226,7 +226,8 @@ impl Display for Headless {
     }
 }
 
-fn shared<T: ?Sized>(b: Box<T>) -> Shared<T> {
+/// A device shared between the station and its media threads.
+pub fn shared<T: ?Sized>(b: Box<T>) -> Shared<T> {
     Arc::new(Mutex::new(b))
 }
 

@@ -5,6 +5,7 @@
 //! lets a door preview receive before it sends, and lets one side be rebuilt (a camera
 //! that came back) without touching the other.
 
+pub mod bridge;
 pub mod codecs;
 pub mod conference;
 mod keyframes;

@@ -34,6 +34,8 @@ pub struct WebLegMedia {
     send: gst::Pipeline,
     play: gst::Pipeline,
     play_src: gst_app::AppSrc,
+    /// The browser's video, decoded to a picture pipe (a bridged call only).
+    picture: Option<(gst::Pipeline, gst_app::AppSrc)>,
     stop: Arc<AtomicBool>,
     feeders: Vec<JoinHandle<()>>,
     keyframes: KeyframeSource,
@@ -44,7 +46,8 @@ pub struct WebLegMedia {
 }
 
 impl WebLegMedia {
-    /// Starts capturing, encoding and playing. `video`: send the camera too.
+    /// Starts capturing, encoding and playing. `video`: send the camera too;
+    /// `picture_out`: decode the browser's video into it.
     pub fn start(
         settings: &MediaSettings,
         video: bool,
@@ -52,6 +55,7 @@ impl WebLegMedia {
         microphone: Shared<dyn Microphone>,
         speaker: Shared<dyn Speaker>,
         out: tokio::sync::mpsc::Sender<Encoded>,
+        picture_out: Option<super::bridge::FramePipe>,
     ) -> Result<Self, MediaError> {
         let send = gst::Pipeline::with_name("web-send");
         let stop = Arc::new(AtomicBool::new(false));
@@ -88,7 +92,14 @@ impl WebLegMedia {
             .unwrap()
             .open(AUDIO_RATE, 1)
             .map_err(MediaError::Device)?;
-        for p in [&send, &play] {
+        let picture = match picture_out {
+            Some(pipe) => Some(picture_pipeline(settings, pipe)?),
+            None => None,
+        };
+        for p in [Some(&send), Some(&play), picture.as_ref().map(|(p, _)| p)]
+            .into_iter()
+            .flatten()
+        {
             p.set_state(gst::State::Playing)
                 .map_err(|_| MediaError::Start("browser leg pipeline".into()))?;
         }
@@ -96,6 +107,7 @@ impl WebLegMedia {
             send,
             play,
             play_src,
+            picture,
             stop: stop.clone(),
             feeders: vec![],
             keyframes,
@@ -127,6 +139,13 @@ impl WebLegMedia {
         self.keyframes.forced()
     }
 
+    /// Decodes one H.264 access unit from the browser (a bridged call).
+    pub fn video_in(&self, access_unit: &[u8]) {
+        if let Some((_, src)) = &self.picture {
+            let _ = src.push_buffer(gst::Buffer::from_mut_slice(access_unit.to_vec()));
+        }
+    }
+
     /// Plays one Opus packet from the browser.
     pub fn play(&self, opus: &[u8], pts: Duration) {
         let mut buffer = gst::Buffer::from_mut_slice(opus.to_vec());
@@ -142,6 +161,9 @@ impl Drop for WebLegMedia {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.send.set_state(gst::State::Null);
         let _ = self.play.set_state(gst::State::Null);
+        if let Some((p, _)) = &self.picture {
+            let _ = p.set_state(gst::State::Null);
+        }
         for f in self.feeders.drain(..) {
             let _ = f.join();
         }
@@ -313,6 +335,74 @@ fn play_pipeline(
     link_all(
         &pipeline,
         &[src.upcast_ref(), &decoder, &convert, &resample, sink.upcast_ref()],
+    )?;
+    Ok((pipeline, src))
+}
+
+/// The browser's H.264 → pictures for the other leg's camera.
+fn picture_pipeline(
+    settings: &MediaSettings,
+    pipe: super::bridge::FramePipe,
+) -> Result<(gst::Pipeline, gst_app::AppSrc), MediaError> {
+    let pipeline = gst::Pipeline::with_name("web-picture");
+    let src = gst_app::AppSrc::builder()
+        .name("web-h264-in")
+        .caps(
+            &gst::Caps::builder("video/x-h264")
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .build(),
+        )
+        .format(gst::Format::Time)
+        .is_live(true)
+        .do_timestamp(true)
+        .max_buffers(8)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
+        .build();
+    let parse = make("h264parse", "web-in-parse")?;
+    let decoder = make(&settings.codecs.h264_decoder, "web-h264dec")?;
+    let convert = make("videoconvert", "web-in-convert")?;
+    let sink = gst_app::AppSink::builder()
+        .name("web-picture-out")
+        .caps(&gst::Caps::builder("video/x-raw").field("format", "I420").build())
+        .sync(false)
+        .max_buffers(2)
+        .drop(true)
+        .build();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let info = sample
+                    .caps()
+                    .and_then(|c| gstreamer_video::VideoInfo::from_caps(c).ok());
+                if let (Some(info), Some(buffer)) = (info, sample.buffer()) {
+                    if let Ok(map) = buffer.map_readable() {
+                        let format = VideoFormat {
+                            pixel: PixelFormat::I420,
+                            width: info.width(),
+                            height: info.height(),
+                            fps: 0,
+                        };
+                        // Tightly packed I420 is what the pipe hands on; decoders pad rows
+                        // at some sizes, so only frames without padding are taken.
+                        let size = (info.width() * info.height() * 3 / 2) as usize;
+                        if info.stride()[0] as u32 == info.width() && map.len() >= size {
+                            pipe.feed(crate::device::FrameView {
+                                format,
+                                stride: info.width() as usize,
+                                data: &map[..size],
+                            });
+                        }
+                    }
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    link_all(
+        &pipeline,
+        &[src.upcast_ref(), &parse, &decoder, &convert, sink.upcast_ref()],
     )?;
     Ok((pipeline, src))
 }

@@ -79,13 +79,14 @@ impl Station {
                 // Another leg's (a ring group member that did not answer): ours goes on.
                 Ok(())
             }
-            Action::StopMedia { .. } => {
+            Action::StopMedia { call } => {
                 self.media_call = None;
                 (self.camera_failures_seen, self.camera_down) = (0, false);
                 if let Some(m) = self.media.take() {
                     self.finish_teardown();
-                    self.teardown = Some(m.stop(&self.devices));
+                    self.teardown = Some(m.stop(self.call_devices()));
                 }
+                self.web_answer_call_ended(&call);
                 Ok(())
             }
             Action::Tell(message) => {
@@ -150,7 +151,14 @@ impl Station {
 
     pub(super) fn video_out(&self) -> VideoOut {
         let compositor = self.compositor.clone();
-        Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))
+        // Answered from the web page: the caller's picture goes to the browser too.
+        let bridge = self.web_answer.as_ref().map(|w| w.caller_picture.clone());
+        Arc::new(move |frame| {
+            if let Some(pipe) = &bridge {
+                pipe.feed(frame);
+            }
+            compositor.lock().unwrap().remote_frame(frame)
+        })
     }
 
     /// Waits for the last call's media to be released (the devices are free after).
@@ -176,11 +184,14 @@ impl Station {
             self.ringer = None;
         }
         let result = match &mut self.media {
-            Some(session) => session.update(negotiated, &self.devices),
+            Some(session) => {
+                let devices = self.web_answer.as_ref().map_or(&self.devices, |w| &w.devices);
+                session.update(negotiated, devices)
+            }
             None => MediaSession::start(
                 &self.settings,
                 negotiated,
-                &self.devices,
+                self.call_devices(),
                 self.video_out(),
                 self.self_view(),
             )

@@ -30,6 +30,7 @@ mod status;
 mod visitors;
 mod watch;
 mod web;
+pub mod web_answer;
 pub mod web_live;
 
 pub use status::{SecurityStatus, Status};
@@ -91,6 +92,10 @@ pub enum Command {
     WebLive(String, oneshot::Sender<Result<(u64, String), String>>),
     /// A live view ends.
     WebLiveEnd(u64),
+    /// A browser's WebRTC offer to answer the ringing call: its id and our answer.
+    WebAnswer(String, oneshot::Sender<Result<(u64, String), String>>),
+    /// The browser that answered left.
+    WebAnswerEnd(u64),
     /// Hang up and stop.
     Shutdown,
 }
@@ -303,6 +308,7 @@ pub async fn start_with(
         answered_from_web: false,
         live_views: vec![],
         next_live_id: 0,
+        web_answer: None,
     };
     let task = tokio::spawn(station.run(ua_rx, command_rx, input_rx).instrument(span));
     Ok((handle, task))
@@ -371,6 +377,8 @@ struct Station {
     /// Browsers watching the camera.
     live_views: Vec<web_live::LiveView>,
     next_live_id: u64,
+    /// The browser that answered the call, bridged to it.
+    web_answer: Option<web_answer::WebAnswer>,
 }
 
 impl Station {
@@ -465,6 +473,8 @@ impl Station {
             Command::Text(c) => self.on_text_command(c),
             Command::WebLive(offer, reply) => self.start_live_view(offer, reply),
             Command::WebLiveEnd(id) => self.end_live_view(id),
+            Command::WebAnswer(offer, reply) => self.answer_from_web(offer, reply),
+            Command::WebAnswerEnd(id) => self.end_web_answer(id),
             Command::ApplyConfig(config, reply) => {
                 let later = self.apply_config(*config);
                 let _ = reply.send(later);

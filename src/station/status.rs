@@ -58,6 +58,8 @@ pub struct Status {
     pub web_setup_code: Option<String>,
     /// Browsers watching the camera from the web page.
     pub live_views: Vec<super::web_live::LiveViewStatus>,
+    /// The browser leg of a call answered from the web page.
+    pub web_answer: Option<super::web_answer::WebAnswerStatus>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -103,6 +105,7 @@ impl Station {
                 .as_ref()
                 .and_then(|w| w.shared.auth.lock().unwrap().setup_code()),
             live_views: self.live_view_status(),
+            web_answer: self.web_answer_status(),
         }
     }
 }

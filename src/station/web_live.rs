@@ -91,6 +91,7 @@ impl Station {
             d.microphone.clone(),
             d.speaker.clone(),
             tx,
+            None,
         )
         .map_err(|e| e.to_string())?;
         let media = Arc::new(media);

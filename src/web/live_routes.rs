@@ -16,6 +16,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/live", post(watch))
         .route("/api/live/{id}/end", post(end))
+        .route("/api/answer", post(answer))
 }
 
 #[derive(Deserialize)]
@@ -24,11 +25,22 @@ struct Offer {
 }
 
 async fn watch(State(app): State<Arc<App>>, _: Changing, Json(offer): Json<Offer>) -> Response {
+    exchange(&app, offer, Command::WebLive).await
+}
+
+/// Answers the ringing call with this browser.
+async fn answer(State(app): State<Arc<App>>, _: Changing, Json(offer): Json<Offer>) -> Response {
+    exchange(&app, offer, Command::WebAnswer).await
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<(u64, String), String>>;
+
+async fn exchange(app: &App, offer: Offer, command: fn(String, Reply) -> Command) -> Response {
     if offer.sdp.len() > super::rtc::MAX_OFFER_BYTES {
         return (StatusCode::PAYLOAD_TOO_LARGE, "the offer is too long").into_response();
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if !app.send(Command::WebLive(offer.sdp, tx)) {
+    if !app.send(command(offer.sdp, tx)) {
         return (StatusCode::SERVICE_UNAVAILABLE, "the station is not running").into_response();
     }
     match rx.await {

@@ -95,6 +95,8 @@ function showStatus(data) {
   $('#ring').hidden = !ringing;
   $('#ring-text').textContent = ringing ? callText(s) : '';
   $('#ring-hangup').textContent = s.call.state === 'incoming' ? 'Decline' : 'Cancel';
+  $('#ring-answer').hidden = s.call.state !== 'incoming' || location.hash === '#answer';
+  showRingPicture(ringing);
   const facts = $('#facts');
   facts.replaceChildren();
   const rows = [
@@ -111,6 +113,25 @@ function showStatus(data) {
   const messages = $('#messages');
   messages.replaceChildren(...(s.messages || []).slice(-10).reverse().map((m) =>
     el('li', { text: (m.incoming ? 'From ' : 'To ') + m.peer + ': ' + m.text })));
+}
+
+// While it rings: the snapshot the station took when the ring began.
+let ringPicture = null;
+async function showRingPicture(ringing) {
+  const img = $('#ring-picture');
+  if (!ringing) {
+    img.hidden = true;
+    ringPicture = null;
+    return;
+  }
+  if (ringPicture !== null) return;
+  ringPicture = 'loading';
+  const r = await api('GET', '/api/visitors');
+  const newest = r.ok ? (await r.json())[0] : null;
+  if (newest && newest.outcome === 'ringing') {
+    // The snapshot may still be on its way.
+    setTimeout(() => { img.src = '/api/visitors/' + newest.id + '/snapshot'; img.hidden = false; }, 700);
+  }
 }
 
 function follow() {
@@ -302,6 +323,27 @@ async function visitorsPage() {
 
 const live = { pc: null, id: null, talk: null };
 
+async function answerCall(video, state) {
+  const pc = new RTCPeerConnection();
+  live.pc = pc;
+  let media;
+  try {
+    media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch (e) {
+    state.textContent = 'Answering needs the camera and microphone: ' + e.message;
+    return null;
+  }
+  for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendrecv' });
+  const self = $('#live-self');
+  self.srcObject = new MediaStream(media.getVideoTracks());
+  self.hidden = false;
+  video.muted = false;
+  $('#live-talk').hidden = true;
+  $('#live-sound').hidden = true;
+  $('#live-hangup').hidden = false;
+  return offerTo('/api/answer', pc, video, state);
+}
+
 async function watchLive(video, state) {
   const pc = new RTCPeerConnection();
   live.pc = pc;
@@ -320,6 +362,11 @@ async function watchLive(video, state) {
   } else {
     pc.addTransceiver('audio', { direction: 'recvonly' });
   }
+  return offerTo('/api/live', pc, video, state);
+}
+
+// One offer/answer exchange with the station; the station's tracks play in `video`.
+async function offerTo(path, pc, video, state) {
   const stream = new MediaStream();
   video.srcObject = stream;
   pc.ontrack = (e) => stream.addTrack(e.track);
@@ -327,7 +374,7 @@ async function watchLive(video, state) {
     state.textContent = { connected: 'Live', failed: 'The connection failed.', disconnected: 'Connection lost.' }[pc.connectionState] || pc.connectionState;
   };
   await pc.setLocalDescription(await pc.createOffer());
-  const r = await api('POST', '/api/live', { sdp: pc.localDescription.sdp });
+  const r = await api('POST', path, { sdp: pc.localDescription.sdp });
   if (!r.ok) {
     state.textContent = 'The station says: ' + await r.text();
     return null;
@@ -361,8 +408,15 @@ async function livePage() {
     e.target.classList.toggle('on', live.talk.enabled);
     e.target.textContent = live.talk.enabled ? 'Stop talking' : 'Talk';
   };
+  $('#live-hangup').onclick = async () => {
+    await hangUp();
+    endLive();
+    location.href = '/';
+  };
   window.addEventListener('pagehide', endLive);
-  await watchLive(video, state);
+  window.addEventListener('hashchange', () => location.reload());
+  if (location.hash === '#answer') await answerCall(video, state);
+  else await watchLive(video, state);
 }
 
 async function appPage() {
@@ -381,6 +435,7 @@ async function appPage() {
   };
   $('#hangup').onclick = hangUp;
   $('#ring-hangup').onclick = hangUp;
+  $('#ring-answer').onclick = () => { location.href = '/live#answer'; };
   follow();
   if (page === 'log') {
     showLog();

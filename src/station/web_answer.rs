@@ -1,0 +1,181 @@
+//! Answering a ringing call from the web page: the browser becomes the person at the
+//! station. The SIP leg's pipelines run as in any call, but their camera is the
+//! browser's picture, their microphone the browser's sound and their speaker goes to the
+//! browser; the browser leg sends the caller's picture and sound. The station's screen
+//! shows the caller and says the call was answered from the web.
+
+use super::{Command, Station};
+use crate::call::machine::{Event, State};
+use crate::device::Devices;
+use crate::media::bridge::{FramePipe, PipeSpeaker};
+use crate::media::conference::ends::LegMicrophone;
+use crate::media::web_leg::{WebLegMedia, OUT_QUEUE};
+use crate::web::rtc::{self, LegCounts, LegSink};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// The browser leg of a call answered from the web page.
+pub(super) struct WebAnswer {
+    id: u64,
+    /// The SIP leg it is bridged to.
+    call: String,
+    stop: CancellationToken,
+    media: Arc<WebLegMedia>,
+    counts: Arc<Mutex<LegCounts>>,
+    /// The caller's decoded picture, on its way to the browser.
+    pub caller_picture: FramePipe,
+    /// The devices of the SIP leg's media.
+    pub devices: Devices,
+}
+
+impl Drop for WebAnswer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// What a web-answered call's status shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebAnswerStatus {
+    /// The browser leg's number.
+    pub id: u64,
+    /// The SIP leg's Call-ID.
+    pub call: String,
+    /// Media counts of the browser leg.
+    pub counts: LegCounts,
+    /// Pictures of the caller encoded for the browser.
+    pub frames_sent: u64,
+}
+
+struct BridgeSink {
+    media: Arc<WebLegMedia>,
+    id: u64,
+    commands: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl LegSink for BridgeSink {
+    fn audio(&mut self, opus: &[u8], at: Duration) {
+        self.media.play(opus, at);
+    }
+    fn video(&mut self, access_unit: &[u8], _at: Duration) {
+        self.media.video_in(access_unit);
+    }
+    fn keyframe(&mut self) {
+        self.media.keyframe();
+    }
+    fn state(&mut self, connected: bool) {
+        if !connected {
+            if let Some(c) = self.commands.upgrade() {
+                let _ = c.send(Command::WebAnswerEnd(self.id));
+            }
+        }
+    }
+}
+
+impl Station {
+    /// A browser's offer to answer the ringing call: our answer, or why not.
+    pub(super) fn answer_from_web(&mut self, offer: String, reply: oneshot::Sender<Result<(u64, String), String>>) {
+        let result = self.bridge_browser(&offer);
+        let _ = reply.send(result);
+    }
+
+    fn bridge_browser(&mut self, offer: &str) -> Result<(u64, String), String> {
+        let State::Incoming { call, .. } = self.machine.state() else {
+            return Err("nothing rings here now".into());
+        };
+        let call = call.clone();
+        if self.web_answer.is_some() {
+            return Err("already answered from the web".into());
+        }
+        self.live_views.clear();
+        let accepted = rtc::accept(offer, self.advertise).map_err(|e| e.to_string())?;
+        let answer = accepted.answer.clone();
+        let (caller_picture, browser_picture) = (FramePipe::default(), FramePipe::default());
+        let (browser_sound, caller_sound) = (LegMicrophone::default(), LegMicrophone::default());
+        use crate::device::{shared, Camera, Microphone, Speaker};
+        let (tx, rx) = mpsc::channel(OUT_QUEUE);
+        let media = WebLegMedia::start(
+            &self.settings,
+            true,
+            shared(Box::new(caller_picture.clone()) as Box<dyn Camera>),
+            shared(Box::new(caller_sound.handle()) as Box<dyn Microphone>),
+            shared(Box::new(PipeSpeaker(browser_sound.handle())) as Box<dyn Speaker>),
+            tx,
+            Some(browser_picture.clone()),
+        )
+        .map_err(|e| e.to_string())?;
+        let media = Arc::new(media);
+        let devices = Devices {
+            camera: shared(Box::new(browser_picture) as Box<dyn Camera>),
+            microphone: shared(Box::new(browser_sound) as Box<dyn Microphone>),
+            speaker: shared(Box::new(PipeSpeaker(caller_sound)) as Box<dyn Speaker>),
+            display: self.devices.display.clone(),
+            probes: self.devices.probes.clone(),
+        };
+        self.next_live_id += 1;
+        let id = self.next_live_id;
+        let stop = CancellationToken::new();
+        let counts = Arc::new(Mutex::new(LegCounts::default()));
+        let sink = BridgeSink {
+            media: media.clone(),
+            id,
+            commands: self.own_commands.clone(),
+        };
+        tokio::spawn(rtc::run(accepted, rx, sink, stop.clone(), counts.clone()));
+        // Early media (a preview) runs on the station's own devices: start afresh on the
+        // bridge's.
+        if let Some(m) = self.media.take() {
+            self.finish_teardown();
+            self.teardown = Some(m.stop(&self.devices));
+        }
+        self.web_answer = Some(WebAnswer {
+            id,
+            call,
+            stop,
+            media,
+            counts,
+            caller_picture,
+            devices,
+        });
+        info!(id, "answered from the web page");
+        self.answered_from_web = true;
+        self.last_message = Some("Answered from the web page".into());
+        self.message_at = std::time::Instant::now();
+        self.feed(Event::Answer);
+        Ok((id, answer))
+    }
+
+    /// The browser left: the call ends with it.
+    pub(super) fn end_web_answer(&mut self, id: u64) {
+        if self.web_answer.as_ref().is_some_and(|w| w.id == id) {
+            info!(id, "the browser that answered left; hanging up");
+            self.feed(Event::Hangup);
+            self.web_answer = None;
+        }
+    }
+
+    /// The devices of the current call's media: the bridge's when answered from the web.
+    pub(super) fn call_devices(&self) -> &Devices {
+        self.web_answer.as_ref().map_or(&self.devices, |w| &w.devices)
+    }
+
+    /// The call is over: so is its browser leg.
+    pub(super) fn web_answer_call_ended(&mut self, call: &str) {
+        if self.web_answer.as_ref().is_some_and(|w| w.call == call) {
+            self.web_answer = None;
+        }
+    }
+
+    /// For the status.
+    pub(super) fn web_answer_status(&self) -> Option<WebAnswerStatus> {
+        self.web_answer.as_ref().map(|w| WebAnswerStatus {
+            id: w.id,
+            call: w.call.clone(),
+            counts: w.counts.lock().unwrap().clone(),
+            frames_sent: w.media.frames_sent.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+}
