@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: stations on 127.0.0.1 with test devices.
 #![allow(dead_code)]
 
+pub mod chrome;
 pub mod stranger;
 pub mod web;
 
