@@ -50,7 +50,13 @@ async fn wait_stats(chrome: &Chrome, secs: u64, ok: impl Fn(&serde_json::Value) 
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    panic!("the browser's stats never got there: {last}");
+    let page = chrome
+        .run(
+            "return location.href + ' | ' + (document.querySelector('#live-state') || {}).textContent",
+            vec![],
+        )
+        .await;
+    panic!("the browser's stats never got there: {last} ({page})");
 }
 
 #[tokio::test]
@@ -59,9 +65,16 @@ async fn a_browser_logs_in_watches_and_answers_the_door_with_video_and_sound() {
     requires::program(common::chrome::CHROMEDRIVER, "chromium-driver");
     let _serial = common::SERIAL.lock().await;
     let (pd, ph) = (demo::free_sip_port(), demo::free_sip_port());
-    let door = Station::start(demo::loopback_config("Door", pd, vec![demo::contact("Hall", ph)])).await;
-    let hall = Station::start(demo::loopback_config("Hall", ph, vec![demo::contact("Door", pd)])).await;
     let dir = tempfile::tempdir().unwrap();
+    // Door has a config file, for the Settings page.
+    let door_config = demo::loopback_config("Door", pd, vec![demo::contact("Hall", ph)]);
+    let file = dir.path().join("door.toml");
+    std::fs::write(&file, toml::to_string(&door_config).unwrap()).unwrap();
+    let (handle, task) = doorway::station::start_with(door_config.clone(), Some(file.clone()))
+        .await
+        .unwrap();
+    let door = Station::from_parts(handle, door_config, task);
+    let hall = Station::start(demo::loopback_config("Hall", ph, vec![demo::contact("Door", pd)])).await;
     let chrome = Chrome::start(&fakes(dir.path(), "Browser", BROWSER_TONE, 412, 915)).await;
     let status = door.status().await;
 
@@ -114,7 +127,9 @@ async fn a_browser_logs_in_watches_and_answers_the_door_with_video_and_sound() {
             tokio::time::sleep(Duration::from_millis(1000)).await;
             chrome.screenshot(&shots().join("ringing.png")).await;
         }
-        chrome.click("#ring-answer").await;
+        chrome
+            .run("document.querySelector('#ring-answer').click(); return true;", vec![])
+            .await;
         door.wait(15, active).await;
         hall.wait(15, active).await;
 
@@ -152,12 +167,47 @@ async fn a_browser_logs_in_watches_and_answers_the_door_with_video_and_sound() {
         chrome.goto(&page_url(&status, "/")).await;
     }
 
+    // Door's bell is pressed (Door calls Hall) and the browser answers the visitor:
+    // Hall stops ringing, and the browser and Door talk directly.
+    door.handle.call("Hall").await.unwrap().unwrap();
+    hall.wait(10, ringing).await;
+    chrome
+        .wait_for(
+            "document.querySelector('#ring-answer').textContent === 'Answer the door'",
+            10,
+        )
+        .await
+        .expect("the page offers to answer the door");
+    chrome
+        .run("document.querySelector('#ring-answer').click(); return true;", vec![])
+        .await;
+    hall.wait(10, idle).await;
+    let seen = wait_stats(&chrome, 20, |s| {
+        s["frames"].as_u64().unwrap_or(0) > 30 && s["energy"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    assert_eq!(seen["state"], "connected", "{seen}");
+    door.send(doorway::station::Command::ResetProbes);
+    let talking = door
+        .wait(20, |s| {
+            s.probes.recognised.get(&station_tag("Browser")).copied().unwrap_or(0) > 10
+                && s.probes
+                    .tone_heard_hz
+                    .is_some_and(|hz| (hz - BROWSER_TONE).abs() < 15.0)
+        })
+        .await;
+    assert!(talking.web_answer.as_ref().is_some_and(|w| w.call.is_none()));
+    assert_eq!(talking.call, doorway::call::machine::State::Idle);
+    chrome.click("#live-hangup").await;
+    door.wait(10, |s| s.web_answer.is_none()).await;
+    chrome.goto(&page_url(&status, "/")).await;
+
     // The visitor log and the settings, for the screenshots.
     chrome.goto(&page_url(&status, "/visitors")).await;
     chrome
-        .wait_for("document.querySelectorAll('#visitor-list li').length === 2", 10)
+        .wait_for("document.querySelectorAll('#visitor-list li').length === 3", 10)
         .await
-        .expect("two rings logged");
+        .expect("three rings logged");
     let outcomes = chrome
         .run(
             "return [...document.querySelectorAll('#visitor-list li')].map((li) => li.textContent)",
@@ -166,6 +216,41 @@ async fn a_browser_logs_in_watches_and_answers_the_door_with_video_and_sound() {
         .await;
     assert!(outcomes.to_string().contains("answered from the web"), "{outcomes}");
     chrome.screenshot(&shots().join("visitors.png")).await;
+    chrome.goto(&page_url(&status, "/settings")).await;
+    chrome
+        .wait_for("document.querySelectorAll('#settings-form fieldset').length > 3", 10)
+        .await
+        .expect("the settings form");
+    chrome.screenshot(&shots().join("settings.png")).await;
+    // A contact added in the form, saved, and at once in the file and the station.
+    chrome
+        .run(
+            "document.querySelector('[data-kind=contact] > button').click(); return true;",
+            vec![],
+        )
+        .await;
+    chrome.type_into("[name='contact.1.name']", "Kitchen").await;
+    chrome
+        .type_into("[name='contact.1.uri']", "sip:kitchen@127.0.0.1:5999")
+        .await;
+    chrome
+        .run(
+            "document.querySelector('#settings-form > button').click(); return true;",
+            vec![],
+        )
+        .await;
+    chrome
+        .wait_for(
+            "document.querySelector('#settings-result').textContent.startsWith('Saved')",
+            10,
+        )
+        .await
+        .expect("saved from the form");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        saved.contains("Kitchen") && saved.find("[station]") < saved.find("[[contact]]"),
+        "{saved}"
+    );
     chrome.goto(&page_url(&status, "/log")).await;
     chrome
         .wait_for("document.querySelector('#log-lines').textContent.length > 0", 10)

@@ -164,7 +164,10 @@ async fn a_ring_leaves_a_snapshot_of_the_callers_pattern() {
     let mut door_config = demo::loopback_config("Door", pa, vec![demo::contact("Hall", pb)]);
     door_config.web.visitors_kept = 2;
     let door = Station::start(door_config).await;
-    let hall = Station::start(demo::loopback_config("Hall", pb, vec![demo::contact("Door", pa)])).await;
+    // Hall shows Door's picture while it rings: its log keeps Door's picture too.
+    let mut door_contact = demo::contact("Door", pa);
+    door_contact.preview = true;
+    let hall = Station::start(demo::loopback_config("Hall", pb, vec![door_contact])).await;
     let door_tag = door.status().await.probes.own_tag;
     let mut b = logged_in(&door, "front door password").await;
 
@@ -172,6 +175,10 @@ async fn a_ring_leaves_a_snapshot_of_the_callers_pattern() {
     for round in 0..3 {
         door.handle.call("Hall").await.unwrap().unwrap();
         hall.wait(10, common::ringing).await;
+        // Hall shows Door's preview (and its log keeps it) before anything else happens.
+        hall.send(Command::ResetProbes);
+        hall.wait(10, |s| s.probes.recognised.get(&door_tag).copied().unwrap_or(0) > 3)
+            .await;
         match round {
             0 => {
                 hall.send(Command::Answer);
@@ -220,17 +227,15 @@ async fn a_ring_leaves_a_snapshot_of_the_callers_pattern() {
         .collect();
     assert_eq!(outcomes, vec!["missed", "declined", "answered"]);
 
-    // The snapshot is a JPEG of Door's own pattern camera.
+    // Door's snapshot is a JPEG of its own pattern camera (the visitor at Door); Hall's is
+    // Door's picture as it rang (its preview).
     let shot = b.request("GET", "/api/visitors/3/snapshot", None).await;
     assert_eq!(shot.header("content-type"), "image/jpeg");
-    let mut decoder = jpeg_decoder::Decoder::new(&shot.body[..]);
-    let rgb = decoder.decode().expect("a JPEG");
-    let info = decoder.info().unwrap();
-    let bgrx: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[2], p[1], p[0], 255]).collect();
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
-    let code =
-        doorway::device::probe::read_bgrx(&bgrx, w, h, w as usize * 4).expect("the pattern's code survives JPEG");
-    assert_eq!(code.tag, door_tag, "Door's camera, not another's");
+    assert_eq!(tag_in_jpeg(&shot.body), door_tag, "Door's camera, not another's");
+    for id in 1..=3 {
+        let shot = hb.request("GET", &format!("/api/visitors/{id}/snapshot"), None).await;
+        assert_eq!(tag_in_jpeg(&shot.body), door_tag, "Hall keeps who rang: ring {id}");
+    }
     let download = b.request("GET", "/api/visitors/3/snapshot?download=true", None).await;
     assert!(download.header("content-disposition").starts_with("attachment"));
 
@@ -241,6 +246,18 @@ async fn a_ring_leaves_a_snapshot_of_the_callers_pattern() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     door.stop().await;
     hall.stop().await;
+}
+
+/// The pattern tag in a JPEG snapshot.
+fn tag_in_jpeg(jpeg: &[u8]) -> u16 {
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+    let rgb = decoder.decode().expect("a JPEG");
+    let info = decoder.info().unwrap();
+    let bgrx: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[2], p[1], p[0], 255]).collect();
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    doorway::device::probe::read_bgrx(&bgrx, w, h, w as usize * 4)
+        .expect("the pattern's code survives JPEG")
+        .tag
 }
 
 #[tokio::test]

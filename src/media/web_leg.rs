@@ -47,7 +47,7 @@ pub struct WebLegMedia {
 
 impl WebLegMedia {
     /// Starts capturing, encoding and playing. `video`: send the camera too;
-    /// `picture_out`: decode the browser's video into it.
+    /// `picture_out`: where the browser's decoded pictures go.
     pub fn start(
         settings: &MediaSettings,
         video: bool,
@@ -55,7 +55,7 @@ impl WebLegMedia {
         microphone: Shared<dyn Microphone>,
         speaker: Shared<dyn Speaker>,
         out: tokio::sync::mpsc::Sender<Encoded>,
-        picture_out: Option<super::bridge::FramePipe>,
+        picture_out: Option<super::VideoOut>,
     ) -> Result<Self, MediaError> {
         let send = gst::Pipeline::with_name("web-send");
         let stop = Arc::new(AtomicBool::new(false));
@@ -339,10 +339,10 @@ fn play_pipeline(
     Ok((pipeline, src))
 }
 
-/// The browser's H.264 → pictures for the other leg's camera.
+/// The browser's H.264 → pictures (for the other leg's camera, or the screen).
 fn picture_pipeline(
     settings: &MediaSettings,
-    pipe: super::bridge::FramePipe,
+    pictures: super::VideoOut,
 ) -> Result<(gst::Pipeline, gst_app::AppSrc), MediaError> {
     let pipeline = gst::Pipeline::with_name("web-picture");
     let src = gst_app::AppSrc::builder()
@@ -388,7 +388,7 @@ fn picture_pipeline(
                         // at some sizes, so only frames without padding are taken.
                         let size = (info.width() * info.height() * 3 / 2) as usize;
                         if info.stride()[0] as u32 == info.width() && map.len() >= size {
-                            pipe.feed(crate::device::FrameView {
+                            pictures(crate::device::FrameView {
                                 format,
                                 stride: info.width() as usize,
                                 data: &map[..size],

@@ -152,7 +152,7 @@ impl Station {
     pub(super) fn video_out(&self) -> VideoOut {
         let compositor = self.compositor.clone();
         // Answered from the web page: the caller's picture goes to the browser too.
-        let bridge = self.web_answer.as_ref().map(|w| w.caller_picture.clone());
+        let bridge = self.web_answer.as_ref().and_then(|w| w.caller_picture.clone());
         Arc::new(move |frame| {
             if let Some(pipe) = &bridge {
                 pipe.feed(frame);
@@ -185,7 +185,11 @@ impl Station {
         }
         let result = match &mut self.media {
             Some(session) => {
-                let devices = self.web_answer.as_ref().map_or(&self.devices, |w| &w.devices);
+                let devices = self
+                    .web_answer
+                    .as_ref()
+                    .and_then(|w| w.devices.as_ref())
+                    .unwrap_or(&self.devices);
                 session.update(negotiated, devices)
             }
             None => MediaSession::start(

@@ -509,6 +509,9 @@ impl Station {
 
     pub(super) fn feed(&mut self, event: Event) {
         let local_hangup = matches!(event, Event::Hangup);
+        if local_hangup && self.machine.state() == &State::Idle && self.hang_up_the_visitor() {
+            return;
+        }
         let was_idle = self.machine.state() == &State::Idle;
         let before = std::mem::discriminant(self.machine.state());
         let actions = self.machine.handle(event);

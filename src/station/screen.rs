@@ -35,6 +35,14 @@ impl Station {
     /// Puts the call state on the screen, with a recent message for the person at it.
     pub(super) fn update_screen(&self) {
         let screen = match self.machine.state() {
+            State::Idle if self.talking_with_the_web() => Screen::InCall {
+                peer: "the web page".into(),
+                seconds: self.state_since.elapsed().as_secs(),
+                on_hold: false,
+                door_open: false,
+                replies: vec![],
+                can_add: false,
+            },
             State::Idle => self
                 .pairing_screen()
                 .unwrap_or_else(|| idle_screen(&self.config, &self.messages, self.web.as_ref())),

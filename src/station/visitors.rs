@@ -26,10 +26,20 @@ impl Station {
     pub(super) fn track_visit(&mut self, local_hangup: bool) {
         let state = self.machine.state().clone();
         match (&self.visit, &state) {
-            (None, State::Incoming { call, peer, .. }) => self.start_visit(call, Direction::Incoming, peer.label()),
+            (
+                None,
+                State::Incoming {
+                    call, peer, preview, ..
+                },
+            ) => {
+                // A caller that shows its picture while ringing (a door station): the
+                // log keeps who rang, not this station's own view.
+                let preview = *preview;
+                self.start_visit(call, Direction::Incoming, peer.label(), preview)
+            }
             (None, State::Outgoing { call, peer, .. }) => {
                 let who = self.machine.group().unwrap_or(peer.label()).to_string();
-                self.start_visit(call, Direction::Outgoing, &who)
+                self.start_visit(call, Direction::Outgoing, &who, false)
             }
             (Some(_), State::Active { .. }) => {
                 let outcome = if std::mem::take(&mut self.answered_from_web) {
@@ -40,7 +50,9 @@ impl Station {
                 self.end_visit(outcome);
             }
             (Some(v), State::Idle) => {
-                let outcome = if local_hangup && v.direction == Direction::Incoming {
+                let outcome = if std::mem::take(&mut self.answered_from_web) {
+                    Outcome::AnsweredFromWeb
+                } else if local_hangup && v.direction == Direction::Incoming {
                     Outcome::Declined
                 } else {
                     Outcome::Missed
@@ -51,7 +63,7 @@ impl Station {
         }
     }
 
-    fn start_visit(&mut self, call: &str, direction: Direction, peer: &str) {
+    fn start_visit(&mut self, call: &str, direction: Direction, peer: &str, caller_picture: bool) {
         // SAFETY: time has no preconditions.
         let now = unsafe { libc::time(std::ptr::null_mut()) }.max(0) as u64;
         let id = match self.visitors.lock().unwrap().add(now, direction, peer, &[]) {
@@ -74,10 +86,11 @@ impl Station {
             fps: self.settings.fps,
         };
         let log = self.visitors.clone();
+        let compositor = caller_picture.then(|| self.compositor.clone());
         // Opening a camera takes a moment: off the station's loop.
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
-            .spawn(move || attach_snapshot(camera, want, log, id));
+            .spawn(move || attach_snapshot(camera, want, compositor, log, id));
         if let Err(e) = spawned {
             warn!(error = %e, "cannot take a snapshot");
         }
@@ -93,8 +106,28 @@ impl Station {
     }
 }
 
-fn attach_snapshot(camera: Shared<dyn Camera>, want: VideoFormat, log: Arc<Mutex<VisitorLog>>, id: u64) {
-    let Some(jpeg) = snapshot(&camera, want) else {
+fn attach_snapshot(
+    camera: Shared<dyn Camera>,
+    want: VideoFormat,
+    preview: Option<Arc<Mutex<crate::ui::compositor::Compositor>>>,
+    log: Arc<Mutex<VisitorLog>>,
+    id: u64,
+) {
+    // The caller's preview, when it arrives within a few seconds.
+    let from_caller = preview.and_then(|compositor| {
+        (0..30).find_map(|_| {
+            let picture = compositor.lock().unwrap().remote_picture();
+            if picture.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            picture
+        })
+    });
+    let jpeg = match from_caller {
+        Some(frame) => jpeg(&frame),
+        None => snapshot(&camera, want),
+    };
+    let Some(jpeg) = jpeg else {
         warn!("no snapshot: the camera gave no picture");
         return;
     };

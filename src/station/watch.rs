@@ -80,7 +80,12 @@ impl Station {
             for e in &errors.recv {
                 warn!(error = %e, "receive pipeline failed");
             }
-            if let Err(e) = session.rebuild_recv(self.web_answer.as_ref().map_or(&self.devices, |w| &w.devices)) {
+            if let Err(e) = session.rebuild_recv(
+                self.web_answer
+                    .as_ref()
+                    .and_then(|w| w.devices.as_ref())
+                    .unwrap_or(&self.devices),
+            ) {
                 error!(error = %e, "cannot rebuild the receive pipeline");
                 self.act(Action::Tell(format!("media problem: {e}")));
             }

@@ -1,8 +1,13 @@
-//! Answering a ringing call from the web page: the browser becomes the person at the
-//! station. The SIP leg's pipelines run as in any call, but their camera is the
-//! browser's picture, their microphone the browser's sound and their speaker goes to the
-//! browser; the browser leg sends the caller's picture and sound. The station's screen
-//! shows the caller and says the call was answered from the web.
+//! Answering from the web page, the browser in place of a person at a station:
+//!
+//! - A call ringing here: the SIP leg's pipelines run as in any call, but their camera
+//!   is the browser's picture, their microphone the browser's sound and their speaker
+//!   goes to the browser; the browser leg sends the caller's picture and sound. The
+//!   station's screen shows the caller and says the call was answered from the web.
+//! - This station ringing out (its doorbell was pressed): the browser answers the
+//!   visitor. The call out is cancelled (the called station stops ringing), and the
+//!   browser and the station talk directly: the station's camera and microphone to the
+//!   browser, the browser's picture on the station's screen and its sound on the speaker.
 
 use super::{Command, Station};
 use crate::call::machine::{Event, State};
@@ -20,15 +25,15 @@ use tracing::info;
 /// The browser leg of a call answered from the web page.
 pub(super) struct WebAnswer {
     id: u64,
-    /// The SIP leg it is bridged to.
-    call: String,
+    /// The SIP leg it is bridged to (none: the browser talks to this station's visitor).
+    call: Option<String>,
     stop: CancellationToken,
     media: Arc<WebLegMedia>,
     counts: Arc<Mutex<LegCounts>>,
-    /// The caller's decoded picture, on its way to the browser.
-    pub caller_picture: FramePipe,
-    /// The devices of the SIP leg's media.
-    pub devices: Devices,
+    /// The caller's decoded picture, on its way to the browser (a bridged call).
+    pub caller_picture: Option<FramePipe>,
+    /// The devices of the SIP leg's media (a bridged call).
+    pub devices: Option<Devices>,
 }
 
 impl Drop for WebAnswer {
@@ -42,8 +47,8 @@ impl Drop for WebAnswer {
 pub struct WebAnswerStatus {
     /// The browser leg's number.
     pub id: u64,
-    /// The SIP leg's Call-ID.
-    pub call: String,
+    /// The SIP leg's Call-ID (none: the browser talks to this station's visitor).
+    pub call: Option<String>,
     /// Media counts of the browser leg.
     pub counts: LegCounts,
     /// Pictures of the caller encoded for the browser.
@@ -83,13 +88,14 @@ impl Station {
     }
 
     fn bridge_browser(&mut self, offer: &str) -> Result<(u64, String), String> {
-        let State::Incoming { call, .. } = self.machine.state() else {
-            return Err("nothing rings here now".into());
-        };
-        let call = call.clone();
         if self.web_answer.is_some() {
             return Err("already answered from the web".into());
         }
+        let call = match self.machine.state() {
+            State::Incoming { call, .. } => call.clone(),
+            State::Outgoing { .. } if self.hosted.is_none() => return self.answer_the_visitor(offer),
+            _ => return Err("nothing rings here now".into()),
+        };
         self.live_views.clear();
         let accepted = rtc::accept(offer, self.advertise).map_err(|e| e.to_string())?;
         let answer = accepted.answer.clone();
@@ -104,7 +110,10 @@ impl Station {
             shared(Box::new(caller_sound.handle()) as Box<dyn Microphone>),
             shared(Box::new(PipeSpeaker(browser_sound.handle())) as Box<dyn Speaker>),
             tx,
-            Some(browser_picture.clone()),
+            Some({
+                let pipe = browser_picture.clone();
+                Arc::new(move |frame| pipe.feed(frame))
+            }),
         )
         .map_err(|e| e.to_string())?;
         let media = Arc::new(media);
@@ -133,12 +142,12 @@ impl Station {
         }
         self.web_answer = Some(WebAnswer {
             id,
-            call,
+            call: Some(call),
             stop,
             media,
             counts,
-            caller_picture,
-            devices,
+            caller_picture: Some(caller_picture),
+            devices: Some(devices),
         });
         info!(id, "answered from the web page");
         self.answered_from_web = true;
@@ -148,23 +157,100 @@ impl Station {
         Ok((id, answer))
     }
 
+    /// This station rang out and the browser answers: the call out is cancelled and
+    /// the browser talks with whoever stands here.
+    fn answer_the_visitor(&mut self, offer: &str) -> Result<(u64, String), String> {
+        self.live_views.clear();
+        let accepted = rtc::accept(offer, self.advertise).map_err(|e| e.to_string())?;
+        let answer = accepted.answer.clone();
+        let (tx, rx) = mpsc::channel(OUT_QUEUE);
+        let compositor = self.compositor.clone();
+        let d = &self.devices;
+        let media = WebLegMedia::start(
+            &self.settings,
+            true,
+            d.camera.clone(),
+            d.microphone.clone(),
+            d.speaker.clone(),
+            tx,
+            Some(Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))),
+        )
+        .map_err(|e| e.to_string())?;
+        let media = Arc::new(media);
+        self.next_live_id += 1;
+        let id = self.next_live_id;
+        let stop = CancellationToken::new();
+        let counts = Arc::new(Mutex::new(LegCounts::default()));
+        let sink = BridgeSink {
+            media: media.clone(),
+            id,
+            commands: self.own_commands.clone(),
+        };
+        tokio::spawn(rtc::run(accepted, rx, sink, stop.clone(), counts.clone()));
+        info!(id, "the visitor is answered from the web page");
+        self.answered_from_web = true;
+        // The ring out stops: the called station is no longer needed.
+        self.feed(Event::Hangup);
+        self.ringer = None;
+        self.web_answer = Some(WebAnswer {
+            id,
+            call: None,
+            stop,
+            media,
+            counts,
+            caller_picture: None,
+            devices: None,
+        });
+        self.last_message = Some("Answered from the web page".into());
+        self.message_at = std::time::Instant::now();
+        self.update_screen();
+        Ok((id, answer))
+    }
+
     /// The browser left: the call ends with it.
     pub(super) fn end_web_answer(&mut self, id: u64) {
-        if self.web_answer.as_ref().is_some_and(|w| w.id == id) {
-            info!(id, "the browser that answered left; hanging up");
+        let Some(w) = self.web_answer.as_ref().filter(|w| w.id == id) else {
+            return;
+        };
+        info!(id, "the browser that answered left; hanging up");
+        if w.call.is_some() {
             self.feed(Event::Hangup);
-            self.web_answer = None;
         }
+        self.web_answer = None;
+        self.update_screen();
+    }
+
+    /// Hang up pressed while the browser talks with this station's visitor.
+    pub(super) fn hang_up_the_visitor(&mut self) -> bool {
+        if self.web_answer.as_ref().is_some_and(|w| w.call.is_none()) {
+            info!("the web page's talk with the visitor ends");
+            self.web_answer = None;
+            self.update_screen();
+            return true;
+        }
+        false
+    }
+
+    /// The browser talking with this station's visitor, for the screen.
+    pub(super) fn talking_with_the_web(&self) -> bool {
+        self.web_answer.as_ref().is_some_and(|w| w.call.is_none())
     }
 
     /// The devices of the current call's media: the bridge's when answered from the web.
     pub(super) fn call_devices(&self) -> &Devices {
-        self.web_answer.as_ref().map_or(&self.devices, |w| &w.devices)
+        self.web_answer
+            .as_ref()
+            .and_then(|w| w.devices.as_ref())
+            .unwrap_or(&self.devices)
     }
 
     /// The call is over: so is its browser leg.
     pub(super) fn web_answer_call_ended(&mut self, call: &str) {
-        if self.web_answer.as_ref().is_some_and(|w| w.call == call) {
+        if self
+            .web_answer
+            .as_ref()
+            .is_some_and(|w| w.call.as_deref() == Some(call))
+        {
             self.web_answer = None;
         }
     }

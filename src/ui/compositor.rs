@@ -84,6 +84,13 @@ impl Compositor {
         VideoFrame::keep(&mut self.remote, frame);
     }
 
+    /// A copy of the last remote picture, while pictures flow (a ringing caller's
+    /// preview, for the visitor log).
+    pub fn remote_picture(&self) -> Option<VideoFrame> {
+        let flowing = self.last_remote.is_some_and(|t| t.elapsed() < FLOWING);
+        self.remote.clone().filter(|_| flowing)
+    }
+
     /// Our own camera, small, BGRx: shown at the next redraw.
     pub fn self_frame(&mut self, frame: VideoFrame) {
         self.self_view = Some(frame);

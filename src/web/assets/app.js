@@ -69,6 +69,7 @@ function who(state) {
 
 function callText(status) {
   const c = status.call;
+  if (c.state === 'idle' && status.web_answer) return 'This page talks with the visitor';
   switch (c.state) {
     case 'idle': return 'Idle';
     case 'outgoing': return (c.ringing ? 'Ringing ' : 'Calling ') + who(c) + '…';
@@ -89,13 +90,16 @@ function showStatus(data) {
   $('#station').textContent = s.station;
   document.title = s.station + ' · doorway';
   $('#call').textContent = callText(s);
-  const inCall = s.call.state !== 'idle';
+  const inCall = s.call.state !== 'idle' || !!s.web_answer;
   $('#hangup').hidden = !inCall || s.call.state === 'incoming';
   const ringing = s.call.state === 'incoming' || s.call.state === 'outgoing';
   $('#ring').hidden = !ringing;
   $('#ring-text').textContent = ringing ? callText(s) : '';
   $('#ring-hangup').textContent = s.call.state === 'incoming' ? 'Decline' : 'Cancel';
-  $('#ring-answer').hidden = s.call.state !== 'incoming' || location.hash === '#answer';
+  // Ringing here: answer the caller; ringing out (the doorbell was pressed here):
+  // answer the visitor at this station.
+  $('#ring-answer').hidden = !ringing || location.hash === '#answer';
+  $('#ring-answer').textContent = s.call.state === 'incoming' ? 'Answer' : 'Answer the door';
   showRingPicture(ringing);
   const facts = $('#facts');
   facts.replaceChildren();
@@ -126,11 +130,16 @@ async function showRingPicture(ringing) {
   }
   if (ringPicture !== null) return;
   ringPicture = 'loading';
+  // The picture's place is kept from the start, so nothing moves under a finger.
+  img.removeAttribute('src');
+  img.hidden = false;
   const r = await api('GET', '/api/visitors');
   const newest = r.ok ? (await r.json())[0] : null;
   if (newest && newest.outcome === 'ringing') {
     // The snapshot may still be on its way.
-    setTimeout(() => { img.src = '/api/visitors/' + newest.id + '/snapshot'; img.hidden = false; }, 700);
+    setTimeout(() => { img.src = '/api/visitors/' + newest.id + '/snapshot'; }, 700);
+  } else {
+    img.hidden = true;
   }
 }
 
@@ -179,10 +188,6 @@ function input(path, value) {
   return el('label', { 'data-field': name }, String(label) + ' ', control, el('span', { class: 'field-problem' }));
 }
 
-function isTableList(value) {
-  return Array.isArray(value) && value.length > 0 && typeof value[0] === 'object' && value[0] !== null;
-}
-
 function fieldset(path, value) {
   const box = el('fieldset', {}, el('legend', { text: path.join(' ') || 'station' }));
   for (const [k, v] of Object.entries(value)) {
@@ -205,12 +210,40 @@ function fieldset(path, value) {
   return box;
 }
 
+// A new contact's or group's fields.
+const BLANK = {
+  contact: { name: '', uri: '', key: null, preview: false, auto_answer: false, fingerprint: null, tls_port: null },
+  group: { name: '', members: [], key: null },
+};
+
+// Contacts or groups: one box each with Remove, and an Add button. A removed one
+// becomes null, which the station drops when it saves.
+function tableList(kind, items) {
+  const box = el('div', { class: 'table-list', 'data-kind': kind });
+  const entry = (i) => {
+    const set = fieldset([kind, String(i)], items[i]);
+    set.append(el('button', {
+      type: 'button', class: 'link', text: 'Remove',
+      onclick: () => { items[i] = null; set.remove(); },
+    }));
+    return set;
+  };
+  items.forEach((_, i) => box.append(entry(i)));
+  const add = el('button', {
+    type: 'button', class: 'link', text: 'Add ' + kind,
+    onclick: () => { items.push(structuredClone(BLANK[kind])); add.before(entry(items.length - 1)); },
+  });
+  box.append(add);
+  return box;
+}
+
 function readForm(form, original) {
   const config = structuredClone(original);
   for (const control of form.querySelectorAll('[name]')) {
     const path = control.name.split('.');
     let target = config;
-    for (const key of path.slice(0, -1)) target = target[key];
+    for (const key of path.slice(0, -1)) target = target && target[key];
+    if (!target) continue;
     const key = path[path.length - 1];
     const text = control.value;
     switch (control.dataset.kind) {
@@ -265,11 +298,16 @@ async function settingsPage() {
     return;
   }
   const config = data.config;
-  const tables = {};
-  for (const [k, v] of Object.entries(config)) {
-    if (isTableList(v)) {
-      tables[k] = v;
-      v.forEach((item, i) => form.append(fieldset([k, String(i)], item)));
+  // The station first, then who it calls, then the rest.
+  const order = ['station', 'contact', 'group', 'devices', 'media', 'input', 'security', 'web'];
+  const keys = Object.keys(config).sort((a, b) => {
+    const i = (k) => (order.indexOf(k) + 1) || order.length + 1;
+    return i(a) - i(b);
+  });
+  for (const k of keys) {
+    const v = config[k];
+    if (k in BLANK) {
+      form.append(tableList(k, v));
     } else if (v && typeof v === 'object' && !Array.isArray(v)) {
       form.append(fieldset([k], v));
     }
@@ -368,6 +406,8 @@ async function watchLive(video, state) {
 // One offer/answer exchange with the station; the station's tracks play in `video`.
 async function offerTo(path, pc, video, state) {
   const stream = new MediaStream();
+  // When the first picture showed (the benchmark reads it).
+  video.addEventListener('loadeddata', () => { video.dataset.firstFrame = String(Date.now()); }, { once: true });
   video.srcObject = stream;
   pc.ontrack = (e) => stream.addTrack(e.track);
   pc.onconnectionstatechange = () => {
