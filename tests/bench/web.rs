@@ -95,15 +95,24 @@ async fn main() {
                 vec![],
             )
             .await;
-        let shown = browser
-            .wait_for(
-                "document.querySelector('#live-video') && document.querySelector('#live-video').dataset.firstFrame \
-                 && (Number(document.querySelector('#live-video').dataset.firstFrame) - Number(sessionStorage.clicked))",
-                20,
-            )
-            .await
-            .unwrap_or_else(|v| panic!("round {round}: no picture in the browser ({v})"));
-        first_frame_ms.push(shown.as_f64().unwrap_or(f64::NAN));
+        let mut shown = None;
+        for _ in 0..100 {
+            let v = browser
+                .run(
+                    "const v = document.querySelector('#live-video');
+                     if (!v || !v.dataset.firstFrame) return null;
+                     return Number(v.dataset.firstFrame) - Number(sessionStorage.clicked);",
+                    vec![],
+                )
+                .await;
+            if let Some(ms) = v.as_f64() {
+                shown = Some(ms);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let shown = shown.unwrap_or_else(|| panic!("round {round}: no picture in the browser"));
+        first_frame_ms.push(shown);
         wait(&door, active).await;
         hall.send(Command::Hangup).unwrap();
         wait(&door, idle).await;
