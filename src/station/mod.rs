@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, info_span, warn, Instrument};
 
 mod actions;
+mod browser_leg;
 mod buttons;
 mod hosting;
 pub mod message_log;

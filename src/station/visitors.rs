@@ -6,6 +6,7 @@ use super::Station;
 use crate::call::machine::State;
 use crate::device::{Camera, PixelFormat, Shared, VideoFormat, VideoFrame};
 use crate::web::visitors::{Direction, Outcome, VisitorLog};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
@@ -14,6 +15,8 @@ pub(super) struct Visit {
     call: String,
     id: u64,
     direction: Direction,
+    /// Cleared when the ring ends: the snapshot stops waiting for the caller's preview.
+    ringing: Arc<AtomicBool>,
 }
 
 /// JPEG quality of snapshots: a face stays recognisable at a few tens of kilobytes.
@@ -73,10 +76,12 @@ impl Station {
                 return;
             }
         };
+        let ringing = Arc::new(AtomicBool::new(true));
         self.visit = Some(Visit {
             call: call.to_string(),
             id,
             direction,
+            ringing: ringing.clone(),
         });
         let camera = self.devices.camera.clone();
         let want = VideoFormat {
@@ -86,7 +91,7 @@ impl Station {
             fps: self.settings.fps,
         };
         let log = self.visitors.clone();
-        let compositor = caller_picture.then(|| self.compositor.clone());
+        let compositor = caller_picture.then(|| (self.compositor.clone(), ringing.clone()));
         // Opening a camera takes a moment: off the station's loop.
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
@@ -98,6 +103,7 @@ impl Station {
 
     fn end_visit(&mut self, outcome: Outcome) {
         if let Some(v) = self.visit.take() {
+            v.ringing.store(false, std::sync::atomic::Ordering::SeqCst);
             info!(call = %v.call, ?outcome, "ring logged");
             if let Err(e) = self.visitors.lock().unwrap().set_outcome(v.id, outcome) {
                 warn!(error = %e, "cannot log how the ring ended");
@@ -109,19 +115,30 @@ impl Station {
 fn attach_snapshot(
     camera: Shared<dyn Camera>,
     want: VideoFormat,
-    preview: Option<Arc<Mutex<crate::ui::compositor::Compositor>>>,
+    preview: Option<(Arc<Mutex<crate::ui::compositor::Compositor>>, Arc<AtomicBool>)>,
     log: Arc<Mutex<VisitorLog>>,
     id: u64,
 ) {
-    // The caller's preview, when it arrives within a few seconds.
-    let from_caller = preview.and_then(|compositor| {
-        (0..30).find_map(|_| {
-            let picture = compositor.lock().unwrap().remote_picture();
-            if picture.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+    // The caller's preview while it rings: the newest picture a second after the first
+    // (a decoder's first pictures may be patched together before a keyframe), or the
+    // newest before the ring ended (answering rebuilds the decoder).
+    let from_caller = preview.and_then(|(compositor, ringing)| {
+        let mut kept: Option<(std::time::Instant, crate::device::VideoFrame)> = None;
+        for _ in 0..60 {
+            if !ringing.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
             }
-            picture
-        })
+            if let Some(p) = compositor.lock().unwrap().remote_picture() {
+                let first = kept.as_ref().map_or_else(std::time::Instant::now, |(t, _)| *t);
+                let settled = first.elapsed() >= std::time::Duration::from_secs(1);
+                kept = Some((first, p));
+                if settled {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        kept.map(|(_, p)| p)
     });
     let jpeg = match from_caller {
         Some(frame) => jpeg(&frame),

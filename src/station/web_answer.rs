@@ -9,37 +9,26 @@
 //!   browser and the station talk directly: the station's camera and microphone to the
 //!   browser, the browser's picture on the station's screen and its sound on the speaker.
 
+use super::browser_leg::{BrowserLeg, LegEnds};
 use super::{Command, Station};
 use crate::call::machine::{Event, State};
-use crate::device::Devices;
+use crate::device::{shared, Camera, Devices, Microphone, Speaker};
 use crate::media::bridge::{FramePipe, PipeSpeaker};
 use crate::media::conference::ends::LegMicrophone;
-use crate::media::web_leg::{WebLegMedia, OUT_QUEUE};
-use crate::web::rtc::{self, LegCounts, LegSink};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use crate::web::rtc::LegCounts;
+use std::sync::Arc;
+use tokio::sync::oneshot;
 use tracing::info;
 
 /// The browser leg of a call answered from the web page.
 pub(super) struct WebAnswer {
-    id: u64,
+    leg: BrowserLeg,
     /// The SIP leg it is bridged to (none: the browser talks to this station's visitor).
     call: Option<String>,
-    stop: CancellationToken,
-    media: Arc<WebLegMedia>,
-    counts: Arc<Mutex<LegCounts>>,
     /// The caller's decoded picture, on its way to the browser (a bridged call).
     pub caller_picture: Option<FramePipe>,
     /// The devices of the SIP leg's media (a bridged call).
     pub devices: Option<Devices>,
-}
-
-impl Drop for WebAnswer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 /// What a web-answered call's status shows.
@@ -53,31 +42,6 @@ pub struct WebAnswerStatus {
     pub counts: LegCounts,
     /// Pictures of the caller encoded for the browser.
     pub frames_sent: u64,
-}
-
-struct BridgeSink {
-    media: Arc<WebLegMedia>,
-    id: u64,
-    commands: mpsc::WeakUnboundedSender<Command>,
-}
-
-impl LegSink for BridgeSink {
-    fn audio(&mut self, opus: &[u8], at: Duration) {
-        self.media.play(opus, at);
-    }
-    fn video(&mut self, access_unit: &[u8], _at: Duration) {
-        self.media.video_in(access_unit);
-    }
-    fn keyframe(&mut self) {
-        self.media.keyframe();
-    }
-    fn state(&mut self, connected: bool) {
-        if !connected {
-            if let Some(c) = self.commands.upgrade() {
-                let _ = c.send(Command::WebAnswerEnd(self.id));
-            }
-        }
-    }
 }
 
 impl Station {
@@ -97,26 +61,17 @@ impl Station {
             _ => return Err("nothing rings here now".into()),
         };
         self.live_views.clear();
-        let accepted = rtc::accept(offer, self.advertise).map_err(|e| e.to_string())?;
-        let answer = accepted.answer.clone();
         let (caller_picture, browser_picture) = (FramePipe::default(), FramePipe::default());
         let (browser_sound, caller_sound) = (LegMicrophone::default(), LegMicrophone::default());
-        use crate::device::{shared, Camera, Microphone, Speaker};
-        let (tx, rx) = mpsc::channel(OUT_QUEUE);
-        let media = WebLegMedia::start(
-            &self.settings,
-            true,
-            shared(Box::new(caller_picture.clone()) as Box<dyn Camera>),
-            shared(Box::new(caller_sound.handle()) as Box<dyn Microphone>),
-            shared(Box::new(PipeSpeaker(browser_sound.handle())) as Box<dyn Speaker>),
-            tx,
-            Some({
-                let pipe = browser_picture.clone();
-                Arc::new(move |frame| pipe.feed(frame))
-            }),
-        )
-        .map_err(|e| e.to_string())?;
-        let media = Arc::new(media);
+        let pipe = browser_picture.clone();
+        let ends = LegEnds {
+            camera: shared(Box::new(caller_picture.clone()) as Box<dyn Camera>),
+            microphone: shared(Box::new(caller_sound.handle()) as Box<dyn Microphone>),
+            speaker: shared(Box::new(PipeSpeaker(browser_sound.handle())) as Box<dyn Speaker>),
+            pictures: Some(Arc::new(move |frame| pipe.feed(frame))),
+        };
+        let (leg, answer) = self.start_browser_leg(offer, ends, Command::WebAnswerEnd)?;
+        let id = leg.id;
         let devices = Devices {
             camera: shared(Box::new(browser_picture) as Box<dyn Camera>),
             microphone: shared(Box::new(browser_sound) as Box<dyn Microphone>),
@@ -124,16 +79,6 @@ impl Station {
             display: self.devices.display.clone(),
             probes: self.devices.probes.clone(),
         };
-        self.next_live_id += 1;
-        let id = self.next_live_id;
-        let stop = CancellationToken::new();
-        let counts = Arc::new(Mutex::new(LegCounts::default()));
-        let sink = BridgeSink {
-            media: media.clone(),
-            id,
-            commands: self.own_commands.clone(),
-        };
-        tokio::spawn(rtc::run(accepted, rx, sink, stop.clone(), counts.clone()));
         // Early media (a preview) runs on the station's own devices: start afresh on the
         // bridge's.
         if let Some(m) = self.media.take() {
@@ -141,11 +86,8 @@ impl Station {
             self.teardown = Some(m.stop(&self.devices));
         }
         self.web_answer = Some(WebAnswer {
-            id,
+            leg,
             call: Some(call),
-            stop,
-            media,
-            counts,
             caller_picture: Some(caller_picture),
             devices: Some(devices),
         });
@@ -161,43 +103,20 @@ impl Station {
     /// the browser talks with whoever stands here.
     fn answer_the_visitor(&mut self, offer: &str) -> Result<(u64, String), String> {
         self.live_views.clear();
-        let accepted = rtc::accept(offer, self.advertise).map_err(|e| e.to_string())?;
-        let answer = accepted.answer.clone();
-        let (tx, rx) = mpsc::channel(OUT_QUEUE);
         let compositor = self.compositor.clone();
-        let d = &self.devices;
-        let media = WebLegMedia::start(
-            &self.settings,
-            true,
-            d.camera.clone(),
-            d.microphone.clone(),
-            d.speaker.clone(),
-            tx,
-            Some(Arc::new(move |frame| compositor.lock().unwrap().remote_frame(frame))),
-        )
-        .map_err(|e| e.to_string())?;
-        let media = Arc::new(media);
-        self.next_live_id += 1;
-        let id = self.next_live_id;
-        let stop = CancellationToken::new();
-        let counts = Arc::new(Mutex::new(LegCounts::default()));
-        let sink = BridgeSink {
-            media: media.clone(),
-            id,
-            commands: self.own_commands.clone(),
-        };
-        tokio::spawn(rtc::run(accepted, rx, sink, stop.clone(), counts.clone()));
+        let ends = self.own_ends(Some(Arc::new(move |frame| {
+            compositor.lock().unwrap().remote_frame(frame)
+        })));
+        let (leg, answer) = self.start_browser_leg(offer, ends, Command::WebAnswerEnd)?;
+        let id = leg.id;
         info!(id, "the visitor is answered from the web page");
         self.answered_from_web = true;
         // The ring out stops: the called station is no longer needed.
         self.feed(Event::Hangup);
         self.ringer = None;
         self.web_answer = Some(WebAnswer {
-            id,
+            leg,
             call: None,
-            stop,
-            media,
-            counts,
             caller_picture: None,
             devices: None,
         });
@@ -209,7 +128,7 @@ impl Station {
 
     /// The browser left: the call ends with it.
     pub(super) fn end_web_answer(&mut self, id: u64) {
-        let Some(w) = self.web_answer.as_ref().filter(|w| w.id == id) else {
+        let Some(w) = self.web_answer.as_ref().filter(|w| w.leg.id == id) else {
             return;
         };
         info!(id, "the browser that answered left; hanging up");
@@ -258,10 +177,10 @@ impl Station {
     /// For the status.
     pub(super) fn web_answer_status(&self) -> Option<WebAnswerStatus> {
         self.web_answer.as_ref().map(|w| WebAnswerStatus {
-            id: w.id,
+            id: w.leg.id,
             call: w.call.clone(),
-            counts: w.counts.lock().unwrap().clone(),
-            frames_sent: w.media.frames_sent.load(std::sync::atomic::Ordering::Relaxed),
+            counts: w.leg.counts(),
+            frames_sent: w.leg.media.frames_sent.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 }

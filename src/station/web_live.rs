@@ -3,32 +3,18 @@
 //! A live view needs the devices, so it is refused during a call, and a call that starts
 //! ends it.
 
+use super::browser_leg::BrowserLeg;
 use super::{Command, Station};
 use crate::call::machine::State;
-use crate::media::web_leg::{WebLegMedia, OUT_QUEUE};
-use crate::web::rtc::{self, LegCounts, LegSink};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use crate::web::rtc::LegCounts;
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 /// Browsers watching at once, at most.
 pub const MAX_LIVE_VIEWS: usize = 2;
 
 /// One browser watching.
-pub(super) struct LiveView {
-    id: u64,
-    stop: CancellationToken,
-    media: Arc<WebLegMedia>,
-    counts: Arc<Mutex<LegCounts>>,
-}
-
-impl Drop for LiveView {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
+pub(super) type LiveView = BrowserLeg;
 
 /// What a live view's status shows.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -41,28 +27,6 @@ pub struct LiveViewStatus {
     pub frames_sent: u64,
     /// Its Opus packets played on the speaker.
     pub packets_played: u64,
-}
-
-struct LiveSink {
-    media: Arc<WebLegMedia>,
-    id: u64,
-    commands: mpsc::WeakUnboundedSender<Command>,
-}
-
-impl LegSink for LiveSink {
-    fn audio(&mut self, opus: &[u8], at: Duration) {
-        self.media.play(opus, at);
-    }
-    fn keyframe(&mut self) {
-        self.media.keyframe();
-    }
-    fn state(&mut self, connected: bool) {
-        if !connected {
-            if let Some(c) = self.commands.upgrade() {
-                let _ = c.send(Command::WebLiveEnd(self.id));
-            }
-        }
-    }
 }
 
 impl Station {
@@ -80,45 +44,12 @@ impl Station {
         if self.live_views.len() >= MAX_LIVE_VIEWS {
             return Err(format!("{MAX_LIVE_VIEWS} browsers are watching already"));
         }
-        let accepted = rtc::accept(offer, self.web_media_ip()).map_err(|e| e.to_string())?;
-        let answer = accepted.answer.clone();
-        let (tx, rx) = mpsc::channel(OUT_QUEUE);
-        let d = &self.devices;
-        let media = WebLegMedia::start(
-            &self.settings,
-            true,
-            d.camera.clone(),
-            d.microphone.clone(),
-            d.speaker.clone(),
-            tx,
-            None,
-        )
-        .map_err(|e| e.to_string())?;
-        let media = Arc::new(media);
-        self.next_live_id += 1;
-        let id = self.next_live_id;
-        let stop = CancellationToken::new();
-        let counts = Arc::new(Mutex::new(LegCounts::default()));
-        let sink = LiveSink {
-            media: media.clone(),
-            id,
-            commands: self.own_commands.clone(),
-        };
-        tokio::spawn(rtc::run(accepted, rx, sink, stop.clone(), counts.clone()));
+        let ends = self.own_ends(None);
+        let (view, answer) = self.start_browser_leg(offer, ends, Command::WebLiveEnd)?;
+        let id = view.id;
         info!(id, "watched from the web page");
-        self.live_views.push(LiveView {
-            id,
-            stop,
-            media,
-            counts,
-        });
+        self.live_views.push(view);
         Ok((id, answer))
-    }
-
-    /// The address browsers send media to: the address we give peers (a station that
-    /// listens on one address uses that one).
-    fn web_media_ip(&self) -> std::net::IpAddr {
-        self.advertise
     }
 
     /// Ends a live view (the browser left or asked).
@@ -145,7 +76,7 @@ impl Station {
             .iter()
             .map(|v| LiveViewStatus {
                 id: v.id,
-                counts: v.counts.lock().unwrap().clone(),
+                counts: v.counts(),
                 frames_sent: v.media.frames_sent.load(std::sync::atomic::Ordering::Relaxed),
                 packets_played: v.media.packets_played.load(std::sync::atomic::Ordering::Relaxed),
             })

@@ -111,15 +111,7 @@ impl VisitorLog {
     pub fn add(&mut self, at: u64, direction: Direction, peer: &str, jpeg: &[u8]) -> Result<u64, VisitorLogError> {
         let id = self.visits.back().map_or(1, |v| v.id + 1);
         let jpeg = if jpeg.len() > MAX_SNAPSHOT_BYTES { &[][..] } else { jpeg };
-        match &self.dir {
-            Some(dir) => {
-                let path = dir.join(file_name(id));
-                crate::security::write_private(&path, jpeg).map_err(|source| VisitorLogError { path, source })?;
-            }
-            None => {
-                self.memory.insert(id, jpeg.to_vec());
-            }
-        }
+        self.store(id, jpeg)?;
         self.visits.push_back(Visit {
             id,
             at,
@@ -138,15 +130,7 @@ impl VisitorLog {
         if jpeg.len() > MAX_SNAPSHOT_BYTES || !self.visits.iter().any(|v| v.id == id) {
             return Ok(());
         }
-        match &self.dir {
-            Some(dir) => {
-                let path = dir.join(file_name(id));
-                crate::security::write_private(&path, jpeg).map_err(|source| VisitorLogError { path, source })?;
-            }
-            None => {
-                self.memory.insert(id, jpeg.to_vec());
-            }
-        }
+        self.store(id, jpeg)?;
         if let Some(v) = self.visits.iter_mut().find(|v| v.id == id) {
             v.bytes = jpeg.len() as u64;
         }
@@ -186,6 +170,20 @@ impl VisitorLog {
         self.forget(id);
         self.save_index()?;
         Ok(true)
+    }
+
+    /// Keeps ring `id`'s snapshot: a file readable by the service only, or in memory.
+    fn store(&mut self, id: u64, jpeg: &[u8]) -> Result<(), VisitorLogError> {
+        match &self.dir {
+            Some(dir) => {
+                let path = dir.join(file_name(id));
+                crate::security::write_private(&path, jpeg).map_err(|source| VisitorLogError { path, source })
+            }
+            None => {
+                self.memory.insert(id, jpeg.to_vec());
+                Ok(())
+            }
+        }
     }
 
     fn enforce_caps(&mut self) {
