@@ -6,6 +6,7 @@
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,6 +47,9 @@ impl Chrome {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group: dropping the session kills chromedriver and every
+            // browser process it started, even when the session could not be closed.
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -81,7 +85,15 @@ impl Chrome {
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
                 "acceptInsecureCerts": true,
-                "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+                "goog:chromeOptions": {
+                    "binary": CHROMIUM,
+                    "args": args,
+                    // A phone's viewport at one pixel per CSS pixel, so the page lays
+                    // out (and is screenshot) as on a phone, not at a desktop's minimum.
+                    "mobileEmulation": { "deviceMetrics": {
+                        "width": fakes.width, "height": fakes.height, "pixelRatio": 1,
+                    }},
+                },
             }}
         });
         let reply = chrome.call("POST", "/session", Some(caps)).await.expect("a session");
@@ -193,9 +205,38 @@ impl Chrome {
     }
 }
 
+impl Chrome {
+    /// Ends the WebDriver session so chromedriver closes the browser itself. Blocking, as
+    /// it runs from `drop`, where no runtime may be left.
+    fn end_session(&self) {
+        use std::io::{Read, Write};
+        if self.session.is_empty() {
+            return;
+        }
+        let Ok(mut tcp) = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)) else {
+            return;
+        };
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session,
+            self.addr.port()
+        );
+        if tcp.write_all(request.as_bytes()).is_ok() {
+            let mut reply = Vec::new();
+            let _ = tcp.read_to_end(&mut reply);
+        }
+    }
+}
+
 impl Drop for Chrome {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        self.end_session();
+        // Whatever is left of the group (the driver, a browser that did not close).
+        if let Ok(group) = i32::try_from(self.driver.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group we created.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.driver.wait();
     }
 }
