@@ -62,6 +62,9 @@ pub struct Config {
     /// The station's web page.
     #[serde(default)]
     pub web: WebConfig,
+    /// The door lock (a relay), if this station has one, and the digit that opens doors.
+    #[serde(default)]
+    pub door: DoorConfig,
 }
 
 /// `[web]`: the station's web page (HTTPS with the station's certificate).
@@ -299,6 +302,10 @@ pub struct Contact {
     /// The contact's SIP-over-TLS port when it is not 5061 (pairing learns it).
     #[serde(default)]
     pub tls_port: Option<u16>,
+    /// This contact may open this station's door (by the DTMF digit in `[door]`); from
+    /// anyone else the digit is ignored and logged.
+    #[serde(default)]
+    pub may_open_door: bool,
 }
 
 /// Device backend per family: `"test"` selects the built-in test device.
@@ -518,6 +525,10 @@ use problem::{field_from_toml_error, line_of, locate};
 
 #[path = "config_validate.rs"]
 mod validate;
+
+#[path = "config_door.rs"]
+mod door;
+pub use door::DoorConfig;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

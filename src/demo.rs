@@ -74,6 +74,7 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
             mdns: false,
             ..Default::default()
         },
+        door: Default::default(),
     }
 }
 
@@ -87,6 +88,7 @@ pub fn contact(name: &str, port: u16) -> Contact {
         key: None,
         fingerprint: None,
         tls_port: None,
+        may_open_door: false,
     }
 }
 

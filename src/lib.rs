@@ -14,6 +14,8 @@
 //!   display) with backends chosen by name in the config, and the built-in test devices
 //!   (pattern camera with a glass-to-glass time code, tone microphone, recording speaker,
 //!   frame-keeping display) with their probes.
+//! - [`door`]: the door lock: a relay (GPIO line, USB relay board, or a test relay) held
+//!   closed for the configured time on each "Open door".
 //! - [`ui`]: what the screen shows per call state, drawn with an embedded font into
 //!   BGRx frames, the compositor that puts remote video and overlays together, and
 //!   touch hit-testing.
@@ -34,6 +36,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod device;
+pub mod door;
 pub mod input;
 pub mod media;
 pub mod security;

@@ -149,6 +149,7 @@ mod tests {
             key: None,
             fingerprint: None,
             tls_port: None,
+            may_open_door: false,
         }
     }
 
