@@ -56,6 +56,8 @@ pub enum Request {
         /// The text.
         text: String,
     },
+    /// Open the door: this station's lock, or ask the station in the call to.
+    OpenDoor,
 }
 
 /// The reply.
@@ -225,6 +227,21 @@ async fn execute(request: Request, station: &StationHandle) -> Reply {
             })
             .await;
             outcome.map(|_| done).unwrap_or_else(failed)
+        }
+        Request::OpenDoor => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let by = crate::station::door::Opener::Console;
+            if let Err(e) = station.send(Command::OpenDoor(by, tx)) {
+                return failed(e.to_string());
+            }
+            match rx.await.unwrap_or_else(|_| Err("the station stopped".into())) {
+                Ok(what) => Reply {
+                    ok: true,
+                    error: None,
+                    status: Some(serde_json::Value::String(what)),
+                },
+                Err(e) => failed(e),
+            }
         }
         Request::Status => match station.status().await {
             Ok(s) => Reply {

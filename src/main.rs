@@ -48,6 +48,12 @@ enum Cmd {
         #[command(flatten)]
         socket: SocketArgs,
     },
+    /// Open the door: this station's lock (`[door] relay`), or, on a station without
+    /// one, ask the station in the call to open its door (by the DTMF digit).
+    OpenDoor {
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
     /// Put the call on hold: nobody sends pictures or sound until `resume`.
     Hold {
         #[command(flatten)]
@@ -211,6 +217,7 @@ fn main() -> ExitCode {
         Cmd::Answer { socket } => runtime().block_on(simple(&socket.path(), Request::Answer)),
         Cmd::Hangup { socket } => runtime().block_on(simple(&socket.path(), Request::Hangup)),
         Cmd::Hold { socket } => runtime().block_on(simple(&socket.path(), Request::Hold)),
+        Cmd::OpenDoor { socket } => runtime().block_on(open_door(&socket.path())),
         Cmd::Resume { socket } => runtime().block_on(simple(&socket.path(), Request::Resume)),
         Cmd::Status { json, socket } => runtime().block_on(status(&socket.path(), json)),
         Cmd::Identity { config } => identity(&config),
@@ -388,6 +395,18 @@ async fn simple(socket: &Path, request: Request) -> anyhow::Result<()> {
     if !reply.ok {
         bail!("{}", reply.error.unwrap_or_else(|| "refused".into()));
     }
+    Ok(())
+}
+
+async fn open_door(socket: &Path) -> anyhow::Result<()> {
+    let reply = control::request(socket, &Request::OpenDoor)
+        .await
+        .context("is the station running?")?;
+    if !reply.ok {
+        bail!("{}", reply.error.unwrap_or_else(|| "refused".into()));
+    }
+    // What happened, in words: "Door opened", or "Asked Door to open the door".
+    println!("{}", reply.status.as_ref().and_then(|s| s.as_str()).unwrap_or("done"));
     Ok(())
 }
 

@@ -188,7 +188,7 @@ impl DoorLock {
         // not hang the station with it.
         result
             .recv_timeout(Duration::from_secs(2))
-            .unwrap_or_else(|_| Err(DoorError::Stopped))
+            .unwrap_or(Err(DoorError::Stopped))
     }
 
     /// What the lock reports now.

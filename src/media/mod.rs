@@ -8,6 +8,7 @@
 pub mod bridge;
 pub mod codecs;
 pub mod conference;
+pub mod dtmf;
 mod keyframes;
 pub mod ports;
 pub mod recv;
@@ -181,6 +182,8 @@ pub struct MediaSession {
     /// Carries the other side's keyframe requests from the receive pipeline to the send
     /// pipeline, whichever are running.
     keyframes: keyframes::KeyframeSource,
+    /// Where the other side's DTMF digits go, whichever receive pipeline runs.
+    digits: dtmf::DigitSlot,
 }
 
 impl MediaSession {
@@ -203,6 +206,7 @@ impl MediaSession {
             srtp_dropped_before: 0,
             audio_held: Default::default(),
             keyframes: Default::default(),
+            digits: Default::default(),
         };
         session.update(negotiated, devices)?;
         // Silence counts from when the pipelines run: starting them can take a while on
@@ -236,7 +240,7 @@ impl MediaSession {
                 n.audio.as_ref().filter(|a| a.rtp.direction.receives()).map(|a| {
                     (
                         a.rtp.local_port,
-                        a.rtp.recv_pt,
+                        (a.rtp.recv_pt, a.dtmf_pt),
                         a.codec,
                         a.rtp.remote_rtp,
                         a.rtp.remote_rtcp,
@@ -296,6 +300,7 @@ impl MediaSession {
                     speaker: devices.speaker.clone(),
                     audio_held: self.audio_held.clone(),
                     keyframes: self.keyframes.clone(),
+                    digits: self.digits.clone(),
                 },
                 negotiated.signalling_peer,
             )?;
@@ -314,6 +319,17 @@ impl MediaSession {
         let negotiated = self.negotiated.clone();
         warn!("rebuilding the receive pipeline");
         self.start_recv(&negotiated, devices)
+    }
+
+    /// Sends the other side's DTMF digits to `out` from now on.
+    pub fn on_digit(&self, out: dtmf::DigitOut) {
+        *self.digits.lock().unwrap() = Some(out);
+    }
+
+    /// Sends `digit` as a telephone event (RFC 4733) on the call's audio; false when the
+    /// call has none (the other side did not offer telephone events, or no audio).
+    pub fn send_digit(&self, digit: char) -> bool {
+        self.send.as_ref().is_some_and(|s| dtmf::send(&s.pipeline, digit))
     }
 
     /// What the session runs, as last negotiated.

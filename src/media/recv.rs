@@ -61,6 +61,8 @@ pub struct Outlets {
     pub audio_held: Arc<std::sync::atomic::AtomicBool>,
     /// The other side's keyframe requests, for our send pipeline.
     pub keyframes: KeyframeSource,
+    /// The DTMF digits the other side sends (RFC 4733 events).
+    pub digits: super::dtmf::DigitSlot,
 }
 
 /// A running receive pipeline.
@@ -86,6 +88,7 @@ impl RecvPipeline {
             speaker,
             audio_held,
             keyframes,
+            digits,
         } = outlets;
         let pipeline = gst::Pipeline::with_name("recv");
         let rtpbin = make("rtpbin", "rtpbin")?;
@@ -111,7 +114,7 @@ impl RecvPipeline {
                 caps = caps.field("rtcp-fb-nack-pli", true);
             }
             let caps = caps.build();
-            add_udp_inputs(&pipeline, &rtpbin, 0, &v.rtp, signalling_peer, caps, &counters)?;
+            add_udp_inputs(&pipeline, &rtpbin, 0, (&v.rtp, None), signalling_peer, caps, &counters)?;
             keyframes::honour_requests(&rtpbin, 0, keyframes);
             video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters, v.pli)?);
         }
@@ -132,7 +135,21 @@ impl RecvPipeline {
                 .field("encoding-name", name)
                 .field("payload", a.rtp.recv_pt as i32)
                 .build();
-            add_udp_inputs(&pipeline, &rtpbin, 1, &a.rtp, signalling_peer, caps, &counters)?;
+            add_udp_inputs(
+                &pipeline,
+                &rtpbin,
+                1,
+                (&a.rtp, a.dtmf_pt),
+                signalling_peer,
+                caps,
+                &counters,
+            )?;
+            // Telephone events are read and dropped on their way into rtpbin (after
+            // srtpdec when encrypted): the audio decoder never sees them.
+            let feeding = rtpbin.static_pad("recv_rtp_sink_1").and_then(|p| p.peer());
+            if let (Some(pt), Some(pad)) = (a.dtmf_pt, feeding) {
+                super::dtmf::tap(&pad, pt, digits);
+            }
             audio_sink = Some(add_audio_chain(
                 &pipeline,
                 a.codec,
@@ -194,7 +211,7 @@ fn add_udp_inputs(
     pipeline: &gst::Pipeline,
     rtpbin: &gst::Element,
     session: u32,
-    stream: &crate::call::sdp::Stream,
+    (stream, events): (&crate::call::sdp::Stream, Option<u8>),
     signalling_peer: Option<IpAddr>,
     caps: gst::Caps,
     counters: &Arc<RecvCounters>,
@@ -236,8 +253,8 @@ fn add_udp_inputs(
         // SRTP keeps the RTP header in the clear: the gate checks it all the same. Its
         // packets count once srtpdec has authenticated them, below.
         let (expect, arrived) = match secure {
-            Some(_) => (rtp_filter::Expect::Srtp(stream.recv_pt), None),
-            None => (rtp_filter::Expect::Rtp(stream.recv_pt), Some(arrived.clone())),
+            Some(_) => (rtp_filter::Expect::Srtp(stream.recv_pt, events), None),
+            None => (rtp_filter::Expect::Rtp(stream.recv_pt, events), Some(arrived.clone())),
         };
         let accepted = move || arrived.iter().for_each(|f| f());
         rtp_filter::install(&pad, peer.clone(), expect, accepted, dropped(counters.clone()));

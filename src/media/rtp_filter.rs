@@ -22,7 +22,7 @@ const RTP_HEADER: usize = 12;
 
 /// The length of the RTP header of `data` (fixed part, CSRCs and extension) when it is
 /// version 2 with payload type `pt` and the header fits.
-fn rtp_header(data: &[u8], pt: u8) -> Option<usize> {
+pub(super) fn rtp_header(data: &[u8], pt: u8) -> Option<usize> {
     if data.len() < RTP_HEADER || data[0] >> 6 != 2 || data[1] & 0x7f != pt {
         return None;
     }
@@ -97,10 +97,10 @@ fn ssrc(data: &[u8]) -> u32 {
 /// What a gate lets through.
 #[derive(Debug, Clone, Copy)]
 pub enum Expect {
-    /// RTP of this payload type.
-    Rtp(u8),
-    /// SRTP of this payload type (the header is checked; srtpdec authenticates the rest).
-    Srtp(u8),
+    /// RTP of this payload type, or of the telephone events' (RFC 4733) when there are.
+    Rtp(u8, Option<u8>),
+    /// SRTP of these payload types (the header is checked; srtpdec authenticates the rest).
+    Srtp(u8, Option<u8>),
     /// RTCP.
     Rtcp,
 }
@@ -135,8 +135,8 @@ pub fn install(
         let from_peer = sender(buffer).is_some_and(|ip| peer.contains(&ip));
         let well_formed = buffer.map_readable().is_ok_and(|map| {
             let header = match expect {
-                Expect::Rtp(pt) => is_rtp(&map, pt),
-                Expect::Srtp(pt) => is_srtp(&map, pt),
+                Expect::Rtp(pt, events) => is_rtp(&map, pt) || events.is_some_and(|e| is_rtp(&map, e)),
+                Expect::Srtp(pt, events) => is_srtp(&map, pt) || events.is_some_and(|e| is_srtp(&map, e)),
                 Expect::Rtcp => return is_rtcp(&map),
             };
             header

@@ -363,7 +363,18 @@ fn add_audio_branch(
         None => make("identity", "no-aec")?,
     };
     let elements = [src.upcast_ref(), &dsp, &mute, &convert, &resample, &encoder, &pay];
-    add_to_session(pipeline, rtpbin, &elements, 1, &a.rtp)?;
+    let Some(dtmf_pt) = a.dtmf_pt else {
+        add_to_session(pipeline, rtpbin, &elements, 1, &a.rtp)?;
+        return Ok(src);
+    };
+    // Telephone events share the stream: the payloader and the event source into one mux.
+    pipeline.add_many(elements).map_err(MediaError::link)?;
+    gst::Element::link_many(elements).map_err(MediaError::link)?;
+    let clock_rate = a
+        .dtmf_rate
+        .unwrap_or(if a.codec == AudioCodec::Opus { 48_000 } else { 8_000 });
+    let mux = super::dtmf::add_sender(pipeline, &pay, dtmf_pt, clock_rate)?;
+    send_through_session(pipeline, rtpbin, &mux, 1, &a.rtp)?;
     Ok(src)
 }
 

@@ -71,8 +71,10 @@ impl Station {
             // Another leg's media beside ours: this station hosts the call.
             Action::StartMedia { call, media } if self.hosts(&call) => self.host_leg(call, media),
             Action::StartMedia { call, media } => {
-                self.media_call = Some(call);
-                self.start_media(&media)
+                self.media_call = Some(call.clone());
+                let started = self.start_media(&media);
+                self.listen_for_digits(&call);
+                started
             }
             Action::StopMedia { call } if self.unhost_leg(&call) => Ok(()),
             Action::StopMedia { call } if self.media_call.as_ref().is_some_and(|c| *c != call) => {

@@ -141,7 +141,9 @@ impl Station {
                 let state = if self.mic_muted { "muted" } else { "on" };
                 self.act(Action::Tell(format!("microphone {state}")));
             }
-            InputAction::DoorOpen => self.act(Action::Tell("no door opener is configured".into())),
+            InputAction::DoorOpen => {
+                let _ = self.open_door(super::door::Opener::Here);
+            }
         }
         self.update_screen();
     }

@@ -106,7 +106,7 @@ impl Station {
         }
     }
 
-    fn send_text(&mut self, to: String, text: String, reply: Option<oneshot::Sender<Result<(), String>>>) {
+    pub(super) fn send_text(&mut self, to: String, text: String, reply: Option<oneshot::Sender<Result<(), String>>>) {
         let answer = |reply: Option<oneshot::Sender<_>>, result| {
             if let Some(reply) = reply {
                 let _ = reply.send(result);

@@ -21,6 +21,7 @@ use tracing::{info, info_span, warn, Instrument};
 mod actions;
 mod browser_leg;
 mod buttons;
+pub mod door;
 mod hosting;
 pub mod message_log;
 pub mod messages;
@@ -97,6 +98,10 @@ pub enum Command {
     WebAnswer(String, oneshot::Sender<Result<(u64, String), String>>),
     /// The browser that answered left.
     WebAnswerEnd(u64),
+    /// Open the door: this station's lock, or by asking the station in the call.
+    OpenDoor(door::Opener, oneshot::Sender<Result<String, String>>),
+    /// The station's own: a DTMF digit from the other side of a call.
+    Digit(String, char),
     /// Hang up and stop.
     Shutdown,
 }
@@ -270,7 +275,9 @@ pub async fn start_with(
                 });
         crate::input::evdev::spawn(input_tx.clone(), calibration);
     }
+    let door = door::lock_for(&config);
     let station = Station {
+        door,
         own_commands,
         last_activity: Instant::now(),
         screen_on: true,
@@ -316,6 +323,8 @@ pub async fn start_with(
 }
 
 struct Station {
+    /// The door lock, when this station has one.
+    door: Option<crate::door::DoorLock>,
     /// For the station's own timers (a retry after glare).
     own_commands: mpsc::WeakUnboundedSender<Command>,
     /// Last call event, touch or key; the screen blanks after a quiet while.
@@ -468,6 +477,10 @@ impl Station {
                 let _ = reply.send(r);
             }
             Command::Input(raw) => self.on_input(raw, Instant::now()),
+            Command::OpenDoor(by, reply) => {
+                let _ = reply.send(self.open_door(by));
+            }
+            Command::Digit(call, digit) => self.on_digit(&call, digit),
             Command::ResetProbes => self.devices.probes.reset(),
             Command::RetryReoffer(call) => self.feed(Event::RetryReoffer { call }),
             Command::Pairing(c) => self.on_pairing_command(c),

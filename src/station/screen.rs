@@ -81,7 +81,8 @@ impl Station {
                 ),
                 on_hold: *held_by_peer || *held_by_us,
                 seconds: self.state_since.elapsed().as_secs(),
-                door_open: false,
+                // An indoor station (no lock of its own) asks the other side to open.
+                door_open: self.door.is_none(),
                 replies: self.replies_for(peer),
                 can_add: !self.can_add().is_empty(),
             },

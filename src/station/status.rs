@@ -60,6 +60,9 @@ pub struct Status {
     pub live_views: Vec<super::web_live::LiveViewStatus>,
     /// The browser leg of a call answered from the web page.
     pub web_answer: Option<super::web_answer::WebAnswerStatus>,
+    /// The door lock, when this station has one: its relay, whether the door is held
+    /// open, who opened it last and the last problem.
+    pub door: Option<crate::door::DoorStatus>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -106,6 +109,7 @@ impl Station {
                 .and_then(|w| w.shared.auth.lock().unwrap().setup_code()),
             live_views: self.live_view_status(),
             web_answer: self.web_answer_status(),
+            door: self.door.as_ref().map(|d| d.status()),
         }
     }
 }

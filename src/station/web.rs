@@ -153,6 +153,7 @@ impl Station {
         let volume_changed = (old.media.speaker_volume - new.media.speaker_volume).abs() > f64::EPSILON;
         self.admission.replace(&new);
         self.keys = super::buttons::key_interpreter(&new);
+        self.apply_door(&new);
         let m = &new.media;
         self.settings.width = m.width;
         self.settings.height = m.height;

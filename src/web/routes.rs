@@ -48,6 +48,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/status", get(status))
         .route("/api/events", get(events))
         .route("/api/hangup", post(hang_up))
+        .route("/api/door/open", post(open_door))
         .route("/api/log", get(log_lines))
         .merge(super::settings::routes())
         .merge(super::visitor_routes::routes())
@@ -241,6 +242,19 @@ async fn hang_up(State(app): State<Arc<App>>, _: Changing) -> StatusCode {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// "Open door" from the page: this station's lock, or the station's in the call.
+async fn open_door(State(app): State<Arc<App>>, _: Changing) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if !app.send(Command::OpenDoor(crate::station::door::Opener::WebPage, tx)) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match rx.await {
+        Ok(Ok(done)) => Json(serde_json::json!({ "done": done })).into_response(),
+        Ok(Err(why)) => (StatusCode::CONFLICT, Json(serde_json::json!({ "error": why }))).into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 

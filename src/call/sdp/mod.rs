@@ -173,6 +173,9 @@ pub struct AudioStream {
     pub codec: AudioCodec,
     /// telephone-event payload type, when both sides have it.
     pub dtmf_pt: Option<u8>,
+    /// Its clock rate: the audio codec's where the other side offers that, else the
+    /// rate it has (many phones send 8000 beside Opus).
+    pub dtmf_rate: Option<u32>,
 }
 
 /// The outcome of offer/answer: what media to run.
@@ -295,6 +298,7 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
                         rtp: Stream::new((rtp, rtcp), local.audio_port, (pt, pt), want, keys),
                         codec,
                         dtmf_pt: dtmf.map(|(pt, _)| pt),
+                        dtmf_rate: dtmf.map(|(_, rate)| rate),
                     });
                     out = out.with_media(seal(answer_md, sec));
                     continue;
@@ -367,6 +371,7 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
                         rtp: Stream::new((rtp, rtcp), local.audio_port, pts, direction, keys),
                         codec,
                         dtmf_pt: pick_telephone_event(md, codec).map(|(pt, _)| pt),
+                        dtmf_rate: pick_telephone_event(md, codec).map(|(_, rate)| rate),
                     });
                 }
             }

@@ -162,12 +162,19 @@ pub(super) fn pick_audio(md: &MediaDescription, ours: &[AudioCodec]) -> Option<(
 /// The telephone-event format to use beside `codec`: the one at the codec's clock rate
 /// (RFC 4733 section 2.1), else none. Returns its payload type and rate.
 pub(super) fn pick_telephone_event(md: &MediaDescription, codec: AudioCodec) -> Option<(u8, u32)> {
-    formats(md).into_iter().find_map(|(pt, enc)| {
-        let mut parts = enc.split('/');
-        let name = parts.next()?;
-        let rate: u32 = parts.next()?.trim().parse().ok()?;
-        (name.eq_ignore_ascii_case("telephone-event") && rate == codec.clock_rate()).then_some((pt, rate))
-    })
+    let events: Vec<(u8, u32)> = formats(md)
+        .into_iter()
+        .filter_map(|(pt, enc)| {
+            let mut parts = enc.split('/');
+            let name = parts.next()?;
+            let rate: u32 = parts.next()?.trim().parse().ok()?;
+            name.eq_ignore_ascii_case("telephone-event").then_some((pt, rate))
+        })
+        .collect();
+    // RFC 4733 wants the audio's clock rate; many phones offer 8000 beside Opus only,
+    // and their digits count all the same (a digit is read from its event code).
+    let same_rate = events.iter().find(|(_, rate)| *rate == codec.clock_rate());
+    same_rate.or(events.first()).copied()
 }
 
 /// Whether the section takes picture loss indications for format `pt`

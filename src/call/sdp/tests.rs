@@ -206,10 +206,16 @@ fn telephone_event_follows_the_audio_clock_rate() {
         "{answer_text}"
     );
     assert!(!answer_text.contains("telephone-event/8000"), "{answer_text}");
-    // Opus with only an 8 kHz telephone-event: no DTMF rather than the wrong clock.
+    // Opus with only an 8 kHz telephone-event (baresip, many phones): taken at its own
+    // clock, so their digits still open the door.
     let only_8k = "m=audio 4000 RTP/AVP 111 98\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:98 telephone-event/8000\r\n";
-    let (_, n) = answer(&offer_with(only_8k, "IP4 10.0.0.5"), &local(Direction::SendRecv)).unwrap();
-    assert_eq!(n.audio.unwrap().dtmf_pt, None);
+    let (answer_text, n) = answer(&offer_with(only_8k, "IP4 10.0.0.5"), &local(Direction::SendRecv)).unwrap();
+    let audio = n.audio.unwrap();
+    assert_eq!((audio.dtmf_pt, audio.dtmf_rate), (Some(98), Some(8000)));
+    assert!(
+        answer_text.contains("a=rtpmap:98 telephone-event/8000"),
+        "{answer_text}"
+    );
 }
 
 #[test]

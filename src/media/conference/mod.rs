@@ -110,6 +110,8 @@ impl ConferenceMedia {
                 }))),
                 audio_held: Default::default(),
                 keyframes: keyframes.clone(),
+                // A hosted call's digits are not read: the door opens from two-party calls.
+                digits: Default::default(),
             };
             let recv = (v.is_some() || a.is_some())
                 .then(|| RecvPipeline::start(settings, v, a, outlets, n.signalling_peer))

@@ -101,6 +101,8 @@ function showStatus(data) {
   $('#ring-answer').hidden = !ringing || location.hash === '#answer';
   $('#ring-answer').textContent = s.call.state === 'incoming' ? 'Answer' : 'Answer the door';
   showRingPicture(ringing);
+  // This station's own lock, or, in a call, the lock of the station at the other end.
+  $('#door').hidden = !(s.door || s.call.state === 'active');
   const facts = $('#facts');
   facts.replaceChildren();
   const rows = [
@@ -154,6 +156,16 @@ function follow() {
 
 async function hangUp() {
   await api('POST', '/api/hangup');
+}
+
+async function openDoor() {
+  const result = $('#door-result');
+  result.textContent = '…';
+  const r = await api('POST', '/api/door/open');
+  const body = await r.json().catch(() => ({}));
+  result.textContent = r.ok ? body.done : (body.error || 'The door did not open.');
+  result.className = r.ok ? 'good' : 'problem';
+  setTimeout(() => { result.textContent = ''; }, 8000);
 }
 
 async function showLog() {
@@ -474,6 +486,7 @@ async function appPage() {
     location.href = '/login';
   };
   $('#hangup').onclick = hangUp;
+  $('#open-door').onclick = openDoor;
   $('#ring-hangup').onclick = hangUp;
   $('#ring-answer').onclick = () => { location.href = '/live#answer'; };
   follow();

@@ -1,0 +1,139 @@
+//! "Open door" at the station: a station with a lock (`[door] relay`) opens it; one
+//! without (an indoor unit) asks the station in its call to open, by the DTMF digit. A
+//! digit received in a call opens this station's lock only when it comes from a contact
+//! with `may_open_door`; from anyone else it is ignored and logged.
+
+use super::{Command, Station};
+use crate::call::machine::{Action, State};
+use crate::door::DoorLock;
+use tracing::{info, warn};
+
+/// Who asks to open the door, for the log and the screen.
+#[derive(Debug, Clone)]
+pub enum Opener {
+    /// A key or the screen's button here.
+    Here,
+    /// The web page.
+    WebPage,
+    /// The control socket (`doorway open-door`).
+    Console,
+}
+
+impl Opener {
+    fn label(&self) -> &'static str {
+        match self {
+            Opener::Here => "the station's button",
+            Opener::WebPage => "the web page",
+            Opener::Console => "the console",
+        }
+    }
+}
+
+/// The lock `config` asks for, or None when the station has none.
+pub(super) fn lock_for(config: &crate::config::Config) -> Option<DoorLock> {
+    let relay = crate::door::relay_from_config(&config.door)?;
+    Some(DoorLock::start(relay, config.door.hold()))
+}
+
+impl Station {
+    /// "Open door" from a key, the screen, the web page or the console. Returns what
+    /// happened in words, or why nothing did.
+    pub(super) fn open_door(&mut self, by: Opener) -> Result<String, String> {
+        if let Some(lock) = &self.door {
+            let result = lock
+                .open(by.label())
+                .map(|()| "Door opened".to_string())
+                .map_err(|e| e.to_string());
+            self.tell_door(&result);
+            return result;
+        }
+        let digit = self.config.door.digit();
+        let peer = match self.machine.state() {
+            State::Active { peer, .. } => peer.label(),
+            _ => {
+                let why = "no door lock here, and no call to ask a door station to open".to_string();
+                self.act(Action::Tell(why.clone()));
+                return Err(why);
+            }
+        };
+        let sent = self.media.as_ref().is_some_and(|m| m.send_digit(digit));
+        let result = if sent {
+            info!(%peer, %digit, by = by.label(), "asked the other station to open its door");
+            Ok(format!("Asked {peer} to open the door"))
+        } else {
+            Err(format!(
+                "{peer} takes no door-opening digits (no telephone events in this call)"
+            ))
+        };
+        self.tell_door(&result);
+        result
+    }
+
+    fn tell_door(&mut self, result: &Result<String, String>) {
+        let text = match result {
+            Ok(done) => done.clone(),
+            Err(why) => format!("The door did not open: {why}"),
+        };
+        self.act(Action::Tell(text));
+    }
+
+    /// Sends the other side's digits of the call `call` to the station's loop.
+    pub(super) fn listen_for_digits(&self, call: &str) {
+        let Some(media) = &self.media else { return };
+        let own = self.own_commands.clone();
+        let call = call.to_string();
+        media.on_digit(std::sync::Arc::new(move |digit| {
+            if let Some(own) = own.upgrade() {
+                let _ = own.send(Command::Digit(call.clone(), digit));
+            }
+        }));
+    }
+
+    /// A DTMF digit from the other side of `call`.
+    pub(super) fn on_digit(&mut self, call: &str, digit: char) {
+        let contact = self.machine.legs().into_iter().find_map(|leg| match leg {
+            State::Active { call: c, peer, .. } if c == call => Some(peer.contact.clone()),
+            _ => None,
+        });
+        let Some(contact) = contact else { return };
+        let who = contact
+            .clone()
+            .unwrap_or_else(|| "a caller who is not a contact".into());
+        if self.door.is_none() || digit != self.config.door.digit() {
+            info!(%who, %digit, "DTMF digit (no door to open by it)");
+            return;
+        }
+        let allowed = contact
+            .as_deref()
+            .and_then(|name| self.config.contact(name))
+            .is_some_and(|c| c.may_open_door);
+        if !allowed {
+            warn!(%who, %digit, "door-opening digit ignored: this contact may not open the door (may_open_door)");
+            return;
+        }
+        let result = self
+            .door
+            .as_ref()
+            .map(|lock| lock.open(&who).map_err(|e| e.to_string()))
+            .unwrap_or(Err("no lock".into()));
+        let shown = result.clone().map(|()| format!("Door opened by {who}"));
+        self.tell_door(&shown);
+        // The other side's screen says so too.
+        let feedback = match &result {
+            Ok(()) => "Door opened".to_string(),
+            Err(why) => format!("The door did not open: {why}"),
+        };
+        if let Some(name) = contact {
+            self.send_text(name, feedback, None);
+        }
+    }
+
+    /// Applies a changed `[door]`: the old lock lets go of its relay first.
+    pub(super) fn apply_door(&mut self, new: &crate::config::Config) {
+        let old = serde_json::to_value(&self.config.door).ok();
+        if old != serde_json::to_value(&new.door).ok() {
+            self.door = None;
+            self.door = lock_for(new);
+        }
+    }
+}
