@@ -172,3 +172,30 @@ fn ring_groups_name_contacts() {
     let keyed = format!("{good}\n[input]\nkeys = {{ KEY_F6 = \"call:Everyone\" }}\n");
     assert!(parse(&keyed).is_ok());
 }
+
+#[test]
+fn door_lock_settings_are_checked() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!((c.door.relay.as_deref(), c.door.digit()), (None, '#'));
+    let door = |body: &str| format!("{GOOD}\n[door]\n{body}\n");
+    for (body, field, says) in [
+        ("relay = \"relay-board\"", "door.relay", "allowed: \"gpio\", \"usb\""),
+        ("relay = \"gpio\"", "door.line", "needs its line"),
+        ("relay = \"usb\"\ndevice = \"ttyUSB0\"", "door.device", "/dev/ttyUSB0"),
+        ("relay_number = 9", "door.relay_number", "1 to 8"),
+        ("open_seconds = 0", "door.open_seconds", "0.2 to 60"),
+        ("digit = \"##\"", "door.digit", "one DTMF digit"),
+        ("digit = \"x\"", "door.digit", "one DTMF digit"),
+    ] {
+        let (line, f, message) = invalid(&door(body));
+        assert_eq!(f, field, "{body}");
+        assert!(message.contains(says), "{body}: {message}");
+        assert!(line > GOOD.lines().count(), "{body}: line {line}");
+    }
+    let ok = parse(&door(
+        "relay = \"gpio\"\nline = 17\nactive_low = true\nopen_seconds = 2.5\ndigit = \"*\"",
+    ))
+    .unwrap();
+    assert_eq!((ok.door.line, ok.door.digit()), (Some(17), '*'));
+    assert_eq!(ok.door.hold(), std::time::Duration::from_millis(2500));
+}

@@ -141,6 +141,7 @@ fn boot_shows_idle_screens_and_reports_ready_time() {
     let door = DoorSetup {
         speaker: Some("plughw:CARD=Dummy,DEV=0"),
         devices: "screen_blank_secs = 12",
+        ..Default::default()
     };
     let mut pair = Pair::boot_with("1-boot", door);
     report_boot(&pair.door);
@@ -205,7 +206,13 @@ fn pair_on_the_screens(pair: &mut Pair) {
 #[test]
 fn button_call_touch_answer_then_hall_hangs_up() {
     let _serial = serial();
-    let mut pair = Pair::boot("2-button-call");
+    // The door has a lock on a USB relay board, and the hall may open it.
+    let door = DoorSetup {
+        contact: "may_open_door = true",
+        door: "[door]\nrelay = \"usb\"\ndevice = \"/dev/ttyUSB0\"\nopen_seconds = 2",
+        ..Default::default()
+    };
+    let mut pair = Pair::boot_with("2-button-call", door);
     pair_on_the_screens(&mut pair);
     pair.door.play_into_microphone(700);
     pair.hall.play_into_microphone(1100);
@@ -239,11 +246,64 @@ fn button_call_touch_answer_then_hall_hangs_up() {
         "the door hears {heard_at_door:?} Hz, not the hall's 1100 Hz"
     );
 
+    open_the_door_from_the_hall(&mut pair);
+
     // The product's target is under 2 s on a board; under TCG the figure follows the
     // host's speed (0.8 to 2.8 s seen on different machines), so it is printed, and the
     // bound here only proves the BYE ended the call: the media timeout (6 s) did not.
     let took = hang_up_from_hall(&mut pair);
     assert!(took < 5.0, "both screens idle only after {took:.2} s");
+}
+
+/// In the call, the hall touches "Open door": the digit goes to the door over SRTP, and
+/// the door's relay board (QEMU's USB-serial adapter, through the guest's ftdi_sio
+/// driver) gets the close command, then the open command 2 s later. Both screens say so.
+fn open_the_door_from_the_hall(pair: &mut Pair) {
+    use std::io::Read;
+    let mut board = pair.door.guest.relay_board();
+    let shot = pair.hall.guest.screenshot("before-open-door");
+    let screen = Screen::InCall {
+        peer: "Door".into(),
+        seconds: 0,
+        on_hold: false,
+        door_open: true,
+        replies: replies(),
+        can_add: false,
+    };
+    pair.hall.touch_button(&shot, &screen, UiAction::DoorOpen);
+    let touched = Instant::now();
+    let mut commands: Vec<(Vec<u8>, f64)> = vec![];
+    let mut bytes = vec![];
+    while commands.len() < 2 && touched.elapsed().as_secs() < 20 {
+        let mut buf = [0u8; 16];
+        if let Ok(n @ 1..) = board.read(&mut buf) {
+            bytes.extend_from_slice(&buf[..n]);
+            while bytes.len() >= 4 {
+                let command: Vec<u8> = bytes.drain(..4).collect();
+                commands.push((command, touched.elapsed().as_secs_f64()));
+            }
+        }
+    }
+    assert_eq!(commands.len(), 2, "the relay board got {commands:?}");
+    assert_eq!(commands[0].0, [0xA0, 0x01, 0x01, 0xA2], "close relay 1");
+    assert_eq!(commands[1].0, [0xA0, 0x01, 0x00, 0xA1], "open relay 1");
+    let held = commands[1].1 - commands[0].1;
+    println!(
+        "open door touched on the hall: relay closed after {:.2} s, held {held:.2} s",
+        commands[0].1
+    );
+    assert!((1.8..4.0).contains(&held), "held for {held:.2} s, not 2 s");
+    let door = pair.door.wait_until(5.0, "door opened", |s| s["door"]["openings"] == 1);
+    assert_eq!(door["door"]["last_opened_by"], "Hall");
+    assert_eq!(door["door"]["relay"], "USB relay 1 on /dev/ttyUSB0");
+    pair.door
+        .wait_until(5.0, "says who opened", |s| s["last_message"] == "Door opened by Hall");
+    pair.hall.wait_until(10.0, "told the door opened", |s| {
+        s["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["text"] == "Door opened"))
+    });
+    pair.hall.wait_screen(5.0, "door opened message", shows_message);
 }
 
 /// Scenario 4: the door's camera is pulled mid-call. The hall sees the grey placeholder
@@ -299,7 +359,7 @@ fn speaker_pulled_mid_call_and_plugged_back() {
     let _serial = serial();
     let door = DoorSetup {
         speaker: Some("plughw:CARD=Audio,DEV=0"),
-        devices: "",
+        ..Default::default()
     };
     let mut pair = Pair::boot_with("4b-speaker-pulled", door);
     pair.door.play_into_microphone(700);

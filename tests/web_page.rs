@@ -45,6 +45,7 @@ const READS: &[&str] = &[
 ];
 const CHANGES: &[(&str, &str)] = &[
     ("POST", "/api/hangup"),
+    ("POST", "/api/door/open"),
     ("POST", "/api/logout"),
     ("POST", "/api/config"),
     ("DELETE", "/api/visitors/1"),
@@ -108,12 +109,19 @@ async fn strangers_see_and_change_nothing() {
     assert_eq!(owner.request("POST", "/api/hangup", None).await.status, 403);
     owner.csrf.clear();
     assert_eq!(owner.request("POST", "/api/hangup", None).await.status, 403);
-    owner.csrf = csrf;
+    owner.csrf = csrf.clone();
     let r = owner
         .request_with("POST", "/api/hangup", None, &[("origin", "https://evil.example")])
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(owner.request("POST", "/api/hangup", None).await.status, 204);
+    // "Open door" with no lock here and no call: the page is told why.
+    owner.csrf = "wrong".into();
+    assert_eq!(owner.request("POST", "/api/door/open", None).await.status, 403);
+    owner.csrf = csrf.clone();
+    let r = owner.request("POST", "/api/door/open", None).await;
+    assert_eq!(r.status, 409);
+    assert!(r.text().contains("no door lock here"), "{}", r.text());
 
     // Guessing: five wrong guesses from one address (the wrong setup code above was the
     // first), then even the right password is refused for a minute.

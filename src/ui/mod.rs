@@ -145,6 +145,8 @@ const BLUE: Rgb = Rgb(30, 90, 160);
 const GREEN: Rgb = Rgb(30, 150, 60);
 const RED: Rgb = Rgb(190, 40, 40);
 const AMBER: Rgb = Rgb(200, 130, 20);
+/// "Open door": its own colour, so no one takes it for a message (amber).
+const TEAL: Rgb = Rgb(20, 125, 135);
 const BACKGROUND: Rgb = Rgb(18, 22, 30);
 const WHITE: Rgb = Rgb(240, 240, 240);
 const QUIET: Rgb = Rgb(150, 160, 175);
@@ -272,7 +274,7 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
                     w / 3 - 2 * margin,
                     "Open door",
                     UiAction::DoorOpen,
-                    AMBER,
+                    TEAL,
                 ));
             }
             b

@@ -184,7 +184,17 @@ impl Guest {
                     .args(["-device", "virtserialport,chardev=agent,name=agent"])
                     // A USB speaker (snd-usb-audio in the guest), to pull out mid-call.
                     .args(["-audiodev", "none,id=usb-sound", "-device", "qemu-xhci,id=usb"])
-                    .args(["-device", USB_SPEAKER]);
+                    .args(["-device", USB_SPEAKER])
+                    // A USB relay board's serial adapter: QEMU's FTDI chip (ftdi_sio in
+                    // the guest, /dev/ttyUSB0), its other end a socket the test reads.
+                    .args([
+                        "-chardev",
+                        &format!(
+                            "socket,id=relay,path={},server=on,wait=off",
+                            dir.join("relay.sock").display()
+                        ),
+                    ])
+                    .args(["-device", "usb-serial,chardev=relay"]);
             }
             System::Appliance {
                 image,
@@ -385,6 +395,14 @@ impl Guest {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// The far end of the guest's USB-serial adapter (what a relay board would read):
+    /// connect before the guest writes, or QEMU drops what it writes.
+    pub fn relay_board(&self) -> UnixStream {
+        let stream = connect(&self.dir.join("relay.sock"), Instant::now() + Duration::from_secs(5));
+        stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        stream
     }
 
     /// Presses and releases a key on the guest's virtio keyboard (a QEMU key code such as

@@ -69,12 +69,28 @@ pub struct DoorSetup<'a> {
     pub speaker: Option<&'a str>,
     /// More `[devices]` lines.
     pub devices: &'a str,
+    /// More lines in its entry for the hall (`may_open_door = true`).
+    pub contact: &'a str,
+    /// Its `[door]` table, if it has a lock.
+    pub door: &'a str,
 }
 
 /// The config of a station on the emulated hardware: `listen` its SIP address,
 /// `control` an extra line for the control socket, `devices` the speaker line and
 /// any more `[devices]` lines.
 pub fn config(name: &str, listen: &str, control: &str, peer: &str, peer_ip: &str, devices: &str) -> String {
+    config_with(name, listen, control, (peer, peer_ip), devices, &DoorSetup::default())
+}
+
+/// As [`config`], with the door's extra contact lines and `[door]` table from `setup`.
+pub fn config_with(
+    name: &str,
+    listen: &str,
+    control: &str,
+    (peer, peer_ip): (&str, &str),
+    devices: &str,
+    setup: &DoorSetup<'_>,
+) -> String {
     format!(
         r#"[station]
 name = "{name}"
@@ -87,6 +103,7 @@ media_timeout_secs = 6
 name = "{peer}"
 uri = "sip:{peer_user}@{peer_ip}:5060"
 key = "KEY_F1"
+{contact}
 
 [devices]
 camera = "v4l2:/dev/video0"
@@ -105,9 +122,13 @@ width = 320
 height = 180
 fps = 10
 video_bitrate_kbps = 400
+
+{door}
 "#,
         user = name.to_lowercase(),
         peer_user = peer.to_lowercase(),
+        contact = setup.contact,
+        door = setup.door,
     )
 }
 
@@ -197,11 +218,11 @@ impl Station {
         let speaker = setup.speaker.unwrap_or(STATION_SPEAKER);
         let devices = format!("speaker = \"alsa:{speaker}\"\n{}", setup.devices);
         let control = "control_socket = \"/tmp/doorway.sock\"\nstate_dir = \"/tmp/out/state\"";
-        let config = config(name, &format!("{ip}:5060"), control, peer, peer_ip, &devices);
+        let config = config_with(name, &format!("{ip}:5060"), control, (peer, peer_ip), &devices, &setup);
         std::fs::write(guest.dir.join("station.toml"), config).unwrap();
         // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
         guest.sh(
-            "modprobe -a virtio_net virtio_input evdev uinput snd-aloop snd-dummy xhci_pci snd-usb-audio bochs \
+            "modprobe -a virtio_net virtio_input evdev uinput snd-aloop snd-dummy xhci_pci snd-usb-audio ftdi_sio bochs \
              && modprobe vivid n_devs=1 node_types=1",
         );
         guest.sh(&format!("ip addr add {ip}/24 dev eth0 && ip link set eth0 up"));
