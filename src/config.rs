@@ -65,6 +65,9 @@ pub struct Config {
     /// The door lock (a relay), if this station has one, and the digit that opens doors.
     #[serde(default)]
     pub door: DoorConfig,
+    /// Home automation: a broker to publish the station to (Home Assistant).
+    #[serde(default)]
+    pub mqtt: MqttConfig,
 }
 
 /// `[web]`: the station's web page (HTTPS with the station's certificate).
@@ -529,6 +532,10 @@ mod validate;
 #[path = "config_door.rs"]
 mod door;
 pub use door::DoorConfig;
+
+#[path = "config_home.rs"]
+mod home;
+pub use home::{BrokerAddress, MqttConfig};
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -77,6 +77,7 @@ impl Config {
         }
         self.validate_web()?;
         self.door.validate()?;
+        self.mqtt.validate()?;
         self.validate_input()?;
         let d = &self.devices;
         for (field, value, allowed) in [

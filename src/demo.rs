@@ -75,6 +75,7 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
             ..Default::default()
         },
         door: Default::default(),
+        mqtt: Default::default(),
     }
 }
 

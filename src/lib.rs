@@ -16,6 +16,8 @@
 //!   frame-keeping display) with their probes.
 //! - [`door`]: the door lock: a relay (GPIO line, USB relay board, or a test relay) held
 //!   closed for the configured time on each "Open door".
+//! - [`home`]: home automation: the station on an MQTT broker as Home Assistant
+//!   discovers it (doorbell event, last visitor's snapshot, Open door, call state).
 //! - [`ui`]: what the screen shows per call state, drawn with an embedded font into
 //!   BGRx frames, the compositor that puts remote video and overlays together, and
 //!   touch hit-testing.
@@ -37,6 +39,7 @@ pub mod control;
 pub mod demo;
 pub mod device;
 pub mod door;
+pub mod home;
 pub mod input;
 pub mod media;
 pub mod security;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::web::{plain, Browser};
-use common::{active, idle, Station};
+use common::{active, idle, tag_in_jpeg, Station};
 use doorway::demo;
 use doorway::station::{Command, Status};
 use std::net::SocketAddr;
@@ -261,23 +261,6 @@ async fn with_snapshots(b: &mut Browser, n: usize) -> serde_json::Value {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("snapshots missing: {list}");
-}
-
-/// The pattern tag in a JPEG snapshot.
-fn tag_in_jpeg(jpeg: &[u8]) -> u16 {
-    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
-    let rgb = decoder.decode().expect("a JPEG");
-    let info = decoder.info().unwrap();
-    let bgrx: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[2], p[1], p[0], 255]).collect();
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
-    match doorway::device::probe::read_bgrx(&bgrx, w, h, w as usize * 4) {
-        Some(code) => code.tag,
-        None => {
-            let kept = std::env::temp_dir().join("doorway-unreadable-snapshot.jpg");
-            std::fs::write(&kept, jpeg).unwrap();
-            panic!("no pattern code in the snapshot ({w}x{h}); kept as {}", kept.display());
-        }
-    }
 }
 
 #[tokio::test]

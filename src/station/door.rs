@@ -17,6 +17,8 @@ pub enum Opener {
     WebPage,
     /// The control socket (`doorway open-door`).
     Console,
+    /// Home automation: the "Open door" button over MQTT.
+    HomeAutomation,
 }
 
 impl Opener {
@@ -25,6 +27,7 @@ impl Opener {
             Opener::Here => "the station's button",
             Opener::WebPage => "the web page",
             Opener::Console => "the console",
+            Opener::HomeAutomation => "home automation",
         }
     }
 }

@@ -276,8 +276,13 @@ pub async fn start_with(
         crate::input::evdev::spawn(input_tx.clone(), calibration);
     }
     let door = door::lock_for(&config);
+    let home = crate::home::HomeLink::start(&config, own_commands.clone()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "home automation is off");
+        None
+    });
     let station = Station {
         door,
+        home,
         own_commands,
         last_activity: Instant::now(),
         screen_on: true,
@@ -325,6 +330,8 @@ pub async fn start_with(
 struct Station {
     /// The door lock, when this station has one.
     door: Option<crate::door::DoorLock>,
+    /// The MQTT client for home automation, when a broker is configured.
+    home: Option<crate::home::HomeLink>,
     /// For the station's own timers (a retry after glare).
     own_commands: mpsc::WeakUnboundedSender<Command>,
     /// Last call event, touch or key; the screen blanks after a quiet while.
@@ -436,7 +443,13 @@ impl Station {
 
     /// STATUS= line for `systemctl status`: the call state in words.
     fn tell_systemd(&self) {
-        let status = match self.machine.state() {
+        let status = self.call_in_words();
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
+    }
+
+    /// The call state in words: systemd's status line and home automation's sensor.
+    fn call_in_words(&self) -> String {
+        match self.machine.state() {
             State::Idle => "idle".to_string(),
             State::Outgoing { peer, .. } => format!("calling {}", peer.label()),
             State::Incoming { peer, .. } => format!("{} is calling", peer.label()),
@@ -449,8 +462,7 @@ impl Station {
                 let held = if *held_by_peer || *held_by_us { " (on hold)" } else { "" };
                 format!("in a call with {}{held}", peer.label())
             }
-        };
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
+        }
     }
 
     fn on_command(&mut self, command: Command) {

@@ -63,6 +63,8 @@ pub struct Status {
     /// The door lock, when this station has one: its relay, whether the door is held
     /// open, who opened it last and the last problem.
     pub door: Option<crate::door::DoorStatus>,
+    /// The home automation broker's connection, when one is configured.
+    pub mqtt: Option<crate::home::MqttStatus>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -110,6 +112,7 @@ impl Station {
             live_views: self.live_view_status(),
             web_answer: self.web_answer_status(),
             door: self.door.as_ref().map(|d| d.status()),
+            mqtt: self.home.as_ref().map(|h| h.status()),
         }
     }
 }

@@ -92,10 +92,15 @@ impl Station {
         };
         let log = self.visitors.clone();
         let compositor = caller_picture.then(|| (self.compositor.clone(), ringing.clone()));
+        // Home automation hears of the ring now, and gets its snapshot once taken.
+        let home = self.home.as_ref().map(|h| {
+            h.ring(peer, direction == Direction::Incoming);
+            Box::new(h.snapshot_sink()) as Box<dyn Fn(Vec<u8>) + Send>
+        });
         // Opening a camera takes a moment: off the station's loop.
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
-            .spawn(move || attach_snapshot(camera, want, compositor, log, id));
+            .spawn(move || attach_snapshot(camera, want, compositor, (log, id), home));
         if let Err(e) = spawned {
             warn!(error = %e, "cannot take a snapshot");
         }
@@ -116,8 +121,8 @@ fn attach_snapshot(
     camera: Shared<dyn Camera>,
     want: VideoFormat,
     preview: Option<(Arc<Mutex<crate::ui::compositor::Compositor>>, Arc<AtomicBool>)>,
-    log: Arc<Mutex<VisitorLog>>,
-    id: u64,
+    (log, id): (Arc<Mutex<VisitorLog>>, u64),
+    home: Option<Box<dyn Fn(Vec<u8>) + Send>>,
 ) {
     // The caller's preview while it rings: the newest picture a second after the first
     // (a decoder's first pictures may be patched together before a keyframe), or the
@@ -150,6 +155,9 @@ fn attach_snapshot(
     };
     if let Err(e) = log.lock().unwrap().attach(id, &jpeg) {
         warn!(error = %e, "cannot keep the snapshot");
+    }
+    if let Some(home) = home {
+        home(jpeg);
     }
 }
 

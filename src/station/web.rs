@@ -97,6 +97,9 @@ pub(super) async fn start_page(
 impl Station {
     /// Gives the web page the current status (each tick and after each call event).
     pub(super) fn publish_status(&self) {
+        if let Some(home) = &self.home {
+            home.call_state(&self.call_in_words());
+        }
         if let Some(web) = &self.web {
             web.shared.status.send_replace(Some(Arc::new(self.status())));
         }
@@ -154,6 +157,14 @@ impl Station {
         self.admission.replace(&new);
         self.keys = super::buttons::key_interpreter(&new);
         self.apply_door(&new);
+        if new.mqtt != self.config.mqtt || new.station.user != self.config.station.user {
+            // The old client says offline and leaves before the new one connects.
+            self.home = None;
+            self.home = crate::home::HomeLink::start(&new, self.own_commands.clone()).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "home automation is off");
+                None
+            });
+        }
         let m = &new.media;
         self.settings.width = m.width;
         self.settings.height = m.height;

@@ -97,7 +97,10 @@ impl Chrome {
             }}
         });
         let reply = chrome.call("POST", "/session", Some(caps)).await.expect("a session");
-        chrome.session = reply["value"]["sessionId"].as_str().expect("a session id").to_string();
+        chrome.session = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("chromedriver made no session: {reply}"))
+            .to_string();
         chrome
             .command("POST", "timeouts", json!({ "script": 30_000, "pageLoad": 30_000 }))
             .await;

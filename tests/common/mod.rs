@@ -218,3 +218,20 @@ pub fn video_direction(s: &Status) -> Option<doorway::call::sdp::Direction> {
         .and_then(|m| m.negotiated.as_ref()?.video.as_ref())
         .map(|v| v.rtp.direction)
 }
+
+/// The pattern tag in a JPEG snapshot.
+pub fn tag_in_jpeg(jpeg: &[u8]) -> u16 {
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+    let rgb = decoder.decode().expect("a JPEG");
+    let info = decoder.info().unwrap();
+    let bgrx: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[2], p[1], p[0], 255]).collect();
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    match doorway::device::probe::read_bgrx(&bgrx, w, h, w as usize * 4) {
+        Some(code) => code.tag,
+        None => {
+            let kept = std::env::temp_dir().join("doorway-unreadable-snapshot.jpg");
+            std::fs::write(&kept, jpeg).unwrap();
+            panic!("no pattern code in the snapshot ({w}x{h}); kept as {}", kept.display());
+        }
+    }
+}
