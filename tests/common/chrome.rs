@@ -67,6 +67,11 @@ impl Chrome {
         }
         let args = vec![
             "--headless=new".to_string(),
+            // chromedriver talks to the browser over a pipe, not a DevTools port on
+            // "localhost": a machine without /etc/hosts (a minimal root filesystem)
+            // cannot resolve that name, and the session fails with "unable to connect to
+            // renderer".
+            "--remote-debugging-pipe".into(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
             "--disable-dev-shm-usage".into(),
