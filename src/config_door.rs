@@ -33,6 +33,11 @@ pub struct DoorConfig {
     /// call, and taken from a contact with `may_open_door` when this station has a lock.
     #[serde(default = "default_digit")]
     pub digit: String,
+    /// Take the digit in calls that are not encrypted too. Off by default: a plain
+    /// call's RTP can be forged by anyone on the LAN who knows the call's ports, and a
+    /// forged digit must not open the door. Paired contacts' calls are encrypted.
+    #[serde(default)]
+    pub open_from_plain_calls: bool,
 }
 
 impl Default for DoorConfig {
@@ -45,6 +50,7 @@ impl Default for DoorConfig {
             relay_number: default_relay_number(),
             open_seconds: default_open_seconds(),
             digit: default_digit(),
+            open_from_plain_calls: false,
         }
     }
 }

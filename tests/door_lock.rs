@@ -1,8 +1,9 @@
 //! The door lock: an indoor station asks the door station in its call to open (a DTMF
 //! digit, RFC 4733, on the call's audio), the door station drives its USB relay board's
 //! serial port (a pseudo-terminal here, read by the test as the board would), both
-//! screens say so; a contact not allowed to open is ignored; baresip's digit opens it
-//! when baresip is allowed.
+//! screens say so; a digit in a call that is not encrypted opens nothing unless the
+//! door station allows it; a contact not allowed to open is ignored; baresip's digit
+//! opens it when baresip is allowed.
 
 #[path = "common/baresip.rs"]
 mod baresip;
@@ -119,6 +120,18 @@ async fn the_hall_opens_the_door_that_rang_and_a_contact_not_allowed_cannot() {
     assert!(door_status.door.as_ref().is_some_and(|d| d.openings == 0 && !d.open));
     hall.wait(10, active).await;
 
+    // The call is not encrypted (they are not paired): a digit in it could be forged by
+    // anyone on the LAN, so it opens nothing, and Door's screen says why.
+    assert_eq!(open_door(&hall).await.unwrap(), "Asked Door to open the door");
+    door.wait(5, |s| s.last_message.as_deref().is_some_and(|m| m.contains("not encrypted"))).await;
+    assert_eq!(board.next(2), None, "a plain call's digit opened the door");
+    // With [door] open_from_plain_calls (applied while running, as from the web page):
+    let mut config = door.config.clone();
+    config.door.open_from_plain_calls = true;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    door.send(Command::ApplyConfig(Box::new(config), tx));
+    rx.await.unwrap();
+
     // Hall's "Open door": the digit goes to Door, which closes the relay for 1 s.
     let asked = open_door(&hall).await.expect("Hall asks Door");
     assert_eq!(asked, "Asked Door to open the door");
@@ -201,7 +214,10 @@ async fn bare_sip_phones_digit_opens_the_door_when_it_may() {
     let mut contact = demo::contact("Phone", baresip.sip_port);
     contact.uri = format!("sip:baresip@127.0.0.1:{}", baresip.sip_port);
     contact.may_open_door = true;
-    let door = Station::start(door_config(demo::free_sip_port(), vec![contact], &board)).await;
+    let mut config = door_config(demo::free_sip_port(), vec![contact], &board);
+    // A plain SIP phone over UDP: its digits count only by this choice.
+    config.door.open_from_plain_calls = true;
+    let door = Station::start(config).await;
     // Door calls the phone (baresip answers by itself), the phone presses #.
     door.handle.call("Phone").await.unwrap().unwrap();
     door.wait(15, |s| {

@@ -75,22 +75,21 @@ impl Broker {
         let _ = self.child.wait();
     }
 
+    /// One of Mosquitto's clients, logged in to this broker.
+    fn client(&self, program: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
+        let port = self.port.to_string();
+        command.args(["-h", "127.0.0.1", "-p", &port, "-u", USER, "-P", PASSWORD]);
+        command
+    }
+
     /// A mosquitto_sub on every topic, each message a line: retained flag, topic, payload
     /// in hex.
     fn subscribe(&self, name: &str) -> Subscriber {
         let file = self.dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&file).unwrap();
-        let child = std::process::Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-u",
-                USER,
-                "-P",
-                PASSWORD,
-            ])
+        let child = self
+            .client("mosquitto_sub")
             .args(["-t", "#", "-F", "%r %t %x"])
             .stdout(out)
             .stderr(Stdio::null())
@@ -100,17 +99,8 @@ impl Broker {
     }
 
     fn publish(&self, topic: &str, message: &str) {
-        let ok = std::process::Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-u",
-                USER,
-                "-P",
-                PASSWORD,
-            ])
+        let ok = self
+            .client("mosquitto_pub")
             .args(["-t", topic, "-m", message])
             .status()
             .expect("mosquitto_pub");

@@ -94,11 +94,11 @@ impl Station {
 
     /// A DTMF digit from the other side of `call`.
     pub(super) fn on_digit(&mut self, call: &str, digit: char) {
-        let contact = self.machine.legs().into_iter().find_map(|leg| match leg {
-            State::Active { call: c, peer, .. } if c == call => Some(peer.contact.clone()),
+        let leg = self.machine.legs().into_iter().find_map(|leg| match leg {
+            State::Active { call: c, peer, .. } if c == call => Some((peer.contact.clone(), peer.secure)),
             _ => None,
         });
-        let Some(contact) = contact else { return };
+        let Some((contact, secure)) = leg else { return };
         let who = contact
             .clone()
             .unwrap_or_else(|| "a caller who is not a contact".into());
@@ -112,6 +112,13 @@ impl Station {
             .is_some_and(|c| c.may_open_door);
         if !allowed {
             warn!(%who, %digit, "door-opening digit ignored: this contact may not open the door (may_open_door)");
+            return;
+        }
+        if !secure && !self.config.door.open_from_plain_calls {
+            warn!(%who, %digit, "door-opening digit ignored: the call is not encrypted (pair with the contact, or [door] open_from_plain_calls)");
+            self.act(Action::Tell(format!(
+                "{who} asked to open the door in a call that is not encrypted: pair the stations first"
+            )));
             return;
         }
         let result = self
