@@ -123,7 +123,10 @@ async fn the_hall_opens_the_door_that_rang_and_a_contact_not_allowed_cannot() {
     // The call is not encrypted (they are not paired): a digit in it could be forged by
     // anyone on the LAN, so it opens nothing, and Door's screen says why.
     assert_eq!(open_door(&hall).await.unwrap(), "Asked Door to open the door");
-    door.wait(5, |s| s.last_message.as_deref().is_some_and(|m| m.contains("not encrypted"))).await;
+    door.wait(5, |s| {
+        s.last_message.as_deref().is_some_and(|m| m.contains("not encrypted"))
+    })
+    .await;
     assert_eq!(board.next(2), None, "a plain call's digit opened the door");
     // With [door] open_from_plain_calls (applied while running, as from the web page):
     let mut config = door.config.clone();
