@@ -5,7 +5,7 @@ use super::Problem;
 use serde::{Deserialize, Serialize};
 
 /// `[door]`: this station's door lock, if it has one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DoorConfig {
     /// The lock's relay: `gpio` (a GPIO line), `usb` (a USB relay board on a serial

@@ -140,8 +140,7 @@ impl Station {
 
     /// Applies a changed `[door]`: the old lock lets go of its relay first.
     pub(super) fn apply_door(&mut self, new: &crate::config::Config) {
-        let old = serde_json::to_value(&self.config.door).ok();
-        if old != serde_json::to_value(&new.door).ok() {
+        if self.config.door != new.door {
             self.door = None;
             self.door = lock_for(new);
         }

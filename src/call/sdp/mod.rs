@@ -367,11 +367,12 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
             "audio" if negotiated.audio.is_none() => {
                 if let Some((codec, pt)) = pick_audio(md, &local.audio_codecs) {
                     let pts = (pt, codec.static_pt());
+                    let dtmf = pick_telephone_event(md, codec);
                     negotiated.audio = Some(AudioStream {
                         rtp: Stream::new((rtp, rtcp), local.audio_port, pts, direction, keys),
                         codec,
-                        dtmf_pt: pick_telephone_event(md, codec).map(|(pt, _)| pt),
-                        dtmf_rate: pick_telephone_event(md, codec).map(|(_, rate)| rate),
+                        dtmf_pt: dtmf.map(|(pt, _)| pt),
+                        dtmf_rate: dtmf.map(|(_, rate)| rate),
                     });
                 }
             }
