@@ -68,6 +68,9 @@ pub struct Config {
     /// Home automation: a broker to publish the station to (Home Assistant).
     #[serde(default)]
     pub mqtt: MqttConfig,
+    /// An account on a SIP server (registrar and proxy), for calls by address of record.
+    #[serde(default)]
+    pub account: AccountConfig,
 }
 
 /// `[web]`: the station's web page (HTTPS with the station's certificate).
@@ -286,7 +289,8 @@ pub struct StationConfig {
 pub struct Contact {
     /// Name on the button and in logs; `doorway call NAME` uses it.
     pub name: String,
-    /// SIP URI (`sip:kitchen@192.168.1.20:5060`) or plain `host:port`.
+    /// SIP URI (`sip:kitchen@192.168.1.20:5060`) or plain `host:port`; with an
+    /// `[account]`, also an address of record on its server (`sip:kitchen@flat12.example`).
     pub uri: String,
     /// Answer calls from this contact without a key press.
     #[serde(default)]
@@ -532,6 +536,10 @@ mod validate;
 #[path = "config_door.rs"]
 mod door;
 pub use door::DoorConfig;
+
+#[path = "config_account.rs"]
+mod account;
+pub use account::{read_secret, user_is_sane, AccountConfig, AccountTransport, Registrar};
 
 #[path = "config_home.rs"]
 mod home;

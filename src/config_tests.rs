@@ -199,3 +199,24 @@ fn door_lock_settings_are_checked() {
     assert_eq!((ok.door.line, ok.door.digit()), (Some(17), '*'));
     assert_eq!(ok.door.hold(), std::time::Duration::from_millis(2500));
 }
+
+#[test]
+fn addresses_of_record_need_an_account() {
+    let aor = GOOD.replace("sip:kitchen@192.168.1.20:5060", "sip:kitchen@flat12.example");
+    let (line, field, message) = invalid(&aor);
+    assert_eq!((line, field.as_str()), (7, "contact.0.uri"));
+    assert!(message.contains("with an [account]"), "{message}");
+    let account = "\n[account]\nregistrar = \"sip:flat12.example\"\nproxy = \"192.168.1.10:5060\"\nuser = \"door\"\n";
+    let c = parse(&format!("{aor}{account}")).unwrap();
+    assert_eq!(c.account.aor().as_deref(), Some("sip:door@flat12.example"));
+    assert_eq!(c.account.transport, AccountTransport::Udp);
+    let (line, field, message) = invalid(&format!("{aor}{}", account.replace("192.168.1.10:5060", "pbx.lan")));
+    assert_eq!(field, "account.proxy");
+    assert_eq!(line, aor.lines().count() + 4, "{message}");
+    let (_, field, _) = invalid(&format!("{aor}{account}transport = \"tls\"\n"));
+    assert_eq!(field, "account.transport");
+    let bad_aor = aor.replace("sip:kitchen@flat12.example", "sip:kitchen@flat12.example:5070");
+    let (_, field, message) = invalid(&format!("{bad_aor}{account}"));
+    assert_eq!(field, "contact.0.uri");
+    assert!(message.contains("sip:USER@DOMAIN"), "{message}");
+}

@@ -50,8 +50,22 @@ impl Config {
             if !seen.insert(c.name.to_lowercase()) {
                 return Err(Problem::at(at("name"), "another contact already has this name"));
             }
-            if let Err(e) = crate::call::parse_peer(&c.uri) {
-                return Err(Problem::at(at("uri"), &e.to_string()));
+            match crate::call::parse_peer(&c.uri) {
+                Ok(_) => {}
+                // A name, not an address: an address of record, called through the account.
+                Err(crate::call::PeerError::NotAnIp(_)) if self.account.enabled() => {
+                    if crate::call::parse_aor(&c.uri).is_none() {
+                        return Err(Problem::at(
+                            at("uri"),
+                            "an address of record is sip:USER@DOMAIN, e.g. sip:kitchen@flat12.example",
+                        ));
+                    }
+                }
+                Err(e @ crate::call::PeerError::NotAnIp(_)) => {
+                    let hint = format!("{e}; or, with an [account] on a SIP server, an address of record");
+                    return Err(Problem::at(at("uri"), &hint));
+                }
+                Err(e) => return Err(Problem::at(at("uri"), &e.to_string())),
             }
             if let Some(key) = &c.key {
                 crate::input::check_key_name(key).map_err(|e| Problem::at(at("key"), &e.to_string()))?;
@@ -78,6 +92,7 @@ impl Config {
         self.validate_web()?;
         self.door.validate()?;
         self.mqtt.validate()?;
+        self.account.validate()?;
         self.validate_input()?;
         let d = &self.devices;
         for (field, value, allowed) in [

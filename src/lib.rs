@@ -6,7 +6,9 @@
 //!   sans-IO call state machine ([`call::machine`]: calls, hold, re-INVITE), SDP
 //!   offer/answer with the other side's SDP checked at the boundary ([`call::sdp`], SRTP
 //!   keys in SDP too), who a caller is ([`call::identify`]) and the strict first look at
-//!   every request datagram ([`call::sip_check`], [`call::guard`]).
+//!   every request datagram ([`call::sip_check`], [`call::guard`]), and the account on a
+//!   SIP server: registration, renewal, keepalive and who the server says calls
+//!   ([`call::registration`]).
 //! - [`media`]: GStreamer pipelines (encode, RTP/RTCP through rtpbin, decode), codec
 //!   probing, RTP port allocation, SRTP through srtpenc/srtpdec ([`media::srtp`]), the
 //!   receive gate for RTP/RTCP ([`media::rtp_filter`]) and media statistics.

@@ -58,6 +58,23 @@ pub async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
         };
         println!("mqtt: {} {state}", mqtt["broker"].as_str().unwrap_or("?"));
     }
+    if let Some(account) = status["account"].as_object() {
+        let aor = account["aor"].as_str().unwrap_or("?");
+        let state = match account["state"].as_str() {
+            Some("registered") => format!("registered (for {} s)", account["expires"]),
+            Some("failed") => format!(
+                "NOT registered: {} (next try in {} s)",
+                account["reason"].as_str().unwrap_or("?"),
+                account["retry_in"]
+            ),
+            _ => "registering".to_string(),
+        };
+        let server = account["server"]
+            .as_str()
+            .map(|s| format!(" at {s}"))
+            .unwrap_or_default();
+        println!("account: {aor}{server} {state}");
+    }
     let security = &status["security"];
     println!(
         "identity: {} ({})",

@@ -85,6 +85,9 @@ pub struct Recognised<'a> {
 ///   certificate is refused: an impostor, or a replaced station that must pair again;
 /// - other callers are taken by address as before, unless plain calls are refused.
 pub fn recognise<'a>(config: &'a Config, pins: &PinStore, caller: &Caller) -> Result<Recognised<'a>, String> {
+    if caller.via_server {
+        return recognise_through_server(config, caller);
+    }
     if let Some(certificate) = caller.certificate() {
         if let Some(contact) = contact_with_pin(config, pins, certificate) {
             return Ok(Recognised {
@@ -121,6 +124,38 @@ pub fn recognise<'a>(config: &'a Config, pins: &PinStore, caller: &Caller) -> Re
             secure: false,
         }),
         None => Err("not a contact".into()),
+    }
+}
+
+/// A call that came through the account's SIP server is who the server asserts it is,
+/// matched against contacts that are addresses of record; never taken for a contact by
+/// the server's address. Unencrypted, so refused when plain calls are.
+fn recognise_through_server<'a>(config: &'a Config, caller: &Caller) -> Result<Recognised<'a>, String> {
+    if config.security.plain_calls == PlainCalls::Refuse {
+        return Err(
+            "calls through the SIP server are not encrypted, and only paired stations may call (security.plain_calls = \"refuse\")"
+                .into(),
+        );
+    }
+    let contact = caller.asserted.as_deref().and_then(|id| {
+        config
+            .contacts
+            .iter()
+            .find(|c| crate::call::parse_aor(&c.uri).as_deref() == Some(id))
+    });
+    match contact {
+        Some(contact) => Ok(Recognised {
+            contact: Some(contact),
+            secure: false,
+        }),
+        None if config.station.allow_unknown_callers => Ok(Recognised {
+            contact: None,
+            secure: false,
+        }),
+        None => Err(match &caller.asserted {
+            Some(id) => format!("{id} is not a contact"),
+            None => "the SIP server did not say who is calling (no P-Asserted-Identity)".into(),
+        }),
     }
 }
 
@@ -210,5 +245,50 @@ mod tests {
         let contacts = [contact("Kitchen", "sip:kitchen@10.0.0.2:5060")];
         let found = match_contact(&contacts, "\u{1}not a uri", ip("10.0.0.2"));
         assert_eq!(found.unwrap().name, "Kitchen");
+    }
+
+    fn through_server(asserted: Option<&str>) -> Caller {
+        Caller {
+            from_uri: "sip:kitchen@flat12.example".into(),
+            source: ip("10.0.0.5"),
+            tls: None,
+            via_server: true,
+            asserted: asserted.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_server_says_who_calls_through_it() {
+        let mut config = crate::demo::loopback_config(
+            "Door",
+            5060,
+            vec![
+                contact("Kitchen", "sip:kitchen@flat12.example"),
+                contact("Pbx", "10.0.0.5"),
+            ],
+        );
+        let pins = PinStore::in_memory();
+        let known = recognise(&config, &pins, &through_server(Some("sip:kitchen@flat12.example"))).unwrap();
+        assert_eq!(known.contact.unwrap().name, "Kitchen");
+        assert!(!known.secure);
+        // Not by the server's address, though a contact has it; not without its word.
+        let err = recognise(&config, &pins, &through_server(None)).unwrap_err();
+        assert!(err.contains("did not say who is calling"), "{err}");
+        let err = recognise(&config, &pins, &through_server(Some("sip:mallory@flat12.example"))).unwrap_err();
+        assert!(err.contains("not a contact"), "{err}");
+        config.station.allow_unknown_callers = true;
+        assert!(recognise(&config, &pins, &through_server(None))
+            .unwrap()
+            .contact
+            .is_none());
+        config.security.plain_calls = PlainCalls::Refuse;
+        assert!(recognise(&config, &pins, &through_server(Some("sip:kitchen@flat12.example"))).is_err());
+        // From anywhere else, an address of record matches nobody.
+        config.security.plain_calls = PlainCalls::default();
+        config.station.allow_unknown_callers = false;
+        let mut direct = through_server(Some("sip:kitchen@flat12.example"));
+        direct.via_server = false;
+        direct.source = ip("10.0.0.9");
+        assert!(recognise(&config, &pins, &direct).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! Calls: the SIP user agent glue ([`ua`]), the call state machine ([`machine`]), SDP
-//! offer/answer ([`sdp`]) and who a caller is ([`identify`]).
+//! offer/answer ([`sdp`]), who a caller is ([`identify`]) and registration with a SIP
+//! server ([`registration`]).
 //!
 //! [`machine`] and [`sdp`] are sans-IO: events in, actions out, tested without sockets.
 //! [`ua`] drives rsipstack's transaction and dialog layers and turns their events into
@@ -9,6 +10,7 @@ pub mod guard;
 pub mod identify;
 mod leg;
 pub mod machine;
+pub mod registration;
 pub mod sdp;
 pub mod sip_check;
 pub mod ua;
@@ -40,6 +42,9 @@ pub struct Peer {
     /// Call over TLS: the peer's TLS listener and the certificate it must hold (a pinned
     /// contact). Set by the station, not by [`parse_peer`].
     pub secure: Option<(SocketAddr, crate::security::identity::Fingerprint)>,
+    /// An address of record called through the station's SIP server (`addr` is the
+    /// server's): the INVITE is from our address of record and answers its challenges.
+    pub proxied: bool,
 }
 
 /// Parses a contact address: a SIP URI or `host:port` / `host` (port 5060).
@@ -66,7 +71,28 @@ pub fn parse_peer(text: &str) -> Result<Peer, PeerError> {
         addr: SocketAddr::new(ip, port),
         tcp,
         secure: None,
+        proxied: false,
     })
+}
+
+/// An address of record, `sip:USER@DOMAIN` with a host name for its domain, normalised
+/// (no port, no parameters, lower-case domain); `None` for anything else.
+pub fn parse_aor(text: &str) -> Option<String> {
+    let text = text.trim();
+    let uri = rsipstack::sip::Uri::try_from(text).ok()?;
+    if !text.starts_with("sip:") || !uri.params.is_empty() || !uri.headers.is_empty() {
+        return None;
+    }
+    let user = uri.auth.as_ref().map(|a| a.user.to_string())?;
+    let rsipstack::sip::Host::Domain(domain) = &uri.host_with_port.host else {
+        return None;
+    };
+    let domain = domain.to_string().to_ascii_lowercase();
+    let domain_ok = !domain.is_empty()
+        && domain.parse::<std::net::IpAddr>().is_err()
+        && domain.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c));
+    (crate::config::user_is_sane(&user) && domain_ok && uri.host_with_port.port.is_none())
+        .then(|| format!("sip:{user}@{domain}"))
 }
 
 #[cfg(test)]
@@ -85,6 +111,19 @@ mod tests {
         assert_eq!(p.addr.port(), 5070);
         let p = parse_peer("sip:door@10.0.0.7:5070;transport=tcp").unwrap();
         assert!(p.tcp);
+    }
+
+    #[test]
+    fn addresses_of_record() {
+        assert_eq!(
+            parse_aor(" sip:kitchen@Flat12.Example ").as_deref(),
+            Some("sip:kitchen@flat12.example")
+        );
+        assert_eq!(parse_aor("sip:kitchen@10.0.0.2"), None);
+        assert_eq!(parse_aor("sip:flat12.example"), None);
+        assert_eq!(parse_aor("sip:kitchen@flat12.example:5070"), None);
+        assert_eq!(parse_aor("sip:kit chen@flat12.example"), None);
+        assert_eq!(parse_aor("sips:kitchen@flat12.example"), None);
     }
 
     #[test]

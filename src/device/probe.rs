@@ -105,16 +105,18 @@ pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<
     let b = block_size(width) as usize;
     let bars_top = 2 * b;
     let bar_w = width as usize / 4;
-    let y = bars_top + (height as usize - bars_top) / 2;
-    for (i, want) in palette(code.tag).iter().enumerate() {
-        let x = i * bar_w + bar_w / 2;
-        let p = &data[y * stride + x * 4..];
-        let got = [p[2], p[1], p[0]];
-        if got.iter().zip(want).any(|(g, w)| (*g as i32 - *w as i32).abs() > 48) {
-            return None;
-        }
-    }
-    Some(code)
+    let bars = height as usize - bars_top;
+    // At the bars' middle, or a little above it: the call screen's self view sits over
+    // the lower right when it makes room for the "Add" button.
+    let bars_match = |y: usize| {
+        palette(code.tag).iter().enumerate().all(|(i, want)| {
+            let x = i * bar_w + bar_w / 2;
+            let p = &data[y * stride + x * 4..];
+            let got = [p[2], p[1], p[0]];
+            got.iter().zip(want).all(|(g, w)| (*g as i32 - *w as i32).abs() <= 48)
+        })
+    };
+    (bars_match(bars_top + bars / 2) || bars_match(bars_top + bars * 2 / 5)).then_some(code)
 }
 
 /// Reads the code rows alone (time code, tag and their check word) of a BGRx frame.

@@ -13,15 +13,22 @@ impl Station {
         let span = info_span!("call", id = %super::action_call(&action));
         let _guard = span.enter();
         let result = match action {
-            Action::SendInvite { call, peer, offer } => match parse_peer(&peer.uri) {
-                Ok(mut target) => {
-                    if peer.secure {
-                        let contact = peer.contact.as_deref().and_then(|n| self.config.contact(n)).cloned();
-                        target.secure = contact.and_then(|c| self.secure_target(&c, target.addr.ip()));
+            Action::SendInvite { call, peer, offer } => match crate::call::parse_aor(&peer.uri) {
+                // An address of record: through the account's server.
+                Some(aor) => self
+                    .reach_through_server(peer.label(), aor)
+                    .map_err(super::sip::Unreachable::why)
+                    .and_then(|target| self.ua.invite(&call, &target, offer).map_err(|e| e.to_string())),
+                None => match parse_peer(&peer.uri) {
+                    Ok(mut target) => {
+                        if peer.secure {
+                            let contact = peer.contact.as_deref().and_then(|n| self.config.contact(n)).cloned();
+                            target.secure = contact.and_then(|c| self.secure_target(&c, target.addr.ip()));
+                        }
+                        self.ua.invite(&call, &target, offer).map_err(|e| e.to_string())
                     }
-                    self.ua.invite(&call, &target, offer).map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
             },
             Action::SendRinging { call, early_answer } => {
                 self.ua.ringing(&call, early_answer).map_err(|e| e.to_string())

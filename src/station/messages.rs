@@ -139,6 +139,17 @@ impl Station {
             State::Active { call, peer, .. } if peer.contact.as_deref() == Some(&contact.name) => Some(call.clone()),
             _ => None,
         });
+        if peer.proxied && call.is_none() {
+            // In a call, a message follows the call's route through the server; outside
+            // one it would need the server's challenge answered, which is not done yet.
+            return answer(
+                reply,
+                Err(format!(
+                    "{} is reached through the SIP server: messages go only during a call with it",
+                    contact.name
+                )),
+            );
+        }
         let user = rsipstack::sip::Uri::try_from(peer.uri.as_str())
             .ok()
             .and_then(|u| u.auth.map(|a| a.user))

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
+mod account;
 mod actions;
 mod browser_leg;
 mod buttons;
@@ -178,7 +179,9 @@ pub async fn start_with(
         tracing::error!(error = %e, "home automation is off");
         None
     });
+    let account = account::Account::start(&ua, &config);
     let station = Station {
+        account,
         door,
         home,
         own_commands,
@@ -226,6 +229,8 @@ pub async fn start_with(
 }
 
 struct Station {
+    /// The account on a SIP server, when configured.
+    account: account::Account,
     /// The door lock, when this station has one.
     door: Option<crate::door::DoorLock>,
     /// The MQTT client for home automation, when a broker is configured.
@@ -330,7 +335,9 @@ impl Station {
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         self.feed(Event::Hangup);
         self.finish_teardown();
-        // Give the BYE or CANCEL a moment to leave before the endpoint stops.
+        // Unregistering also gives the BYE or CANCEL a moment to leave before the
+        // endpoint stops.
+        self.account.stop().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.ua.shutdown();
         if let Some(web) = &self.web {

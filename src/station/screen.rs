@@ -98,7 +98,8 @@ impl Station {
             .or_else(|| self.missed_call.clone().filter(|_| idle))
             // Privacy: whoever stands here sees that the camera is watched.
             .or_else(|| (!self.live_views.is_empty()).then(|| "Watched from the web page".to_string()))
-            .or_else(|| self.idle_watch.problem());
+            .or_else(|| self.idle_watch.problem())
+            .or_else(|| self.account_problem().filter(|_| idle));
         self.compositor.lock().unwrap().set_screen(screen, message);
     }
 }

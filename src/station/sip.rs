@@ -101,6 +101,9 @@ impl Station {
     /// How to reach `contact`: its address, and over TLS with its pin when paired. A
     /// contact that is not paired cannot be reached while plain calls are refused.
     pub(super) fn reach(&self, contact: &Contact) -> Result<Peer, Unreachable> {
+        if let Some(aor) = crate::call::parse_aor(&contact.uri) {
+            return self.reach_through_server(&contact.name, aor);
+        }
         let mut peer =
             parse_peer(&contact.uri).map_err(|e| Unreachable::BadAddress(format!("{}: {e}", contact.name)))?;
         peer.secure = self.secure_target(contact, peer.addr.ip());
@@ -112,6 +115,9 @@ impl Station {
 
     /// How to reach a SIP URI or address that is not a contact (never paired).
     fn reach_address(&self, uri: &str) -> Result<Peer, Unreachable> {
+        if let Some(aor) = crate::call::parse_aor(uri).filter(|_| self.config.account.enabled()) {
+            return self.reach_through_server(uri, aor);
+        }
         let peer = parse_peer(uri).map_err(|e| Unreachable::BadAddress(e.to_string()))?;
         if self.config.security.plain_calls == PlainCalls::Refuse {
             return Err(Unreachable::NotPaired(uri.to_string()));
@@ -177,7 +183,8 @@ impl Station {
         let chosen = recognised.contact;
         Some(PeerInfo {
             contact: chosen.map(|c| c.name.clone()),
-            uri: caller.from_uri.clone(),
+            // Through the SIP server, the caller is who the server says.
+            uri: caller.asserted.clone().unwrap_or_else(|| caller.from_uri.clone()),
             ip: caller.source,
             auto_answer: chosen.is_some_and(|c| c.auto_answer),
             preview: chosen.is_some_and(|c| c.preview),
@@ -187,14 +194,7 @@ impl Station {
 
     pub(super) fn on_sip(&mut self, event: UaEvent) {
         let event = match event {
-            UaEvent::Incoming {
-                call,
-                from_uri,
-                source,
-                offer,
-                tls,
-            } => {
-                let caller = Caller { from_uri, source, tls };
+            UaEvent::Incoming { call, caller, offer } => {
                 let Some(peer) = self.identify(&caller) else {
                     let _ = self.ua.reject(&call, 403);
                     return;
@@ -235,6 +235,10 @@ impl Station {
             }
             UaEvent::Text { from, text, reply } => {
                 self.on_text(from, text, reply);
+                return;
+            }
+            UaEvent::Account(status) => {
+                self.on_account(status);
                 return;
             }
             UaEvent::Progress { call, early_sdp } => Event::Progress { call, early_sdp },

@@ -35,6 +35,8 @@ pub struct Status {
     pub codecs: CodecChoice,
     /// The last message for people.
     pub last_message: Option<String>,
+    /// The message the screen shows now (an event's, a missed call, a lasting problem).
+    pub screen_message: Option<String>,
     /// The screen is on (not blanked).
     pub screen_on: bool,
     /// A lasting device problem the idle screen shows (a camera not connected).
@@ -65,6 +67,8 @@ pub struct Status {
     pub door: Option<crate::door::DoorStatus>,
     /// The home automation broker's connection, when one is configured.
     pub mqtt: Option<crate::home::MqttStatus>,
+    /// The account on a SIP server, once it has tried to register.
+    pub account: Option<crate::call::registration::AccountStatus>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -96,6 +100,7 @@ impl Station {
             probes: self.devices.probes.report(),
             codecs: self.settings.codecs.clone(),
             last_message: self.last_message.clone(),
+            screen_message: self.compositor.lock().unwrap().message().map(str::to_string),
             screen_on: self.screen_on,
             device_problem: self.idle_watch.problem(),
             missed_call: self.missed_call.clone(),
@@ -113,6 +118,7 @@ impl Station {
             web_answer: self.web_answer_status(),
             door: self.door.as_ref().map(|d| d.status()),
             mqtt: self.home.as_ref().map(|h| h.status()),
+            account: self.account.status.clone(),
         }
     }
 }

@@ -157,6 +157,7 @@ impl Station {
         self.admission.replace(&new);
         self.keys = super::buttons::key_interpreter(&new);
         self.apply_door(&new);
+        self.apply_account(&new);
         if new.mqtt != self.config.mqtt || new.station.user != self.config.station.user {
             // The old client says offline and leaves before the new one connects.
             self.home = None;

@@ -44,6 +44,11 @@ impl Compositor {
         &self.screen
     }
 
+    /// The message shown across the screen, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
     /// Size of the screen.
     pub fn size(&self) -> (u32, u32) {
         (self.canvas.width, self.canvas.height)

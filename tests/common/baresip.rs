@@ -49,6 +49,18 @@ impl Baresip {
     /// text console on `sip_port + 2` (its `cons` module), where it prints the messages
     /// it receives.
     pub fn start_with(secure: Option<Secure>, contact: Option<&str>) -> Baresip {
+        Self::launch(secure, contact, None)
+    }
+
+    /// Registered as `user` (password `password`) at the SIP server `proxy` (IP:PORT)
+    /// for `domain`, answering calls at once.
+    pub fn start_registered(user: &str, password: &str, domain: &str, proxy: &str) -> Baresip {
+        let account =
+            format!("<sip:{user}@{domain}>;auth_pass={password};outbound=\"sip:{proxy}\";regint=600;answermode=auto");
+        Self::launch(None, None, Some(account))
+    }
+
+    fn launch(secure: Option<Secure>, contact: Option<&str>, account: Option<String>) -> Baresip {
         requires::program("baresip", "baresip-core");
         assert!(
             Path::new("/usr/lib/baresip/modules/avcodec.so").exists(),
@@ -69,7 +81,8 @@ impl Baresip {
             dir = dir.path().display()
         );
         let mut config = config;
-        let mut account = "<sip:baresip@127.0.0.1>;regint=0;answermode=auto".to_string();
+        let registered = account.is_some();
+        let mut account = account.unwrap_or_else(|| "<sip:baresip@127.0.0.1>;regint=0;answermode=auto".to_string());
         if let Some(secure) = secure {
             // baresip's own key and certificate, made the way a station makes its own.
             let own = dir.path().join("identity");
@@ -84,6 +97,11 @@ impl Baresip {
             if secure.srtp {
                 account.push_str(";mediaenc=srtp-mand");
             }
+        }
+        if registered {
+            // Its media address would be the machine's LAN one (the proxy is not the
+            // peer it could pick an address by): keep it on loopback with the stations.
+            config.push_str("net_interface 127.0.0.1\n");
         }
         if let Some(contact) = contact {
             config.push_str(&format!(

@@ -1,7 +1,6 @@
 //! What the user agent reports to the station.
 
 use super::{message, text, Caller};
-use crate::security::identity::Fingerprint;
 use std::net::IpAddr;
 
 /// What the user agent reports to the station.
@@ -11,15 +10,13 @@ pub enum UaEvent {
     Incoming {
         /// Call-ID.
         call: String,
-        /// The From URI.
-        from_uri: String,
-        /// Where the INVITE came from.
-        source: IpAddr,
+        /// Who sent it, as far as the transport and the SIP server tell.
+        caller: Caller,
         /// The SDP offer.
         offer: String,
-        /// It came over TLS; the certificate the caller presented, if any.
-        tls: Option<Option<Fingerprint>>,
     },
+    /// The account's registration changed.
+    Account(crate::call::registration::AccountStatus),
     /// 180/183 for our INVITE.
     Progress {
         /// Call-ID.

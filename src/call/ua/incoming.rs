@@ -81,7 +81,20 @@ impl UserAgent {
             .and_then(|c| c.get_remote_addr())
             .and_then(|a| a.get_socketaddr().ok())
             .map(|remote| self.presented(remote));
-        super::Caller { from_uri, source, tls }
+        // Only the account's server may say who is calling; anyone else's
+        // P-Asserted-Identity is ignored (RFC 3325 trusts it within a trust domain only).
+        let via_server = self.account_server() == Some(source);
+        let asserted = via_server
+            .then(|| tx.original.p_asserted_identity_header())
+            .flatten()
+            .and_then(|h| crate::call::registration::asserted_identity(h.value()));
+        super::Caller {
+            from_uri,
+            source,
+            tls,
+            via_server,
+            asserted,
+        }
     }
 
     /// 403 without keeping anything: no dialog, and the transaction is dropped before it
@@ -131,7 +144,8 @@ impl UserAgent {
             .call_id_header()
             .map(|c| c.value().to_string())
             .unwrap_or_default();
-        let super::Caller { from_uri, source, tls } = self.caller(&tx);
+        let caller = self.caller(&tx);
+        let (from_uri, source, tls) = (caller.from_uri.clone(), caller.source, caller.tls);
         let offer = String::from_utf8_lossy(&tx.original.body).into_owned();
         // A secure call: requests we send in it go to the caller's TLS listener (its
         // Contact), which must hold the certificate it presented now.
@@ -161,10 +175,8 @@ impl UserAgent {
         info!(%call, from = %from_uri, %source, "incoming INVITE");
         self.emit(UaEvent::Incoming {
             call: call.clone(),
-            from_uri,
-            source,
+            caller,
             offer,
-            tls,
         });
         let mut dialog = dialog;
         let task = tokio::spawn(async move {

@@ -132,7 +132,6 @@ impl UserAgent {
         body: String,
     ) -> Result<Answer, UaError> {
         let sip_err = |e: String| UaError::Sip(Box::new(rsipstack::Error::Error(e)));
-        let endpoint = &self.inner.layer.endpoint;
         let (addr, transport, secure) = match route {
             Route::Udp(a) => (a, rsipstack::sip::Transport::Udp, false),
             Route::Tcp(a) => (a, rsipstack::sip::Transport::Tcp, false),
@@ -162,28 +161,55 @@ impl UserAgent {
                 format!("{:08x}", rand::random::<u32>()).into(),
             )],
         };
-        let to = rsipstack::sip::typed::To {
-            display_name: None,
-            uri: target.clone(),
-            params: vec![],
-        };
         let destination = rsipstack::transport::SipAddr::new(transport, addr.into());
+        let mut headers = vec![Header::ContentType(content_type.into())];
+        headers.push(Header::Contact(format!("<{own}>").into()));
+        let request = OutOfDialog {
+            method: rsipstack::sip::Method::Message,
+            target,
+            from,
+            destination,
+            headers,
+            body: body.into_bytes(),
+        };
+        // Timer F is 32 s; a person waiting for "sent" should not wait that long.
+        match self.request_out_of_dialog(request, Duration::from_secs(8)).await? {
+            Some(answer) => Ok(answer),
+            None => {
+                warn!(%addr, "no answer to a message");
+                Err(sip_err("no answer to the message in time".into()))
+            }
+        }
+    }
+
+    /// Sends a request outside any dialog and waits up to `wait` for its final answer
+    /// (status and body); `None` when none came in time.
+    pub(super) async fn request_out_of_dialog(
+        &self,
+        request: OutOfDialog,
+        wait: Duration,
+    ) -> Result<Option<Answer>, UaError> {
+        let endpoint = &self.inner.layer.endpoint;
+        let transport = request.destination.r#type.unwrap_or(rsipstack::sip::Transport::Udp);
         let listens = endpoint.transport_layer.get_listen_addrs();
         let via_addr = listens.iter().find(|a| a.r#type == Some(transport)).cloned();
         let via = endpoint.get_via(via_addr, None)?;
-        let mut request = endpoint.make_request(rsipstack::sip::Method::Message, target, via, from, to, 1, None);
-        request.headers.push(Header::ContentType(content_type.into()));
-        request.headers.push(Header::Contact(format!("<{own}>").into()));
-        request.body = body.into_bytes();
-        request
+        let to = rsipstack::sip::typed::To {
+            display_name: None,
+            uri: request.target.clone(),
+            params: vec![],
+        };
+        let mut message = endpoint.make_request(request.method, request.target, via, request.from, to, 1, None);
+        message.headers.extend(request.headers);
+        message.body = request.body;
+        message
             .headers
-            .unique_push(Header::ContentLength((request.body.len() as u32).into()));
-        let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
-        let mut tx = Transaction::new_client(key, request, endpoint.clone(), None);
-        tx.destination = Some(destination);
+            .unique_push(Header::ContentLength((message.body.len() as u32).into()));
+        let key = TransactionKey::from_request(&message, TransactionRole::Client)?;
+        let mut tx = Transaction::new_client(key, message, endpoint.clone(), None);
+        tx.destination = Some(request.destination);
         tx.send().await?;
-        // Timer F is 32 s; a person waiting for "sent" should not wait that long.
-        let waited = tokio::time::timeout(Duration::from_secs(8), async {
+        let waited = tokio::time::timeout(wait, async {
             while let Some(message) = tx.receive().await {
                 if let rsipstack::sip::SipMessage::Response(resp) = message {
                     let code = resp.status_code.code();
@@ -196,15 +222,24 @@ impl UserAgent {
             None
         })
         .await;
-        match waited {
-            Ok(Some(answer)) => Ok(answer),
-            Ok(None) => Err(sip_err("no answer to the message".into())),
-            Err(_) => {
-                warn!(%addr, "no answer to a message");
-                Err(sip_err("no answer to the message in time".into()))
-            }
-        }
+        Ok(waited.ok().flatten())
     }
+}
+
+/// A request outside any dialog: who it is for, from, where it goes, and what it says.
+pub(super) struct OutOfDialog {
+    /// The method.
+    pub method: rsipstack::sip::Method,
+    /// Request-URI and To.
+    pub target: rsipstack::sip::Uri,
+    /// From, with its tag.
+    pub from: rsipstack::sip::typed::From,
+    /// Where it is sent, and over what.
+    pub destination: rsipstack::transport::SipAddr,
+    /// Further headers.
+    pub headers: Vec<Header>,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 /// How a MESSAGE outside a dialog travels.

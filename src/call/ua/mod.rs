@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
+mod account;
 mod dialogs;
 mod events;
 mod incoming;
@@ -33,6 +34,7 @@ pub mod tcp_guard;
 pub mod text;
 
 use crate::security::identity::Fingerprint;
+pub use account::AccountHandle;
 pub use events::UaEvent;
 pub use secure::{TlsDialError, TlsSettings};
 
@@ -112,6 +114,12 @@ pub struct Caller {
     pub source: IpAddr,
     /// It came over TLS; the certificate the client presented, if it presented one.
     pub tls: Option<Option<Fingerprint>>,
+    /// It came from the station's SIP server (the account's), whose word on who is
+    /// calling counts.
+    pub via_server: bool,
+    /// Who the SIP server says is calling (P-Asserted-Identity, `sip:USER@HOST`); only
+    /// taken from the server.
+    pub asserted: Option<String>,
 }
 
 impl Caller {
@@ -171,6 +179,8 @@ struct Inner {
     elsewhere: reason::Elsewhere,
     /// The transport layer, for adding the connections we dial.
     transport: TransportLayer,
+    /// The account on a SIP server, once its server has been found.
+    account: Mutex<Option<account::AccountRoute>>,
 }
 
 /// A running SIP user agent. Cheap to clone; stops when [`UserAgent::shutdown`] is called.
@@ -277,6 +287,7 @@ impl UserAgent {
                 dialing: Mutex::default(),
                 elsewhere,
                 transport: own_transport,
+                account: Mutex::default(),
             }),
         };
         let span = info_span!("sip", port = local.port());

@@ -70,7 +70,7 @@ impl UserAgent {
             callee.params.push(rsipstack::sip::Param::Transport(transport));
         }
         let secure = peer.secure.is_some();
-        let option = InviteOption {
+        let mut option = InviteOption {
             caller_display_name: Some(self.inner.settings.display_name.clone()),
             caller: self.contact_for(secure),
             callee,
@@ -81,6 +81,27 @@ impl UserAgent {
             call_id: Some(call.to_string()),
             ..Default::default()
         };
+        if peer.proxied {
+            // Through the SIP server: from our address of record, answering its
+            // challenges, to wherever it is now (a proxy's address may change).
+            let route = self.account_route().ok_or_else(|| {
+                UaError::from(rsipstack::Error::Error(
+                    "the SIP server has not been reached yet".into(),
+                ))
+            })?;
+            let transport = if route.tcp {
+                rsipstack::sip::Transport::Tcp
+            } else {
+                rsipstack::sip::Transport::Udp
+            };
+            option.caller = rsipstack::sip::Uri::try_from(route.aor.as_str())
+                .map_err(|e| UaError::from(rsipstack::Error::Error(e.to_string())))?;
+            option.credential = route.credential;
+            option.destination = Some(rsipstack::transport::SipAddr::new(transport, route.server.into()));
+            if route.tcp {
+                option.contact.params.push(rsipstack::sip::Param::Transport(transport));
+            }
+        }
         let (dialog, handle) = self
             .inner
             .layer
