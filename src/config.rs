@@ -71,6 +71,9 @@ pub struct Config {
     /// An account on a SIP server (registrar and proxy), for calls by address of record.
     #[serde(default)]
     pub account: AccountConfig,
+    /// The camera as an RTSP stream (video recorders, Home Assistant).
+    #[serde(default)]
+    pub rtsp: RtspConfig,
 }
 
 /// `[web]`: the station's web page (HTTPS with the station's certificate).
@@ -543,7 +546,7 @@ pub use account::{read_secret, user_is_sane, AccountConfig, AccountTransport, Re
 
 #[path = "config_home.rs"]
 mod home;
-pub use home::{BrokerAddress, MqttConfig};
+pub use home::{BrokerAddress, MqttConfig, RtspConfig};
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

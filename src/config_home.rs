@@ -112,6 +112,76 @@ impl MqttConfig {
     }
 }
 
+/// `[rtsp]`: the camera and microphone as an RTSP stream for video recorders and Home
+/// Assistant, behind digest authentication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtspConfig {
+    /// Serve `rtsp://<station>:<port>/live`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// TCP port (8554 by default; 0 picks a free one).
+    #[serde(default = "default_rtsp_port")]
+    pub port: u16,
+    /// The user name viewers log in with.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its password (or `password_file`, readable by the service only).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A file holding the password (its first line).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            port: default_rtsp_port(),
+            user: None,
+            password: None,
+            password_file: None,
+        }
+    }
+}
+
+impl RtspConfig {
+    /// Checks the values serde cannot.
+    pub(super) fn validate(&self) -> Result<(), Problem> {
+        let problem = |f: &str, m: &str| Err(Problem::new(&["rtsp", f], m));
+        if self.password.is_some() && self.password_file.is_some() {
+            return problem("password_file", "give the password or a password file, not both");
+        }
+        if !self.enabled {
+            return Ok(());
+        }
+        match &self.user {
+            None => {
+                return problem(
+                    "user",
+                    "the stream needs a user name (nobody watches without logging in)",
+                )
+            }
+            Some(u) if !super::user_is_sane(u) => {
+                return problem("user", "allowed: 1 to 64 letters, digits and - _ . ! ~ * ' ( ) +")
+            }
+            Some(_) => {}
+        }
+        if self.password.is_none() && self.password_file.is_none() {
+            return problem("password", "the stream needs a password or a password_file");
+        }
+        if self.password.as_deref().is_some_and(|p| p.len() < 8) {
+            return problem("password", "at least 8 characters");
+        }
+        Ok(())
+    }
+}
+
+fn default_rtsp_port() -> u16 {
+    8554
+}
+
 fn topic_is_sane(topic: &str) -> bool {
     !topic.is_empty()
         && topic.len() <= 100

@@ -93,6 +93,14 @@ impl Config {
         self.door.validate()?;
         self.mqtt.validate()?;
         self.account.validate()?;
+        self.rtsp.validate()?;
+        let taken = [s.listen.port(), self.security.tls_port, self.web.port];
+        if self.rtsp.enabled && self.rtsp.port != 0 && taken.contains(&self.rtsp.port) {
+            return Err(Problem::new(
+                &["rtsp", "port"],
+                "allowed: a port no other service of the station uses (SIP, TLS, the web page)",
+            ));
+        }
         self.validate_input()?;
         let d = &self.devices;
         for (field, value, allowed) in [

@@ -77,6 +77,7 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
         door: Default::default(),
         mqtt: Default::default(),
         account: Default::default(),
+        rtsp: Default::default(),
     }
 }
 

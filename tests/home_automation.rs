@@ -25,10 +25,38 @@ struct Broker {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// Over TLS, with a certificate from `ca.pem` in `dir`.
+    tls: bool,
 }
 
 impl Broker {
     fn start(dir: &Path, port: u16) -> Broker {
+        Self::start_with(dir, port, false)
+    }
+
+    /// Over TLS only: a CA of the test's own (`ca.pem`) signs the broker's certificate
+    /// for 127.0.0.1.
+    fn start_tls(dir: &Path, port: u16) -> Broker {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca_params = ca_params_named("doorway test broker CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        // And a CA that signed nothing here, for a station that trusts the wrong one.
+        let other_key = rcgen::KeyPair::generate().unwrap();
+        let other = ca_params_named("another CA").self_signed(&other_key).unwrap();
+        std::fs::write(dir.join("other-ca.pem"), other.pem()).unwrap();
+        std::fs::write(dir.join("broker.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("broker-key.pem"), key.serialize_pem()).unwrap();
+        Self::start_with(dir, port, true)
+    }
+
+    fn start_with(dir: &Path, port: u16, tls: bool) -> Broker {
         requires::program("mosquitto", "mosquitto");
         let passwords = dir.join("passwords");
         if !passwords.exists() {
@@ -41,14 +69,17 @@ impl Broker {
             assert!(ok.success());
         }
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\n",
-                passwords.display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\n",
+            passwords.display()
+        );
+        if tls {
+            let d = dir.display();
+            text.push_str(&format!(
+                "cafile {d}/ca.pem\ncertfile {d}/broker.pem\nkeyfile {d}/broker-key.pem\n"
+            ));
+        }
+        std::fs::write(&conf, text).unwrap();
         let log =
             std::fs::File::create(dir.join(format!("mosquitto-{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
         let child = std::process::Command::new("mosquitto")
@@ -67,6 +98,7 @@ impl Broker {
             child,
             port,
             dir: dir.to_owned(),
+            tls,
         }
     }
 
@@ -80,6 +112,9 @@ impl Broker {
         let mut command = std::process::Command::new(program);
         let port = self.port.to_string();
         command.args(["-h", "127.0.0.1", "-p", &port, "-u", USER, "-P", PASSWORD]);
+        if self.tls {
+            command.arg("--cafile").arg(self.dir.join("ca.pem"));
+        }
         command
     }
 
@@ -106,6 +141,13 @@ impl Broker {
             .expect("mosquitto_pub");
         assert!(ok.success());
     }
+}
+
+fn ca_params_named(name: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params
 }
 
 impl Drop for Broker {
@@ -325,5 +367,37 @@ async fn a_wrong_broker_password_is_reported_and_the_station_works_on() {
     let problem = mqtt.problem.unwrap();
     assert!(problem.contains("refused the user name or password"), "{problem}");
     assert!(idle(&door.status().await));
+    door.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_broker_must_show_a_certificate_from_the_configured_ca() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker_port = demo::free_sip_port();
+    let broker = Broker::start_tls(dir.path(), broker_port);
+    let sub = broker.subscribe("tls");
+    let password_file = dir.path().join("mqtt-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    let (pd, ph) = (demo::free_sip_port(), demo::free_sip_port());
+    let mut config = door_config(pd, broker_port, ph, &password_file);
+    config.mqtt.broker = Some(format!("mqtts://127.0.0.1:{broker_port}"));
+    config.mqtt.ca_file = Some(dir.path().join("ca.pem"));
+    let door = Station::start(config.clone()).await;
+    sub.wait(10, "doorway/door/availability", |m| m.text() == "online")
+        .await;
+    assert!(door.status().await.mqtt.unwrap().connected);
+    door.stop().await;
+
+    // Trusting another CA, the station refuses this broker and says so.
+    config.mqtt.ca_file = Some(dir.path().join("other-ca.pem"));
+    let door = Station::start(config).await;
+    let s = door
+        .wait(10, |s| s.mqtt.as_ref().is_some_and(|m| m.problem.is_some()))
+        .await;
+    let mqtt = s.mqtt.unwrap();
+    assert!(!mqtt.connected);
+    let problem = mqtt.problem.unwrap();
+    assert!(problem.to_lowercase().contains("certificate"), "{problem}");
     door.stop().await;
 }

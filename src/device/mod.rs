@@ -11,6 +11,7 @@
 pub mod alsa;
 pub mod alsa_mixer;
 pub mod drm;
+pub mod hub;
 pub mod inventory;
 pub mod libcamera;
 pub mod probe;
@@ -191,10 +192,10 @@ pub type Shared<T> = Arc<Mutex<Box<T>>>;
 
 /// The devices of one station.
 pub struct Devices {
-    /// Video source.
-    pub camera: Shared<dyn Camera>,
-    /// Audio source.
-    pub microphone: Shared<dyn Microphone>,
+    /// Video source, shared: each user takes a handle of its own.
+    pub camera: hub::CameraHub,
+    /// Audio source, shared likewise.
+    pub microphone: hub::MicrophoneHub,
     /// Audio sink.
     pub speaker: Shared<dyn Speaker>,
     /// Screen.
@@ -249,7 +250,11 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
         ..Default::default()
     };
     let camera: Box<dyn Camera> = match d.camera.as_str() {
-        "test" => Box::new(testdev::PatternCamera::new(tag)),
+        "test" => {
+            let camera = testdev::PatternCamera::new(tag);
+            probes.camera_opens = Some(camera.opens());
+            Box::new(camera)
+        }
         "v4l2" => Box::new(v4l2::V4l2Camera::new(None, controls(d))),
         "libcamera" => Box::new(libcamera::LibcameraCamera::new(None)),
         other if other.starts_with("libcamera:") => Box::new(libcamera::LibcameraCamera::new(Some(other[10..].into()))),
@@ -298,8 +303,8 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
         other => return Err(DeviceError::Unsupported(format!("display backend {other:?}"))),
     };
     Ok(Devices {
-        camera: shared(camera),
-        microphone: shared(microphone),
+        camera: hub::CameraHub::new(shared(camera)),
+        microphone: hub::MicrophoneHub::new(shared(microphone)),
         speaker: shared(speaker),
         display: shared(display),
         probes,

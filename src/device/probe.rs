@@ -310,6 +310,8 @@ pub struct Probes {
     pub display: Option<Arc<Mutex<DisplayProbe>>>,
     /// The recording speaker's readings.
     pub speaker: Option<Arc<Mutex<SpeakerProbe>>>,
+    /// How often the pattern camera was opened (its users share one capture).
+    pub camera_opens: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// A snapshot of the probes for status output.
@@ -333,6 +335,8 @@ pub struct ProbeReport {
     pub tone_heard_hz: Option<f64>,
     /// The test display is blanked.
     pub screen_off: bool,
+    /// How often the pattern camera was opened since the station started.
+    pub camera_opens: u64,
     /// The latency samples behind the percentiles (not serialised: thousands of them).
     #[serde(skip)]
     pub latencies: Vec<f64>,
@@ -371,6 +375,10 @@ impl Probes {
             samples_played: 0,
             tone_heard_hz: None,
             screen_off: false,
+            camera_opens: self
+                .camera_opens
+                .as_ref()
+                .map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed)),
             latencies: Vec::new(),
             recent_sound: (Vec::new(), 0),
         };

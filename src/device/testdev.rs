@@ -42,6 +42,7 @@ pub struct PatternCamera {
     format: Option<VideoFormat>,
     pacer: Pacer,
     background: Vec<u8>,
+    opens: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PatternCamera {
@@ -52,7 +53,13 @@ impl PatternCamera {
             format: None,
             pacer: Pacer::new(30),
             background: Vec::new(),
+            opens: Default::default(),
         }
+    }
+
+    /// Counts the times it is opened.
+    pub fn opens(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.opens.clone()
     }
 }
 
@@ -113,6 +120,7 @@ impl Camera for PatternCamera {
             pixel: PixelFormat::I420,
             ..want
         };
+        self.opens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.background = draw_bars(self.tag, format.width as usize, format.height as usize);
         self.pacer = Pacer::new(format.fps as u64);
         self.format = Some(format);

@@ -14,6 +14,7 @@ pub mod ports;
 pub mod recv;
 pub mod ring;
 pub mod rtp_filter;
+pub mod rtsp;
 pub mod send;
 pub mod srtp;
 pub mod web_leg;
@@ -264,8 +265,8 @@ impl MediaSession {
                     &self.settings,
                     v.as_ref(),
                     a.as_ref(),
-                    devices.camera.clone(),
-                    devices.microphone.clone(),
+                    devices.camera.handle(),
+                    devices.microphone.handle(),
                     self.self_view.clone(),
                 )?);
                 self.keyframes

@@ -118,8 +118,8 @@ impl Station {
     pub(super) fn own_ends(&self, pictures: Option<VideoOut>) -> LegEnds {
         let d = &self.devices;
         LegEnds {
-            camera: d.camera.clone(),
-            microphone: d.microphone.clone(),
+            camera: d.camera.handle(),
+            microphone: d.microphone.handle(),
             speaker: d.speaker.clone(),
             pictures,
         }

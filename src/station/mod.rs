@@ -180,7 +180,9 @@ pub async fn start_with(
         None
     });
     let account = account::Account::start(&ua, &config);
+    let rtsp = media::rtsp::start_configured(&config, &settings, &devices, advertise);
     let station = Station {
+        rtsp,
         account,
         door,
         home,
@@ -229,6 +231,8 @@ pub async fn start_with(
 }
 
 struct Station {
+    /// The camera as an RTSP stream, when enabled.
+    rtsp: Option<media::rtsp::RtspServer>,
     /// The account on a SIP server, when configured.
     account: account::Account,
     /// The door lock, when this station has one.

@@ -69,6 +69,8 @@ pub struct Status {
     pub mqtt: Option<crate::home::MqttStatus>,
     /// The account on a SIP server, once it has tried to register.
     pub account: Option<crate::call::registration::AccountStatus>,
+    /// The RTSP stream, when it runs.
+    pub rtsp: Option<crate::media::rtsp::RtspStatus>,
 }
 
 /// This station's identity, its pins and a pairing under way.
@@ -119,6 +121,7 @@ impl Station {
             door: self.door.as_ref().map(|d| d.status()),
             mqtt: self.home.as_ref().map(|h| h.status()),
             account: self.account.status.clone(),
+            rtsp: self.rtsp.as_ref().map(|r| r.status()),
         }
     }
 }

@@ -83,7 +83,7 @@ impl Station {
             direction,
             ringing: ringing.clone(),
         });
-        let camera = self.devices.camera.clone();
+        let camera = self.devices.camera.handle();
         let want = VideoFormat {
             pixel: PixelFormat::I420,
             width: self.settings.width,

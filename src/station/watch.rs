@@ -48,11 +48,7 @@ impl Station {
             return;
         }
         self.idle_watch.checked = Some(Instant::now());
-        let Ok(camera) = self.devices.camera.try_lock() else {
-            return;
-        };
-        let present = camera.present();
-        drop(camera);
+        let present = self.devices.camera.present();
         let before = self.idle_watch.camera_present;
         match (before, present) {
             (Some(true) | None, Some(false)) => {

@@ -158,6 +158,11 @@ impl Station {
         self.keys = super::buttons::key_interpreter(&new);
         self.apply_door(&new);
         self.apply_account(&new);
+        if new.rtsp != self.config.rtsp {
+            // The old server lets go of its port before the new one binds it.
+            self.rtsp = None;
+            self.rtsp = crate::media::rtsp::start_configured(&new, &self.settings, &self.devices, self.advertise);
+        }
         if new.mqtt != self.config.mqtt || new.station.user != self.config.station.user {
             // The old client says offline and leaves before the new one connects.
             self.home = None;

@@ -12,6 +12,7 @@
 use super::browser_leg::{BrowserLeg, LegEnds};
 use super::{Command, Station};
 use crate::call::machine::{Event, State};
+use crate::device::hub::{CameraHub, MicrophoneHub};
 use crate::device::{shared, Camera, Devices, Microphone, Speaker};
 use crate::media::bridge::{FramePipe, PipeSpeaker};
 use crate::media::conference::ends::LegMicrophone;
@@ -73,8 +74,8 @@ impl Station {
         let (leg, answer) = self.start_browser_leg(offer, ends, Command::WebAnswerEnd)?;
         let id = leg.id;
         let devices = Devices {
-            camera: shared(Box::new(browser_picture) as Box<dyn Camera>),
-            microphone: shared(Box::new(browser_sound) as Box<dyn Microphone>),
+            camera: CameraHub::new(shared(Box::new(browser_picture) as Box<dyn Camera>)),
+            microphone: MicrophoneHub::new(shared(Box::new(browser_sound) as Box<dyn Microphone>)),
             speaker: shared(Box::new(PipeSpeaker(caller_sound)) as Box<dyn Speaker>),
             display: self.devices.display.clone(),
             probes: self.devices.probes.clone(),

@@ -122,7 +122,7 @@ impl ConferenceMedia {
             let send = match sent {
                 Some(a) => {
                     let reader: Shared<dyn Microphone> = Arc::new(Mutex::new(Box::new(mic.handle())));
-                    let no_camera: Shared<dyn Camera> = devices.camera.clone();
+                    let no_camera: Shared<dyn Camera> = devices.camera.handle();
                     Some(SendPipeline::start(
                         settings,
                         None,
@@ -169,7 +169,7 @@ impl ConferenceMedia {
         mix: Arc<Mutex<AudioMix>>,
         legs: Vec<LegMicrophone>,
     ) -> Result<(), MediaError> {
-        let (microphone, speaker) = (devices.microphone.clone(), devices.speaker.clone());
+        let (microphone, speaker) = (devices.microphone.handle(), devices.speaker.clone());
         microphone
             .lock()
             .unwrap()
@@ -202,7 +202,7 @@ impl ConferenceMedia {
         grid: Arc<Mutex<Grid>>,
         video_out: VideoOut,
     ) -> Result<(), MediaError> {
-        let camera = devices.camera.clone();
+        let camera = devices.camera.handle();
         let want = VideoFormat {
             pixel: PixelFormat::I420,
             width: settings.width,
@@ -259,8 +259,8 @@ impl ConferenceMedia {
 
     /// Stops everything and releases the devices.
     pub fn stop(mut self, devices: &Devices) {
+        // The mixer's microphone handle closes as its thread ends.
         self.shutdown();
-        devices.microphone.lock().unwrap().close();
         devices.speaker.lock().unwrap().close();
     }
 
