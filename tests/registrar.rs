@@ -94,22 +94,31 @@ async fn stations_and_baresip_call_each_other_by_address_of_record() {
     let _serial = SERIAL.lock().await;
     let server = Kamailio::start(&[("door", "door-secret"), ("hall", "hall-secret"), ("bob", "bob-secret")]);
     let bob = Baresip::start_registered("bob", "bob-secret", DOMAIN, &server.proxy());
-    let door = Station::start(station_config(
+    let mut door_config = station_config(
         "Door",
         "door",
         "door-secret",
         &server,
         vec![aor_contact("Hall", "hall"), aor_contact("Bob", "bob")],
-    ))
-    .await;
-    let hall = Station::start(station_config(
+    );
+    let mut hall_config = station_config(
         "Hall",
         "hall",
         "hall-secret",
         &server,
         vec![aor_contact("Door", "door")],
-    ))
-    .await;
+    );
+    // Beside the account, each knows the other directly too.
+    let (door_port, hall_port) = (door_config.station.listen.port(), hall_config.station.listen.port());
+    let direct = |name: &str, user: &str, port: u16| {
+        let mut c = doorway::demo::contact(name, port);
+        c.uri = format!("sip:{user}@127.0.0.1:{port}");
+        c
+    };
+    door_config.contacts.push(direct("Hall here", "hall", hall_port));
+    hall_config.contacts.push(direct("Door here", "door", door_port));
+    let door = Station::start(door_config).await;
+    let hall = Station::start(hall_config).await;
     wait_registered(&door, &server).await;
     wait_registered(&hall, &server).await;
     for _ in 0..50 {
@@ -129,6 +138,14 @@ async fn stations_and_baresip_call_each_other_by_address_of_record() {
     door.wait(10, active).await;
     assert_talking(&door, &hall).await;
     hang_up(&hall, &door).await;
+
+    // A direct call beside the account: Hall knows Door by its address.
+    door.handle.call("Hall here").await.unwrap().unwrap();
+    let s = hall.wait(10, |s| ringing_from(s, "Door here")).await;
+    assert!(ringing_from(&s, "Door here"), "{:?}", s.call);
+    hall.send(Command::Answer);
+    door.wait(10, active).await;
+    hang_up(&door, &hall).await;
 
     // Door calls baresip; baresip answers by itself.
     door.handle.call("Bob").await.unwrap().unwrap();
