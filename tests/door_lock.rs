@@ -186,6 +186,37 @@ async fn the_hall_opens_the_door_that_rang_and_a_contact_not_allowed_cannot() {
     assert_eq!(board.next(3).map(|c| c.0), Some(OPEN));
     // Without a call, a station without a lock has no one to ask.
     assert!(open_door(&hall).await.unwrap_err().contains("no door lock here"));
+
+    // In a call of three that Door hosts, Hall's digit opens the door as well.
+    door.handle.call("Hall").await.unwrap().unwrap();
+    hall.wait(10, common::ringing).await;
+    hall.send(Command::Answer);
+    door.wait(15, active).await;
+    door.handle.call("Garden").await.unwrap().unwrap();
+    garden.wait(10, common::ringing).await;
+    garden.send(Command::Answer);
+    let hosting = |s: &doorway::station::Status| {
+        s.conference
+            .as_ref()
+            .is_some_and(|c| c.packets_received.len() == 2 && c.packets_received.iter().all(|p| *p > 50))
+    };
+    let s = door.wait(20, hosting).await;
+    assert!(hosting(&s), "{:?} {:?}", s.legs, s.conference);
+    assert_eq!(open_door(&hall).await.unwrap(), "Asked Door to open the door");
+    assert_eq!(
+        board.next(5).map(|c| c.0),
+        Some(CLOSE),
+        "a hosted leg's digit opens the door"
+    );
+    assert_eq!(board.next(5).map(|c| c.0), Some(OPEN));
+    door.wait(5, |s| {
+        s.door
+            .as_ref()
+            .is_some_and(|d| d.last_opened_by.as_deref() == Some("Hall"))
+    })
+    .await;
+    door.send(Command::Hangup);
+    door.wait(10, idle).await;
     for s in [door, hall, garden] {
         s.stop().await;
     }

@@ -69,10 +69,14 @@ impl CameraHub {
         self.inner.state.lock().unwrap().users > 0
     }
 
-    /// Whether the camera is plugged in (None when the backend cannot tell, or the
-    /// capture holds it just now).
+    /// Whether the camera is plugged in (None when the backend cannot tell). While a
+    /// capture runs, its last frame tells.
     pub fn present(&self) -> Option<bool> {
-        self.inner.camera.try_lock().ok()?.present()
+        if let Ok(camera) = self.inner.camera.try_lock() {
+            return camera.present();
+        }
+        let state = self.inner.state.lock().unwrap();
+        Some(!matches!(&state.latest, Some(Err(e)) if !matches!(e, DeviceError::Temporary(_))))
     }
 }
 
@@ -176,7 +180,9 @@ impl Camera for CameraHandle {
 
     fn capture(&mut self) -> Result<VideoFrame, DeviceError> {
         if !self.open {
-            return Err(DeviceError::Temporary("the camera is not open".into()));
+            // Opening failed (a camera missing when the call started): lost until a
+            // later open finds it, so the user sends its placeholder meanwhile.
+            return Err(DeviceError::Lost("the camera is not open".into()));
         }
         let hub = &self.hub;
         let mut state = hub.state.lock().unwrap();
@@ -382,7 +388,7 @@ impl Microphone for MicHandle {
 
     fn read(&mut self, buf: &mut [i16]) -> Result<usize, DeviceError> {
         let Some(id) = self.id else {
-            return Err(DeviceError::Temporary("the microphone is not open".into()));
+            return Err(DeviceError::Lost("the microphone is not open".into()));
         };
         let hub = &self.hub;
         let mut state = hub.state.lock().unwrap();

@@ -82,14 +82,20 @@ impl Station {
 
     /// Sends the other side's digits of the call `call` to the station's loop.
     pub(super) fn listen_for_digits(&self, call: &str) {
-        let Some(media) = &self.media else { return };
+        if let Some(media) = &self.media {
+            media.on_digit(self.digits_of(call));
+        }
+    }
+
+    /// Where the digits of leg `call` go: to the station's loop, as its commands.
+    pub(super) fn digits_of(&self, call: &str) -> crate::media::dtmf::DigitOut {
         let own = self.own_commands.clone();
         let call = call.to_string();
-        media.on_digit(std::sync::Arc::new(move |digit| {
+        std::sync::Arc::new(move |digit| {
             if let Some(own) = own.upgrade() {
                 let _ = own.send(Command::Digit(call.clone(), digit));
             }
-        }));
+        })
     }
 
     /// A DTMF digit from the other side of `call`.

@@ -99,6 +99,11 @@ impl Station {
         let media = ConferenceMedia::start(&self.settings, &negotiated, &self.devices, self.video_out())
             .map_err(|e| format!("media could not start: {e}"))?;
         info!(legs = legs.len(), "hosting the call");
+        // A digit from any leg may open this station's door (the same rules as in a
+        // call of two).
+        for (k, (call, _)) in legs.iter().enumerate() {
+            media.on_digit(k, self.digits_of(call));
+        }
         self.hosted = Some(Hosted {
             media,
             legs,

@@ -57,6 +57,8 @@ pub struct ConferenceMedia {
     grids_sent: Arc<AtomicU64>,
     keyframes: KeyframeSource,
     levels: Arc<Levels>,
+    /// Where each leg's DTMF digits go.
+    digits: Vec<crate::media::dtmf::DigitSlot>,
 }
 
 /// The host's speaker volume and microphone mute, read by the mixer every tick.
@@ -93,6 +95,7 @@ impl ConferenceMedia {
                 volume_bits: AtomicU64::new(1.0f64.to_bits()),
                 mic_muted: AtomicBool::new(false),
             }),
+            digits: Vec::new(),
         };
         let mut leg_mics = Vec::new();
         for (k, n) in legs.iter().enumerate() {
@@ -110,9 +113,9 @@ impl ConferenceMedia {
                 }))),
                 audio_held: Default::default(),
                 keyframes: keyframes.clone(),
-                // A hosted call's digits are not read: the door opens from two-party calls.
                 digits: Default::default(),
             };
+            this.digits.push(outlets.digits.clone());
             let recv = (v.is_some() || a.is_some())
                 .then(|| RecvPipeline::start(settings, v, a, outlets, n.signalling_peer))
                 .transpose()?;
@@ -185,6 +188,13 @@ impl ConferenceMedia {
             let _span = info_span!("mixer").entered();
             mix_until(&stop, &levels, microphone, speaker, mix, legs)
         })
+    }
+
+    /// Sends leg `leg`'s DTMF digits to `out` from now on.
+    pub fn on_digit(&self, leg: usize, out: crate::media::dtmf::DigitOut) {
+        if let Some(slot) = self.digits.get(leg) {
+            *slot.lock().unwrap() = Some(out);
+        }
     }
 
     /// Sets the speaker volume (1.0 = as received) and the microphone mute.
