@@ -114,17 +114,20 @@ pub fn recognise<'a>(config: &'a Config, pins: &PinStore, caller: &Caller) -> Re
     if config.security.plain_calls == PlainCalls::Refuse {
         return Err("only paired stations may call (security.plain_calls = \"refuse\")".into());
     }
-    match by_address {
-        Some(contact) => Ok(Recognised {
-            contact: Some(contact),
-            secure: false,
-        }),
-        None if config.station.allow_unknown_callers => Ok(Recognised {
-            contact: None,
-            secure: false,
-        }),
-        None => Err("not a contact".into()),
+    plain(config, by_address, || "not a contact".into())
+}
+
+/// An unencrypted caller: `contact` when it is one; else anyone, when unknown callers may
+/// ring; else refused with `why_not`.
+fn plain<'a>(
+    config: &Config,
+    contact: Option<&'a Contact>,
+    why_not: impl FnOnce() -> String,
+) -> Result<Recognised<'a>, String> {
+    if contact.is_none() && !config.station.allow_unknown_callers {
+        return Err(why_not());
     }
+    Ok(Recognised { contact, secure: false })
 }
 
 /// A call that came through the account's SIP server is who the server asserts it is,
@@ -143,20 +146,10 @@ fn recognise_through_server<'a>(config: &'a Config, caller: &Caller) -> Result<R
             .iter()
             .find(|c| crate::call::parse_aor(&c.uri).as_deref() == Some(id))
     });
-    match contact {
-        Some(contact) => Ok(Recognised {
-            contact: Some(contact),
-            secure: false,
-        }),
-        None if config.station.allow_unknown_callers => Ok(Recognised {
-            contact: None,
-            secure: false,
-        }),
-        None => Err(match &caller.asserted {
-            Some(id) => format!("{id} is not a contact"),
-            None => "the SIP server did not say who is calling (no P-Asserted-Identity)".into(),
-        }),
-    }
+    plain(config, contact, || match &caller.asserted {
+        Some(id) => format!("{id} is not a contact"),
+        None => "the SIP server did not say who is calling (no P-Asserted-Identity)".into(),
+    })
 }
 
 /// `uri` without its port (and parameters), for matching by user and address alone.
