@@ -176,6 +176,22 @@ async fn with_the_password_a_viewer_sees_and_hears_the_station_and_without_it_no
     );
     assert_eq!(door.status().await.rtsp.unwrap().viewers, 1);
     drop(viewer);
+
+    // A stranger opening connections without a word is held to a few at a time; once
+    // they are gone, a viewer is welcome again.
+    let addr = url.trim_start_matches("rtsp://").trim_end_matches("/live").to_string();
+    let strangers: Vec<_> = (0..40)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = door.status().await.rtsp.unwrap().viewers;
+    assert!(held <= 16, "{held} connections held");
+    drop(strangers);
+    let s = door.wait(5, |s| s.rtsp.as_ref().is_some_and(|r| r.viewers == 0)).await;
+    assert_eq!(s.rtsp.unwrap().viewers, 0);
+    let viewer = Viewer::start(&url, USER, PASSWORD);
+    assert!(viewer.wait_pictures(tag, 10, 20).await >= 10, "{:?}", viewer.error());
+    drop(viewer);
     door.stop().await;
 }
 

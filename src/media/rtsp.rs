@@ -21,6 +21,8 @@ use tracing::{info, info_span, warn};
 
 /// The path of the stream.
 pub const PATH: &str = "/live";
+/// RTSP connections held at once (viewers, and whoever merely connects).
+const MAX_CONNECTIONS: usize = 16;
 
 /// Why the stream could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +45,7 @@ pub enum RtspError {
 pub struct RtspStatus {
     /// Where to watch (without the credentials).
     pub url: String,
-    /// Viewers connected now.
+    /// Connections open now (viewers, and clients still logging in).
     pub viewers: usize,
 }
 
@@ -107,12 +109,24 @@ impl RtspServer {
 
         let viewers = Arc::new(AtomicUsize::new(0));
         let counted = viewers.clone();
+        let loop_context = context.clone();
         server.connect_client_connected(move |_, client| {
-            counted.fetch_add(1, Ordering::Relaxed);
-            let counted = counted.clone();
+            let before = counted.fetch_add(1, Ordering::Relaxed);
+            let closing = counted.clone();
             client.connect_closed(move |_| {
-                counted.fetch_sub(1, Ordering::Relaxed);
+                closing.fetch_sub(1, Ordering::Relaxed);
             });
+            // A stranger opening connection after connection holds at most this many.
+            if before >= MAX_CONNECTIONS {
+                warn!("too many RTSP connections; closing the newest");
+                // Once the server has attached it (closing it now would be undone).
+                let client = client.clone();
+                glib::idle_source_new(Some("rtsp-close"), glib::Priority::DEFAULT, move || {
+                    client.close();
+                    glib::ControlFlow::Break
+                })
+                .attach(Some(&loop_context));
+            }
         });
         let source = server.attach(Some(&context)).map_err(|e| RtspError::Listen {
             port,
