@@ -73,16 +73,9 @@ impl HomeLink {
             .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
             .set_last_will(LastWill::new(topics.availability(), "offline", QoS::AtLeastOnce, true));
         if let Some(user) = &m.user {
-            let password = match (&m.password, &m.password_file) {
-                (Some(p), _) => p.clone(),
-                (None, Some(file)) => std::fs::read_to_string(file)
-                    .map_err(|e| HomeError::PasswordFile(file.clone(), e))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-                (None, None) => String::new(),
-            };
+            let password = crate::config::read_secret(m.password.as_deref(), m.password_file.as_deref())
+                .map_err(|(file, e)| HomeError::PasswordFile(file, e))?
+                .unwrap_or_default();
             options.set_credentials(user.clone(), password);
         }
         if address.tls {
