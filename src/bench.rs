@@ -1,24 +1,26 @@
-//! `doorway bench`: glass-to-glass latency and CPU cost of a loopback call at 640x360@30
-//! with software codecs, beside a plain reference pipeline measured in the same run
-//! (pattern source → x264enc zerolatency → RTP/UDP → depay → avdec_h264 → sink, no SIP),
-//! and the same call between paired stations (TLS and SRTP) to price the encryption.
+//! `doorway bench`: glass-to-glass latency and CPU cost of a loopback call with software
+//! codecs, beside a same-work reference measured in the same run (a plain GStreamer
+//! program doing the call's media and nothing else: [`reference`]), and the same call
+//! between paired stations (TLS and SRTP) to price the encryption.
 //!
-//! Both cases use the same pattern camera and time code, so latency means the same thing:
-//! capture → encode → RTP → decode → frame handed to the display.
+//! All cases use the same pattern camera, tone, encoder settings and screen size, so
+//! latency and CPU mean the same thing: capture → encode → RTP → decode → picture on
+//! the screen, both ways, with Opus both ways and RTCP. CPU is split by part (encode,
+//! decode, audio, composition, the rest) from the threads each part runs on, and our
+//! own whole-picture copies are counted per frame.
 
 use crate::call::machine::State;
 use crate::demo::{self, wait_for};
-use crate::device::probe::{self, DisplayProbe};
-use crate::device::testdev::PatternCamera;
-use crate::device::{Camera, PixelFormat, VideoFormat};
+use crate::device::probe;
+use crate::media::{copies, parts};
 use crate::station::{self, Command};
-use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+#[path = "bench_report.rs"]
+mod report;
+pub use report::{BenchReport, CaseFigures, CpuParts};
 
 /// Benchmark errors.
 #[derive(Debug, thiserror::Error)]
@@ -28,74 +30,27 @@ pub enum BenchError {
     Failed(String),
 }
 
-/// Figures of one case.
-#[derive(Debug, Clone)]
-pub struct CaseFigures {
-    /// Latency p50 in ms.
-    pub p50_ms: f64,
-    /// Latency p95 in ms.
-    pub p95_ms: f64,
-    /// Frames measured.
-    pub frames: usize,
-    /// CPU seconds per minute of one station's call (one encode + one decode).
-    pub cpu_s_per_call_minute: f64,
+/// What to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
+    /// Seconds to measure each case (spread over the rounds).
+    pub seconds: u64,
+    /// Camera and sent picture size.
+    pub size: (u32, u32),
+    /// Screen size of both stations.
+    pub screen: (u32, u32),
+    /// Also measure the encoder settings' picture quality.
+    pub quality: bool,
 }
 
-/// The benchmark result.
-#[derive(Debug, Clone)]
-pub struct BenchReport {
-    /// The reference pipeline.
-    pub reference: CaseFigures,
-    /// A doorway call between stations that are not paired (plain RTP).
-    pub doorway: CaseFigures,
-    /// The same call between paired stations: SIP over TLS, SRTP media.
-    pub secured: CaseFigures,
-    /// CPU seconds per call-minute SRTP adds to a station, measured on its own.
-    pub srtp_cpu_s_per_call_minute: f64,
-}
-
-impl fmt::Display for BenchReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "glass-to-glass, 640x360@30, x264enc + avdec_h264 on loopback")?;
-        writeln!(
-            f,
-            "{:<10} {:>8} {:>8} {:>8} {:>22}",
-            "case", "p50 ms", "p95 ms", "frames", "CPU s per call-minute"
-        )?;
-        for (name, c) in [
-            ("reference", &self.reference),
-            ("doorway", &self.doorway),
-            ("secured", &self.secured),
-        ] {
-            writeln!(
-                f,
-                "{:<10} {:>8.1} {:>8.1} {:>8} {:>22.1}",
-                name, c.p50_ms, c.p95_ms, c.frames, c.cpu_s_per_call_minute
-            )?;
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            seconds: 20,
+            size: (640, 360),
+            screen: (1280, 800),
+            quality: true,
         }
-        let ratio = self.doorway.p50_ms / self.reference.p50_ms.max(0.1);
-        let cpu_ratio = self.doorway.cpu_s_per_call_minute / self.reference.cpu_s_per_call_minute.max(0.01);
-        writeln!(
-            f,
-            "p50 ratio doorway/reference: {ratio:.2} (target <= 1.20), p50 {:.1} ms (target <= 100)",
-            self.doorway.p50_ms
-        )?;
-        writeln!(
-            f,
-            "CPU ratio doorway/reference: {cpu_ratio:.2} (doorway also carries Opus audio both ways, RTCP and draws the screen)"
-        )?;
-        let whole = self.secured.cpu_s_per_call_minute / self.doorway.cpu_s_per_call_minute.max(0.01);
-        writeln!(
-            f,
-            "CPU ratio secured/doorway: {whole:.3} (whole calls, SIP over TLS and SRTP beside the same plain call)"
-        )?;
-        let alone = self.srtp_cpu_s_per_call_minute;
-        write!(
-            f,
-            "SRTP on its own (a call's packets through srtpenc and srtpdec, AEAD_AES_128_GCM): {alone:.3} CPU s per call-minute, \
-             {:.1}% of the plain call (target <= 5%)",
-            100.0 * alone / self.doorway.cpu_s_per_call_minute.max(0.01)
-        )
     }
 }
 
@@ -105,54 +60,143 @@ mod srtp_cost;
 #[path = "bench_host.rs"]
 pub mod host;
 
+#[path = "bench_reference.rs"]
+mod reference;
+
+#[path = "bench_quality.rs"]
+pub mod quality;
+
 fn cpu_seconds() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let usage = rusage();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// Latency samples and CPU seconds of one measurement window; both cases run two
-/// directions, so CPU per station is half the process's.
+fn rusage() -> libc::rusage {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage
+}
+
+/// Context switches of the whole process so far (voluntary and forced).
+fn context_switches() -> u64 {
+    let usage = rusage();
+    (usage.ru_nvcsw + usage.ru_nivcsw) as u64
+}
+
+/// Everything read at the start and end of a measurement window.
+struct Reading {
+    cpu: f64,
+    threads: HashMap<u32, (String, f64)>,
+    converting: f64,
+    drawing: (f64, f64),
+    switches: u64,
+    copies: [u64; 3],
+}
+
+impl Reading {
+    fn now() -> Self {
+        Self {
+            cpu: cpu_seconds(),
+            threads: parts::threads(),
+            converting: parts::converting_cpu_seconds(),
+            drawing: crate::ui::compositor::drawing_cpu_seconds(),
+            switches: context_switches(),
+            copies: [copies::Path::Send, copies::Path::Receive, copies::Path::Overlay].map(copies::total),
+        }
+    }
+}
+
+/// One measurement window of a case: two sides, so per-station figures are halves.
 struct Window {
     latencies: Vec<f64>,
-    cpu: f64,
     seconds: f64,
+    cpu: f64,
+    parts: CpuParts,
+    switches: u64,
+    copies: [u64; 3],
+    frames_sent: u64,
+    frames_shown: u64,
+}
+
+impl Window {
+    fn between(start: &Reading, end: &Reading, seconds: f64, latencies: Vec<f64>, frames: (u64, u64)) -> Self {
+        let names = parts::by_name(&start.threads, &end.threads);
+        let sum = |f: &dyn Fn(&str) -> bool| names.iter().filter(|(n, _)| f(n)).map(|(_, c)| c).sum::<f64>();
+        let cpu = end.cpu - start.cpu;
+        let converting = end.converting - start.converting;
+        let pictures = end.drawing.0 - start.drawing.0;
+        let screens = end.drawing.1 - start.drawing.1;
+        let encode = sum(&|n| n.starts_with("camera-src"));
+        let decode = (sum(&|n| n == parts::VIDEO_RECEIVE) - converting - pictures).max(0.0);
+        let audio = sum(&|n| n.starts_with("mic-src") || n == parts::AUDIO_RECEIVE || n == "microphone");
+        let composition = converting + pictures + screens;
+        Self {
+            latencies,
+            seconds,
+            cpu,
+            parts: CpuParts {
+                encode,
+                decode,
+                audio,
+                composition,
+                rest: (cpu - encode - decode - audio - composition).max(0.0),
+            },
+            switches: end.switches - start.switches,
+            copies: [0, 1, 2].map(|i| end.copies[i] - start.copies[i]),
+            frames_sent: frames.0,
+            frames_shown: frames.1,
+        }
+    }
 }
 
 fn figures(windows: &[Window]) -> CaseFigures {
     let latencies: Vec<f64> = windows.iter().flat_map(|w| w.latencies.iter().copied()).collect();
-    let (cpu, seconds): (f64, f64) = windows
-        .iter()
-        .map(|w| (w.cpu, w.seconds))
-        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let seconds: f64 = windows.iter().map(|w| w.seconds).sum::<f64>().max(1.0);
+    // Two stations (or two reference sides) per window: per station, per minute.
+    let per_minute = |s: f64| s / 2.0 * 60.0 / seconds;
+    let total = |f: &dyn Fn(&Window) -> f64| windows.iter().map(f).sum::<f64>();
+    let sent = total(&|w| w.frames_sent as f64).max(1.0);
+    let shown = total(&|w| w.frames_shown as f64).max(1.0);
     CaseFigures {
         p50_ms: probe::percentile(latencies.clone(), 50.0).unwrap_or(f64::NAN),
         p95_ms: probe::percentile(latencies.clone(), 95.0).unwrap_or(f64::NAN),
         frames: latencies.len(),
-        cpu_s_per_call_minute: cpu / 2.0 * 60.0 / seconds.max(1.0),
+        cpu_s_per_call_minute: per_minute(total(&|w| w.cpu)),
+        parts: CpuParts {
+            encode: per_minute(total(&|w| w.parts.encode)),
+            decode: per_minute(total(&|w| w.parts.decode)),
+            audio: per_minute(total(&|w| w.parts.audio)),
+            composition: per_minute(total(&|w| w.parts.composition)),
+            rest: per_minute(total(&|w| w.parts.rest)),
+        },
+        switches_per_second: total(&|w| w.switches as f64) / 2.0 / seconds,
+        send_copies_per_frame: total(&|w| w.copies[0] as f64) / sent,
+        receive_copies_per_frame: total(&|w| w.copies[1] as f64) / shown,
+        still_copies_per_second: total(&|w| w.copies[2] as f64) / 2.0 / seconds,
     }
 }
 
-/// Rounds per case; alternating the cases spreads the machine's noise over both.
+/// Rounds per case; alternating the cases spreads the machine's noise over all.
 const ROUNDS: u64 = 4;
 
 fn failed(e: impl fmt::Display) -> BenchError {
     BenchError::Failed(e.to_string())
 }
 
-/// Runs both cases for `seconds` each and returns the figures.
-pub fn run(seconds: u64) -> Result<BenchReport, BenchError> {
+/// Runs every case for `options.seconds` each and returns the figures.
+pub fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
     crate::media::init().map_err(failed)?;
     let rt = tokio::runtime::Runtime::new().map_err(failed)?;
-    let window = (seconds / ROUNDS).max(1);
+    let window = (options.seconds / ROUNDS).max(1);
+    let settings = settings(options)?;
     let (mut reference_windows, mut doorway_windows, mut secured_windows) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        reference_windows.push(reference(window)?);
+        reference_windows.push(reference_call(&settings, options, window)?);
         // The two calls take turns going first, so neither always follows the other.
         for secured in [round % 2 == 1, round % 2 == 0] {
-            let figures = rt.block_on(doorway_call(window, secured))?;
+            let figures = rt.block_on(doorway_call(options, window, secured))?;
             if secured {
                 secured_windows.push(figures);
             } else {
@@ -160,138 +204,95 @@ pub fn run(seconds: u64) -> Result<BenchReport, BenchError> {
             }
         }
     }
-    let srtp_cpu_s_per_call_minute = srtp_cost::srtp_cpu_per_call_minute(seconds)?;
+    let srtp_cpu_s_per_call_minute = srtp_cost::srtp_cpu_per_call_minute(options.seconds)?;
+    let quality = if options.quality {
+        let (w, h) = options.size;
+        Some(quality::measure(w, h, settings.fps, settings.bitrate_kbps, 90)?)
+    } else {
+        None
+    };
     Ok(BenchReport {
+        options,
+        encoder: settings.codecs.h264_encoder.clone(),
+        decoder: settings.codecs.h264_decoder.clone(),
+        bitrate_kbps: settings.bitrate_kbps,
         reference: figures(&reference_windows),
         doorway: figures(&doorway_windows),
         secured: figures(&secured_windows),
         srtp_cpu_s_per_call_minute,
+        quality,
     })
 }
 
-/// A call has two directions, so the reference runs two one-way pipelines at once: the
-/// machine carries the same number of encoders and decoders in both cases.
-fn reference(seconds: u64) -> Result<Window, BenchError> {
-    let directions = [
-        ReferencePipeline::start("reference A")?,
-        ReferencePipeline::start("reference B")?,
+/// The stations' configuration for the bench.
+fn station_config(options: BenchOptions, a: &str, b: &str) -> (crate::config::Config, crate::config::Config) {
+    let (mut a_cfg, mut b_cfg) = demo::loopback_pair(a, b);
+    b_cfg.contacts[0].auto_answer = true;
+    for c in [&mut a_cfg, &mut b_cfg] {
+        (c.media.width, c.media.height) = options.size;
+        c.devices.display = format!("test:{}x{}", options.screen.0, options.screen.1);
+    }
+    (a_cfg, b_cfg)
+}
+
+/// The media settings the stations run with (same codecs, same encoder settings), for
+/// the reference.
+fn settings(options: BenchOptions) -> Result<crate::media::MediaSettings, BenchError> {
+    let (config, _) = station_config(options, "Bench A", "Bench B");
+    let m = &config.media;
+    Ok(crate::media::MediaSettings {
+        width: m.width,
+        height: m.height,
+        fps: m.fps,
+        bitrate_kbps: m.video_bitrate_kbps,
+        jitter_ms: m.jitter_ms,
+        codecs: crate::media::codecs::probe(true).map_err(failed)?,
+        screen: Some(options.screen),
+        echo_probe: None,
+    })
+}
+
+fn reference_call(
+    settings: &crate::media::MediaSettings,
+    options: BenchOptions,
+    seconds: u64,
+) -> Result<Window, BenchError> {
+    let (a, b) = (reference::Ports::allocate()?, reference::Ports::allocate()?);
+    let sides = [
+        reference::ReferenceSide::start(settings, options.screen, (a, b), probe::station_tag("Bench A"), 880.0)?,
+        reference::ReferenceSide::start(settings, options.screen, (b, a), probe::station_tag("Bench B"), 1020.0)?,
     ];
     std::thread::sleep(Duration::from_secs(2));
-    for d in &directions {
-        d.probe.lock().unwrap().latencies.clear();
+    for side in &sides {
+        side.probe.lock().unwrap().latencies.clear();
     }
-    let cpu0 = cpu_seconds();
+    let count = |sides: &[reference::ReferenceSide; 2]| {
+        let load = |f: &dyn Fn(&reference::ReferenceSide) -> u64| sides.iter().map(f).sum::<u64>();
+        (
+            load(&|s| s.frames_sent.load(std::sync::atomic::Ordering::Relaxed)),
+            load(&|s| s.frames_decoded.load(std::sync::atomic::Ordering::Relaxed)),
+        )
+    };
+    let (start, frames0) = (Reading::now(), count(&sides));
     std::thread::sleep(Duration::from_secs(seconds));
-    let cpu = cpu_seconds() - cpu0;
-    let latencies: Vec<f64> = directions
+    let (end, frames1) = (Reading::now(), count(&sides));
+    let latencies: Vec<f64> = sides
         .iter()
-        .flat_map(|d| d.probe.lock().unwrap().latencies.clone())
+        .flat_map(|s| s.probe.lock().unwrap().latencies.clone())
         .collect();
-    for d in directions {
-        d.stop();
+    for side in sides {
+        side.stop();
     }
-    Ok(Window {
-        latencies,
-        cpu,
-        seconds: seconds as f64,
-    })
-}
-
-struct ReferencePipeline {
-    pipeline: gst::Pipeline,
-    probe: Arc<Mutex<DisplayProbe>>,
-    stop: Arc<AtomicBool>,
-    feeder: std::thread::JoinHandle<()>,
-}
-
-impl ReferencePipeline {
-    fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.pipeline.set_state(gst::State::Null);
-        let _ = self.feeder.join();
+    if latencies.is_empty() {
+        return Err(failed("the reference call did not carry video"));
     }
-
-    fn start(name: &str) -> Result<Self, BenchError> {
-        let port = crate::media::ports::allocate_pair([127, 0, 0, 1].into(), 40000, 40998, &[])
-            .ok_or_else(|| failed("no free port"))?;
-        let description = format!(
-            "appsrc name=src is-live=true format=time do-timestamp=true \
-           caps=video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
-         ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=1500 key-int-max=30 aud=false \
-         ! rtph264pay pt=96 config-interval=-1 ! udpsink host=127.0.0.1 port={port} sync=false async=false \
-         udpsrc port={port} caps=application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=96 \
-         ! rtph264depay ! avdec_h264 ! videoconvert ! appsink name=sink sync=false caps=video/x-raw,format=BGRx"
-        );
-        let pipeline = gst::parse::launch(&description)
-            .map_err(failed)?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| failed("not a pipeline"))?;
-        let src = pipeline
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or_else(|| failed("no appsrc"))?;
-        let sink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| failed("no appsink"))?;
-        let probe = Arc::new(Mutex::new(DisplayProbe::default()));
-        let p = probe.clone();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    if let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) {
-                        if let (Ok(info), Ok(map)) =
-                            (gstreamer_video::VideoInfo::from_caps(caps), buffer.map_readable())
-                        {
-                            let code = probe::read_bgrx(
-                                map.as_slice(),
-                                info.width(),
-                                info.height(),
-                                info.stride()[0] as usize,
-                            );
-                            p.lock().unwrap().record(code);
-                        }
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        pipeline.set_state(gst::State::Playing).map_err(failed)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_feeder = stop.clone();
-        let tag = probe::station_tag(name);
-        let feeder = std::thread::spawn(move || {
-            let mut camera = PatternCamera::new(tag);
-            let format = VideoFormat {
-                pixel: PixelFormat::I420,
-                width: 640,
-                height: 360,
-                fps: 30,
-            };
-            if camera.open(format).is_err() {
-                return;
-            }
-            while !stop_feeder.load(Ordering::SeqCst) {
-                let Ok(frame) = camera.capture() else { break };
-                if src.push_buffer(gst::Buffer::from_mut_slice(frame.data)).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Self {
-            pipeline,
-            probe,
-            stop,
-            feeder,
-        })
-    }
+    let frames = (frames1.0 - frames0.0, frames1.1 - frames0.1);
+    Ok(Window::between(&start, &end, seconds as f64, latencies, frames))
 }
 
 /// A call between two stations; `secured`: paired first, so it goes over TLS with SRTP.
-async fn doorway_call(seconds: u64, secured: bool) -> Result<Window, BenchError> {
-    let (a_cfg, mut b_cfg) = demo::loopback_pair("Bench A", "Bench B");
-    b_cfg.contacts[0].auto_answer = true;
+async fn doorway_call(options: BenchOptions, seconds: u64, secured: bool) -> Result<Window, BenchError> {
+    let (a_cfg, b_cfg) = station_config(options, "Bench A", "Bench B");
     let (a, ta) = station::start(a_cfg).await.map_err(failed)?;
     let (b, tb) = station::start(b_cfg).await.map_err(failed)?;
     if secured {
@@ -304,9 +305,16 @@ async fn doorway_call(seconds: u64, secured: bool) -> Result<Window, BenchError>
     tokio::time::sleep(Duration::from_secs(2)).await;
     a.send(Command::ResetProbes).map_err(failed)?;
     b.send(Command::ResetProbes).map_err(failed)?;
-    let cpu0 = cpu_seconds();
+    let frames = |s: &[&station::Status]| {
+        let media = |f: &dyn Fn(&crate::media::MediaStats) -> u64| {
+            s.iter().filter_map(|s| s.media.as_ref()).map(f).sum::<u64>()
+        };
+        (media(&|m| m.frames_sent), media(&|m| m.frames_decoded))
+    };
+    let before = (a.status().await.map_err(failed)?, b.status().await.map_err(failed)?);
+    let start = Reading::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let cpu = cpu_seconds() - cpu0;
+    let end = Reading::now();
     let (sa, sb) = (a.status().await.map_err(failed)?, b.status().await.map_err(failed)?);
     let mut latencies = sa.probes.latencies.clone();
     latencies.extend(sb.probes.latencies.iter());
@@ -325,12 +333,10 @@ async fn doorway_call(seconds: u64, secured: bool) -> Result<Window, BenchError>
             if encrypted { "encrypted" } else { "not encrypted" }
         )));
     }
+    let (f0, f1) = (frames(&[&before.0, &before.1]), frames(&[&sa, &sb]));
     a.send(Command::Shutdown).ok();
     b.send(Command::Shutdown).ok();
     let _ = (ta.await, tb.await);
-    Ok(Window {
-        latencies,
-        cpu,
-        seconds: seconds as f64,
-    })
+    let frames = (f1.0 - f0.0, f1.1 - f0.1);
+    Ok(Window::between(&start, &end, seconds as f64, latencies, frames))
 }

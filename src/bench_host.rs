@@ -58,6 +58,7 @@ fn settings() -> Result<MediaSettings, BenchError> {
         bitrate_kbps: 1000,
         jitter_ms: 40,
         codecs: media::codecs::probe(true).map_err(failed)?,
+        screen: None,
         echo_probe: None,
     })
 }

@@ -332,7 +332,8 @@ pub struct DevicesConfig {
     /// Speaker backend: `test`, `alsa` or `alsa:PCM`.
     #[serde(default = "default_test")]
     pub speaker: String,
-    /// Display backend: `test`, `drm` (first card with a screen) or `drm:/dev/dri/cardN`.
+    /// Display backend: `test` (the media size), `test:WIDTHxHEIGHT`, `drm` (first card
+    /// with a screen) or `drm:/dev/dri/cardN`.
     #[serde(default = "default_test")]
     pub display: String,
     /// Tone frequency of the test microphone; derived from the station name when unset.
@@ -484,6 +485,14 @@ pub const CAMERA_BACKENDS: &[&str] = &["test", "v4l2", "libcamera"];
 pub const AUDIO_BACKENDS: &[&str] = &["test", "alsa"];
 /// Display backends this build can open.
 pub const DISPLAY_BACKENDS: &[&str] = &["test", "drm"];
+
+/// The size of a test display given as `test:WIDTHxHEIGHT` (`test` alone takes the
+/// media size); None when `display` is not such a value or its size is out of range.
+pub fn test_screen_size(display: &str) -> Option<(u32, u32)> {
+    let (w, h) = display.strip_prefix("test:")?.split_once('x')?;
+    let (w, h) = (w.parse::<u32>().ok()?, h.parse::<u32>().ok()?);
+    ((64..=3840).contains(&w) && (64..=2160).contains(&h)).then_some((w, h))
+}
 /// Audio codec names accepted in `media.audio_codecs`.
 pub const AUDIO_CODECS: &[&str] = &["opus", "pcmu", "pcma"];
 

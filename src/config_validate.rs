@@ -117,6 +117,12 @@ impl Config {
                 ));
             }
         }
+        if d.display.starts_with("test:") && super::test_screen_size(&d.display).is_none() {
+            return Err(Problem::new(
+                &["devices", "display"],
+                "a test display's size: test:WIDTHxHEIGHT, 64x64 to 3840x2160",
+            ));
+        }
         if let Some(hz) = d.test_tone_hz {
             if !(100.0..=4000.0).contains(&hz) {
                 return Err(Problem::new(&["devices", "test_tone_hz"], "allowed: 100 to 4000 Hz"));

@@ -151,11 +151,20 @@ enum Cmd {
         #[arg(long)]
         screenshots: Option<PathBuf>,
     },
-    /// Glass-to-glass latency and CPU benchmark against a plain reference pipeline.
+    /// Glass-to-glass latency and CPU benchmark against a same-work reference pipeline.
     Bench {
         /// Seconds to measure each case.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Camera and sent picture size, WIDTHxHEIGHT.
+        #[arg(long, default_value = "640x360", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Screen size of the stations, WIDTHxHEIGHT (1280x800: the official 7" panel).
+        #[arg(long, default_value = "1280x800", value_parser = parse_size)]
+        screen: (u32, u32),
+        /// Skip measuring the encoder settings' picture quality.
+        #[arg(long)]
+        no_quality: bool,
         /// Measure what hosting costs instead: the host's CPU in a four-station call
         /// beside a two-station call.
         #[arg(long)]
@@ -271,12 +280,25 @@ fn main() -> ExitCode {
             Ok(())
         }
         Cmd::Demo { seconds, screenshots } => runtime().block_on(demo(seconds, screenshots)),
-        Cmd::Bench { seconds, host: true } => doorway::bench::host::run(seconds)
+        Cmd::Bench {
+            seconds, host: true, ..
+        } => doorway::bench::host::run(seconds)
             .map(|report| println!("{report}"))
             .context("benchmark failed"),
-        Cmd::Bench { seconds, host: false } => doorway::bench::run(seconds)
-            .map(|report| println!("{report}"))
-            .context("benchmark failed"),
+        Cmd::Bench {
+            seconds,
+            size,
+            screen,
+            no_quality,
+            host: false,
+        } => doorway::bench::run(doorway::bench::BenchOptions {
+            seconds,
+            size,
+            screen,
+            quality: !no_quality,
+        })
+        .map(|report| println!("{report}"))
+        .context("benchmark failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -458,4 +480,16 @@ async fn demo(seconds: u64, screenshots: Option<PathBuf>) -> anyhow::Result<()> 
         bail!("media did not flow both ways");
     }
     Ok(())
+}
+
+/// `WIDTHxHEIGHT` with an even width of 160 to 1920 and an even height of 120 to 1200.
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?}: expected WIDTHxHEIGHT, e.g. 1280x720 (even, 160x120 to 1920x1200)");
+    let (w, h) = text.split_once('x').ok_or_else(bad)?;
+    let (w, h) = (
+        w.parse::<u32>().map_err(|_| bad())?,
+        h.parse::<u32>().map_err(|_| bad())?,
+    );
+    let fits = (160..=1920).contains(&w) && (120..=1200).contains(&h) && w % 2 == 0 && h % 2 == 0;
+    fits.then_some((w, h)).ok_or_else(bad)
 }

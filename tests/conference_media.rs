@@ -27,6 +27,7 @@ fn settings() -> MediaSettings {
         bitrate_kbps: 1500,
         jitter_ms: 40,
         codecs: media::codecs::probe(true).unwrap(),
+        screen: None,
         echo_probe: None,
     }
 }
@@ -62,7 +63,8 @@ fn watcher() -> (media::VideoOut, Seen) {
     let seen: Seen = Arc::default();
     let recent = Arc::new(Mutex::new(std::collections::VecDeque::<BTreeSet<u16>>::new()));
     let s = seen.clone();
-    let out: media::VideoOut = Arc::new(move |frame| {
+    let out: media::VideoOut = Arc::new(move |picture: doorway::device::Picture| {
+        let Some(frame) = picture.view() else { return };
         let mut r = recent.lock().unwrap();
         r.push_back(tags_in(frame));
         if r.len() > 15 {

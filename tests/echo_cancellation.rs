@@ -34,6 +34,7 @@ fn audio_flows_through_the_echo_canceller() {
         bitrate_kbps: 500,
         jitter_ms: 20,
         codecs: codecs.clone(),
+        screen: None,
         echo_probe: Some(probe.into()),
     };
     let config = |name: &str| doorway::demo::loopback_config(name, 5060, vec![]);

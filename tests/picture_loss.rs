@@ -23,6 +23,7 @@ fn settings() -> MediaSettings {
         bitrate_kbps: 500,
         jitter_ms: 20,
         codecs: media::codecs::probe(true).unwrap(),
+        screen: None,
         echo_probe: None,
     }
 }
@@ -82,7 +83,7 @@ fn lazy_sender(from: u16, to: u16) -> gst::Element {
 fn frame_counter() -> (media::VideoOut, Arc<AtomicU64>) {
     let frames = Arc::new(AtomicU64::new(0));
     let f = frames.clone();
-    let out: media::VideoOut = Arc::new(move |_: device::FrameView<'_>| {
+    let out: media::VideoOut = Arc::new(move |_: device::Picture| {
         f.fetch_add(1, Ordering::Relaxed);
     });
     (out, frames)

@@ -39,8 +39,9 @@ fn negotiate(a: &LocalMedia, b: &LocalMedia) -> (Negotiated, Negotiated) {
 fn frame_counter(tag: u16) -> (media::VideoOut, Arc<AtomicU64>, Arc<AtomicU64>) {
     let (all, tagged) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let (a, t) = (all.clone(), tagged.clone());
-    let out: media::VideoOut = Arc::new(move |frame: device::FrameView<'_>| {
+    let out: media::VideoOut = Arc::new(move |picture: device::Picture| {
         a.fetch_add(1, Ordering::Relaxed);
+        let Some(frame) = picture.view() else { return };
         let f = frame.format;
         if probe::read_bgrx(frame.data, f.width, f.height, frame.stride).is_some_and(|c| c.tag == tag) {
             t.fetch_add(1, Ordering::Relaxed);
@@ -82,6 +83,7 @@ fn encrypted_media_decodes_and_a_wrong_key_decodes_nothing() {
         bitrate_kbps: 500,
         jitter_ms: 20,
         codecs,
+        screen: None,
         echo_probe: None,
     };
     let config = |name: &str| doorway::demo::loopback_config(name, 5060, vec![]);

@@ -3,7 +3,7 @@
 //! composition (the compositor draws the whole screen), which works on one-plane,
 //! no-scaling devices such as QEMU's bochs as well as on a Pi's vc4.
 
-use super::{DeviceError, Display, FrameView};
+use super::{DeviceError, Display, FrameMut, FrameView};
 use drm::buffer::{Buffer, DrmFourcc};
 use drm::control::{
     connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as ControlDevice, Mode, PageFlipFlags,
@@ -109,6 +109,12 @@ pub struct DrmDisplay {
     /// DPMS on. While off, frames are drawn but not presented: presenting (a flip or,
     /// where flips fail, setting the CRTC) would light the screen again.
     powered: bool,
+    /// Presents so far, and at which one each buffer was last drawn.
+    presents: u64,
+    drawn_at: [Option<u64>; 2],
+    /// For a turned panel: the upright screen, drawn before it is turned.
+    upright: Option<Vec<u8>>,
+    upright_drawn: bool,
 }
 
 impl DrmDisplay {
@@ -188,6 +194,10 @@ impl DrmDisplay {
             rotation,
             flips: true,
             powered: true,
+            presents: 0,
+            drawn_at: [None, None],
+            upright: None,
+            upright_drawn: false,
         })
     }
 
@@ -228,9 +238,11 @@ pub fn copy_rotated(src: FrameView<'_>, dst: &mut [u8], dst_pitch: usize, dst_si
 }
 
 impl Display for DrmDisplay {
-    fn show(&mut self, frame: FrameView<'_>) -> Result<(), DeviceError> {
+    fn present(&mut self, draw: &mut dyn FnMut(FrameMut<'_>, Option<u32>)) -> Result<(), DeviceError> {
         let back = 1 - self.front;
         let (mode_size, rotation) = (self.mode_size, self.rotation);
+        let (w, h) = self.size();
+        self.presents += 1;
         {
             let (db, _) = &mut self.buffers[back];
             let pitch = db.pitch() as usize;
@@ -238,7 +250,45 @@ impl Display for DrmDisplay {
                 .card
                 .map_dumb_buffer(db)
                 .map_err(|e| DeviceError::Lost(format!("display: {e}")))?;
-            copy_rotated(frame, map.as_mut(), pitch, mode_size, rotation);
+            if rotation.is_multiple_of(360) {
+                // The screen is drawn straight into the buffer that is scanned out next.
+                let age = self.drawn_at[back].map(|at| (self.presents - at) as u32);
+                draw(
+                    FrameMut {
+                        width: mode_size.0,
+                        height: mode_size.1,
+                        stride: pitch,
+                        data: map.as_mut(),
+                    },
+                    age,
+                );
+            } else {
+                // A turned panel: drawn upright, then turned into the buffer (a copy).
+                let logical = self.upright.get_or_insert_with(|| vec![0; w as usize * h as usize * 4]);
+                draw(
+                    FrameMut {
+                        width: w,
+                        height: h,
+                        stride: w as usize * 4,
+                        data: logical,
+                    },
+                    self.upright_drawn.then_some(1),
+                );
+                self.upright_drawn = true;
+                crate::media::copies::count(crate::media::copies::Path::Receive);
+                let view = FrameView {
+                    format: super::VideoFormat {
+                        pixel: super::PixelFormat::Bgrx,
+                        width: w,
+                        height: h,
+                        fps: 0,
+                    },
+                    stride: w as usize * 4,
+                    data: logical,
+                };
+                copy_rotated(view, map.as_mut(), pitch, mode_size, rotation);
+            }
+            self.drawn_at[back] = Some(self.presents);
         }
         if !self.powered {
             // Kept for when the screen wakes.

@@ -203,7 +203,10 @@ impl Camera for CameraHandle {
         };
         drop(state);
         match latest {
-            Some(Ok(frame)) => Ok(Arc::try_unwrap(frame).unwrap_or_else(|shared| (*shared).clone())),
+            Some(Ok(frame)) => Ok(Arc::try_unwrap(frame).unwrap_or_else(|shared| {
+                crate::media::copies::count(crate::media::copies::Path::Send);
+                (*shared).clone()
+            })),
             Some(Err(e)) => Err(e),
             None => Err(DeviceError::Temporary("the camera is closing".into())),
         }

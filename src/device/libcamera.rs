@@ -106,7 +106,10 @@ impl Camera for LibcameraCamera {
         Ok(VideoFrame {
             format: *format,
             stride,
-            data: map.as_slice().to_vec(),
+            data: {
+                crate::media::copies::count(crate::media::copies::Path::Send);
+                map.as_slice().to_vec()
+            },
         })
     }
 

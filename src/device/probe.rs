@@ -119,6 +119,27 @@ pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<
     (bars_match(bars_top + bars / 2) || bars_match(bars_top + bars * 2 / 5)).then_some(code)
 }
 
+/// Reads the code of a picture shown on a screen of `width`x`height`: filling it, or
+/// letterboxed in it as the compositor places a 16:9 or 4:3 picture (centred, as large
+/// as fits).
+pub fn read_shown(data: &[u8], width: u32, height: u32, stride: usize) -> Option<FrameCode> {
+    read_bgrx(data, width, height, stride).or_else(|| {
+        [(16u64, 9u64), (4, 3)].into_iter().find_map(|(aw, ah)| {
+            let (w, h) = (width as u64, height as u64);
+            let (fw, fh) = if w * ah <= h * aw {
+                (w, w * ah / aw)
+            } else {
+                (h * aw / ah, h)
+            };
+            if (fw, fh) == (w, h) {
+                return None;
+            }
+            let offset = ((h - fh) / 2) as usize * stride + ((w - fw) / 2) as usize * 4;
+            read_bgrx(data.get(offset..)?, fw as u32, fh as u32, stride)
+        })
+    })
+}
+
 /// Reads the code rows alone (time code, tag and their check word) of a BGRx frame.
 fn read_code(data: &[u8], width: u32, height: u32, stride: usize) -> Option<FrameCode> {
     let b = block_size(width) as usize;

@@ -2,7 +2,7 @@
 //! real media path (GStreamer encode, RTP, decode) with content that can be checked.
 
 use super::probe::{self, DisplayProbe, SpeakerProbe};
-use super::{Camera, DeviceError, Display, FrameView, Microphone, PixelFormat, Speaker, VideoFormat, VideoFrame};
+use super::{Camera, DeviceError, Display, FrameMut, Microphone, PixelFormat, Speaker, VideoFormat, VideoFrame};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -250,10 +250,12 @@ impl Speaker for RecordingSpeaker {
     fn close(&mut self) {}
 }
 
-/// A display that keeps the last frame, reads the probe code, and writes PNG screenshots.
+/// A display that keeps what it shows in its own buffer (the one the screen is drawn
+/// into, so keeping it costs no copy), reads the probe code, and writes PNG screenshots.
 pub struct FrameKeepingDisplay {
     probe: Arc<Mutex<DisplayProbe>>,
-    last: Option<VideoFrame>,
+    buffer: Vec<u8>,
+    drawn: bool,
     size: (u32, u32),
 }
 
@@ -262,7 +264,8 @@ impl FrameKeepingDisplay {
     pub fn new(width: u32, height: u32) -> Self {
         Self {
             probe: Arc::default(),
-            last: None,
+            buffer: vec![0; width as usize * height as usize * 4],
+            drawn: false,
             size: (width, height),
         }
     }
@@ -273,21 +276,27 @@ impl FrameKeepingDisplay {
 }
 
 impl Display for FrameKeepingDisplay {
-    fn show(&mut self, frame: FrameView<'_>) -> Result<(), DeviceError> {
-        if frame.format.pixel != PixelFormat::Bgrx {
-            return Err(DeviceError::Unsupported("test display takes BGRx frames".into()));
-        }
-        let f = frame.format;
-        // Read the time code before copying: the copy is the test display's, not the call's.
-        let code = probe::read_bgrx(frame.data, f.width, f.height, frame.stride);
+    fn present(&mut self, draw: &mut dyn FnMut(FrameMut<'_>, Option<u32>)) -> Result<(), DeviceError> {
+        let (w, h) = self.size;
+        let stride = w as usize * 4;
+        draw(
+            FrameMut {
+                width: w,
+                height: h,
+                stride,
+                data: &mut self.buffer,
+            },
+            self.drawn.then_some(1),
+        );
+        self.drawn = true;
+        // What a camera pointed at the screen would read.
+        let code = probe::read_shown(&self.buffer, w, h, stride);
         let mut p = self.probe.lock().unwrap();
         p.record(code);
         if code.is_none() {
             // A call of several stations shows a grid: who is in its cells.
-            p.record_cells(&probe::read_cells(frame.data, f.width, f.height, frame.stride));
+            p.record_cells(&probe::read_cells(&self.buffer, w, h, stride));
         }
-        drop(p);
-        VideoFrame::keep(&mut self.last, frame);
         Ok(())
     }
 
@@ -301,18 +310,15 @@ impl Display for FrameKeepingDisplay {
     }
 
     fn screenshot(&self, path: &Path) -> Result<(), DeviceError> {
-        let (w, h, rgb) = match &self.last {
-            Some(f) => {
-                let (w, h) = (f.format.width as usize, f.format.height as usize);
-                let mut rgb = Vec::with_capacity(w * h * 3);
-                for y in 0..h {
-                    for p in f.data[y * f.stride..y * f.stride + w * 4].chunks(4) {
-                        rgb.extend_from_slice(&[p[2], p[1], p[0]]);
-                    }
-                }
-                (w, h, rgb)
+        let (w, h) = (self.size.0 as usize, self.size.1 as usize);
+        let (w, h, rgb) = if self.drawn {
+            let mut rgb = Vec::with_capacity(w * h * 3);
+            for p in self.buffer.chunks_exact(4) {
+                rgb.extend_from_slice(&[p[2], p[1], p[0]]);
             }
-            None => (320, 180, vec![0u8; 320 * 180 * 3]),
+            (w, h, rgb)
+        } else {
+            (320, 180, vec![0u8; 320 * 180 * 3])
         };
         write_png(path, w as u32, h as u32, &rgb)
             .map_err(|e| DeviceError::Temporary(format!("screenshot {}: {e}", path.display())))

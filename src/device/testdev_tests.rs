@@ -1,4 +1,5 @@
 use super::*;
+use crate::device::FrameView;
 
 fn i420_to_bgrx(f: &VideoFrame) -> Vec<u8> {
     let (w, h) = (f.format.width as usize, f.format.height as usize);

@@ -338,6 +338,9 @@ fn planes(format: VideoFormat, stride: usize) -> Vec<(usize, usize, usize)> {
 /// The frame without the padding some drivers put at the end of each row (the rest of
 /// the pipeline takes tightly packed frames); its data and first-plane stride.
 pub(crate) fn tightly_packed(data: &[u8], format: VideoFormat, stride: usize) -> (Vec<u8>, usize) {
+    // The one copy on the way to the encoder: out of the driver's buffer, which goes
+    // back to the driver at once.
+    crate::media::copies::count(crate::media::copies::Path::Send);
     let planes = planes(format, stride);
     let tight = planes.first().map_or(0, |p| p.1);
     if planes.is_empty() || stride <= tight {

@@ -8,13 +8,16 @@
 pub mod bridge;
 pub mod codecs;
 pub mod conference;
+pub mod copies;
 pub mod dtmf;
 mod keyframes;
+pub mod parts;
 pub mod ports;
 pub mod recv;
 pub mod ring;
 pub mod rtp_filter;
 pub mod rtsp;
+pub mod screen_picture;
 pub mod send;
 pub mod srtp;
 pub mod web_leg;
@@ -86,14 +89,17 @@ pub struct MediaSettings {
     pub jitter_ms: u32,
     /// Chosen codec elements.
     pub codecs: codecs::CodecChoice,
+    /// The screen remote pictures are scaled for (its width and height), if any: the
+    /// receive pipeline delivers them at the size they are shown.
+    pub screen: Option<(u32, u32)>,
     /// Name of this station's echo probe (webrtcechoprobe) when echo cancellation runs;
     /// unique per station, since the DSP finds its probe by name process-wide.
     pub echo_probe: Option<String>,
 }
 
 /// Where decoded remote video goes (the station's compositor), called on GStreamer's
-/// streaming thread for every frame.
-pub type VideoOut = std::sync::Arc<dyn Fn(crate::device::FrameView<'_>) + Send + Sync>;
+/// streaming thread for every frame; the picture may be kept without copying it.
+pub type VideoOut = std::sync::Arc<dyn Fn(crate::device::Picture) + Send + Sync>;
 
 /// Where small copies of our own camera go (the self view), a few times a second.
 pub type SelfViewOut = std::sync::Arc<dyn Fn(crate::device::VideoFrame) + Send + Sync>;

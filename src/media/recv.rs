@@ -4,7 +4,7 @@
 use super::keyframes::{self, KeyframeSource};
 use super::{make, rtp_filter, srtp, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
-use crate::device::{FrameView, PixelFormat, Shared, Speaker, VideoFormat};
+use crate::device::{Picture, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -326,44 +326,140 @@ fn add_video_chain(
     pli: bool,
 ) -> Result<gst::Element, MediaError> {
     let depay = make("rtph264depay", "h264depay")?;
+    if let Some(pad) = depay.static_pad("sink") {
+        super::parts::name_streaming_thread(&pad, super::parts::VIDEO_RECEIVE);
+    }
     depay.set_property("request-keyframe", true);
     if pli {
         keyframes::ask_when_undecodable(&depay, counters.clone());
     }
     let parse = make("h264parse", "h264parse")?;
     let decoder = make(&settings.codecs.h264_decoder, "h264dec")?;
-    let convert = make("videoconvert", "vconvert")?;
+    if settings.screen.is_some() {
+        // For the screen the decoder's pictures go on as they are: the compositor
+        // converts and scales each one straight into the display's buffer.
+        let sink = picture_sink(counters, video_out, None);
+        return add_chain(pipeline, &[&depay, &parse, &decoder, sink.upcast_ref()]);
+    }
+    // Elsewhere (a hosted call's grid) one pass converts them to BGRx.
+    let convert = make("videoconvertscale", "vconvert")?;
+    super::parts::time_converter(&convert);
+    let raw_caps = make("capsfilter", "bgrxcaps")?;
+    raw_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw").field("format", "BGRx").build(),
+    );
+    let sink = picture_sink(counters, video_out, Some("BGRx"));
+    add_chain(
+        pipeline,
+        &[&depay, &parse, &decoder, &convert, &raw_caps, sink.upcast_ref()],
+    )
+}
+
+/// The appsink that hands each decoded picture on, held rather than copied: as it
+/// came from the decoder (for the screen, `layout` None) or in `layout` as bytes.
+fn picture_sink(counters: &Arc<RecvCounters>, video_out: super::VideoOut, layout: Option<&str>) -> gst_app::AppSink {
+    let caps = match layout {
+        Some(layout) => gst::Caps::builder("video/x-raw").field("format", layout).build(),
+        None => gst::Caps::builder("video/x-raw").build(),
+    };
     let sink = gst_app::AppSink::builder()
         .name("video-out")
-        .caps(&gst::Caps::builder("video/x-raw").field("format", "BGRx").build())
+        .caps(&caps)
         .sync(false)
         .max_buffers(2)
         .drop(true)
         .build();
     let c = counters.clone();
+    let converter = super::screen_picture::ScreenConverter::new();
+    let bytes = layout.is_some();
     on_each_sample(&sink, move |sample| {
-        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+        let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps()) else {
             return;
         };
         let Ok(info) = gstreamer_video::VideoInfo::from_caps(caps) else {
             return;
         };
-        let Ok(map) = buffer.map_readable() else { return };
+        if buffer.size() < info.size() {
+            return;
+        }
+        c.frames_decoded.fetch_add(1, Ordering::Relaxed);
+        if !bytes {
+            video_out(converter.picture(buffer, info));
+            return;
+        }
+        let Ok(map) = buffer.into_mapped_buffer_readable() else {
+            return;
+        };
         let format = VideoFormat {
             pixel: PixelFormat::Bgrx,
             width: info.width(),
             height: info.height(),
             fps: 0,
         };
-        let frame = FrameView {
-            format,
-            stride: info.stride()[0] as usize,
-            data: map.as_slice(),
-        };
-        c.frames_decoded.fetch_add(1, Ordering::Relaxed);
-        video_out(frame);
+        video_out(Picture::new(format, info.stride()[0] as usize, Decoded(map)));
     });
-    add_chain(pipeline, &[&depay, &parse, &decoder, &convert, sink.upcast_ref()])
+    sink
+}
+
+/// A decoded picture's buffer, mapped for reading for as long as it is held.
+pub(super) struct Decoded(pub(super) gst::buffer::MappedBuffer<gst::buffer::Readable>);
+
+impl AsRef<[u8]> for Decoded {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+/// Largest screen side a picture is scaled for; a bigger setting is a mistake.
+const MAX_SCREEN_SIDE: u32 = 8192;
+
+/// Whenever the decoder says what size its pictures are, asks the converter for the
+/// size they take on a `screen` (aspect kept, as large as fits). The size comes from
+/// the sender's stream: only its ratio is used, and the result is bounded by the screen.
+pub(super) fn fit_to_screen(decoded: &gst::Pad, raw_caps: &gst::Element, screen: (u32, u32)) {
+    let (sw, sh) = (screen.0.min(MAX_SCREEN_SIDE), screen.1.min(MAX_SCREEN_SIDE));
+    let raw_caps = raw_caps.clone();
+    decoded.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(caps) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Ok(video) = gstreamer_video::VideoInfo::from_caps(caps.caps()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let par = video.par();
+        let shown_width = video.width() as u64 * par.numer().max(1) as u64 / par.denom().max(1) as u64;
+        let (w, h) = fit_size(shown_width, video.height() as u64, sw, sh);
+        if w > 0 && h > 0 {
+            raw_caps.set_property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "BGRx")
+                    .field("width", w as i32)
+                    .field("height", h as i32)
+                    .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+                    .build(),
+            );
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// The largest even size of aspect `aw:ah` within `sw`x`sh` (0x0 for an empty aspect).
+pub(crate) fn fit_size(aw: u64, ah: u64, sw: u32, sh: u32) -> (u32, u32) {
+    if aw == 0 || ah == 0 {
+        return (0, 0);
+    }
+    let (sw64, sh64) = (sw as u64, sh as u64);
+    let (w, h) = if sw64 * ah <= sh64 * aw {
+        (sw64, sw64 * ah / aw)
+    } else {
+        (sh64 * aw / ah, sh64)
+    };
+    ((w as u32) & !1, (h as u32) & !1)
 }
 
 fn add_audio_chain(
@@ -380,6 +476,9 @@ fn add_audio_chain(
         AudioCodec::Pcma => ("rtppcmadepay", "alawdec"),
     };
     let depay = make(depay, "adepay")?;
+    if let Some(pad) = depay.static_pad("sink") {
+        super::parts::name_streaming_thread(&pad, super::parts::AUDIO_RECEIVE);
+    }
     let decoder = make(decoder, "adec")?;
     let convert = make("audioconvert", "aconvert")?;
     let resample = make("audioresample", "aresample")?;

@@ -6,7 +6,7 @@
 use super::keyframes::KeyframeSource;
 use super::send::{configure_encoder, feed_audio, feed_video, raw_audio_caps, video_appsrc, video_caps, AUDIO_RATE};
 use super::{make, MediaError, MediaSettings};
-use crate::device::{Camera, Microphone, PixelFormat, Shared, Speaker, VideoFormat};
+use crate::device::{Camera, Microphone, Picture, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -55,7 +55,7 @@ impl WebLegMedia {
         microphone: Shared<dyn Microphone>,
         speaker: Shared<dyn Speaker>,
         out: tokio::sync::mpsc::Sender<Encoded>,
-        picture_out: Option<super::VideoOut>,
+        picture_out: Option<PictureOut>,
     ) -> Result<Self, MediaError> {
         let send = gst::Pipeline::with_name("web-send");
         let stop = Arc::new(AtomicBool::new(false));
@@ -340,10 +340,12 @@ fn play_pipeline(
 }
 
 /// The browser's H.264 → pictures (for the other leg's camera, or the screen).
-fn picture_pipeline(
-    settings: &MediaSettings,
-    pictures: super::VideoOut,
-) -> Result<(gst::Pipeline, gst_app::AppSrc), MediaError> {
+fn picture_pipeline(settings: &MediaSettings, out: PictureOut) -> Result<(gst::Pipeline, gst_app::AppSrc), MediaError> {
+    let (pictures, on_screen) = match out {
+        PictureOut::Camera(pictures) => (pictures, false),
+        PictureOut::Screen(pictures) => (pictures, true),
+    };
+    let layout = if on_screen { "BGRx" } else { "I420" };
     let pipeline = gst::Pipeline::with_name("web-picture");
     let src = gst_app::AppSrc::builder()
         .name("web-h264-in")
@@ -361,10 +363,18 @@ fn picture_pipeline(
         .build();
     let parse = make("h264parse", "web-in-parse")?;
     let decoder = make(&settings.codecs.h264_decoder, "web-h264dec")?;
-    let convert = make("videoconvert", "web-in-convert")?;
+    let convert = make("videoconvertscale", "web-in-convert")?;
+    let raw_caps = make("capsfilter", "web-in-caps")?;
+    raw_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw").field("format", layout).build(),
+    );
+    if let (true, Some(screen), Some(decoded)) = (on_screen, settings.screen, decoder.static_pad("src")) {
+        super::recv::fit_to_screen(&decoded, &raw_caps, screen);
+    }
     let sink = gst_app::AppSink::builder()
         .name("web-picture-out")
-        .caps(&gst::Caps::builder("video/x-raw").field("format", "I420").build())
+        .caps(&gst::Caps::builder("video/x-raw").field("format", layout).build())
         .sync(false)
         .max_buffers(2)
         .drop(true)
@@ -376,24 +386,9 @@ fn picture_pipeline(
                 let info = sample
                     .caps()
                     .and_then(|c| gstreamer_video::VideoInfo::from_caps(c).ok());
-                if let (Some(info), Some(buffer)) = (info, sample.buffer()) {
-                    if let Ok(map) = buffer.map_readable() {
-                        let format = VideoFormat {
-                            pixel: PixelFormat::I420,
-                            width: info.width(),
-                            height: info.height(),
-                            fps: 0,
-                        };
-                        // Tightly packed I420 is what the pipe hands on; decoders pad rows
-                        // at some sizes, so only frames without padding are taken.
-                        let size = (info.width() * info.height() * 3 / 2) as usize;
-                        if info.stride()[0] as u32 == info.width() && map.len() >= size {
-                            pictures(crate::device::FrameView {
-                                format,
-                                stride: info.width() as usize,
-                                data: &map[..size],
-                            });
-                        }
+                if let (Some(info), Some(buffer)) = (info, sample.buffer_owned()) {
+                    if let Some(picture) = decoded_picture(&info, buffer, on_screen) {
+                        pictures(picture);
                     }
                 }
                 Ok(gst::FlowSuccess::Ok)
@@ -402,7 +397,47 @@ fn picture_pipeline(
     );
     link_all(
         &pipeline,
-        &[src.upcast_ref(), &parse, &decoder, &convert, sink.upcast_ref()],
+        &[
+            src.upcast_ref(),
+            &parse,
+            &decoder,
+            &convert,
+            &raw_caps,
+            sink.upcast_ref(),
+        ],
     )?;
     Ok((pipeline, src))
+}
+
+/// Where the browser's decoded pictures go.
+pub enum PictureOut {
+    /// To a pipe another leg takes as its camera: I420 as decoded.
+    Camera(super::VideoOut),
+    /// To the station's screen: BGRx, scaled to where it is shown.
+    Screen(super::VideoOut),
+}
+
+/// A decoded buffer as a picture, held rather than copied: BGRx for the screen, else
+/// tightly packed I420 (decoders pad rows at some sizes; such frames are skipped).
+fn decoded_picture(info: &gstreamer_video::VideoInfo, buffer: gst::Buffer, bgrx: bool) -> Option<Picture> {
+    let (w, h, stride) = (info.width(), info.height(), info.stride()[0] as usize);
+    let (pixel, size) = if bgrx {
+        (PixelFormat::Bgrx, stride * h as usize)
+    } else {
+        (PixelFormat::I420, (w * h * 3 / 2) as usize)
+    };
+    if !bgrx && stride != w as usize {
+        return None;
+    }
+    let map = buffer.into_mapped_buffer_readable().ok()?;
+    if map.len() < size {
+        return None;
+    }
+    let format = VideoFormat {
+        pixel,
+        width: w,
+        height: h,
+        fps: 0,
+    };
+    Some(Picture::new(format, stride, super::recv::Decoded(map)))
 }

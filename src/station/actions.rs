@@ -162,11 +162,15 @@ impl Station {
         let compositor = self.compositor.clone();
         // Answered from the web page: the caller's picture goes to the browser too.
         let bridge = self.web_answer.as_ref().and_then(|w| w.caller_picture.clone());
-        Arc::new(move |frame| {
+        Arc::new(move |picture| {
             if let Some(pipe) = &bridge {
-                pipe.feed(frame);
+                // Answered from the web page: the caller's picture, converted, is the
+                // browser's leg's camera.
+                if let Some(frame) = picture.to_frame() {
+                    pipe.feed(frame.view());
+                }
             }
-            compositor.lock().unwrap().remote_frame(frame)
+            compositor.lock().unwrap().remote_frame(picture)
         })
     }
 

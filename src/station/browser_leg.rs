@@ -39,7 +39,7 @@ pub(super) struct LegEnds {
     pub microphone: Shared<dyn Microphone>,
     pub speaker: Shared<dyn Speaker>,
     /// Where the browser's pictures go (none: they are not decoded).
-    pub pictures: Option<VideoOut>,
+    pub pictures: Option<crate::media::web_leg::PictureOut>,
 }
 
 /// Hands the browser's media to the pipelines and tells the station when it leaves.
@@ -116,6 +116,7 @@ impl Station {
 
     /// The station's own devices, for a browser that talks with whoever stands here.
     pub(super) fn own_ends(&self, pictures: Option<VideoOut>) -> LegEnds {
+        let pictures = pictures.map(crate::media::web_leg::PictureOut::Screen);
         let d = &self.devices;
         LegEnds {
             camera: d.camera.handle(),

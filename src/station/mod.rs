@@ -135,6 +135,8 @@ pub async fn start_with(
         bitrate_kbps: m.video_bitrate_kbps,
         jitter_ms: m.jitter_ms,
         codecs,
+        // The screen's size as the compositor lays it out (turned panels included).
+        screen: Some(devices.display.lock().unwrap().size()),
         echo_probe: echo_probe_name(&config, ua.local_addr().port()),
     };
     let span = info_span!("station", name = %config.station.name);

@@ -16,6 +16,7 @@ use crate::device::hub::{CameraHub, MicrophoneHub};
 use crate::device::{shared, Camera, Devices, Microphone, Speaker};
 use crate::media::bridge::{FramePipe, PipeSpeaker};
 use crate::media::conference::ends::LegMicrophone;
+use crate::media::web_leg::PictureOut;
 use crate::web::rtc::LegCounts;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -69,7 +70,11 @@ impl Station {
             camera: shared(Box::new(caller_picture.clone()) as Box<dyn Camera>),
             microphone: shared(Box::new(caller_sound.handle()) as Box<dyn Microphone>),
             speaker: shared(Box::new(PipeSpeaker(browser_sound.handle())) as Box<dyn Speaker>),
-            pictures: Some(Arc::new(move |frame| pipe.feed(frame))),
+            pictures: Some(PictureOut::Camera(Arc::new(move |picture| {
+                if let Some(view) = picture.view() {
+                    pipe.feed(view);
+                }
+            }))),
         };
         let (leg, answer) = self.start_browser_leg(offer, ends, Command::WebAnswerEnd)?;
         let id = leg.id;

@@ -92,6 +92,21 @@ impl Rect {
         x >= self.x && y >= self.y && x < self.x + self.w && y < self.y + self.h
     }
 
+    /// The part of `self` inside `other`, if any.
+    pub fn intersection(&self, other: &Rect) -> Option<Rect> {
+        let (x0, y0) = (self.x.max(other.x), self.y.max(other.y));
+        let (x1, y1) = (
+            (self.x + self.w).min(other.x + other.w),
+            (self.y + self.h).min(other.y + other.h),
+        );
+        (x1 > x0 && y1 > y0).then_some(Rect {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
+    }
+
     /// The largest rectangle of aspect `aw:ah` centred inside `self`.
     pub fn fit(&self, aw: u32, ah: u32) -> Rect {
         if aw == 0 || ah == 0 {

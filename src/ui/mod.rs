@@ -147,7 +147,7 @@ const RED: Rgb = Rgb(190, 40, 40);
 const AMBER: Rgb = Rgb(200, 130, 20);
 /// "Open door": its own colour, so no one takes it for a message (amber).
 const TEAL: Rgb = Rgb(20, 125, 135);
-const BACKGROUND: Rgb = Rgb(18, 22, 30);
+pub(crate) const BACKGROUND: Rgb = Rgb(18, 22, 30);
 const WHITE: Rgb = Rgb(240, 240, 240);
 const QUIET: Rgb = Rgb(150, 160, 175);
 
@@ -300,10 +300,8 @@ pub fn render(
     self_view: Option<crate::device::FrameView<'_>>,
     message: Option<&str>,
 ) {
-    let (w, h) = (canvas.width as i32, canvas.height as i32);
     let video_area = canvas.bounds();
-    let has_video = matches!(screen, Screen::Ringing { .. } | Screen::InCall { .. });
-    match (has_video, remote) {
+    match (shows_video(screen), remote) {
         (true, Some(frame)) => {
             let fitted = video_area.fit(frame.format.width, frame.format.height);
             if fitted != video_area {
@@ -313,6 +311,45 @@ pub fn render(
         }
         _ => canvas.fill(video_area, BACKGROUND),
     }
+    if let (Some(me), Some(r)) = (
+        self_view,
+        self_view_rect(screen, canvas.width as i32, canvas.height as i32),
+    ) {
+        canvas.blit(me, r.fit(me.format.width, me.format.height));
+    }
+    render_overlay(canvas, screen, remote.is_some(), message);
+}
+
+/// Whether `screen` shows the far end's picture.
+pub fn shows_video(screen: &Screen) -> bool {
+    matches!(screen, Screen::Ringing { .. } | Screen::InCall { .. })
+}
+
+/// Where our own camera goes on `screen` (a `w`x`h` display), if it is shown: bottom
+/// right, beside the hang-up button (above "Add" when there is one), clear of the
+/// picture's middle.
+pub fn self_view_rect(screen: &Screen, w: i32, h: i32) -> Option<Rect> {
+    let Screen::InCall { can_add, .. } = screen else {
+        return None;
+    };
+    let lift = if *can_add { h / 6 + h / 40 } else { 0 };
+    Some(Rect {
+        x: w - w / 4 - w / 40,
+        y: h - h / 4 - h / 40 - lift,
+        w: w / 4,
+        h: h / 4,
+    })
+}
+
+/// Draws everything of `screen` but the pictures over what `canvas` holds: texts,
+/// buttons, the message. `has_remote`: the far end's picture is under it. Returns the
+/// rectangles it covered with opaque drawing over a picture (each text over a picture
+/// has a band of its own), so a new picture can be drawn around them without drawing
+/// them again.
+pub fn render_overlay(canvas: &mut Canvas, screen: &Screen, has_remote: bool, message: Option<&str>) -> Vec<Rect> {
+    let (w, h) = (canvas.width as i32, canvas.height as i32);
+    let has_video = shows_video(screen);
+    let mut covered = Vec::new();
     let big = text_size(h, 0.09);
     let small = text_size(h, 0.06);
     match screen {
@@ -374,7 +411,7 @@ pub fn render(
                 WHITE,
             );
         }
-        Screen::Ringing { peer, .. } if remote.is_none() => {
+        Screen::Ringing { peer, .. } if !has_remote => {
             canvas.text_centred(
                 Rect {
                     x: 0,
@@ -391,15 +428,14 @@ pub fn render(
             let y = h - h / 6 - h / 40 - (small as i32 + 12);
             let text = format!("{peer} is calling");
             let tw = Canvas::text_width(&text, small);
-            canvas.fill(
-                Rect {
-                    x: (w - tw) / 2 - 8,
-                    y: y - 4,
-                    w: tw + 16,
-                    h: small as i32 + 8,
-                },
-                BACKGROUND,
-            );
+            let band = Rect {
+                x: (w - tw) / 2 - 8,
+                y: y - 4,
+                w: tw + 16,
+                h: line_height(small) + 8,
+            };
+            canvas.fill(band, BACKGROUND);
+            covered.push(band);
             canvas.text((w - tw) / 2, y, &text, small, WHITE);
         }
         Screen::Pairing { peer, code, note, .. } => {
@@ -430,42 +466,26 @@ pub fn render(
             );
         }
         Screen::InCall {
-            peer,
-            seconds,
-            on_hold,
-            can_add,
-            ..
+            peer, seconds, on_hold, ..
         } => {
-            if let Some(me) = self_view {
-                // Bottom right, beside the hang-up button (above "Add" when there is
-                // one): clear of the picture's middle.
-                let lift = if *can_add { h / 6 + h / 40 } else { 0 };
-                let r = Rect {
-                    x: w - w / 4 - w / 40,
-                    y: h - h / 4 - h / 40 - lift,
-                    w: w / 4,
-                    h: h / 4,
-                };
-                canvas.blit(me, r.fit(me.format.width, me.format.height));
-            }
             let held = if *on_hold { "  on hold" } else { "" };
             let text = format!("{peer}{held}  {:02}:{:02}", seconds / 60, seconds % 60);
             let y = h - h / 6 - h / 40 - (small as i32 + 12);
             let tw = Canvas::text_width(&text, small);
-            canvas.fill(
-                Rect {
-                    x: w / 40,
-                    y: y - 4,
-                    w: tw + 16,
-                    h: small as i32 + 8,
-                },
-                BACKGROUND,
-            );
+            let band = Rect {
+                x: w / 40,
+                y: y - 4,
+                w: tw + 16,
+                h: line_height(small) + 8,
+            };
+            canvas.fill(band, BACKGROUND);
+            covered.push(band);
             canvas.text(w / 40 + 8, y, &text, small, WHITE);
         }
     }
     for b in buttons(screen, w, h) {
         canvas.fill(b.rect, b.colour);
+        covered.push(b.rect);
         canvas.outline(b.rect, 2, WHITE);
         let label_size = text_size(b.rect.h.min(h / 4), 0.35).min(big);
         // A long label (a quick reply) shrinks to the button's width.
@@ -503,11 +523,23 @@ pub fn render(
             x: (w - tw) / 2 - 8,
             y,
             w: tw + 16,
-            h: size as i32 + 10,
+            h: line_height(size) + 10,
         };
         canvas.fill(r, AMBER);
+        covered.push(r);
         canvas.text(r.x + 8, r.y + 4, message, size, Rgb(0, 0, 0));
     }
+    if !has_video {
+        // Nothing of a picture shows: the whole screen is drawn.
+        return vec![canvas.bounds()];
+    }
+    covered
+}
+
+/// Height of a line of text `size` pixels high, descenders included (a band behind
+/// text over a picture must hold all of it).
+fn line_height(size: f32) -> i32 {
+    (size * 1.17).ceil() as i32
 }
 
 #[cfg(test)]

@@ -62,6 +62,15 @@ impl Grid {
         }
     }
 
+    /// A copy of the grid, to keep while the next one is composed.
+    pub fn to_frame(&self) -> crate::device::VideoFrame {
+        crate::device::VideoFrame {
+            format: self.view().format,
+            stride: self.width as usize * 4,
+            data: self.data.clone(),
+        }
+    }
+
     /// The grid as a frame.
     pub fn view(&self) -> FrameView<'_> {
         FrameView {

@@ -24,7 +24,7 @@ use super::recv::{Outlets, RecvPipeline};
 use super::send::{SendPipeline, AUDIO_RATE};
 use super::{MediaError, MediaSettings, VideoOut};
 use crate::call::sdp::Negotiated;
-use crate::device::{Camera, DeviceError, Devices, Microphone, PixelFormat, Shared, Speaker, VideoFormat};
+use crate::device::{Camera, DeviceError, Devices, Microphone, Picture, PixelFormat, Shared, Speaker, VideoFormat};
 use ends::{LegMicrophone, LegSpeaker};
 use grid::Grid;
 use mix::{AudioMix, CHUNK};
@@ -104,8 +104,10 @@ impl ConferenceMedia {
             let a = n.audio.as_ref().filter(|a| a.rtp.direction.receives());
             let cell = grid.clone();
             let outlets = Outlets {
-                video_out: Arc::new(move |frame| {
-                    cell.lock().unwrap_or_else(|e| e.into_inner()).place(k + 1, frame);
+                video_out: Arc::new(move |picture| {
+                    if let Some(view) = picture.view() {
+                        cell.lock().unwrap_or_else(|e| e.into_inner()).place(k + 1, view);
+                    }
                 }),
                 speaker: Arc::new(Mutex::new(Box::new(LegSpeaker {
                     leg: k,
@@ -240,7 +242,8 @@ impl ConferenceMedia {
                 if let Some(sender) = &sender {
                     sender.push(g.view().data);
                 }
-                video_out(g.view());
+                // The host's screen keeps the grid while the next one is composed.
+                video_out(Picture::from_frame(g.to_frame()));
                 sent.fetch_add(1, Ordering::Relaxed);
             }
             camera.lock().unwrap().close();
