@@ -5,7 +5,7 @@
 //! and samples of that one capture. So a call goes on untouched when an RTSP viewer
 //! joins or leaves, and nobody opens a device twice.
 
-use super::{Camera, DeviceError, Microphone, Shared, VideoFormat, VideoFrame};
+use super::{Camera, DeviceError, FrameSink, Microphone, SampleSink, Shared, VideoFormat, VideoFrame};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +26,8 @@ struct CameraShared {
     camera: Shared<dyn Camera>,
     state: Mutex<CameraState>,
     fresh: Condvar,
+    /// Handles that have each frame handed to them on the capture thread.
+    subscribers: Mutex<Vec<(u64, FrameSink)>>,
 }
 
 #[derive(Default)]
@@ -41,6 +43,8 @@ struct CameraState {
     seq: u64,
     /// The capture thread is running (it stops when `users` falls to 0).
     capturing: bool,
+    /// Numbers for subscriptions.
+    next_subscription: u64,
 }
 
 impl CameraHub {
@@ -51,6 +55,7 @@ impl CameraHub {
                 camera,
                 state: Mutex::default(),
                 fresh: Condvar::new(),
+                subscribers: Mutex::default(),
             }),
         }
     }
@@ -61,6 +66,7 @@ impl CameraHub {
             hub: self.inner.clone(),
             open: false,
             seen: 0,
+            subscription: None,
         })))
     }
 
@@ -114,12 +120,17 @@ impl CameraShared {
                     true
                 }
             };
+            let captured = captured.map(Arc::new);
             {
                 let mut state = self.state.lock().unwrap();
-                state.latest = Some(captured.map(Arc::new));
+                state.latest = Some(captured.clone());
                 state.seq += 1;
             }
             self.fresh.notify_all();
+            // Subscribers get the frame here, on this thread, shared rather than copied.
+            for (_, sink) in self.subscribers.lock().unwrap().iter_mut() {
+                sink(captured.clone());
+            }
             if failed {
                 // A lost camera fails at once: do not spin.
                 let fps = wanted.map(|w| w.fps.max(1)).unwrap_or(30);
@@ -143,6 +154,8 @@ struct CameraHandle {
     open: bool,
     /// The number of the last frame this handle took.
     seen: u64,
+    /// Its subscription, while frames are handed to it.
+    subscription: Option<u64>,
 }
 
 impl Camera for CameraHandle {
@@ -213,6 +226,9 @@ impl Camera for CameraHandle {
     }
 
     fn close(&mut self) {
+        if let Some(id) = self.subscription.take() {
+            self.hub.subscribers.lock().unwrap().retain(|(s, _)| *s != id);
+        }
         if std::mem::take(&mut self.open) {
             self.hub.state.lock().unwrap().users -= 1;
         }
@@ -224,6 +240,20 @@ impl Camera for CameraHandle {
 
     fn present(&self) -> Option<bool> {
         self.hub.camera.try_lock().ok()?.present()
+    }
+
+    fn subscribe(&mut self, sink: FrameSink) -> bool {
+        if !self.open || self.subscription.is_some() {
+            return false;
+        }
+        let id = {
+            let mut state = self.hub.state.lock().unwrap();
+            state.next_subscription += 1;
+            state.next_subscription
+        };
+        self.hub.subscribers.lock().unwrap().push((id, sink));
+        self.subscription = Some(id);
+        true
     }
 }
 
@@ -243,6 +273,8 @@ struct MicShared {
     microphone: Shared<dyn Microphone>,
     state: Mutex<MicState>,
     fresh: Condvar,
+    /// Handles that have every chunk handed to them on the reading thread.
+    subscribers: Mutex<Vec<(u64, SampleSink)>>,
 }
 
 #[derive(Default)]
@@ -256,6 +288,15 @@ struct MicState {
     failure: Option<(u64, DeviceError)>,
     failures: u64,
     reading: bool,
+    /// Open handles that subscribed (they have no queue).
+    subscribed: usize,
+}
+
+impl MicState {
+    /// Whether no handle is open.
+    fn unused(&self) -> bool {
+        self.queues.is_empty() && self.subscribed == 0
+    }
 }
 
 /// Samples read from the device at a time: 10 ms at 48 kHz mono (what a call reads).
@@ -269,6 +310,7 @@ impl MicrophoneHub {
                 microphone,
                 state: Mutex::default(),
                 fresh: Condvar::new(),
+                subscribers: Mutex::default(),
             }),
         }
     }
@@ -290,7 +332,7 @@ impl MicShared {
         loop {
             let opened = {
                 let state = self.state.lock().unwrap();
-                if state.queues.is_empty() {
+                if state.unused() {
                     break;
                 }
                 state.opened
@@ -306,6 +348,14 @@ impl MicShared {
                 }
             }
             let read = self.microphone.lock().unwrap().read(&mut chunk);
+            // Subscribers get the chunk here, on this thread.
+            for (_, sink) in self.subscribers.lock().unwrap().iter_mut() {
+                match &read {
+                    Ok(n) => sink(Ok(&chunk[..(*n).min(CHUNK)])),
+                    Err(DeviceError::Temporary(_)) => {}
+                    Err(e) => sink(Err(e.clone())),
+                }
+            }
             let mut state = self.state.lock().unwrap();
             match read {
                 Ok(n) => {
@@ -359,7 +409,7 @@ impl Microphone for MicHandle {
         if self.id.is_some() {
             return Ok(());
         }
-        while state.reading && state.queues.is_empty() {
+        while state.reading && state.unused() {
             state = hub.fresh.wait_timeout(state, WAIT).unwrap().0;
         }
         match state.opened.filter(|_| state.reading) {
@@ -403,7 +453,11 @@ impl Microphone for MicHandle {
                     return Err(e.clone());
                 }
             }
-            let queue = state.queues.get_mut(&id).expect("open handle has a queue");
+            let Some(queue) = state.queues.get_mut(&id) else {
+                return Err(DeviceError::Unsupported(
+                    "this handle's samples go to its subscriber".into(),
+                ));
+            };
             if queue.len() >= buf.len() {
                 let wanted = buf.len();
                 for (out, sample) in buf.iter_mut().zip(queue.drain(..wanted)) {
@@ -420,9 +474,31 @@ impl Microphone for MicHandle {
     }
 
     fn close(&mut self) {
-        if let Some(id) = self.id.take() {
-            self.hub.state.lock().unwrap().queues.remove(&id);
+        let Some(id) = self.id.take() else { return };
+        let mut subscribers = self.hub.subscribers.lock().unwrap();
+        let before = subscribers.len();
+        subscribers.retain(|(s, _)| *s != id);
+        let unsubscribed = subscribers.len() < before;
+        drop(subscribers);
+        let mut state = self.hub.state.lock().unwrap();
+        state.queues.remove(&id);
+        if unsubscribed {
+            state.subscribed -= 1;
         }
+    }
+
+    fn subscribe(&mut self, sink: SampleSink) -> bool {
+        let Some(id) = self.id else { return false };
+        {
+            let mut state = self.hub.state.lock().unwrap();
+            // Its samples go to the sink now, not to a queue.
+            if state.queues.remove(&id).is_none() {
+                return false;
+            }
+            state.subscribed += 1;
+        }
+        self.hub.subscribers.lock().unwrap().push((id, sink));
+        true
     }
 }
 

@@ -148,7 +148,22 @@ pub trait Camera: Send {
     fn present(&self) -> Option<bool> {
         None
     }
+    /// Has each frame (or failure) handed to `sink` on the capture's own thread, from
+    /// now until closed, instead of being asked for with [`Camera::capture`]: one
+    /// thread hand-off less per frame. False when the camera cannot (only an open
+    /// handle of the shared camera can).
+    fn subscribe(&mut self, sink: FrameSink) -> bool {
+        let _ = sink;
+        false
+    }
 }
+
+/// Where a subscribed camera's frames go: each frame, shared (not copied) with any
+/// other user, or why there is none.
+pub type FrameSink = Box<dyn FnMut(Result<Arc<VideoFrame>, DeviceError>) + Send>;
+
+/// Where a subscribed microphone's samples go: every chunk read, or why there is none.
+pub type SampleSink = Box<dyn FnMut(Result<&[i16], DeviceError>) + Send>;
 
 /// Audio source: 16-bit signed interleaved samples.
 pub trait Microphone: Send {
@@ -158,6 +173,13 @@ pub trait Microphone: Send {
     fn read(&mut self, buf: &mut [i16]) -> Result<usize, DeviceError>;
     /// Releases the device.
     fn close(&mut self);
+    /// Has every chunk read handed to `sink` on the reading thread, from now until
+    /// closed, instead of being asked for with [`Microphone::read`]. False when the
+    /// microphone cannot (only an open handle of the shared microphone can).
+    fn subscribe(&mut self, sink: SampleSink) -> bool {
+        let _ = sink;
+        false
+    }
 }
 
 /// Audio sink: 16-bit signed interleaved samples.

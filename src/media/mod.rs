@@ -10,6 +10,7 @@ pub mod codecs;
 pub mod conference;
 pub mod copies;
 pub mod dtmf;
+mod feed;
 mod keyframes;
 pub mod parts;
 pub mod ports;

@@ -1,21 +1,20 @@
 //! The send pipeline: camera and microphone → appsrc → encoders → RTP payloaders → rtpbin
 //! → UDP (RTP and RTCP sender reports), through srtpenc when the stream is encrypted.
 
+pub(super) use super::feed::{feed_audio, feed_video};
 use super::{make, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
-use crate::device::{Camera, DeviceError, Microphone, PixelFormat, Shared, VideoFormat, VideoFrame};
+use crate::device::{Camera, Microphone, PixelFormat, Shared, VideoFormat};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
-use tracing::{info, info_span, warn};
+use tracing::{info_span, warn};
 
-/// Audio capture chunk: 10 ms at 48 kHz mono.
+/// Audio rate: 48 kHz mono.
 pub const AUDIO_RATE: u32 = 48000;
-const AUDIO_CHUNK: usize = 480;
 
 /// A running send pipeline with its device feeder threads.
 pub struct SendPipeline {
@@ -381,33 +380,6 @@ fn add_audio_branch(
     Ok(src)
 }
 
-/// A mid-grey frame sent while the camera is gone, so the far end keeps a live picture.
-fn placeholder(format: VideoFormat) -> Vec<u8> {
-    let (w, h) = (format.width as usize, format.height as usize);
-    let mut data = vec![128u8; w * h * 3 / 2];
-    data[..w * h].fill(90);
-    data
-}
-
-/// Pushes one buffer; false when the pipeline is shutting down. A full queue drops its
-/// oldest buffer (a slow encoder must not stall the camera or grow memory); GStreamer
-/// 1.22's appsrc reports a dropped buffer as EOS, which is not the end of anything here.
-fn push(src: &gst_app::AppSrc, data: Vec<u8>, stop: &AtomicBool) -> bool {
-    match src.push_buffer(gst::Buffer::from_mut_slice(data)) {
-        Ok(_) | Err(gst::FlowError::Eos) => !stop.load(Ordering::SeqCst),
-        Err(_) => false,
-    }
-}
-
-/// Bytes per row of the first plane of a tightly packed frame.
-fn stride_of(format: VideoFormat) -> usize {
-    match format.pixel {
-        PixelFormat::Yuy2 => format.width as usize * 2,
-        PixelFormat::Bgrx => format.width as usize * 4,
-        _ => format.width as usize,
-    }
-}
-
 /// Caps for frames in `format`.
 pub(super) fn video_caps(format: VideoFormat) -> gst::Caps {
     match format.pixel {
@@ -418,109 +390,4 @@ pub(super) fn video_caps(format: VideoFormat) -> gst::Caps {
     .field("height", format.height as i32)
     .field("framerate", gst::Fraction::new(format.fps as i32, 1))
     .build()
-}
-
-pub(super) fn feed_video(
-    src: gst_app::AppSrc,
-    camera: Shared<dyn Camera>,
-    wanted: VideoFormat,
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    failures: Arc<AtomicU64>,
-    self_view: super::SelfViewOut,
-) {
-    let placeholder_format = VideoFormat {
-        pixel: PixelFormat::I420,
-        ..wanted
-    };
-    // What the appsrc caps say now; a camera that comes back may deliver another format.
-    let mut caps_format = wanted;
-    let mut lost_since: Option<std::time::Instant> = None;
-    let mut last_reopen = std::time::Instant::now();
-    while !stop.load(Ordering::SeqCst) {
-        let frame = camera.lock().unwrap().capture();
-        let (format, data) = match frame {
-            Ok(f) => {
-                if lost_since.take().is_some() {
-                    info!("camera is back");
-                }
-                (f.format, f.data)
-            }
-            Err(DeviceError::Temporary(e)) => {
-                warn!(error = %e, "camera hiccup");
-                continue;
-            }
-            Err(e) => {
-                failures.fetch_add(1, Ordering::Relaxed);
-                lost_since.get_or_insert_with(|| {
-                    warn!(error = %e, "camera lost; sending a placeholder until it returns");
-                    std::time::Instant::now()
-                });
-                std::thread::sleep(Duration::from_millis(1000 / wanted.fps.max(1) as u64));
-                if last_reopen.elapsed() >= Duration::from_secs(1) {
-                    last_reopen = std::time::Instant::now();
-                    let _ = camera.lock().unwrap().open(wanted);
-                }
-                (placeholder_format, placeholder(placeholder_format))
-            }
-        };
-        // A few self-view updates a second are plenty and cost little.
-        let frame = VideoFrame {
-            format,
-            stride: stride_of(format),
-            data,
-        };
-        if sent.load(Ordering::Relaxed).is_multiple_of(6) {
-            if let Some(thumb) = crate::device::thumbnail_bgrx(&frame, format.width / 4, format.height / 4) {
-                self_view(thumb);
-            }
-        }
-        let data = frame.data;
-        if format != caps_format {
-            // videoconvert and videoscale renegotiate behind the new caps.
-            src.set_caps(Some(&video_caps(format)));
-            caps_format = format;
-        }
-        if !push(&src, data, &stop) {
-            info!("video feeder stops");
-            break;
-        }
-        sent.fetch_add(1, Ordering::Relaxed);
-    }
-    camera.lock().unwrap().close();
-}
-
-pub(super) fn feed_audio(src: gst_app::AppSrc, microphone: Shared<dyn Microphone>, stop: Arc<AtomicBool>) {
-    let mut samples = vec![0i16; AUDIO_CHUNK];
-    let mut lost = false;
-    let mut last_reopen = std::time::Instant::now();
-    while !stop.load(Ordering::SeqCst) {
-        let read = microphone.lock().unwrap().read(&mut samples);
-        match read {
-            Ok(_) => {
-                if std::mem::take(&mut lost) {
-                    info!("microphone is back");
-                }
-            }
-            // An overrun was recovered: read again.
-            Err(DeviceError::Temporary(_)) => continue,
-            Err(e) => {
-                if !lost {
-                    warn!(error = %e, "microphone lost; sending silence until it returns");
-                    lost = true;
-                }
-                samples.fill(0);
-                std::thread::sleep(Duration::from_millis(10));
-                if last_reopen.elapsed() >= Duration::from_secs(1) {
-                    last_reopen = std::time::Instant::now();
-                    let _ = microphone.lock().unwrap().open(AUDIO_RATE, 1);
-                }
-            }
-        }
-        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-        if !push(&src, bytes, &stop) {
-            break;
-        }
-    }
-    microphone.lock().unwrap().close();
 }

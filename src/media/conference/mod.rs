@@ -97,6 +97,11 @@ impl ConferenceMedia {
             }),
             digits: Vec::new(),
         };
+        // The legs' pictures go into the grid, as BGRx bytes, not to the screen.
+        let into_grid = MediaSettings {
+            screen: None,
+            ..settings.clone()
+        };
         let mut leg_mics = Vec::new();
         for (k, n) in legs.iter().enumerate() {
             let _span = info_span!("leg", leg = k).entered();
@@ -119,7 +124,7 @@ impl ConferenceMedia {
             };
             this.digits.push(outlets.digits.clone());
             let recv = (v.is_some() || a.is_some())
-                .then(|| RecvPipeline::start(settings, v, a, outlets, n.signalling_peer))
+                .then(|| RecvPipeline::start(&into_grid, v, a, outlets, n.signalling_peer))
                 .transpose()?;
             this.recv.push(recv);
             let mic = LegMicrophone::default();
