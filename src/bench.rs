@@ -93,6 +93,7 @@ struct Reading {
     drawing: (f64, f64),
     switches: u64,
     copies: [u64; 3],
+    cover: u64,
 }
 
 impl Reading {
@@ -104,6 +105,7 @@ impl Reading {
             drawing: crate::ui::compositor::drawing_cpu_seconds(),
             switches: context_switches(),
             copies: [copies::Path::Send, copies::Path::Receive, copies::Path::Overlay].map(copies::total),
+            cover: copies::cover_pixels(),
         }
     }
 }
@@ -116,6 +118,7 @@ struct Window {
     parts: CpuParts,
     switches: u64,
     copies: [u64; 3],
+    cover: u64,
     frames_sent: u64,
     frames_shown: u64,
 }
@@ -145,13 +148,14 @@ impl Window {
             },
             switches: end.switches - start.switches,
             copies: [0, 1, 2].map(|i| end.copies[i] - start.copies[i]),
+            cover: end.cover - start.cover,
             frames_sent: frames.0,
             frames_shown: frames.1,
         }
     }
 }
 
-fn figures(windows: &[Window]) -> CaseFigures {
+fn figures(windows: &[Window], screen: (u32, u32)) -> CaseFigures {
     let latencies: Vec<f64> = windows.iter().flat_map(|w| w.latencies.iter().copied()).collect();
     let seconds: f64 = windows.iter().map(|w| w.seconds).sum::<f64>().max(1.0);
     // Two stations (or two reference sides) per window: per station, per minute.
@@ -175,6 +179,7 @@ fn figures(windows: &[Window]) -> CaseFigures {
         send_copies_per_frame: total(&|w| w.copies[0] as f64) / sent,
         receive_copies_per_frame: total(&|w| w.copies[1] as f64) / shown,
         still_copies_per_second: total(&|w| w.copies[2] as f64) / 2.0 / seconds,
+        cover_per_frame: total(&|w| w.cover as f64) / shown / (screen.0 as f64 * screen.1 as f64).max(1.0),
     }
 }
 
@@ -216,9 +221,9 @@ pub fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
         encoder: settings.codecs.h264_encoder.clone(),
         decoder: settings.codecs.h264_decoder.clone(),
         bitrate_kbps: settings.bitrate_kbps,
-        reference: figures(&reference_windows),
-        doorway: figures(&doorway_windows),
-        secured: figures(&secured_windows),
+        reference: figures(&reference_windows, options.screen),
+        doorway: figures(&doorway_windows, options.screen),
+        secured: figures(&secured_windows, options.screen),
         srtp_cpu_s_per_call_minute,
         quality,
     })

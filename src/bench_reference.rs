@@ -51,7 +51,7 @@ impl Ports {
 
 fn description(settings: &MediaSettings, screen: (u32, u32), me: Ports, peer: Ports) -> String {
     let (w, h, fps) = (settings.width, settings.height, settings.fps);
-    let (sw, sh) = media::recv::fit_size(w as u64, h as u64, screen.0, screen.1);
+    let (sw, sh) = media::screen_picture::fit_size(w as u64, h as u64, screen.0, screen.1);
     let send = |port: u16| format!("udpsink host=127.0.0.1 port={port} sync=false async=false");
     format!(
         "rtpbin name=rtpbin latency={jitter} drop-on-latency=true \

@@ -47,6 +47,9 @@ pub struct CaseFigures {
     /// Copies of the screen's still parts into a display buffer, per second per
     /// station (when the screen changes, not per picture).
     pub still_copies_per_second: f64,
+    /// The still parts copied back over each picture (the buttons and bands that cover
+    /// it), as a share of the screen.
+    pub cover_per_frame: f64,
 }
 
 /// The benchmark result.
@@ -146,8 +149,12 @@ impl fmt::Display for BenchReport {
         writeln!(
             f,
             "whole-picture copies per frame (doorway): camera to wire {:.2}, wire to screen {:.2} (target <= 1 each); \
-             still parts of the screen copied {:.1} times a second",
-            d.send_copies_per_frame, d.receive_copies_per_frame, d.still_copies_per_second
+             buttons and bands copied back over each picture: {:.0}% of the screen; the whole screen's still parts \
+             copied {:.1} times a second",
+            d.send_copies_per_frame,
+            d.receive_copies_per_frame,
+            100.0 * d.cover_per_frame,
+            d.still_copies_per_second
         )?;
         let whole = self.secured.cpu_s_per_call_minute / self.doorway.cpu_s_per_call_minute.max(0.01);
         writeln!(

@@ -80,3 +80,70 @@ fn every_user_hears_every_sample() {
         assert!((hz - 500.0).abs() < 10.0, "{hz}");
     }
 }
+
+/// A subscriber gets the frames on the capture's thread, shared with a user that asks
+/// for them (no copy for the subscriber), until it closes; then the capture goes on for
+/// the other user.
+#[test]
+fn a_subscriber_gets_every_frame_beside_a_user_that_asks() {
+    let hub = CameraHub::new(shared(Box::new(PatternCamera::new(9)) as Box<dyn Camera>));
+    let (subscriber, asker) = (hub.handle(), hub.handle());
+    assert!(
+        !subscriber.lock().unwrap().subscribe(Box::new(|_| {})),
+        "a closed handle cannot subscribe"
+    );
+    subscriber.lock().unwrap().open(WANT).unwrap();
+    asker.lock().unwrap().open(WANT).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    assert!(subscriber.lock().unwrap().subscribe(Box::new(move |frame| {
+        let _ = tx.send(frame.map(|f| (std::thread::current().name().map(str::to_string), f.format)));
+    })));
+    for _ in 0..5 {
+        assert!(asker.lock().unwrap().capture().is_ok());
+        let (thread, format) = rx.recv_timeout(std::time::Duration::from_secs(2)).unwrap().unwrap();
+        assert_eq!(format, WANT);
+        assert_eq!(thread.as_deref(), Some("camera"), "handed over on the capture's thread");
+    }
+    subscriber.lock().unwrap().close();
+    while rx.try_recv().is_ok() {}
+    assert!(
+        asker.lock().unwrap().capture().is_ok(),
+        "the capture goes on for the other user"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(rx.try_recv().is_err(), "nothing after the subscriber closed");
+    drop(asker);
+    assert!(!hub.in_use());
+}
+
+/// A subscribed microphone handle gets every chunk as a reading handle does, and only
+/// while open.
+#[test]
+fn a_microphone_subscriber_hears_every_chunk() {
+    let hub = MicrophoneHub::new(shared(Box::new(ToneMicrophone::new(440.0)) as Box<dyn Microphone>));
+    let (subscriber, reader) = (hub.handle(), hub.handle());
+    subscriber.lock().unwrap().open(48_000, 1).unwrap();
+    reader.lock().unwrap().open(48_000, 1).unwrap();
+    let heard = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = heard.clone();
+    assert!(subscriber.lock().unwrap().subscribe(Box::new(move |chunk| {
+        if let Ok(samples) = chunk {
+            h.fetch_add(samples.len(), Ordering::Relaxed);
+        }
+    })));
+    let mut buf = vec![0i16; 4800];
+    reader.lock().unwrap().read(&mut buf).unwrap();
+    let got = heard.load(Ordering::Relaxed);
+    assert!(
+        got >= 4800 - CHUNK,
+        "the subscriber heard {got} samples of the reader's 4800"
+    );
+    assert!(
+        subscriber.lock().unwrap().read(&mut buf).is_err(),
+        "a subscribed handle's samples go to its subscriber"
+    );
+    subscriber.lock().unwrap().close();
+    drop(reader);
+    // Nobody holds it now: it opens at another rate.
+    assert!(hub.handle().lock().unwrap().open(16_000, 1).is_ok());
+}

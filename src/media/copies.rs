@@ -38,3 +38,16 @@ pub fn count(path: Path) {
 pub fn total(path: Path) -> u64 {
     counter(path).load(Ordering::Relaxed)
 }
+
+static COVER_PIXELS: AtomicU64 = AtomicU64::new(0);
+
+/// `pixels` of the screen's still parts were copied back over a picture (the buttons
+/// and bands that cover it; the picture was drawn under them).
+pub fn count_cover(pixels: u64) {
+    COVER_PIXELS.fetch_add(pixels, Ordering::Relaxed);
+}
+
+/// Pixels copied back over pictures since the process started.
+pub fn cover_pixels() -> u64 {
+    COVER_PIXELS.load(Ordering::Relaxed)
+}

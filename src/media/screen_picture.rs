@@ -6,6 +6,7 @@
 use crate::device::{DrawInto, FrameMut, Picture, PixelFormat, VideoFormat};
 use gstreamer as gst;
 use gstreamer::glib::translate::from_glib_full;
+use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use std::sync::{Arc, Mutex};
 use tracing::warn;
@@ -174,4 +175,64 @@ fn lend(data: &mut [u8]) -> gst::Buffer {
         }
         buffer
     }
+}
+
+/// A decoded picture's buffer, mapped for reading for as long as it is held.
+pub(crate) struct MappedPicture(pub(crate) gst::buffer::MappedBuffer<gst::buffer::Readable>);
+
+impl AsRef<[u8]> for MappedPicture {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+/// Largest screen side a picture is scaled for; a bigger setting is a mistake.
+const MAX_SCREEN_SIDE: u32 = 8192;
+
+/// Whenever the decoder says what size its pictures are, asks the converter for the
+/// size they take on a `screen` (aspect kept, as large as fits). The size comes from
+/// the sender's stream: only its ratio is used, and the result is bounded by the screen.
+pub(crate) fn fit_to_screen(decoded: &gst::Pad, raw_caps: &gst::Element, screen: (u32, u32)) {
+    let (sw, sh) = (screen.0.min(MAX_SCREEN_SIDE), screen.1.min(MAX_SCREEN_SIDE));
+    let raw_caps = raw_caps.clone();
+    decoded.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(caps) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Ok(video) = gstreamer_video::VideoInfo::from_caps(caps.caps()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let par = video.par();
+        let shown_width = video.width() as u64 * par.numer().max(1) as u64 / par.denom().max(1) as u64;
+        let (w, h) = fit_size(shown_width, video.height() as u64, sw, sh);
+        if w > 0 && h > 0 {
+            raw_caps.set_property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "BGRx")
+                    .field("width", w as i32)
+                    .field("height", h as i32)
+                    .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+                    .build(),
+            );
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// The largest even size of aspect `aw:ah` within `sw`x`sh` (0x0 for an empty aspect).
+pub(crate) fn fit_size(aw: u64, ah: u64, sw: u32, sh: u32) -> (u32, u32) {
+    if aw == 0 || ah == 0 {
+        return (0, 0);
+    }
+    let (sw64, sh64) = (sw as u64, sh as u64);
+    let (w, h) = if sw64 * ah <= sh64 * aw {
+        (sw64, sw64 * ah / aw)
+    } else {
+        (sh64 * aw / ah, sh64)
+    };
+    ((w as u32) & !1, (h as u32) & !1)
 }

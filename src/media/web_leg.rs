@@ -370,7 +370,7 @@ fn picture_pipeline(settings: &MediaSettings, out: PictureOut) -> Result<(gst::P
         gst::Caps::builder("video/x-raw").field("format", layout).build(),
     );
     if let (true, Some(screen), Some(decoded)) = (on_screen, settings.screen, decoder.static_pad("src")) {
-        super::recv::fit_to_screen(&decoded, &raw_caps, screen);
+        super::screen_picture::fit_to_screen(&decoded, &raw_caps, screen);
     }
     let sink = gst_app::AppSink::builder()
         .name("web-picture-out")
@@ -439,5 +439,5 @@ fn decoded_picture(info: &gstreamer_video::VideoInfo, buffer: gst::Buffer, bgrx:
         height: h,
         fps: 0,
     };
-    Some(Picture::new(format, stride, super::recv::Decoded(map)))
+    Some(Picture::new(format, stride, super::screen_picture::MappedPicture(map)))
 }

@@ -233,6 +233,7 @@ impl Compositor {
                         if drawer.draw_into(&mut buffer, (at.x, at.y, at.w, at.h)) {
                             for r in covered.iter().filter_map(|r| r.intersection(&at)) {
                                 copy_rect(&mut buffer, overlay.view(), r);
+                                copies::count_cover((r.w as u64) * (r.h as u64));
                             }
                         }
                     }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::device::{FrameView, PixelFormat, VideoFormat};
+use crate::ui::canvas::Canvas;
 
 fn idle(n: usize) -> Screen {
     Screen::Idle {
