@@ -475,14 +475,10 @@ impl Microphone for MicHandle {
 
     fn close(&mut self) {
         let Some(id) = self.id.take() else { return };
-        let mut subscribers = self.hub.subscribers.lock().unwrap();
-        let before = subscribers.len();
-        subscribers.retain(|(s, _)| *s != id);
-        let unsubscribed = subscribers.len() < before;
-        drop(subscribers);
+        self.hub.subscribers.lock().unwrap().retain(|(s, _)| *s != id);
         let mut state = self.hub.state.lock().unwrap();
-        state.queues.remove(&id);
-        if unsubscribed {
+        // An open handle without a queue is a subscribed one.
+        if state.queues.remove(&id).is_none() {
             state.subscribed -= 1;
         }
     }

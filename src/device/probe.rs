@@ -124,18 +124,19 @@ pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<
 /// as fits).
 pub fn read_shown(data: &[u8], width: u32, height: u32, stride: usize) -> Option<FrameCode> {
     read_bgrx(data, width, height, stride).or_else(|| {
-        [(16u64, 9u64), (4, 3)].into_iter().find_map(|(aw, ah)| {
-            let (w, h) = (width as u64, height as u64);
-            let (fw, fh) = if w * ah <= h * aw {
-                (w, w * ah / aw)
-            } else {
-                (h * aw / ah, h)
-            };
-            if (fw, fh) == (w, h) {
+        let screen = crate::ui::canvas::Rect {
+            x: 0,
+            y: 0,
+            w: width as i32,
+            h: height as i32,
+        };
+        [(16, 9), (4, 3)].into_iter().find_map(|(aw, ah)| {
+            let at = screen.fit(aw, ah);
+            if at == screen {
                 return None;
             }
-            let offset = ((h - fh) / 2) as usize * stride + ((w - fw) / 2) as usize * 4;
-            read_bgrx(data.get(offset..)?, fw as u32, fh as u32, stride)
+            let offset = at.y as usize * stride + at.x as usize * 4;
+            read_bgrx(data.get(offset..)?, at.w as u32, at.h as u32, stride)
         })
     })
 }
