@@ -6,8 +6,12 @@ use std::path::Path;
 
 /// Prints the status of the station listening on `socket`.
 pub async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
-    let reply = control::request(socket, &Request::Status)
+    // The station answers within STATUS_WITHIN, or says it is stuck; this bounds a
+    // socket that accepts and then says nothing at all.
+    let within = control::STATUS_WITHIN * 2;
+    let reply = tokio::time::timeout(within, control::request(socket, &Request::Status))
         .await
+        .with_context(|| format!("{}: no answer within {} s", socket.display(), within.as_secs()))?
         .context("is the station running?")?;
     let status = reply
         .status

@@ -9,7 +9,7 @@ use drm::control::{
     connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as ControlDevice, Mode, PageFlipFlags,
 };
 use serde::Serialize;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
@@ -106,6 +106,9 @@ pub struct DrmDisplay {
     mode_size: (u32, u32),
     rotation: u32,
     flips: bool,
+    /// A flip was asked for and its event has not been read yet.
+    flip_pending: bool,
+    flip_late_logged: bool,
     /// DPMS on. While off, frames are drawn but not presented: presenting (a flip or,
     /// where flips fail, setting the CRTC) would light the screen again.
     powered: bool,
@@ -193,6 +196,8 @@ impl DrmDisplay {
             mode_size,
             rotation,
             flips: true,
+            flip_pending: false,
+            flip_late_logged: false,
             powered: true,
             presents: 0,
             drawn_at: [None, None],
@@ -201,10 +206,47 @@ impl DrmDisplay {
         })
     }
 
-    fn wait_for_flip(&self) {
-        // The event arrives on the next vblank; reading blocks until then.
+    /// Waits for the flip just asked for, at most [`FLIP_WAIT_MS`]: the event arrives on
+    /// the next vblank, but a driver that loses it must not freeze the thread that
+    /// draws (and, through the screen's lock, the station) for good.
+    fn wait_for_flip(&mut self) {
+        if !wait_readable(self.card.as_fd(), FLIP_WAIT_MS) {
+            // The flip may still complete; the next present waits for it first.
+            self.flip_pending = true;
+            if !self.flip_late_logged {
+                warn!(
+                    ms = FLIP_WAIT_MS,
+                    "the display did not report a page flip in time; going on"
+                );
+                self.flip_late_logged = true;
+            }
+            return;
+        }
+        self.flip_pending = false;
         if let Ok(events) = self.card.receive_events() {
             for _ in events {}
+        }
+    }
+}
+
+/// The longest wait for a page flip's event: a few frames even at 20 Hz.
+const FLIP_WAIT_MS: i32 = 250;
+
+/// Whether `fd` becomes readable within `ms` milliseconds.
+fn wait_readable(fd: BorrowedFd<'_>, ms: i32) -> bool {
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd for the duration of the call; the fd is borrowed.
+        let n = unsafe { libc::poll(&mut poll, 1, ms) };
+        if n >= 0 {
+            return n > 0 && poll.revents & libc::POLLIN != 0;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
         }
     }
 }
@@ -297,10 +339,20 @@ impl Display for DrmDisplay {
         }
         let fb = self.buffers[back].1;
         if self.flips {
+            if self.flip_pending {
+                // The last flip's event was late: let it land before asking for another.
+                self.wait_for_flip();
+            }
             match self.card.page_flip(self.crtc, fb, PageFlipFlags::EVENT, None) {
                 Ok(()) => {
                     self.wait_for_flip();
                     self.front = back;
+                    return Ok(());
+                }
+                // The last flip has still not landed: this picture is skipped, the
+                // next one tries again.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    self.flip_pending = true;
                     return Ok(());
                 }
                 Err(e) => {
@@ -400,6 +452,16 @@ mod tests {
         assert_eq!(rotate(90), vec![4, 2, 0, 5, 3, 1]);
         assert_eq!(rotate(180), vec![5, 4, 3, 2, 1, 0]);
         assert_eq!(rotate(270), vec![1, 3, 5, 0, 2, 4]);
+    }
+
+    #[test]
+    fn a_flip_that_never_comes_is_waited_for_a_bounded_time() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let started = std::time::Instant::now();
+        assert!(!wait_readable(reader.as_fd(), 50), "nothing was written");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(45));
+        std::io::Write::write_all(&mut writer, b"x").unwrap();
+        assert!(wait_readable(reader.as_fd(), 1000), "an event is waiting");
     }
 
     #[test]

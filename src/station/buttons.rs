@@ -11,6 +11,7 @@ impl Station {
     /// and on cards without one, the receive pipeline scales the samples), and the
     /// microphone mute.
     pub(super) fn apply_levels(&self) {
+        let _step = self.watch.step("setting the speaker volume");
         let hardware = self
             .devices
             .speaker

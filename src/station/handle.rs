@@ -74,6 +74,31 @@ pub enum Command {
     Shutdown,
 }
 
+impl Command {
+    /// What the command is, in a word or two (for the log).
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Command::Call(..) => "call command",
+            Command::Answer => "answer command",
+            Command::Hangup => "hang-up command",
+            Command::Hold | Command::Resume => "hold command",
+            Command::Status(_) => "status command",
+            Command::Screenshot(..) => "screenshot command",
+            Command::Input(_) => "scripted input",
+            Command::ResetProbes => "probe reset",
+            Command::RetryReoffer(_) => "re-offer",
+            Command::Pairing(_) => "pairing command",
+            Command::Text(_) => "text message command",
+            Command::ApplyConfig(..) => "new settings",
+            Command::WebLive(..) | Command::WebLiveEnd(_) => "live view",
+            Command::WebAnswer(..) | Command::WebAnswerEnd(_) => "answer from the web",
+            Command::OpenDoor(..) => "door command",
+            Command::Digit(..) => "DTMF digit",
+            Command::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// A handle to a running station.
 #[derive(Clone)]
 pub struct StationHandle {

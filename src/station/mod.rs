@@ -30,6 +30,7 @@ pub mod messages;
 pub mod pairing;
 mod screen;
 mod sip;
+mod stall;
 mod status;
 mod visitors;
 mod watch;
@@ -224,6 +225,7 @@ pub async fn start_with(
         visitors,
         visit: None,
         answered_from_web: false,
+        watch: stall::LoopWatch::start(),
         live_views: vec![],
         next_live_id: 0,
         web_answer: None,
@@ -305,6 +307,8 @@ struct Station {
     next_live_id: u64,
     /// The browser that answered the call, bridged to it.
     web_answer: Option<web_answer::WebAnswer>,
+    /// Which step the loop is in, for a watcher that reports one stuck.
+    watch: stall::LoopWatch,
 }
 
 impl Station {
@@ -323,14 +327,25 @@ impl Station {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
-                Some(event) = sip.recv() => self.on_sip(event),
-                Some((raw, at)) = input.recv() => self.on_input(raw, at),
+                Some(event) = sip.recv() => {
+                    let _step = self.watch.step("SIP event");
+                    self.on_sip(event);
+                }
+                Some((raw, at)) = input.recv() => {
+                    let _step = self.watch.step("input");
+                    self.on_input(raw, at);
+                }
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
-                    Some(c) => self.on_command(c),
+                    Some(c) => {
+                        let _step = self.watch.step(c.name());
+                        self.on_command(c);
+                    }
                 },
                 _ = tick.tick() => {
+                    let step = self.watch.step("tick");
                     self.on_tick();
+                    drop(step);
                     // From the loop itself, so a hung loop stops the pings and systemd restarts us.
                     if watchdog {
                         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
@@ -424,9 +439,13 @@ impl Station {
         self.end_unanswered_ringing();
         self.pairing_tick();
         self.blank_when_quiet();
+        let step = self.watch.step("watching devices");
         self.watch_devices_when_idle();
+        drop(step);
         self.update_screen();
+        let step = self.watch.step("watching media");
         self.watch_media();
+        drop(step);
         self.return_freed_memory();
         self.publish_status();
     }

@@ -34,6 +34,7 @@ impl Station {
 
     /// Puts the call state on the screen, with a recent message for the person at it.
     pub(super) fn update_screen(&self) {
+        let _step = self.watch.step("updating the screen");
         let screen = match self.machine.state() {
             State::Idle if self.talking_with_the_web() => Screen::InCall {
                 peer: "the web page".into(),

@@ -293,8 +293,25 @@ impl Guest {
                 self.dir.display()
             ),
             Ok(_) => line,
-            Err(e) => panic!("{}: no answer from the guest in {timeout:?} ({e})", self.name),
+            Err(e) => panic!(
+                "{}: no answer from the guest in {timeout:?} ({e})\n{}",
+                self.name,
+                self.last_words()
+            ),
         }
+    }
+
+    /// The ends of the station's log and of the guest's console: what a failed run
+    /// leaves to read when its directory is gone.
+    fn last_words(&self) -> String {
+        let tail = |file: &str, lines: usize| {
+            let text = std::fs::read(self.dir.join(file)).unwrap_or_default();
+            let text = without_colours(&String::from_utf8_lossy(&text));
+            let all: Vec<&str> = text.lines().collect();
+            let start = all.len().saturating_sub(lines);
+            format!("--- last lines of {file}:\n{}", all[start..].join("\n"))
+        };
+        format!("{}\n{}", tail("station.log", 40), tail("console.log", 30))
     }
 
     /// Runs a shell command in the guest (as root, in the repository); its exit status

@@ -1,0 +1,127 @@
+//! Notices the station's loop stuck in one step (waiting on a device's lock, a driver
+//! that does not return) and says in the log which step, so a hung station can be
+//! told from a slow one. systemd's watchdog restarts a loop that stays stuck; this only
+//! names the place.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// A step that takes longer than this is reported.
+const STUCK_AFTER: Duration = Duration::from_secs(5);
+/// How often the watcher looks.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+
+/// Where the loop is: since when (the outermost step's start) and in which step.
+type Place = Option<(Instant, &'static str)>;
+
+/// Shared between the station's loop, which marks its steps, and a watcher thread.
+#[derive(Clone, Default)]
+pub(super) struct LoopWatch {
+    place: Arc<Mutex<Place>>,
+}
+
+/// Marks a step until dropped; the step it was inside is current again afterwards.
+pub(super) struct Step {
+    place: Arc<Mutex<Place>>,
+    outer: Place,
+}
+
+impl LoopWatch {
+    /// A watch with its watcher thread, which ends with the last handle.
+    pub(super) fn start() -> Self {
+        let watch = Self::default();
+        let place = Arc::downgrade(&watch.place);
+        let spawned = std::thread::Builder::new().name("loop-watch".into()).spawn(move || {
+            let mut reported: Option<Instant> = None;
+            while let Some(place) = place.upgrade() {
+                let now = *place.lock().unwrap_or_else(|e| e.into_inner());
+                drop(place);
+                reported = report(now, reported);
+                std::thread::sleep(LOOK_EVERY);
+            }
+        });
+        if let Err(e) = spawned {
+            warn!(error = %e, "no thread to watch the station's loop");
+        }
+        watch
+    }
+
+    /// Marks `name` as the step running until the returned guard is dropped.
+    pub(super) fn step(&self, name: &'static str) -> Step {
+        let mut place = self.place.lock().unwrap_or_else(|e| e.into_inner());
+        let outer = *place;
+        let since = outer.map_or_else(Instant::now, |(since, _)| since);
+        *place = Some((since, name));
+        Step {
+            place: self.place.clone(),
+            outer,
+        }
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        let mut place = self.place.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = *place;
+        *place = self.outer;
+        drop(place);
+        if self.outer.is_none() {
+            if let Some((since, name)) = ended {
+                let took = since.elapsed();
+                if took >= STUCK_AFTER {
+                    info!(
+                        step = name,
+                        secs = took.as_secs_f64(),
+                        "the station's loop is going again"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Warns once for a step stuck beyond [`STUCK_AFTER`]; the start of the step already
+/// reported.
+fn report(place: Place, reported: Option<Instant>) -> Option<Instant> {
+    let (since, name) = place?;
+    if since.elapsed() < STUCK_AFTER || reported == Some(since) {
+        return reported;
+    }
+    warn!(
+        step = name,
+        secs = since.elapsed().as_secs(),
+        "the station's loop is stuck (status and controls wait meanwhile)"
+    );
+    Some(since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_inside_another_keeps_the_outer_start_and_restores_its_name() {
+        let watch = LoopWatch::default();
+        let outer = watch.step("tick");
+        let started = watch.place.lock().unwrap().unwrap().0;
+        {
+            let _inner = watch.step("update screen");
+            let (since, name) = watch.place.lock().unwrap().unwrap();
+            assert_eq!((since, name), (started, "update screen"));
+        }
+        assert_eq!(*watch.place.lock().unwrap(), Some((started, "tick")));
+        drop(outer);
+        assert_eq!(*watch.place.lock().unwrap(), None);
+    }
+
+    #[test]
+    fn a_stuck_step_is_reported_once() {
+        let long_ago = Instant::now() - STUCK_AFTER - Duration::from_secs(1);
+        let reported = report(Some((long_ago, "update screen")), None);
+        assert_eq!(reported, Some(long_ago));
+        assert_eq!(report(Some((long_ago, "update screen")), reported), reported);
+        assert_eq!(report(Some((Instant::now(), "tick")), None), None);
+        assert_eq!(report(None, reported), None);
+    }
+}
