@@ -349,7 +349,22 @@ impl Station {
         let samples: Vec<f64> = reader.into_samples::<i16>().map(|s| s.unwrap() as f64).collect();
         // The first half second can still hold the start of the stream.
         let skip = (rate as usize / 2).min(samples.len());
-        dominant_tone(&samples[skip..], rate)
+        let tone = dominant_tone(&samples[skip..], rate);
+        // Shown with a failing test's output: a tone that changes within the recording
+        // (a glitch) reads differently from one that is wrong throughout.
+        let windows: Vec<String> = samples[skip..]
+            .chunks(rate as usize / 4)
+            .map(|w| match dominant_tone(w, rate) {
+                Some(hz) => format!("{hz:.0}"),
+                None => "-".into(),
+            })
+            .collect();
+        println!(
+            "{}: speaker tone {tone:?} Hz; by quarter second: {}",
+            self.name,
+            windows.join(" ")
+        );
+        tone
     }
 
     /// Hands out `address` by DHCP on the station's network (the one other machine on it
