@@ -349,21 +349,9 @@ impl Station {
         let samples: Vec<f64> = reader.into_samples::<i16>().map(|s| s.unwrap() as f64).collect();
         // The first half second can still hold the start of the stream.
         let skip = (rate as usize / 2).min(samples.len());
-        let tone = dominant_tone(&samples[skip..], rate);
-        // Shown with a failing test's output: a tone that changes within the recording
-        // (a glitch) reads differently from one that is wrong throughout.
-        let windows: Vec<String> = samples[skip..]
-            .chunks(rate as usize / 4)
-            .map(|w| match dominant_tone(w, rate) {
-                Some(hz) => format!("{hz:.0}"),
-                None => "-".into(),
-            })
-            .collect();
-        println!(
-            "{}: speaker tone {tone:?} Hz; by quarter second: {}",
-            self.name,
-            windows.join(" ")
-        );
+        let (tone, windows) = steady_tone(&samples[skip..], rate);
+        // Shown with a failing test's output.
+        println!("{}: speaker tone {tone:?} Hz; by 20 ms: {windows}", self.name);
         tone
     }
 
@@ -429,9 +417,28 @@ fn uptime(guest: &mut Guest) -> f64 {
     out.trim().parse().expect("uptime")
 }
 
-/// The strongest frequency between 200 and 2000 Hz (10 Hz steps), None for silence. An
-/// emulated machine cannot always keep up with real-time audio, so the recording has
-/// gaps; a spectrum peak still finds the tone where counting zero crossings would not.
+/// The tone of a recording that may have gaps, and the tone of each 20 ms window as
+/// text. An emulated machine cannot always keep up with real-time audio: late packets
+/// leave silences in what the speaker plays, and each silence shifts the tone's phase,
+/// which smears a spectrum taken over the whole recording (700 Hz read as 750). Within
+/// 20 ms the tone is whole or nearly; the median over the windows that hold sound is the
+/// answer, None when fewer than five do.
+fn steady_tone(samples: &[f64], rate: u32) -> (Option<f64>, String) {
+    let tones: Vec<Option<f64>> = samples
+        .chunks_exact(rate as usize / 50)
+        .map(|w| dominant_tone(w, rate))
+        .collect();
+    let shown: Vec<String> = tones
+        .iter()
+        .map(|t| t.map_or("-".into(), |hz| format!("{hz:.0}")))
+        .collect();
+    let mut heard: Vec<f64> = tones.into_iter().flatten().collect();
+    heard.sort_by(f64::total_cmp);
+    let tone = (heard.len() >= 5).then(|| heard[heard.len() / 2]);
+    (tone, shown.join(" "))
+}
+
+/// The strongest frequency between 200 and 2000 Hz (10 Hz steps), None for silence.
 fn dominant_tone(samples: &[f64], rate: u32) -> Option<f64> {
     let rms = (samples.iter().map(|s| s * s).sum::<f64>() / samples.len().max(1) as f64).sqrt();
     if rms < 300.0 {
