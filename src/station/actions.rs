@@ -177,12 +177,14 @@ impl Station {
     /// Waits for the last call's media to be released (the devices are free after).
     pub(super) fn finish_teardown(&mut self) {
         if let Some(teardown) = self.teardown.take() {
+            let _step = self.watch.step("waiting for the last call's media to stop");
             let _ = teardown.join();
         }
     }
 
     pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
         self.finish_teardown();
+        let _step = self.watch.step("starting media");
         let mut negotiated = negotiated.clone();
         negotiated.signalling_peer = match self.media_call.as_deref() {
             Some(call) => self.leg_peer_ip(call),

@@ -41,6 +41,7 @@ impl Station {
 
     /// Media for leg `call` of a hosted call: joins it (or takes its new negotiation).
     pub(super) fn host_leg(&mut self, call: String, mut negotiated: Negotiated) -> Result<(), String> {
+        let _step = self.watch.step("starting a hosted call's media");
         negotiated.signalling_peer = self.leg_peer_ip(&call);
         let mut legs = match self.hosted.take() {
             Some(h) => {

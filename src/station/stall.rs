@@ -12,8 +12,9 @@ const STUCK_AFTER: Duration = Duration::from_secs(5);
 /// How often the watcher looks.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
 
-/// Where the loop is: since when (the outermost step's start) and in which step.
-type Place = Option<(Instant, &'static str)>;
+/// Where the loop is: since when and in which step (the outermost, which the time
+/// counts from), and in which step inside it now.
+type Place = Option<(Instant, &'static str, &'static str)>;
 
 /// Shared between the station's loop, which marks its steps, and a watcher thread.
 #[derive(Clone, Default)]
@@ -51,8 +52,8 @@ impl LoopWatch {
     pub(super) fn step(&self, name: &'static str) -> Step {
         let mut place = self.place.lock().unwrap_or_else(|e| e.into_inner());
         let outer = *place;
-        let since = outer.map_or_else(Instant::now, |(since, _)| since);
-        *place = Some((since, name));
+        let (since, first) = outer.map_or_else(|| (Instant::now(), name), |(since, first, _)| (since, first));
+        *place = Some((since, first, name));
         Step {
             place: self.place.clone(),
             outer,
@@ -67,11 +68,11 @@ impl Drop for Step {
         *place = self.outer;
         drop(place);
         if self.outer.is_none() {
-            if let Some((since, name)) = ended {
+            if let Some((since, first, _)) = ended {
                 let took = since.elapsed();
                 if took >= STUCK_AFTER {
                     info!(
-                        step = name,
+                        step = first,
                         secs = took.as_secs_f64(),
                         "the station's loop is going again"
                     );
@@ -84,12 +85,13 @@ impl Drop for Step {
 /// Warns once for a step stuck beyond [`STUCK_AFTER`]; the start of the step already
 /// reported.
 fn report(place: Place, reported: Option<Instant>) -> Option<Instant> {
-    let (since, name) = place?;
+    let (since, first, now) = place?;
     if since.elapsed() < STUCK_AFTER || reported == Some(since) {
         return reported;
     }
     warn!(
-        step = name,
+        step = first,
+        inside = now,
         secs = since.elapsed().as_secs(),
         "the station's loop is stuck (status and controls wait meanwhile)"
     );
@@ -107,10 +109,10 @@ mod tests {
         let started = watch.place.lock().unwrap().unwrap().0;
         {
             let _inner = watch.step("update screen");
-            let (since, name) = watch.place.lock().unwrap().unwrap();
-            assert_eq!((since, name), (started, "update screen"));
+            let place = watch.place.lock().unwrap().unwrap();
+            assert_eq!(place, (started, "tick", "update screen"));
         }
-        assert_eq!(*watch.place.lock().unwrap(), Some((started, "tick")));
+        assert_eq!(*watch.place.lock().unwrap(), Some((started, "tick", "tick")));
         drop(outer);
         assert_eq!(*watch.place.lock().unwrap(), None);
     }
@@ -118,10 +120,10 @@ mod tests {
     #[test]
     fn a_stuck_step_is_reported_once() {
         let long_ago = Instant::now() - STUCK_AFTER - Duration::from_secs(1);
-        let reported = report(Some((long_ago, "update screen")), None);
+        let reported = report(Some((long_ago, "input", "update screen")), None);
         assert_eq!(reported, Some(long_ago));
-        assert_eq!(report(Some((long_ago, "update screen")), reported), reported);
-        assert_eq!(report(Some((Instant::now(), "tick")), None), None);
+        assert_eq!(report(Some((long_ago, "input", "update screen")), reported), reported);
+        assert_eq!(report(Some((Instant::now(), "tick", "tick")), None), None);
         assert_eq!(report(None, reported), None);
     }
 }
