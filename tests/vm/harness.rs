@@ -303,7 +303,7 @@ impl Guest {
 
     /// The ends of the station's log and of the guest's console: what a failed run
     /// leaves to read when its directory is gone.
-    fn last_words(&self) -> String {
+    pub fn last_words(&self) -> String {
         let tail = |file: &str, lines: usize| {
             let text = std::fs::read(self.dir.join(file)).unwrap_or_default();
             let text = without_colours(&String::from_utf8_lossy(&text));
@@ -338,7 +338,13 @@ impl Guest {
     /// Runs a command that must succeed within a minute; its output.
     pub fn sh(&mut self, command: &str) -> String {
         let (code, output) = self.run_for(command, Duration::from_secs(60));
-        assert_eq!(code, 0, "{}: `{command}` failed:\n{output}", self.name);
+        assert_eq!(
+            code,
+            0,
+            "{}: `{command}` failed:\n{output}\n{}",
+            self.name,
+            self.last_words()
+        );
         output
     }
 

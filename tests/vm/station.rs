@@ -267,10 +267,30 @@ impl Station {
 
     /// `doorway status --json`.
     pub fn status(&mut self) -> Value {
-        let out = self.guest.sh(&format!(
+        let command = format!(
             "{} status --json --socket /tmp/doorway.sock",
             env!("CARGO_BIN_EXE_doorway")
-        ));
+        );
+        // An emulated machine on a busy host can starve the station for a while: a
+        // status that gets no answer is asked again twice, with the logs shown each
+        // time; a station that stays stuck still fails the test.
+        let mut tries = 0;
+        let out = loop {
+            let started = Instant::now();
+            let (code, out) = self.guest.run_for(&command, Duration::from_secs(60));
+            if code == 0 {
+                break out;
+            }
+            tries += 1;
+            let slow = out.contains("no answer within") || out.contains("did not answer within");
+            println!(
+                "{}: status failed after {:.1} s (try {tries}): {out}\n{}",
+                self.name,
+                started.elapsed().as_secs_f64(),
+                self.guest.last_words()
+            );
+            assert!(slow && tries < 3, "{}: `{command}` failed:\n{out}", self.name);
+        };
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: status JSON {e}: {out}", self.name))
     }
 
