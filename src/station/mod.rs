@@ -78,7 +78,7 @@ fn security_state(config: &Config) -> Result<(Identity, PinStore), StationError>
     Ok((identity, PinStore::load(&dir)))
 }
 
-/// Opens devices, starts SIP, and runs the station loop in a task.
+/// Opens devices, starts SIP, and runs the station loop on a thread of its own.
 pub async fn start(config: Config) -> Result<(StationHandle, tokio::task::JoinHandle<()>), StationError> {
     start_with(config, None).await
 }
@@ -230,7 +230,27 @@ pub async fn start_with(
         next_live_id: 0,
         web_answer: None,
     };
-    let task = tokio::spawn(station.run(ua_rx, command_rx, input_rx).instrument(span));
+    // The loop does blocking work (building pipelines, joining a call's teardown, device
+    // locks). On a thread of its own it never holds one of the runtime's workers, so the
+    // control socket, SIP and the web page go on answering while it works; the runtime's
+    // timers and tasks are still its own through the handle.
+    let runtime = tokio::runtime::Handle::current();
+    // A task that lives as long as the runtime's tasks do: when the runtime shuts down it
+    // is dropped, and the loop stops with it before the runtime's timers go away.
+    let (alive, runtime_stopping) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _alive = alive;
+        std::future::pending::<()>().await
+    });
+    let task = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            tokio::select! {
+                biased;
+                _ = runtime_stopping => {}
+                () = station.run(ua_rx, command_rx, input_rx).instrument(span) => {}
+            }
+        })
+    });
     Ok((handle, task))
 }
 

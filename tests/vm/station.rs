@@ -54,7 +54,16 @@ fn hall_wiring(p1: u16, p2: u16) -> Wiring {
     }
 }
 
+/// A clean start for `scenario`: no guest of an earlier one still runs, and its artifacts
+/// directory is empty. Prints what else keeps the machine busy.
 fn artifacts(scenario: &str) -> PathBuf {
+    let strays = super::harness::stray_guests();
+    assert!(
+        strays.is_empty(),
+        "{scenario}: guests of an earlier scenario still run:\n{}",
+        strays.join("\n")
+    );
+    println!("{scenario}: {}", super::harness::machine_load());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/vm-artifacts")
         .join(scenario);
@@ -237,14 +246,14 @@ impl Station {
             now.subsec_millis()
         ));
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_doorway"));
-        let touchscreen = bin.parent().unwrap().join("examples/vm-touchscreen");
+        let touchscreen = super::harness::touchscreen_helper();
         guest.sh(&format!(
             "mkfifo /tmp/touch && (setsid {} /tmp/touch > /tmp/out/touchscreen.log 2>&1 &)",
             touchscreen.display()
         ));
         let started = uptime(&mut guest);
         guest.sh(&format!(
-            "({GST_ENV} DOORWAY_LOG=info,rsipstack=warn,doorway::ui=debug setsid {} run --config /tmp/out/station.toml \
+            "({GST_ENV} DOORWAY_LOG=info,rsipstack=warn,doorway::ui=debug,doorway::media::dtmf=debug setsid {} run --config /tmp/out/station.toml \
              > /tmp/out/station.log 2>&1 &)",
             bin.display()
         ));
@@ -346,6 +355,26 @@ impl Station {
             shot,
             button.rect.x + button.rect.w / 2,
             button.rect.y + button.rect.h / 2,
+        );
+    }
+
+    /// Waits until the guest has the device node `path` (a driver made it); panics after
+    /// `secs`, with the guest's kernel messages.
+    pub fn wait_for_device(&mut self, secs: f64, path: &str) {
+        let started = Instant::now();
+        let tenths = (secs * 10.0) as u32;
+        let (code, _) = self.guest.run_for(
+            &format!("i=0; until [ -e {path} ]; do i=$((i+1)); [ $i -gt {tenths} ] && exit 1; sleep 0.1; done"),
+            Duration::from_secs_f64(secs + 60.0),
+        );
+        if code != 0 {
+            let kernel = self.guest.sh("dmesg | tail -n 30");
+            panic!("{}: no {path} within {secs} s; the kernel said:\n{kernel}", self.name);
+        }
+        println!(
+            "{}: {path} is there ({:.1} s to check)",
+            self.name,
+            started.elapsed().as_secs_f64()
         );
     }
 
