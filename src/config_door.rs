@@ -81,7 +81,12 @@ impl DoorConfig {
             Some(_) => return problem("relay", "allowed: \"gpio\", \"usb\" or \"test\" (or no relay)"),
         }
         if let Some(device) = &self.device {
-            if !device.starts_with("/dev/") {
+            // Judged as written and without ".." or "." parts: /dev/../tmp/x is not a
+            // device path.
+            let plain = std::path::Path::new(device)
+                .components()
+                .all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
+            if !device.starts_with("/dev/") || !plain || device.contains("//") {
                 return problem(
                     "device",
                     "allowed: a device path such as /dev/ttyUSB0 or /dev/gpiochip0",

@@ -182,6 +182,11 @@ fn door_lock_settings_are_checked() {
         ("relay = \"relay-board\"", "door.relay", "allowed: \"gpio\", \"usb\""),
         ("relay = \"gpio\"", "door.line", "needs its line"),
         ("relay = \"usb\"\ndevice = \"ttyUSB0\"", "door.device", "/dev/ttyUSB0"),
+        (
+            "relay = \"usb\"\ndevice = \"/dev/../tmp/x\"",
+            "door.device",
+            "/dev/ttyUSB0",
+        ),
         ("relay_number = 9", "door.relay_number", "1 to 8"),
         ("open_seconds = 0", "door.open_seconds", "0.2 to 60"),
         ("digit = \"##\"", "door.digit", "one DTMF digit"),
@@ -219,4 +224,25 @@ fn addresses_of_record_need_an_account() {
     let (_, field, message) = invalid(&format!("{bad_aor}{account}"));
     assert_eq!(field, "contact.0.uri");
     assert!(message.contains("sip:USER@DOMAIN"), "{message}");
+}
+
+#[test]
+fn strings_that_reach_sip_are_one_line_and_bounded() {
+    let with_name = |name: &str| GOOD.replace("name = \"Front door\"", &format!("name = {name:?}"));
+    let (_, field, message) = invalid(&with_name("Pen door\"\r\nX-Injected: yes"));
+    assert_eq!(field, "station.name");
+    assert!(message.contains("one line"), "{message}");
+    let (_, field, message) = invalid(&with_name(&"x".repeat(65)));
+    assert_eq!(
+        (field.as_str(), message.as_str()),
+        ("station.name", "at most 64 characters")
+    );
+    let (_, field, _) = invalid(&GOOD.replace("name = \"Kitchen\"", "name = \"Kit\\u0000chen\""));
+    assert_eq!(field, "contact.0.name");
+    // Quotes are fine in a name: they are escaped where the name becomes a display name.
+    let quoted = parse(&with_name("The \"big\" door")).unwrap();
+    assert_eq!(
+        crate::call::ua::quoted_display_name(&quoted.station.name),
+        "The \\\"big\\\" door"
+    );
 }

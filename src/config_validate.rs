@@ -6,6 +6,7 @@ use super::{Config, Problem, AUDIO_BACKENDS, AUDIO_CODECS, CAMERA_BACKENDS, DISP
 impl Config {
     /// Checks values serde cannot check: names, URIs, device names, ranges.
     pub fn validate(&self) -> Result<(), Problem> {
+        self.validate_sip_strings()?;
         let s = &self.station;
         if s.name.trim().is_empty() {
             return Err(Problem::new(&["station", "name"], "must not be empty"));
@@ -169,6 +170,38 @@ impl Config {
                 &["media", "rtp_port_min"],
                 "allowed: rtp_port_min >= 1024 and rtp_port_max at least 4 ports above it",
             ));
+        }
+        Ok(())
+    }
+
+    /// Every string that goes into a SIP message (names become display names and
+    /// message text, URIs become request lines): one line, no control characters, a
+    /// sane length. A line break in a name would add header lines to what we send.
+    fn validate_sip_strings(&self) -> Result<(), Problem> {
+        const NAME: usize = 64;
+        const URI: usize = 256;
+        let mut strings: Vec<(Vec<String>, &str, usize)> =
+            vec![(vec!["station".into(), "name".into()], &self.station.name, NAME)];
+        for (i, c) in self.contacts.iter().enumerate() {
+            strings.push((vec!["contact".into(), i.to_string(), "name".into()], &c.name, NAME));
+            strings.push((vec!["contact".into(), i.to_string(), "uri".into()], &c.uri, URI));
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            strings.push((vec!["group".into(), i.to_string(), "name".into()], &g.name, NAME));
+        }
+        let a = &self.account;
+        for (field, value) in [("registrar", &a.registrar), ("proxy", &a.proxy), ("user", &a.user)] {
+            if let Some(v) = value {
+                strings.push((vec!["account".into(), field.into()], v, URI));
+            }
+        }
+        for (path, text, max) in strings {
+            if text.chars().any(char::is_control) {
+                return Err(Problem::at(path, "must be one line, without control characters"));
+            }
+            if text.chars().count() > max {
+                return Err(Problem::at(path, &format!("at most {max} characters")));
+            }
         }
         Ok(())
     }

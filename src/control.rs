@@ -109,6 +109,15 @@ pub fn default_socket_path() -> PathBuf {
     }
 }
 
+/// Removes the control socket at `path` when the station stops: only a socket, never a
+/// file that took its place.
+pub fn remove_socket(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Listens on `path` and serves requests for `station` until the station stops.
 pub async fn serve(path: &Path, station: StationHandle) -> Result<tokio::task::JoinHandle<()>, ControlError> {
     let io = |source| ControlError::Io {
@@ -118,9 +127,19 @@ pub async fn serve(path: &Path, station: StationHandle) -> Result<tokio::task::J
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    // A socket left by a station that was killed would block the bind.
-    if path.exists() && UnixStream::connect(path).await.is_err() {
-        let _ = std::fs::remove_file(path);
+    // A socket left by a station that was killed would block the bind. Anything else
+    // at that path is not ours to remove.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket; choose another control_socket",
+            )));
+        }
+        if UnixStream::connect(path).await.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
     }
     let listener = UnixListener::bind(path).map_err(io)?;
     use std::os::unix::fs::PermissionsExt;

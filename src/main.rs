@@ -352,7 +352,7 @@ async fn run(config: Config, file: PathBuf) -> anyhow::Result<()> {
     }
     station.send(doorway::station::Command::Shutdown).ok();
     task.await.ok();
-    let _ = std::fs::remove_file(&socket);
+    control::remove_socket(&socket);
     Ok(())
 }
 

@@ -44,6 +44,9 @@ pub async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
             Some(code) => println!("web page: {web} (first visit: setup code {code})"),
             None => println!("web page: {web}"),
         }
+        if let Some(code) = status["web_unlock_code"].as_str() {
+            println!("web page locked by wrong guesses from the network: unlock code {code}");
+        }
     }
     if let Some(door) = status["door"].as_object() {
         let state = if door["open"] == true { "open" } else { "closed" };

@@ -9,6 +9,8 @@
 mod appliance;
 #[path = "vm/harness.rs"]
 mod harness;
+#[path = "vm/host.rs"]
+mod host;
 #[path = "common/requires.rs"]
 mod requires;
 #[path = "vm/screen.rs"]

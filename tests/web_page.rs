@@ -225,7 +225,11 @@ async fn a_ring_leaves_a_snapshot_of_the_callers_pattern() {
         .iter()
         .map(|v| v["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, vec!["missed", "declined", "answered"]);
+    assert_eq!(
+        outcomes,
+        vec!["missed", "declined", "answered"],
+        "Hall's log: {hall_list:#}"
+    );
 
     // Door's snapshot is a JPEG of its own pattern camera (the visitor at Door); Hall's is
     // Door's picture as it rang (its preview).

@@ -108,7 +108,7 @@ pub async fn start_with(
             listen: config.station.listen,
             advertise,
             user: config.station.user.clone(),
-            display_name: config.station.name.clone(),
+            display_name: crate::call::ua::quoted_display_name(&config.station.name),
             setup_timeout: Duration::from_secs(config.station.setup_timeout_secs),
             ring_timeout: Duration::from_secs(config.station.ring_timeout_secs),
             admission: sip::admission(&admission, pins.clone()),

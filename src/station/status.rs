@@ -58,6 +58,9 @@ pub struct Status {
     /// The web page's one-time setup code while no password is set (for the local
     /// console; the page itself never shows it).
     pub web_setup_code: Option<String>,
+    /// The code that lets the person at the station into a web page locked by many
+    /// wrong guesses (for the screen and the local console; never on the page).
+    pub web_unlock_code: Option<String>,
     /// Browsers watching the camera from the web page.
     pub live_views: Vec<super::web_live::LiveViewStatus>,
     /// The browser leg of a call answered from the web page.
@@ -116,6 +119,10 @@ impl Station {
                 .web
                 .as_ref()
                 .and_then(|w| w.shared.auth.lock().unwrap().setup_code()),
+            web_unlock_code: self
+                .web
+                .as_ref()
+                .and_then(|w| w.shared.auth.lock().unwrap().unlock_code(std::time::Instant::now())),
             live_views: self.live_view_status(),
             web_answer: self.web_answer_status(),
             door: self.door.as_ref().map(|d| d.status()),

@@ -24,7 +24,11 @@ pub(super) struct StationWeb {
 impl StationWeb {
     /// The idle screen's line: the address, and the setup code while no password is set.
     pub fn screen_line(&self) -> String {
-        match self.shared.auth.lock().unwrap().setup_code() {
+        let mut auth = self.shared.auth.lock().unwrap();
+        if let Some(code) = auth.unlock_code(std::time::Instant::now()) {
+            return format!("{}  ·  web page locked: code {code}", self.url);
+        }
+        match auth.setup_code() {
             Some(code) => format!("{}  ·  web setup code {code}", self.url),
             None => self.url.clone(),
         }

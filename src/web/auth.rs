@@ -1,27 +1,22 @@
 //! Who may use the web page, without I/O or clocks of its own (times are passed in):
 //! the one-time setup code shown on the station's screen, the password's hash, login
-//! sessions with their CSRF tokens, and the limit on wrong guesses.
+//! sessions with their CSRF tokens, and the limits on guesses ([`super::guesses`]).
+//!
+//! A guess goes in two steps: `begin_*` counts it and hands back the [`Attempt`] (or
+//! refuses it without any work), the caller makes the slow hash outside any lock, and
+//! `*_checked` / `finish_*` settle it.
 
-use std::collections::{HashMap, VecDeque};
+use super::guesses::Guesses;
+pub use super::guesses::{Attempt, Refusal, GUESSES_IN_ALL, GUESSES_PER_ADDRESS, GUESS_WINDOW};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Wrong guesses (password or setup code) one address may make in [`GUESS_WINDOW`];
-/// the next is refused without being checked.
-pub const GUESSES_PER_ADDRESS: usize = 5;
-/// Wrong guesses from all addresses together in [`GUESS_WINDOW`] (many addresses
-/// guessing at once).
-pub const GUESSES_IN_ALL: usize = 30;
-/// The window the guess limits count in.
-pub const GUESS_WINDOW: Duration = Duration::from_secs(60);
 /// Sessions kept at once; the least recently used goes first.
 pub const MAX_SESSIONS: usize = 32;
 /// A session unused this long is over.
 pub const SESSION_IDLE: Duration = Duration::from_secs(14 * 24 * 3600);
-/// Addresses whose guesses are tracked at once (a stranger with many addresses cannot
-/// grow the table without bound; the overall limit still holds).
-const TRACKED_ADDRESSES: usize = 256;
 
 /// A logged-in browser.
 #[derive(Debug, Clone)]
@@ -51,8 +46,11 @@ pub enum Guess {
     },
     /// Wrong (and counted).
     Wrong,
-    /// Too many wrong guesses lately: not checked.
+    /// Too many wrong guesses from this address lately: not checked.
     TooMany,
+    /// Too many wrong guesses from everywhere: only the unlock code on the station's
+    /// screen gets a guess checked.
+    LockedOut,
     /// Setup asked for, but a password is already set (or the other way round).
     NotNow,
 }
@@ -72,8 +70,7 @@ pub struct Auth {
     store: Store,
     setup_code: Option<String>,
     sessions: HashMap<String, Session>,
-    wrong_by_address: HashMap<IpAddr, VecDeque<Instant>>,
-    wrong_in_all: VecDeque<Instant>,
+    guesses: Guesses,
 }
 
 impl Auth {
@@ -86,8 +83,7 @@ impl Auth {
             },
             setup_code: None,
             sessions: HashMap::new(),
-            wrong_by_address: HashMap::new(),
-            wrong_in_all: VecDeque::new(),
+            guesses: Guesses::default(),
         }
     }
 
@@ -124,43 +120,47 @@ impl Auth {
         self.setup_code.clone()
     }
 
-    /// Whether `from` may guess now.
-    pub fn may_guess(&mut self, from: IpAddr, now: Instant) -> bool {
-        self.forget_old_guesses(now);
-        let mine = self.wrong_by_address.get(&from).map_or(0, VecDeque::len);
-        mine < GUESSES_PER_ADDRESS && self.wrong_in_all.len() < GUESSES_IN_ALL
+    /// The code the station's screen shows while the page is locked by many wrong
+    /// guesses (see [`super::guesses`]).
+    pub fn unlock_code(&mut self, now: Instant) -> Option<String> {
+        self.guesses.unlock_code(now)
     }
 
-    /// Counts a wrong guess from `from`.
-    pub fn wrong_guess(&mut self, from: IpAddr, now: Instant) {
-        self.forget_old_guesses(now);
-        if !self.wrong_by_address.contains_key(&from) && self.wrong_by_address.len() >= TRACKED_ADDRESSES {
-            return; // the overall count below still limits them
+    fn refused(refusal: Refusal) -> Guess {
+        match refusal {
+            Refusal::TooMany => Guess::TooMany,
+            Refusal::LockedOut => Guess::LockedOut,
         }
-        self.wrong_by_address.entry(from).or_default().push_back(now);
-        self.wrong_in_all.push_back(now);
     }
 
-    fn forget_old_guesses(&mut self, now: Instant) {
-        let fresh = |t: &Instant| now.saturating_duration_since(*t) < GUESS_WINDOW;
-        while self.wrong_in_all.front().is_some_and(|t| !fresh(t)) {
-            self.wrong_in_all.pop_front();
-        }
-        self.wrong_by_address.retain(|_, times| {
-            while times.front().is_some_and(|t| !fresh(t)) {
-                times.pop_front();
-            }
-            !times.is_empty()
-        });
+    /// A login from `from` (with the screen's unlock code, if typed): the attempt and the
+    /// hash to check the password against, or the answer when it is not checked.
+    pub fn begin_login(
+        &mut self,
+        from: IpAddr,
+        unlock: Option<&str>,
+        now: Instant,
+    ) -> Result<(Attempt, String), Guess> {
+        let Some(hash) = self.password_hash() else {
+            return Err(Guess::NotNow);
+        };
+        let attempt = self.guesses.begin(from, unlock, now).map_err(Self::refused)?;
+        Ok((attempt, hash))
     }
 
-    /// The result of checking a password (the caller runs the slow hash check outside
-    /// any lock): a session when right.
-    pub fn login_checked(&mut self, from: IpAddr, hash: &str, right: bool, now: Instant) -> Guess {
+    /// A guess that was let through but could not be checked now: it counts against
+    /// nobody.
+    pub fn withdraw(&mut self, attempt: &Attempt) {
+        self.guesses.withdraw(attempt);
+    }
+
+    /// The result of checking a login's password against `hash` (the caller made the
+    /// slow check outside any lock): a session when right.
+    pub fn login_checked(&mut self, attempt: Attempt, hash: &str, right: bool, now: Instant) -> Guess {
         if !right {
-            self.wrong_guess(from, now);
             return Guess::Wrong;
         }
+        self.guesses.forgive(&attempt);
         // The password may have changed while the hash was checked.
         if self.password_hash().as_deref() != Some(hash) {
             return Guess::Wrong;
@@ -168,28 +168,53 @@ impl Auth {
         self.open_session(hash.to_string(), now)
     }
 
-    /// First visit: the code from the screen, and the new password's hash (made by the
-    /// caller). Sets the password and opens a session when the code is right.
-    pub fn set_up(
-        &mut self,
-        from: IpAddr,
-        code: &str,
-        new_hash: String,
-        now: Instant,
-    ) -> Result<Guess, std::io::Error> {
-        if !self.may_guess(from, now) {
-            return Ok(Guess::TooMany);
+    /// First visit: checks the code from the screen (the setup code, or the unlock code
+    /// while the page is locked). Right: the caller hashes the new password and calls
+    /// [`Auth::finish_setup`]. Nothing is hashed for a wrong code.
+    pub fn begin_setup(&mut self, from: IpAddr, code: &str, now: Instant) -> Result<(), Guess> {
+        if self.password_hash().is_some() {
+            return Err(Guess::NotNow);
         }
+        let attempt = self.guesses.begin(from, Some(code), now).map_err(Self::refused)?;
+        let wanted = self.setup_code.clone().unwrap_or_default();
+        if !attempt.unlocked && !super::guesses::same_digits(&wanted, code) {
+            return Err(Guess::Wrong);
+        }
+        self.guesses.forgive(&attempt);
+        Ok(())
+    }
+
+    /// Sets the first password (its hash made by the caller after [`Auth::begin_setup`])
+    /// and opens a session, unless a password was set meanwhile.
+    pub fn finish_setup(&mut self, new_hash: String, now: Instant) -> Result<Guess, std::io::Error> {
         if self.password_hash().is_some() {
             return Ok(Guess::NotNow);
         }
-        let wanted = self.setup_code.clone().unwrap_or_default();
-        let given: String = code.chars().filter(char::is_ascii_digit).collect();
-        let wanted_digits: String = wanted.chars().filter(char::is_ascii_digit).collect();
-        if wanted_digits.is_empty() || !same(given.as_bytes(), wanted_digits.as_bytes()) {
-            self.wrong_guess(from, now);
+        self.set_password(new_hash, now)
+    }
+
+    /// A change of password by a logged-in person who gave the current one (checked
+    /// like a login, from [`Auth::begin_login`]): every session ends, and the one
+    /// returned is the only one open.
+    pub fn change_password(
+        &mut self,
+        attempt: Attempt,
+        old_hash: &str,
+        right: bool,
+        new_hash: String,
+        now: Instant,
+    ) -> Result<Guess, std::io::Error> {
+        if !right {
             return Ok(Guess::Wrong);
         }
+        self.guesses.forgive(&attempt);
+        if self.password_hash().as_deref() != Some(old_hash) {
+            return Ok(Guess::Wrong);
+        }
+        self.set_password(new_hash, now)
+    }
+
+    fn set_password(&mut self, new_hash: String, now: Instant) -> Result<Guess, std::io::Error> {
         match &mut self.store {
             Store::Memory(h) => *h = Some(new_hash.clone()),
             Store::Dir(dir) => {
@@ -197,6 +222,8 @@ impl Auth {
             }
         }
         self.setup_code = None;
+        // Sessions of the old password end (they hold its hash); close them now too.
+        self.sessions.retain(|_, s| s.hash == new_hash);
         Ok(self.open_session(new_hash, now))
     }
 
@@ -237,6 +264,14 @@ impl Auth {
         session.last_seen = now;
         Some(SessionView {
             csrf: session.csrf.clone(),
+        })
+    }
+
+    /// Whether the session behind a token is still open (without counting as a use).
+    pub fn session_open(&mut self, token: &str, now: Instant) -> bool {
+        let current = self.password_hash();
+        self.sessions.get(token).is_some_and(|s| {
+            now.saturating_duration_since(s.last_seen) < SESSION_IDLE && current.as_deref() == Some(s.hash.as_str())
         })
     }
 

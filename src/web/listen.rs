@@ -1,7 +1,10 @@
 //! Accepting web connections from a LAN that is not friendly: at most
 //! [`MAX_CONNECTIONS`] at once and [`MAX_PER_ADDRESS`] from one address, 10 s to say
-//! anything and to finish the TLS handshake, 10 s to send a request's headers. The HTTPS
-//! port also answers plain HTTP, with a redirect to HTTPS only.
+//! anything and to finish the TLS handshake, 10 s to send a request's headers and
+//! [`REQUEST_TIMEOUT`] for a whole request, its body included. When every place is
+//! taken, a newcomer's address takes the oldest connection of the address holding the
+//! most: a few addresses cannot lock everyone else out. The HTTPS port also answers
+//! plain HTTP, with a redirect to HTTPS only.
 
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -22,34 +25,87 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const MAX_PER_ADDRESS: usize = 16;
 /// Time to send the first byte, to finish the TLS handshake, and to send headers.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for a whole request, from its headers to the answer's start (a body sent a byte
+/// at a time is cut off here). An event stream's answer goes on after it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE: u8 = 0x16;
 
+/// One open connection: when it came, and how to close it.
+struct Open {
+    id: u64,
+    evict: CancellationToken,
+}
+
 #[derive(Default)]
 struct Counts {
     all: usize,
-    by_address: HashMap<IpAddr, usize>,
+    next_id: u64,
+    /// Each address's connections, oldest first.
+    by_address: HashMap<IpAddr, Vec<Open>>,
+}
+
+impl Counts {
+    /// Closes the oldest connection of the address holding the most, if it holds more
+    /// than `from` would after its new one.
+    fn evict_for(&mut self, from: IpAddr) -> bool {
+        let mine = self.by_address.get(&from).map_or(0, Vec::len);
+        let Some((&heaviest, held)) = self
+            .by_address
+            .iter()
+            .filter(|(a, _)| **a != from)
+            .max_by_key(|(_, open)| open.len())
+        else {
+            return false;
+        };
+        if held.len() <= mine + 1 {
+            return false;
+        }
+        let open = self.by_address.get_mut(&heaviest).expect("found above");
+        let oldest = open.remove(0);
+        if open.is_empty() {
+            self.by_address.remove(&heaviest);
+        }
+        self.all -= 1;
+        oldest.evict.cancel();
+        tracing::debug!(address = %heaviest, "web connection closed to make room for another address");
+        true
+    }
 }
 
 /// Holds one connection's place in the counts until dropped.
 struct Place {
     counts: Arc<Mutex<Counts>>,
     from: IpAddr,
+    id: u64,
+    /// Cancelled when another address takes this place.
+    evicted: CancellationToken,
 }
 
 impl Place {
     fn take(counts: &Arc<Mutex<Counts>>, from: IpAddr) -> Option<Place> {
         let mut c = counts.lock().unwrap();
-        let mine = c.by_address.get(&from).copied().unwrap_or(0);
-        if c.all >= MAX_CONNECTIONS || mine >= MAX_PER_ADDRESS {
+        let mine = c.by_address.get(&from).map_or(0, Vec::len);
+        if mine >= MAX_PER_ADDRESS {
+            return None;
+        }
+        if c.all >= MAX_CONNECTIONS && !c.evict_for(from) {
             return None;
         }
         c.all += 1;
-        *c.by_address.entry(from).or_default() += 1;
+        c.next_id += 1;
+        let id = c.next_id;
+        let evicted = CancellationToken::new();
+        c.by_address.entry(from).or_default().push(Open {
+            id,
+            evict: evicted.clone(),
+        });
         Some(Place {
             counts: counts.clone(),
             from,
+            id,
+            evicted,
         })
     }
 }
@@ -57,13 +113,17 @@ impl Place {
 impl Drop for Place {
     fn drop(&mut self) {
         let mut c = self.counts.lock().unwrap();
-        c.all -= 1;
-        if let Some(n) = c.by_address.get_mut(&self.from) {
-            *n -= 1;
-            if *n == 0 {
-                c.by_address.remove(&self.from);
-            }
+        let Some(open) = c.by_address.get_mut(&self.from) else {
+            return; // evicted: already out of the counts
+        };
+        let Some(i) = open.iter().position(|o| o.id == self.id) else {
+            return;
+        };
+        open.remove(i);
+        if open.is_empty() {
+            c.by_address.remove(&self.from);
         }
+        c.all -= 1;
     }
 }
 
@@ -96,9 +156,11 @@ pub async fn serve(
         };
         let (acceptor, app, plain, stop) = (acceptor.clone(), app.clone(), plain.clone(), stop.clone());
         tokio::spawn(async move {
+            let evicted = place.evicted.clone();
             let _place = place;
             tokio::select! {
                 _ = stop.cancelled() => {}
+                _ = evicted.cancelled() => {}
                 _ = connection(stream, peer, acceptor, app, plain) => {}
             }
         });
@@ -134,7 +196,19 @@ where
 {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request.map(axum::body::Body::new))
+        let answer = app.clone().oneshot(request.map(axum::body::Body::new));
+        async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+                Ok(answered) => answered,
+                Err(_) => {
+                    tracing::debug!(%peer, "web request took too long; closed");
+                    let mut late = (StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response();
+                    late.headers_mut()
+                        .insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                    Ok(late)
+                }
+            }
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -220,6 +294,30 @@ mod tests {
             .filter_map(|i| Place::take(&counts, IpAddr::from([10, 0, 1, i as u8])))
             .collect();
         assert_eq!(many.len(), MAX_CONNECTIONS);
+        // One each: nobody holds more than a newcomer would.
         assert!(Place::take(&counts, IpAddr::from([10, 0, 2, 1])).is_none());
+    }
+
+    #[test]
+    fn a_full_house_of_few_addresses_makes_room_for_a_new_one() {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let hogs: Vec<IpAddr> = (1..=4).map(|i| IpAddr::from([10, 0, 0, i])).collect();
+        let held: Vec<Place> = hogs
+            .iter()
+            .flat_map(|a| {
+                (0..MAX_PER_ADDRESS)
+                    .map(|_| Place::take(&counts, *a).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(counts.lock().unwrap().all, MAX_CONNECTIONS);
+        let newcomer = Place::take(&counts, IpAddr::from([10, 0, 9, 9])).expect("room made");
+        let evicted: Vec<&Place> = held.iter().filter(|p| p.evicted.is_cancelled()).collect();
+        assert_eq!(evicted.len(), 1, "one hog connection closed");
+        assert_eq!(counts.lock().unwrap().all, MAX_CONNECTIONS);
+        drop(held);
+        drop(newcomer);
+        let c = counts.lock().unwrap();
+        assert_eq!((c.all, c.by_address.len()), (0, 0), "every place given back once");
     }
 }

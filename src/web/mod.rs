@@ -3,12 +3,14 @@
 //!
 //! - [`listen`]: accepting connections (TLS, or plain HTTP that only redirects), with
 //!   caps per address and in all and timeouts.
-//! - [`auth`]: the one-time setup code, the password, sessions and CSRF tokens, the
-//!   limit on guesses (sans-IO); [`password`]: the argon2 hash file.
+//! - [`auth`]: the one-time setup code, the password, sessions and CSRF tokens;
+//!   [`guesses`]: the limits on guesses and the unlock code for the screen (both
+//!   sans-IO); [`password`]: the argon2 hash file and the bound on hashes at once.
 //! - [`routes`]: the pages and the API behind them; the assets are embedded.
 //! - [`logbuf`]: the last log lines, for the Log page.
 
 pub mod auth;
+pub mod guesses;
 pub mod listen;
 mod live_routes;
 pub mod logbuf;
@@ -18,6 +20,7 @@ mod routes;
 pub mod rtc;
 mod session;
 mod settings;
+pub mod settings_guard;
 mod visitor_routes;
 pub mod visitors;
 
@@ -114,6 +117,8 @@ pub(crate) struct App {
     pub station: mpsc::WeakUnboundedSender<Command>,
     pub config_file: Option<PathBuf>,
     pub started: Instant,
+    /// The permits to make a password hash (bounded memory).
+    pub hashing: password::Hashing,
 }
 
 impl App {
@@ -157,6 +162,7 @@ pub async fn start(
         station,
         config_file: settings.config_file,
         started: Instant::now(),
+        hashing: password::Hashing::default(),
     });
     let router = routes::router(app.clone());
     let redirect_router = listen::redirect_router(addr.port());

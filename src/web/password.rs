@@ -1,9 +1,22 @@
 //! The web page's password: an argon2id hash in `web-password` in the state directory
 //! (mode 0600). The password itself is never stored or logged.
+//!
+//! A hash costs [`HASH_MEMORY_KIB`] of memory on purpose, so the web page makes at most
+//! [`HASHES_AT_ONCE`] at a time ([`Hashing`]) and refuses the rest at once: the memory
+//! hashing can take is bounded by their product, whatever strangers send.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Memory one hash takes (argon2id's m, the recommended minimum of RFC 9106's second
+/// choice and OWASP: 19 MiB).
+pub const HASH_MEMORY_KIB: u32 = 19 * 1024;
+/// Passes over that memory (argon2id's t).
+pub const HASH_PASSES: u32 = 2;
+/// Hashes made at once by the web page; more are refused until one is done.
+pub const HASHES_AT_ONCE: usize = 2;
 
 /// The file beside the station's identity that holds the hash.
 pub const FILE_NAME: &str = "web-password";
@@ -47,11 +60,17 @@ pub fn acceptable(password: &str) -> Result<(), PasswordError> {
     }
 }
 
-/// Makes the PHC string (argon2id, default parameters, random salt) for `password`.
+/// argon2id with this page's bounded parameters.
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(HASH_MEMORY_KIB, HASH_PASSES, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Makes the PHC string (argon2id, [`HASH_MEMORY_KIB`], random salt) for `password`.
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     acceptable(password)?;
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| PasswordError::Hash(e.to_string()))?;
-    Argon2::default()
+    hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| PasswordError::Hash(e.to_string()))
@@ -63,8 +82,64 @@ pub fn verify(stored: &str, password: &str) -> bool {
         return false;
     }
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
+        // A stored hash asking for more memory than ours is not ours: never made.
+        Ok(parsed) if memory_kib(&parsed).is_some_and(|m| m <= HASH_MEMORY_KIB) => {
+            hasher().verify_password(password.as_bytes(), &parsed).is_ok()
+        }
+        _ => false,
+    }
+}
+
+fn memory_kib(parsed: &PasswordHash<'_>) -> Option<u32> {
+    parsed.params.get_decimal("m")
+}
+
+/// The permits to make a hash: at most [`HASHES_AT_ONCE`] at a time.
+#[derive(Clone)]
+pub struct Hashing(Arc<tokio::sync::Semaphore>);
+
+impl Default for Hashing {
+    fn default() -> Self {
+        bound_freed_memory();
+        Self(Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)))
+    }
+}
+
+impl Hashing {
+    /// A permit, or None when [`HASHES_AT_ONCE`] hashes are being made.
+    pub fn try_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+
+    /// Runs `work` (a hash or its check) on a blocking thread while holding `permit`.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .ok()
+    }
+}
+
+/// A hash's memory goes back to the system when it is freed. glibc serves large blocks
+/// from its heaps once such a block has been freed (its threshold for mapping them
+/// rises), and each blocking thread can hold a heap of its own: a burst of hashes left
+/// the station's memory at a gigabyte. A fixed threshold of 16 MiB keeps such blocks
+/// mapped, and unmapped when freed, while pictures (4 MiB at most for 1080p) stay in the
+/// heaps that recycle them.
+fn bound_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only changes the allocator's tuning; it is called once.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+        });
     }
 }
 

@@ -44,6 +44,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/login", post(login))
         .route("/api/setup", post(set_up))
         .route("/api/logout", post(log_out))
+        .route("/api/password", post(change_password))
         .route("/api/session", get(session))
         .route("/api/status", get(status))
         .route("/api/events", get(events))
@@ -105,12 +106,21 @@ async fn access(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 #[derive(Deserialize)]
 struct LoginForm {
     password: String,
+    /// The unlock code from the station's screen, while the page is locked.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct SetupForm {
     code: String,
     password: String,
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current: String,
+    new: String,
 }
 
 fn guess_answer(guess: Guess) -> Response {
@@ -124,10 +134,50 @@ fn guess_answer(guess: Guess) -> Response {
         Guess::TooMany => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, "60")],
-            "too many wrong guesses; wait a minute",
+            Json(serde_json::json!({ "error": "too many wrong guesses; wait a minute" })),
+        )
+            .into_response(),
+        Guess::LockedOut => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(serde_json::json!({
+                "error": "too many wrong guesses from the network: type the code shown on the station's screen",
+                "code_from_screen": true,
+            })),
         )
             .into_response(),
         Guess::NotNow => (StatusCode::CONFLICT, "not now").into_response(),
+    }
+}
+
+/// Every hash slot is taken: refused at once (the memory hashing takes stays bounded).
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        "busy checking other passwords; try again in a moment",
+    )
+        .into_response()
+}
+
+/// The password file could not be written.
+fn not_stored(e: &std::io::Error) -> Response {
+    tracing::warn!(error = %e, "cannot store the web password");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("cannot store the password: {e}"),
+    )
+        .into_response()
+}
+
+/// Logs a refused guess with its address, never what was typed. Wrong guesses are
+/// bounded by the limits, so each is a warning; refusals past them are not (a flood
+/// would fill the journal), and the lock itself is logged once when it engages.
+fn log_refusal(what: &str, from: std::net::IpAddr, guess: &Guess) {
+    match guess {
+        Guess::Wrong => tracing::warn!(%from, "wrong {what}"),
+        Guess::TooMany => tracing::debug!(%from, "{what} refused: too many wrong guesses from this address"),
+        Guess::LockedOut => tracing::debug!(%from, "{what} refused: the page is locked"),
+        _ => {}
     }
 }
 
@@ -137,19 +187,29 @@ async fn login(
     Json(form): Json<LoginForm>,
 ) -> Response {
     let from = peer.ip();
-    let hash = {
-        let mut auth = app.shared.auth.lock().unwrap();
-        if !auth.may_guess(from, Instant::now()) {
-            return guess_answer(Guess::TooMany);
-        }
-        match auth.password_hash() {
-            Some(h) => h,
-            None => return guess_answer(Guess::NotNow),
+    // The limits first: a refused guess costs nothing, not even a hash slot.
+    let begun = app
+        .shared
+        .auth
+        .lock()
+        .unwrap()
+        .begin_login(from, form.code.as_deref(), Instant::now());
+    let (attempt, hash) = match begun {
+        Ok(b) => b,
+        Err(guess) => {
+            log_refusal("web password", from, &guess);
+            return guess_answer(guess);
         }
     };
-    // The hash check takes tens of milliseconds on purpose: off the async threads.
+    let Some(permit) = app.hashing.try_permit() else {
+        app.shared.auth.lock().unwrap().withdraw(&attempt);
+        return busy();
+    };
+    // The check takes tens of milliseconds on purpose: off the async threads.
     let stored = hash.clone();
-    let right = tokio::task::spawn_blocking(move || super::password::verify(&stored, &form.password))
+    let right = app
+        .hashing
+        .run(permit, move || super::password::verify(&stored, &form.password))
         .await
         .unwrap_or(false);
     let guess = app
@@ -157,10 +217,8 @@ async fn login(
         .auth
         .lock()
         .unwrap()
-        .login_checked(from, &hash, right, Instant::now());
-    if guess == Guess::Wrong {
-        tracing::warn!(%from, "wrong web password");
-    }
+        .login_checked(attempt, &hash, right, Instant::now());
+    log_refusal("web password", from, &guess);
     guess_answer(guess)
 }
 
@@ -169,34 +227,99 @@ async fn set_up(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(form): Json<SetupForm>,
 ) -> Response {
+    let from = peer.ip();
     if let Err(e) = super::password::acceptable(&form.password) {
         return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
     }
-    let new_hash = match tokio::task::spawn_blocking(move || super::password::hash(&form.password)).await {
-        Ok(Ok(h)) => h,
-        _ => return (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response(),
+    // Every check before the hash: a stranger's request costs no memory.
+    let checked = app
+        .shared
+        .auth
+        .lock()
+        .unwrap()
+        .begin_setup(from, &form.code, Instant::now());
+    if let Err(guess) = checked {
+        log_refusal("web setup code", from, &guess);
+        return guess_answer(guess);
+    }
+    let Some(permit) = app.hashing.try_permit() else {
+        return busy();
+    };
+    let password = form.password;
+    let Some(Ok(new_hash)) = app.hashing.run(permit, move || super::password::hash(&password)).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response();
+    };
+    let result = app.shared.auth.lock().unwrap().finish_setup(new_hash, Instant::now());
+    match result {
+        Ok(guess) => {
+            if matches!(guess, Guess::Right { .. }) {
+                tracing::info!(%from, "web password set");
+            }
+            guess_answer(guess)
+        }
+        Err(e) => not_stored(&e),
+    }
+}
+
+/// A new password, given the current one: every other session ends, and this browser
+/// gets a new session.
+async fn change_password(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    _: Changing,
+    Json(form): Json<PasswordForm>,
+) -> Response {
+    let from = peer.ip();
+    if let Err(e) = super::password::acceptable(&form.new) {
+        return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+    }
+    let begun = app.shared.auth.lock().unwrap().begin_login(from, None, Instant::now());
+    let (attempt, old_hash) = match begun {
+        Ok(b) => b,
+        Err(guess) => {
+            log_refusal("current web password", from, &guess);
+            return guess_answer(guess);
+        }
+    };
+    let Some(permit) = app.hashing.try_permit() else {
+        app.shared.auth.lock().unwrap().withdraw(&attempt);
+        return busy();
+    };
+    let stored = old_hash.clone();
+    let (current, new) = (form.current, form.new);
+    let work = move || {
+        let right = super::password::verify(&stored, &current);
+        let hashed = right.then(|| super::password::hash(&new));
+        (right, hashed)
+    };
+    let Some((right, hashed)) = app.hashing.run(permit, work).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response();
+    };
+    let new_hash = match hashed {
+        Some(Ok(h)) => h,
+        Some(Err(_)) => return (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response(),
+        None => String::new(),
     };
     let result = app
         .shared
         .auth
         .lock()
         .unwrap()
-        .set_up(peer.ip(), &form.code, new_hash, Instant::now());
+        .change_password(attempt, &old_hash, right, new_hash, Instant::now());
     match result {
         Ok(guess) => {
-            if matches!(guess, Guess::Right { .. }) {
-                tracing::info!(from = %peer.ip(), "web password set");
+            match &guess {
+                Guess::Right { .. } => tracing::info!(%from, "web password changed; every other session ended"),
+                other => log_refusal("current web password", from, other),
+            }
+            // The session is good; only the confirmation is wrong (401 would send the
+            // page to its login).
+            if guess == Guess::Wrong {
+                return (StatusCode::FORBIDDEN, "the current password is wrong").into_response();
             }
             guess_answer(guess)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot store the web password");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot store the password: {e}"),
-            )
-                .into_response()
-        }
+        Err(e) => not_stored(&e),
     }
 }
 
@@ -214,6 +337,7 @@ fn status_json(app: &App) -> serde_json::Value {
     if let Some(s) = &mut status {
         // The code belongs on the station's screen only.
         s.web_setup_code = None;
+        s.web_unlock_code = None;
     }
     serde_json::json!({
         "status": status,
@@ -228,11 +352,24 @@ async fn status(State(app): State<Arc<App>>, _: Authed) -> Json<serde_json::Valu
 
 /// The status as server-sent events: one at once, then one per change, at most two a
 /// second.
-async fn events(State(app): State<Arc<App>>, _: Authed) -> Response {
-    let changes = tokio_stream::wrappers::WatchStream::new(app.shared.status.subscribe());
+/// The stream ends within a second of its session (logout, a new password, idle time).
+async fn events(State(app): State<Arc<App>>, authed: Authed) -> Response {
+    let changes = tokio_stream::wrappers::WatchStream::new(app.shared.status.subscribe())
+        .throttle(Duration::from_millis(500))
+        .map(|_| true);
+    let checks =
+        tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_secs(1))).map(|_| false);
     let app2 = app.clone();
     let stream = changes
-        .throttle(Duration::from_millis(500))
+        .merge(checks)
+        .take_while(move |_| {
+            app.shared
+                .auth
+                .lock()
+                .unwrap()
+                .session_open(&authed.token, Instant::now())
+        })
+        .filter(|changed| *changed)
         .map(move |_| Event::default().json_data(status_json(&app2)));
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }

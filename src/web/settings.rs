@@ -3,7 +3,7 @@
 //! atomically, and applied by the running station.
 
 use super::session::{Authed, Changing};
-use super::App;
+use super::{settings_guard, App};
 use crate::config::{Config, ConfigError};
 use crate::station::Command;
 use axum::extract::State;
@@ -32,20 +32,38 @@ async fn read(State(app): State<Arc<App>>, _: Authed) -> Response {
         Ok(t) => t,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display())).into_response(),
     };
+    // Passwords never go to the page (see settings_guard).
+    let shown = settings_guard::masked_text(&text).unwrap_or_else(|| masked_lines(&text));
     match Config::parse(&text, path) {
         Ok(config) => Json(serde_json::json!({
             "file": path.display().to_string(),
-            "text": text,
-            "config": config,
+            "text": shown,
+            "config": settings_guard::masked(config),
         }))
         .into_response(),
         Err(e) => Json(serde_json::json!({
             "file": path.display().to_string(),
-            "text": text,
+            "text": shown,
             "problem": e.to_string(),
         }))
         .into_response(),
     }
+}
+
+/// A file that is not TOML cannot be masked field by field: every line that sets a
+/// password is masked whole.
+fn masked_lines(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let key = line.trim_start().split('=').next().unwrap_or("").trim();
+            if key == "password" {
+                format!("password = \"{}\"", settings_guard::MASK)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 async fn download(State(app): State<Arc<App>>, _: Authed) -> Response {
@@ -88,8 +106,14 @@ async fn save(State(app): State<Arc<App>>, _: Changing, Json(save): Json<Save>) 
         return no_file();
     };
     let from_form = save.text.is_none();
+    // The file being replaced: its passwords stand for masked ones, and its paths are
+    // the appliance's.
+    let current = tokio::fs::read_to_string(&path)
+        .await
+        .ok()
+        .and_then(|t| Config::parse(&t, &path).ok());
     let text = match (save.text, save.config) {
-        (Some(text), _) => text,
+        (Some(text), _) => settings_guard::unmask_text(&text, current.as_ref()).unwrap_or(text),
         (None, Some(values)) => match toml::to_string(&without_nulls(values)) {
             Ok(t) => t,
             Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, "", 0, e.to_string()),
@@ -97,13 +121,17 @@ async fn save(State(app): State<Arc<App>>, _: Changing, Json(save): Json<Save>) 
         (None, None) => return refused(StatusCode::BAD_REQUEST, "", 0, "nothing to save".into()),
     };
     // The same checks as `doorway check-config`, against the file's own name.
-    let config = match Config::parse(&text, &path) {
+    let mut config = match Config::parse(&text, &path) {
         Ok(c) => c,
         Err(ConfigError::Invalid {
             line, field, message, ..
         }) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &field, line, message),
         Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, "", 0, e.to_string()),
     };
+    settings_guard::unmask(&mut config, current.as_ref());
+    if let Err(no) = settings_guard::allowed(current.as_ref(), &config, &path) {
+        return refused(StatusCode::UNPROCESSABLE_ENTITY, &no.field, 0, no.message);
+    }
     // The form's values come in a map's order; the file keeps the config's own order.
     let text = match from_form {
         true => toml::to_string(&config).unwrap_or(text),
@@ -146,23 +174,33 @@ fn without_nulls(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Replaces the file through a temporary one beside it, keeping its permissions.
+/// Replaces the file through a temporary one beside it, keeping its permissions. The
+/// temporary file is made with them (0600 for a new file), never readable by others
+/// for a moment, and is on disk before it takes the file's place.
 async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let path = path.to_path_buf();
     let bytes = bytes.to_vec();
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        let mode = std::fs::metadata(&path).map(|m| m.permissions()).ok();
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
         let mut temporary = path.as_os_str().to_owned();
         temporary.push(".new");
         let temporary = std::path::PathBuf::from(temporary);
-        let mut file = std::fs::File::create(&temporary)?;
+        let _ = std::fs::remove_file(&temporary);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o700)
+            .open(&temporary)?;
         file.write_all(&bytes)?;
-        if let Some(mode) = mode {
-            file.set_permissions(mode)?;
-        }
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
-        std::fs::rename(&temporary, &path)
+        std::fs::rename(&temporary, &path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })
     .await
     .map_err(std::io::Error::other)?

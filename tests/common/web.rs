@@ -27,6 +27,8 @@ impl Reply {
 /// A browser of the station's page.
 pub struct Browser {
     pub addr: SocketAddr,
+    /// The address it connects from (any loopback address names another machine).
+    pub from: Option<std::net::IpAddr>,
     tls: tokio_rustls::TlsConnector,
     /// The session cookie, once logged in.
     pub cookie: Option<String>,
@@ -42,6 +44,7 @@ impl Browser {
         let (config, _) = doorway::security::tls::client_config(&me, Some(pin)).unwrap();
         Browser {
             addr,
+            from: None,
             tls: tokio_rustls::TlsConnector::from(config),
             cookie: None,
             csrf: String::new(),
@@ -60,13 +63,23 @@ impl Browser {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("doorway.local").unwrap();
-        let stream = self
-            .tls
-            .connect(name, tcp)
+        self.try_request(method, path, body, headers)
             .await
-            .expect("TLS with the station's certificate");
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A request that may fail on the way (a station refusing or closing connections).
+    pub async fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, String> {
+        let stream = self
+            .connect()
+            .await
+            .map_err(|e| format!("TLS with the station's certificate: {e}"))?;
         let reply = exchange(
             hyper_util::rt::TokioIo::new(stream),
             method,
@@ -76,13 +89,24 @@ impl Browser {
             &self.csrf,
             headers,
         )
-        .await;
+        .await?;
         if let Some(set) = reply.headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
             let pair = set.split(';').next().unwrap_or("");
             let value = pair.split_once('=').map(|(_, v)| v).unwrap_or("");
             self.cookie = (!value.is_empty()).then(|| pair.to_string());
         }
-        reply
+        Ok(reply)
+    }
+
+    /// A TLS connection to the page, from [`Browser::from`] when set.
+    pub async fn connect(&self) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        if let Some(from) = self.from {
+            socket.bind(SocketAddr::new(from, 0))?;
+        }
+        let tcp = socket.connect(self.addr).await?;
+        let name = rustls::pki_types::ServerName::try_from("doorway.local").unwrap();
+        self.tls.connect(name, tcp).await
     }
 
     /// Logs in (or sets up with the screen's code first); keeps the CSRF token.
@@ -115,7 +139,9 @@ impl Browser {
 /// A plain HTTP request (no TLS) to `addr`.
 pub async fn plain(addr: SocketAddr, path: &str) -> Reply {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    exchange(hyper_util::rt::TokioIo::new(tcp), "GET", path, None, None, "", &[]).await
+    exchange(hyper_util::rt::TokioIo::new(tcp), "GET", path, None, None, "", &[])
+        .await
+        .unwrap()
 }
 
 async fn exchange<S>(
@@ -126,11 +152,13 @@ async fn exchange<S>(
     cookie: Option<&str>,
     csrf: &str,
     headers: &[(&str, &str)],
-) -> Reply
+) -> Result<Reply, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let mut request = hyper::Request::builder()
         .method(method)
@@ -155,7 +183,7 @@ where
     let request = request
         .body(http_body_util::Full::new(hyper::body::Bytes::from(bytes)))
         .unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     // An event stream never ends: take what came within a moment.
@@ -167,5 +195,5 @@ where
             body.extend_from_slice(data);
         }
     }
-    Reply { status, headers, body }
+    Ok(Reply { status, headers, body })
 }

@@ -57,13 +57,13 @@ fn hall_wiring(p1: u16, p2: u16) -> Wiring {
 /// A clean start for `scenario`: no guest of an earlier one still runs, and its artifacts
 /// directory is empty. Prints what else keeps the machine busy.
 fn artifacts(scenario: &str) -> PathBuf {
-    let strays = super::harness::stray_guests();
+    let strays = super::host::stray_guests();
     assert!(
         strays.is_empty(),
         "{scenario}: guests of an earlier scenario still run:\n{}",
         strays.join("\n")
     );
-    println!("{scenario}: {}", super::harness::machine_load());
+    println!("{scenario}: {}", super::host::machine_load());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/vm-artifacts")
         .join(scenario);
@@ -246,7 +246,7 @@ impl Station {
             now.subsec_millis()
         ));
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_doorway"));
-        let touchscreen = super::harness::touchscreen_helper();
+        let touchscreen = super::host::touchscreen_helper();
         guest.sh(&format!(
             "mkfifo /tmp/touch && (setsid {} /tmp/touch > /tmp/out/touchscreen.log 2>&1 &)",
             touchscreen.display()

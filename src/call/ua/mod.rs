@@ -83,6 +83,20 @@ impl From<rsipstack::Error> for UaError {
     }
 }
 
+/// A station name as the inside of a SIP display name's quoted string (RFC 3261
+/// quoted-pair for `"` and `\`); control characters, which the config refuses, are
+/// dropped should one get through.
+pub fn quoted_display_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Identity and timing of the user agent.
 #[derive(Debug, Clone)]
 pub struct UaSettings {

@@ -45,11 +45,21 @@ async function loginPage() {
     }
     const path = access.setup ? '/api/setup' : '/api/login';
     const body = access.setup ? { code: data.code, password: data.password } : { password: data.password };
+    if (!access.setup && data.code) body.code = data.code;
     const r = await api('POST', path, body);
     if (r.ok) {
       location.href = '/';
     } else if (r.status === 429) {
-      problem.textContent = 'Too many wrong tries. Wait a minute.';
+      const why = await r.json().catch(() => ({}));
+      if (why.code_from_screen) {
+        // Locked by strangers' guesses: the code on the station's screen lets its owner in.
+        if (!access.setup) $('#unlock').hidden = false;
+        problem.textContent = 'Too many wrong tries from the network. Type the code now shown on the station\'s screen.';
+      } else {
+        problem.textContent = 'Too many wrong tries. Wait a minute.';
+      }
+    } else if (r.status === 503) {
+      problem.textContent = 'The station is busy. Try again in a moment.';
     } else if (r.status === 401) {
       problem.textContent = access.setup ? 'That is not the code on the screen.' : 'Wrong password.';
     } else if (r.status === 409) {
@@ -294,6 +304,24 @@ function showSaveResult(r, body) {
   result.textContent = 'Not saved: ' + (body.field ? body.field + ': ' : '') + (body.message || 'error');
 }
 
+// A new password: every other browser is logged out; this one gets a new session.
+async function changePassword(e) {
+  e.preventDefault();
+  const form = e.target;
+  const data = Object.fromEntries(new FormData(form));
+  const r = await api('POST', '/api/password', { current: data.current, new: data.new });
+  const result = $('#password-result');
+  if (r.ok) {
+    csrf = (await r.json()).csrf;
+    form.reset();
+    result.className = '';
+    result.textContent = 'Password changed. Every other browser must log in again.';
+  } else {
+    result.className = 'problem';
+    result.textContent = r.status === 403 ? 'The current password is wrong.' : await r.text();
+  }
+}
+
 async function settingsPage() {
   const r = await api('GET', '/api/config');
   if (!r.ok) {
@@ -494,7 +522,10 @@ async function appPage() {
     showLog();
     $('#log-refresh').onclick = showLog;
   }
-  if (page === 'settings') settingsPage();
+  if (page === 'settings') {
+    settingsPage();
+    $('#password-form').addEventListener('submit', changePassword);
+  }
   if (page === 'visitors') visitorsPage();
   if (page === 'live') livePage();
 }
