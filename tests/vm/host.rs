@@ -84,7 +84,8 @@ pub fn machine_load() -> String {
     let mut busy: Vec<(u64, String)> = sample()
         .into_iter()
         .filter_map(|(pid, (name, used))| {
-            let was = before.get(&pid).map_or(used, |b| b.1);
+            // A process born within the second counts all it used.
+            let was = before.get(&pid).map_or(0, |b| b.1);
             let delta = used.saturating_sub(was);
             (delta > 5).then(|| (delta, format!("{name} ({pid}) {delta}%")))
         })
