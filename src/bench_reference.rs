@@ -40,7 +40,7 @@ pub(super) struct Ports {
 impl Ports {
     pub fn allocate() -> Result<Self, BenchError> {
         let pair = |taken: &[u16]| {
-            media::ports::allocate_pair([127, 0, 0, 1].into(), 40000, 40998, taken)
+            media::ports::allocate_pair([127, 0, 0, 1].into(), 26000, 26998, taken)
                 .ok_or_else(|| failed("no free port"))
         };
         let video = pair(&[])?;

@@ -154,7 +154,7 @@ fn four_stations_hear_and_see_each_other_and_go_on_when_one_leaves() {
     let lo = [127, 0, 0, 1].into();
     let mut taken = vec![];
     let mut pair = || {
-        let p = media::ports::allocate_pair(lo, 47000, 47998, &taken).unwrap();
+        let p = media::ports::allocate_pair(lo, 21000, 21998, &taken).unwrap();
         taken.push(p);
         p
     };

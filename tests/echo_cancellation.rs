@@ -18,7 +18,7 @@ fn audio_flows_through_the_echo_canceller() {
     let lo = [127, 0, 0, 1].into();
     let ports: Vec<u16> = (0..4)
         .scan(vec![], |taken: &mut Vec<u16>, _| {
-            let p = media::ports::allocate_pair(lo, 42000, 42998, taken).unwrap();
+            let p = media::ports::allocate_pair(lo, 22000, 22998, taken).unwrap();
             taken.push(p);
             Some(p)
         })

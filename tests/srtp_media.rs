@@ -63,7 +63,7 @@ fn encrypted_media_decodes_and_a_wrong_key_decodes_nothing() {
     let lo = [127, 0, 0, 1].into();
     let ports: Vec<u16> = (0..4)
         .scan(vec![], |taken: &mut Vec<u16>, _| {
-            let p = media::ports::allocate_pair(lo, 43000, 43998, taken).unwrap();
+            let p = media::ports::allocate_pair(lo, 24000, 24998, taken).unwrap();
             taken.push(p);
             Some(p)
         })

@@ -3,7 +3,10 @@
 use std::net::{IpAddr, UdpSocket};
 
 /// Finds a free RTP/RTCP pair in `min..=max`, starting at a random place so that two
-/// stations on one machine (tests, demo) do not race for the same ports.
+/// stations on one machine (tests, demo) do not race for the same ports. The range
+/// should lie outside the kernel's ephemeral ports (`ip_local_port_range`, 32768-60999
+/// by default; the station's default is 10000-20000): there any socket bound to port 0
+/// can take a port between this probe and the pipeline's own bind.
 pub fn allocate_pair(bind: IpAddr, min: u16, max: u16, skip: &[u16]) -> Option<u16> {
     let first = min.div_ceil(2) * 2;
     let pairs = ((max.saturating_sub(first)) / 2).max(1) as u32;
