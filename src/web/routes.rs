@@ -159,7 +159,33 @@ fn busy() -> Response {
         .into_response()
 }
 
-/// The password file could not be written.
+/// A password guess that passed the limits (`begun`), with a hash slot to check it in;
+/// or the answer: its refusal (logged as `what`), or "busy" with the guess withdrawn.
+fn with_hash_slot(
+    app: &App,
+    from: std::net::IpAddr,
+    what: &str,
+    begun: Result<(super::auth::Attempt, String), Guess>,
+) -> Result<(super::auth::Attempt, String, tokio::sync::OwnedSemaphorePermit), Box<Response>> {
+    let (attempt, hash) = begun.map_err(|guess| {
+        log_refusal(what, from, &guess);
+        Box::new(guess_answer(guess))
+    })?;
+    match app.hashing.try_permit() {
+        Some(permit) => Ok((attempt, hash, permit)),
+        None => {
+            app.shared.auth.lock().unwrap().withdraw(&attempt);
+            Err(Box::new(busy()))
+        }
+    }
+}
+
+/// The hash could not be made (should not happen with fixed parameters).
+fn not_hashed() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response()
+}
+
+/// The password file could not be written./// The password file could not be written.
 fn not_stored(e: &std::io::Error) -> Response {
     tracing::warn!(error = %e, "cannot store the web password");
     (
@@ -194,16 +220,9 @@ async fn login(
         .lock()
         .unwrap()
         .begin_login(from, form.code.as_deref(), Instant::now());
-    let (attempt, hash) = match begun {
-        Ok(b) => b,
-        Err(guess) => {
-            log_refusal("web password", from, &guess);
-            return guess_answer(guess);
-        }
-    };
-    let Some(permit) = app.hashing.try_permit() else {
-        app.shared.auth.lock().unwrap().withdraw(&attempt);
-        return busy();
+    let (attempt, hash, permit) = match with_hash_slot(&app, from, "web password", begun) {
+        Ok(let_through) => let_through,
+        Err(answer) => return *answer,
     };
     // The check takes tens of milliseconds on purpose: off the async threads.
     let stored = hash.clone();
@@ -247,7 +266,7 @@ async fn set_up(
     };
     let password = form.password;
     let Some(Ok(new_hash)) = app.hashing.run(permit, move || super::password::hash(&password)).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response();
+        return not_hashed();
     };
     let result = app.shared.auth.lock().unwrap().finish_setup(new_hash, Instant::now());
     match result {
@@ -274,16 +293,9 @@ async fn change_password(
         return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
     }
     let begun = app.shared.auth.lock().unwrap().begin_login(from, None, Instant::now());
-    let (attempt, old_hash) = match begun {
-        Ok(b) => b,
-        Err(guess) => {
-            log_refusal("current web password", from, &guess);
-            return guess_answer(guess);
-        }
-    };
-    let Some(permit) = app.hashing.try_permit() else {
-        app.shared.auth.lock().unwrap().withdraw(&attempt);
-        return busy();
+    let (attempt, old_hash, permit) = match with_hash_slot(&app, from, "current web password", begun) {
+        Ok(let_through) => let_through,
+        Err(answer) => return *answer,
     };
     let stored = old_hash.clone();
     let (current, new) = (form.current, form.new);
@@ -293,11 +305,11 @@ async fn change_password(
         (right, hashed)
     };
     let Some((right, hashed)) = app.hashing.run(permit, work).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response();
+        return not_hashed();
     };
     let new_hash = match hashed {
         Some(Ok(h)) => h,
-        Some(Err(_)) => return (StatusCode::INTERNAL_SERVER_ERROR, "cannot hash the password").into_response(),
+        Some(Err(_)) => return not_hashed(),
         None => String::new(),
     };
     let result = app
