@@ -1,9 +1,7 @@
 //! The control socket: a unix socket in the runtime directory that `doorway call`,
 //! `answer`, `hangup`, `status`, `pair` and `message` talk to. One JSON request per line, one JSON reply.
 
-use crate::station::messages::TextCommand;
-use crate::station::pairing::PairingCommand;
-use crate::station::{Command, StationHandle};
+use crate::api::{Command, PairingCommand, StationHandle, TextCommand};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -252,7 +250,7 @@ async fn execute(request: Request, station: &StationHandle) -> Reply {
         }
         Request::OpenDoor => {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let by = crate::station::door::Opener::Console;
+            let by = crate::api::Opener::Console;
             if let Err(e) = station.send(Command::OpenDoor(by, tx)) {
                 return failed(e.to_string());
             }

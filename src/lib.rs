@@ -1,6 +1,19 @@
 //! doorway: a LAN video intercom and doorbell station.
 //!
-//! Module map:
+//! Module map, in layers from the bottom up (a module imports only from layers below
+//! its own; no import circles):
+//! 1. [`base`], [`input`]: shared types (rectangles, clocks, copy counts, fingerprints,
+//!    GStreamer's initialisation) and key/touch input.
+//! 2. [`config`]; then [`device`], [`door`], [`security`].
+//! 3. [`call`], [`media`], [`ui`].
+//! 4. [`api`]: the station's interface (commands, status, handle, who opens the door),
+//!    and [`api::loopback`], stations on one machine for the demo, benchmarks and tests.
+//! 5. [`web`], [`home`], [`control`]: they speak to a station through [`api`] only.
+//! 6. [`station`]: the loop that owns a call and routes events to its parts.
+//!
+//! The `doorway` binary (`src/main.rs`, `src/cli/`) sits on top: the commands, `doorway
+//! demo` and `doorway bench`.
+//!
 //! - [`config`]: the TOML configuration, defaults, and validation with file:line errors.
 //! - [`call`]: SIP user agent ([`call::ua`], over rsipstack, with bounded TCP), the
 //!   sans-IO call state machine ([`call::machine`]: calls, hold, re-INVITE), SDP
@@ -31,14 +44,12 @@
 //! - [`web`]: the station's web page over HTTPS: login, live status, visitor log,
 //!   settings and log.
 //! - [`control`]: the local control socket behind `doorway call|answer|hangup|status`.
-//! - [`demo`]: two stations on 127.0.0.1 calling each other, used by `doorway demo`.
-//! - [`bench`]: the glass-to-glass latency benchmark against a plain reference pipeline.
 
-pub mod bench;
+pub mod api;
+pub mod base;
 pub mod call;
 pub mod config;
 pub mod control;
-pub mod demo;
 pub mod device;
 pub mod door;
 pub mod home;

@@ -17,10 +17,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 fn hall_with_baresip_contact(bs: &Baresip, auto_answer: bool) -> doorway::config::Config {
-    let mut contact = doorway::demo::contact("Baresip", bs.sip_port);
+    let mut contact = doorway::api::loopback::contact("Baresip", bs.sip_port);
     contact.uri = format!("sip:baresip@127.0.0.1:{}", bs.sip_port);
     contact.auto_answer = auto_answer;
-    doorway::demo::loopback_config("Hall", doorway::demo::free_sip_port(), vec![contact])
+    doorway::api::loopback::loopback_config("Hall", doorway::api::loopback::free_sip_port(), vec![contact])
 }
 
 fn assert_media_both_ways(bs: &Baresip, s: &doorway::station::Status) {
@@ -307,7 +307,7 @@ impl Console {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_messages_both_ways_with_baresip() {
     let _serial = SERIAL.lock().await;
-    let hall_port = doorway::demo::free_sip_port();
+    let hall_port = doorway::api::loopback::free_sip_port();
     let bs = Baresip::start_with(None, Some(&format!("sip:hall@127.0.0.1:{hall_port}")));
     let mut config = hall_with_baresip_contact(&bs, false);
     config.station.listen.set_port(hall_port);
@@ -318,7 +318,7 @@ async fn text_messages_both_ways_with_baresip() {
 
     // doorway to baresip: baresip prints who sent it and the text.
     let (reply, rx) = tokio::sync::oneshot::channel();
-    hall.send(Command::Text(doorway::station::messages::TextCommand::Send {
+    hall.send(Command::Text(doorway::api::TextCommand::Send {
         to: "Baresip".into(),
         text: "Hello from Hall".into(),
         reply,

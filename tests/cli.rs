@@ -72,7 +72,10 @@ fn control_commands_without_a_station_say_so() {
 async fn run_and_control_a_station_from_the_command_line() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let (pa, pb) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
     let socket = dir.path().join("door.sock");
     let config = dir.path().join("door.toml");
     std::fs::write(
@@ -83,7 +86,7 @@ async fn run_and_control_a_station_from_the_command_line() {
              [security]\ntls_port = {}\n",
             socket.display(),
             dir.path().display(),
-            doorway::demo::free_sip_port(),
+            doorway::api::loopback::free_sip_port(),
         ),
     )
     .unwrap();
@@ -95,10 +98,10 @@ async fn run_and_control_a_station_from_the_command_line() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let hall = Station::start(doorway::demo::loopback_config(
+    let hall = Station::start(doorway::api::loopback::loopback_config(
         "Hall",
         pb,
-        vec![doorway::demo::contact("Door", pa)],
+        vec![doorway::api::loopback::contact("Door", pa)],
     ))
     .await;
     for _ in 0..100 {

@@ -14,7 +14,7 @@ mod requires;
 
 use baresip::{Baresip, BARESIP_TONE_HZ};
 use common::{active, idle, Station, SERIAL};
-use doorway::demo;
+use doorway::api::loopback as demo;
 use doorway::device::probe;
 use doorway::input::RawInput;
 use doorway::station::Status;

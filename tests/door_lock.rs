@@ -13,9 +13,9 @@ mod requires;
 
 use baresip::Baresip;
 use common::{active, idle, Station, SERIAL};
+use doorway::api::loopback as demo;
+use doorway::api::Opener;
 use doorway::config::{Config, DoorConfig};
-use doorway::demo;
-use doorway::station::door::Opener;
 use doorway::station::Command;
 use std::io::Read;
 use std::sync::mpsc;

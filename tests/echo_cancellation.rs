@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn local(video_port: u16, audio_port: u16) -> LocalMedia {
-    doorway::demo::loopback_media(video_port, audio_port)
+    doorway::api::loopback::loopback_media(video_port, audio_port)
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn audio_flows_through_the_echo_canceller() {
         screen: None,
         echo_probe: Some(probe.into()),
     };
-    let config = |name: &str| doorway::demo::loopback_config(name, 5060, vec![]);
+    let config = |name: &str| doorway::api::loopback::loopback_config(name, 5060, vec![]);
     let (a_dev, b_dev) = (
         device::open(&config("Echo A")).unwrap(),
         device::open(&config("Echo B")).unwrap(),

@@ -46,13 +46,16 @@ fn options_round_trip(probe: &Stranger, n: u32) -> Option<Duration> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_during_a_call_leaves_the_call_and_the_memory_alone() {
     let _serial = SERIAL.lock().await;
-    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let (pa, pb) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
     let hall = HallProcess::start(pa, pb).await;
     let config = hall.config.clone();
-    let door = Station::start(doorway::demo::loopback_config(
+    let door = Station::start(doorway::api::loopback::loopback_config(
         "Door",
         pa,
-        vec![doorway::demo::contact("Hall", pb)],
+        vec![doorway::api::loopback::contact("Hall", pb)],
     ))
     .await;
     door.handle.call("Hall").await.unwrap().unwrap();

@@ -10,8 +10,8 @@ mod common;
 mod requires;
 
 use common::{active, idle, tag_in_jpeg, Station, SERIAL};
+use doorway::api::loopback as demo;
 use doorway::config::{Config, DoorConfig, MqttConfig};
-use doorway::demo;
 use doorway::station::Command;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

@@ -5,7 +5,7 @@ mod common;
 
 use common::stranger::{offer, Stranger};
 use common::*;
-use doorway::demo;
+use doorway::api::loopback as demo;
 use doorway::station::Command;
 use std::time::Duration;
 

@@ -64,24 +64,24 @@ async fn busy_callee_answers_486() {
     let _serial = SERIAL.lock().await;
     // A third station, Garage, calls Hall while Door is in a call with it; Hall knows both.
     let (pa, pb, pc) = (
-        doorway::demo::free_sip_port(),
-        doorway::demo::free_sip_port(),
-        doorway::demo::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
     );
-    let mut door = doorway::demo::contact("Door", pa);
+    let mut door = doorway::api::loopback::contact("Door", pa);
     door.auto_answer = true;
-    let garage = doorway::demo::contact("Garage", pc);
-    let a = Station::start(doorway::demo::loopback_config(
+    let garage = doorway::api::loopback::contact("Garage", pc);
+    let a = Station::start(doorway::api::loopback::loopback_config(
         "Door",
         pa,
-        vec![doorway::demo::contact("Hall", pb)],
+        vec![doorway::api::loopback::contact("Hall", pb)],
     ))
     .await;
-    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door, garage])).await;
-    let c = Station::start(doorway::demo::loopback_config(
+    let b = Station::start(doorway::api::loopback::loopback_config("Hall", pb, vec![door, garage])).await;
+    let c = Station::start(doorway::api::loopback::loopback_config(
         "Garage",
         pc,
-        vec![doorway::demo::contact("Hall", pb)],
+        vec![doorway::api::loopback::contact("Hall", pb)],
     ))
     .await;
     a.handle.call("Hall").await.unwrap().unwrap();
@@ -139,12 +139,12 @@ async fn cancel_while_ringing_stops_the_callee() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_peer_fails_within_the_setup_timeout() {
     let _serial = SERIAL.lock().await;
-    let dead = doorway::demo::free_sip_port();
-    let pa = doorway::demo::free_sip_port();
-    let a = Station::start(doorway::demo::loopback_config(
+    let dead = doorway::api::loopback::free_sip_port();
+    let pa = doorway::api::loopback::free_sip_port();
+    let a = Station::start(doorway::api::loopback::loopback_config(
         "Door",
         pa,
-        vec![doorway::demo::contact("Nobody", dead)],
+        vec![doorway::api::loopback::contact("Nobody", dead)],
     ))
     .await;
     let t = Instant::now();
@@ -164,13 +164,13 @@ async fn unreachable_peer_fails_within_the_setup_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_caller_is_refused_with_403() {
     let _serial = SERIAL.lock().await;
-    let pb = doorway::demo::free_sip_port();
-    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![])).await;
-    let pa = doorway::demo::free_sip_port();
-    let a = Station::start(doorway::demo::loopback_config(
+    let pb = doorway::api::loopback::free_sip_port();
+    let b = Station::start(doorway::api::loopback::loopback_config("Hall", pb, vec![])).await;
+    let pa = doorway::api::loopback::free_sip_port();
+    let a = Station::start(doorway::api::loopback::loopback_config(
         "Door",
         pa,
-        vec![doorway::demo::contact("Hall", pb)],
+        vec![doorway::api::loopback::contact("Hall", pb)],
     ))
     .await;
     a.handle.call("Hall").await.unwrap().unwrap();
@@ -240,12 +240,15 @@ async fn peer_lost_mid_call_ends_the_call_after_the_media_timeout() {
     let _serial = SERIAL.lock().await;
     // Hall runs as its own `doorway run` process so it can die the hard way (SIGKILL):
     // no BYE, no more RTP.
-    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+    let (pa, pb) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
     let mut hall = HallProcess::start(pa, pb).await;
-    let a = Station::start(doorway::demo::loopback_config(
+    let a = Station::start(doorway::api::loopback::loopback_config(
         "Door",
         pa,
-        vec![doorway::demo::contact("Hall", pb)],
+        vec![doorway::api::loopback::contact("Hall", pb)],
     ))
     .await;
     a.handle.call("Hall").await.unwrap().unwrap();
@@ -265,13 +268,17 @@ async fn peer_lost_mid_call_ends_the_call_after_the_media_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pcmu_is_the_fallback_when_opus_is_not_offered() {
     let _serial = SERIAL.lock().await;
-    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
-    let mut old = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    let (pa, pb) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
+    let mut old =
+        doorway::api::loopback::loopback_config("Door", pa, vec![doorway::api::loopback::contact("Hall", pb)]);
     old.media.audio_codecs = vec!["pcmu".into()];
     let a = Station::start(old).await;
-    let mut door = doorway::demo::contact("Door", pa);
+    let mut door = doorway::api::loopback::contact("Door", pa);
     door.auto_answer = true;
-    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door])).await;
+    let b = Station::start(doorway::api::loopback::loopback_config("Hall", pb, vec![door])).await;
     a.handle.call("Hall").await.unwrap().unwrap();
     let sb = b
         .wait(15, |s| active(s) && s.probes.tone_heard_hz.is_some() && seen(s) > 10)
@@ -333,13 +340,17 @@ async fn a_key_press_calls_and_a_touch_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_camera_sends_a_placeholder_and_keeps_the_audio() {
     let _serial = SERIAL.lock().await;
-    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
-    let mut door = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    let (pa, pb) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
+    let mut door =
+        doorway::api::loopback::loopback_config("Door", pa, vec![doorway::api::loopback::contact("Hall", pb)]);
     door.devices.camera = "v4l2:/dev/video-unplugged".into();
     let a = Station::start(door).await;
-    let mut door_contact = doorway::demo::contact("Door", pa);
+    let mut door_contact = doorway::api::loopback::contact("Door", pa);
     door_contact.auto_answer = true;
-    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door_contact])).await;
+    let b = Station::start(doorway::api::loopback::loopback_config("Hall", pb, vec![door_contact])).await;
     a.handle.call("Hall").await.unwrap().unwrap();
     let sb = b
         .wait(15, |s| {
@@ -403,14 +414,18 @@ async fn callee_rings_and_caller_hears_ringback() {
 async fn mute_and_volume_keys_change_what_is_heard() {
     use doorway::input::RawInput;
     let _serial = SERIAL.lock().await;
-    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
-    let mut door = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    let (pa, pb) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
+    let mut door =
+        doorway::api::loopback::loopback_config("Door", pa, vec![doorway::api::loopback::contact("Hall", pb)]);
     door.input.keys.insert("KEY_M".into(), "mute".into());
     door.input.keys.insert("KEY_VOLUMEDOWN".into(), "volume_down".into());
     let a = Station::start(door).await;
-    let mut door_contact = doorway::demo::contact("Door", pa);
+    let mut door_contact = doorway::api::loopback::contact("Door", pa);
     door_contact.auto_answer = true;
-    let b = Station::start(doorway::demo::loopback_config("Hall", pb, vec![door_contact])).await;
+    let b = Station::start(doorway::api::loopback::loopback_config("Hall", pb, vec![door_contact])).await;
     a.handle.call("Hall").await.unwrap().unwrap();
     let sa = a.wait(10, |s| active(s) && s.probes.tone_heard_hz.is_some()).await;
     b.wait(10, |s| hears(&sa, s)).await;
@@ -452,14 +467,18 @@ async fn mute_and_volume_keys_change_what_is_heard() {
 async fn the_screen_blanks_when_quiet_and_wakes_on_touch_or_ring() {
     use doorway::input::RawInput;
     let _serial = SERIAL.lock().await;
-    let (pa, pb) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
-    let mut door = doorway::demo::loopback_config("Door", pa, vec![doorway::demo::contact("Hall", pb)]);
+    let (pa, pb) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
+    let mut door =
+        doorway::api::loopback::loopback_config("Door", pa, vec![doorway::api::loopback::contact("Hall", pb)]);
     door.devices.screen_blank_secs = 1;
     let a = Station::start(door).await;
-    let b = Station::start(doorway::demo::loopback_config(
+    let b = Station::start(doorway::api::loopback::loopback_config(
         "Hall",
         pb,
-        vec![doorway::demo::contact("Door", pa)],
+        vec![doorway::api::loopback::contact("Door", pa)],
     ))
     .await;
     let sa = a.wait(4, |s| !s.screen_on).await;

@@ -31,7 +31,7 @@ fn settings() -> MediaSettings {
 fn local(video_port: u16, audio_port: u16, direction: Direction) -> LocalMedia {
     LocalMedia {
         direction,
-        ..doorway::demo::loopback_media(video_port, audio_port)
+        ..doorway::api::loopback::loopback_media(video_port, audio_port)
     }
 }
 
@@ -116,7 +116,7 @@ fn receive_late_from_lazy_sender(pli: bool, from: u16, secs: u64) -> (u64, media
     assert_eq!(negotiated.video.as_ref().unwrap().pli, pli);
     let sender = lazy_sender(p[2], p[0]);
     std::thread::sleep(Duration::from_millis(3000));
-    let dev = device::open(&doorway::demo::loopback_config("Viewer", 5060, vec![])).unwrap();
+    let dev = device::open(&doorway::api::loopback::loopback_config("Viewer", 5060, vec![])).unwrap();
     let (out, frames) = frame_counter();
     let session = MediaSession::start(&settings(), &negotiated, &dev, out, Arc::new(|_| {})).unwrap();
     wait_until(secs, || frames.load(Ordering::Relaxed) >= 10);
@@ -165,7 +165,7 @@ fn a_peer_that_asks_gets_a_keyframe() {
         p[2] + 1,
         p[0] + 1
     ));
-    let dev = device::open(&doorway::demo::loopback_config("Door", 5060, vec![])).unwrap();
+    let dev = device::open(&doorway::api::loopback::loopback_config("Door", 5060, vec![])).unwrap();
     let session = MediaSession::start(&settings(), &negotiated, &dev, Arc::new(|_| {}), Arc::new(|_| {})).unwrap();
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(session.stats().keyframes_forced, 0, "nobody asked yet");

@@ -15,16 +15,16 @@ mod requires;
 
 use baresip::{Baresip, BARESIP_TONE_HZ};
 use common::*;
+use doorway::api::loopback::{free_sip_port, loopback_config};
 use doorway::call::registration::RegistrationState;
 use doorway::config::{AccountConfig, Config, Contact};
-use doorway::demo::{free_sip_port, loopback_config};
 use doorway::station::{Command, Status};
 use kamailio::{Kamailio, DOMAIN};
 use std::time::Duration;
 
 /// A contact called by its address of record on the test domain.
 fn aor_contact(name: &str, user: &str) -> Contact {
-    let mut c = doorway::demo::contact(name, 5060);
+    let mut c = doorway::api::loopback::contact(name, 5060);
     c.uri = format!("sip:{user}@{DOMAIN}");
     c
 }
@@ -111,7 +111,7 @@ async fn stations_and_baresip_call_each_other_by_address_of_record() {
     // Beside the account, each knows the other directly too.
     let (door_port, hall_port) = (door_config.station.listen.port(), hall_config.station.listen.port());
     let direct = |name: &str, user: &str, port: u16| {
-        let mut c = doorway::demo::contact(name, port);
+        let mut c = doorway::api::loopback::contact(name, port);
         c.uri = format!("sip:{user}@127.0.0.1:{port}");
         c
     };

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{active, idle, ringing, Station, SERIAL};
+use doorway::api::loopback as demo;
 use doorway::config::Group;
-use doorway::demo;
 use doorway::station::{Command, Status};
 use doorway::ui::canvas::{Canvas, Rgb};
 use doorway::ui::{ContactButton, Screen};

@@ -10,8 +10,8 @@ mod common;
 mod requires;
 
 use common::*;
+use doorway::api::loopback::{contact, free_sip_port, loopback_config};
 use doorway::config::{Config, RtspConfig};
-use doorway::demo::{contact, free_sip_port, loopback_config};
 use doorway::device::probe;
 use doorway::station::Command;
 use gstreamer as gst;

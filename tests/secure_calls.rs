@@ -5,9 +5,9 @@ mod capture;
 mod common;
 
 use common::{active, idle, Station, SERIAL};
+use doorway::api::loopback as demo;
+use doorway::api::PairingCommand;
 use doorway::config::Config;
-use doorway::demo;
-use doorway::station::pairing::PairingCommand;
 use doorway::station::{Command, Status};
 use std::time::Duration;
 

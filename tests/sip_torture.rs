@@ -110,8 +110,8 @@ async fn rfc4475_torture_messages() {
     let _serial = SERIAL.lock().await;
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rfc4475");
     let index = std::fs::read_to_string(data.join("index.tsv")).unwrap();
-    let pb = doorway::demo::free_sip_port();
-    let mut config = doorway::demo::loopback_config("Hall", pb, vec![]);
+    let pb = doorway::api::loopback::free_sip_port();
+    let mut config = doorway::api::loopback::loopback_config("Hall", pb, vec![]);
     // Anyone may ring: a valid INVITE must ring, an invalid one must not.
     config.station.allow_unknown_callers = true;
     let b = Station::start(config).await;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 fn local(video_port: u16, audio_port: u16) -> LocalMedia {
     LocalMedia {
         crypto: Some(LocalCrypto::fresh()),
-        ..doorway::demo::loopback_media(video_port, audio_port)
+        ..doorway::api::loopback::loopback_media(video_port, audio_port)
     }
 }
 
@@ -86,7 +86,7 @@ fn encrypted_media_decodes_and_a_wrong_key_decodes_nothing() {
         screen: None,
         echo_probe: None,
     };
-    let config = |name: &str| doorway::demo::loopback_config(name, 5060, vec![]);
+    let config = |name: &str| doorway::api::loopback::loopback_config(name, 5060, vec![]);
     let (a_dev, b_dev) = (
         device::open(&config("Secure A")).unwrap(),
         device::open(&config("Secure B")).unwrap(),

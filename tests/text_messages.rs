@@ -5,10 +5,10 @@ mod common;
 
 use common::stranger::Stranger;
 use common::{active, idle, Station, SERIAL};
+use doorway::api::loopback as demo;
+use doorway::api::TextCommand;
 use doorway::config::Config;
-use doorway::demo;
 use doorway::input::RawInput;
-use doorway::station::messages::TextCommand;
 use doorway::station::{Command, Status};
 use doorway::ui::{Screen, UiAction};
 use std::time::Duration;

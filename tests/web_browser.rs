@@ -10,7 +10,7 @@ mod requires;
 
 use common::chrome::{fakes, Chrome};
 use common::{active, idle, ringing, Station};
-use doorway::demo;
+use doorway::api::loopback as demo;
 use doorway::device::probe::station_tag;
 use std::path::PathBuf;
 use std::time::Duration;

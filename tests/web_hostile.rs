@@ -7,7 +7,7 @@ mod common;
 
 use common::web::Browser;
 use common::Station;
-use doorway::demo;
+use doorway::api::loopback as demo;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;

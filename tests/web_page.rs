@@ -5,7 +5,7 @@ mod common;
 
 use common::web::{plain, Browser};
 use common::{active, idle, tag_in_jpeg, Station};
-use doorway::demo;
+use doorway::api::loopback as demo;
 use doorway::station::{Command, Status};
 use std::net::SocketAddr;
 use std::time::Duration;

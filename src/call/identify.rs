@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn the_server_says_who_calls_through_it() {
-        let mut config = crate::demo::loopback_config(
+        let mut config = crate::api::loopback::loopback_config(
             "Door",
             5060,
             vec![

@@ -317,7 +317,7 @@ impl Display for DrmDisplay {
                     self.upright_drawn.then_some(1),
                 );
                 self.upright_drawn = true;
-                crate::media::copies::count(crate::media::copies::Path::Receive);
+                crate::base::copies::count(crate::base::copies::Path::Receive);
                 let view = FrameView {
                     format: super::VideoFormat {
                         pixel: super::PixelFormat::Bgrx,

@@ -34,7 +34,7 @@ impl LibcameraCamera {
 impl Camera for LibcameraCamera {
     fn open(&mut self, want: VideoFormat) -> Result<VideoFormat, DeviceError> {
         self.close();
-        crate::media::init().map_err(|e| DeviceError::Unsupported(e.to_string()))?;
+        crate::base::gst::init().map_err(|e| DeviceError::Unsupported(e.to_string()))?;
         if gst::ElementFactory::find("libcamerasrc").is_none() {
             return Err(DeviceError::Missing(
                 "libcamera camera: libcamerasrc is not installed (apt install gstreamer1.0-libcamera)".into(),
@@ -107,7 +107,7 @@ impl Camera for LibcameraCamera {
             format: *format,
             stride,
             data: {
-                crate::media::copies::count(crate::media::copies::Path::Send);
+                crate::base::copies::count(crate::base::copies::Path::Send);
                 map.as_slice().to_vec()
             },
         })

@@ -5,8 +5,8 @@
 //! messages, `online`, the call state and the last snapshot are published again.
 
 use super::discovery::{ring_event, Topics, PRESS};
+use crate::api::Command;
 use crate::config::Config;
-use crate::station::Command;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, Transport};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,16 +27,7 @@ enum HomeEvent {
     Snapshot(Vec<u8>),
 }
 
-/// The connection as `doorway status` shows it.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct MqttStatus {
-    /// The broker, as configured.
-    pub broker: String,
-    /// Connected now.
-    pub connected: bool,
-    /// Why not, when not.
-    pub problem: Option<String>,
-}
+pub use crate::api::MqttStatus;
 
 /// The station's side of the MQTT client task. Dropping it publishes `offline` and
 /// disconnects.
@@ -288,7 +279,7 @@ impl Task {
             return;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let opener = crate::station::door::Opener::HomeAutomation;
+        let opener = crate::api::Opener::HomeAutomation;
         if commands.send(Command::OpenDoor(opener, tx)).is_err() {
             return;
         }

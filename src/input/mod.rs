@@ -238,5 +238,4 @@ pub fn touch_to_screen(x: f32, y: f32, rotation: u32, width: u32, height: u32) -
 }
 
 #[cfg(test)]
-#[path = "input_tests.rs"]
 mod tests;

@@ -12,7 +12,7 @@
 //! the encoder runs in the send pipeline; [`KeyframeSource`] carries the request across,
 //! at most one keyframe every half second whatever the peer sends.
 
-use super::recv::RecvCounters;
+use super::counters::RecvCounters;
 use crate::device::probe::monotonic_ms;
 use gstreamer as gst;
 use gstreamer::prelude::*;

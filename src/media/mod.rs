@@ -8,7 +8,7 @@
 pub mod bridge;
 pub mod codecs;
 pub mod conference;
-pub mod copies;
+pub mod counters;
 pub mod dtmf;
 mod feed;
 mod keyframes;
@@ -65,7 +65,7 @@ impl MediaError {
 
 /// Initialises GStreamer once per process.
 pub fn init() -> Result<(), MediaError> {
-    gst::init().map_err(|e| MediaError::Init(e.to_string()))
+    crate::base::gst::init().map_err(|e| MediaError::Init(e.to_string()))
 }
 
 pub(crate) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {

@@ -15,13 +15,7 @@ pub const VIDEO_RECEIVE: &str = "video-recv";
 /// Name of the thread that depayloads, decodes and plays the received audio.
 pub const AUDIO_RECEIVE: &str = "audio-recv";
 
-/// CPU time the calling thread has used, in nanoseconds.
-pub fn thread_cpu_ns() -> u64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
+use crate::base::clock::thread_cpu_ns;
 
 /// Names the thread that carries `pad`'s data `name` before the first event or buffer
 /// goes through (so the decoder's own threads, started at its first caps, take the

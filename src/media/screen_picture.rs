@@ -224,7 +224,7 @@ pub(crate) fn fit_to_screen(decoded: &gst::Pad, raw_caps: &gst::Element, screen:
 }
 
 /// The largest even size of aspect `aw:ah` within `sw`x`sh` (0x0 for an empty aspect).
-pub(crate) fn fit_size(aw: u64, ah: u64, sw: u32, sh: u32) -> (u32, u32) {
+pub fn fit_size(aw: u64, ah: u64, sw: u32, sh: u32) -> (u32, u32) {
     if aw == 0 || ah == 0 {
         return (0, 0);
     }

@@ -275,7 +275,9 @@ pub(super) fn send_through_session(
     link(&enc, "rtcp_src_0".into(), &rtcp_out, "sink".into())
 }
 
-pub(crate) fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetization_mode: u8) {
+/// Sets the H.264 encoder's bitrate, keyframe interval and low-latency options for a call
+/// (the benchmark's reference pipeline takes the same settings).
+pub fn configure_encoder(encoder: &gst::Element, settings: &MediaSettings, packetization_mode: u8) {
     let kbps = settings.bitrate_kbps;
     match settings.codecs.h264_encoder.as_str() {
         "x264enc" => {

@@ -16,7 +16,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 /// Sets an srtpenc's ciphers and key for `suite` (the benchmark prices SRTP with it too).
-pub(crate) fn configure_encoder(enc: &gst::Element, suite: SrtpSuite, key: &[u8]) {
+pub fn configure_encoder(enc: &gst::Element, suite: SrtpSuite, key: &[u8]) {
     enc.set_property_from_str("rtp-cipher", suite.rtp_cipher());
     enc.set_property_from_str("rtp-auth", suite.rtp_auth());
     enc.set_property_from_str("rtcp-cipher", suite.rtcp_cipher());
@@ -39,7 +39,7 @@ fn key_caps(crypto: &StreamCrypto) -> gst::Caps {
 }
 
 /// Key caps for `suite` and `key` (the benchmark's srtpdec takes them too).
-pub(crate) fn key_caps_for(suite: SrtpSuite, key: &[u8]) -> gst::Caps {
+pub fn key_caps_for(suite: SrtpSuite, key: &[u8]) -> gst::Caps {
     gst::Caps::builder("application/x-srtp")
         .field("srtp-key", gst::Buffer::from_slice(key.to_vec()))
         .field("srtp-cipher", suite.rtp_cipher())

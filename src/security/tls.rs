@@ -12,8 +12,7 @@
 use super::identity::{Fingerprint, Identity};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::sync::{Arc, Mutex};
@@ -31,18 +30,6 @@ pub fn install_default_provider() {
 
 fn algorithms() -> WebPkiSupportedAlgorithms {
     rustls::crypto::ring::default_provider().signature_verification_algorithms
-}
-
-/// Our certificate chain and key, checked to belong together.
-pub fn certified_key(identity: &Identity) -> Result<Arc<rustls::sign::CertifiedKey>, rustls::Error> {
-    let cert = CertificateDer::from(identity.cert_der.clone());
-    let key = PrivateKeyDer::from_pem_slice(identity.key_pem().as_bytes())
-        .map_err(|e| rustls::Error::General(format!("private key: {e}")))?;
-    Ok(Arc::new(rustls::sign::CertifiedKey::from_der(
-        vec![cert],
-        key,
-        &provider(),
-    )?))
 }
 
 /// Accepts any client certificate whose holder proves its key; asks every client for one.
@@ -92,7 +79,7 @@ impl ClientCertVerifier for AnyClientCertificate {
 
 /// The server side: our certificate, client certificates asked for.
 pub fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
-    let key = certified_key(identity)?;
+    let key = identity.certified_key()?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(Arc::new(AnyClientCertificate {
@@ -105,7 +92,7 @@ pub fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>, r
 /// The web page's server side: our certificate, no client certificate asked for (a
 /// browser would prompt for one), HTTP/1.1.
 pub fn web_server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
-    let key = certified_key(identity)?;
+    let key = identity.certified_key()?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -179,7 +166,7 @@ pub fn client_config(
     identity: &Identity,
     pin: Option<Fingerprint>,
 ) -> Result<(Arc<rustls::ClientConfig>, Seen), rustls::Error> {
-    let key = certified_key(identity)?;
+    let key = identity.certified_key()?;
     let seen = Seen::default();
     let verifier = PinnedServer {
         pin,

@@ -3,10 +3,11 @@
 //! behind it, ended together when dropped.
 
 use super::{Command, Station};
+use crate::api::LegCounts;
 use crate::device::{Camera, Microphone, Shared, Speaker};
 use crate::media::web_leg::{WebLegMedia, OUT_QUEUE};
 use crate::media::VideoOut;
-use crate::web::rtc::{self, LegCounts, LegSink};
+use crate::web::rtc::{self, LegSink};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;

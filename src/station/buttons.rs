@@ -143,7 +143,7 @@ impl Station {
                 self.act(Action::Tell(format!("microphone {state}")));
             }
             InputAction::DoorOpen => {
-                let _ = self.open_door(super::door::Opener::Here);
+                let _ = self.open_door(crate::api::Opener::Here);
             }
         }
         self.update_screen();

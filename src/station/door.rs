@@ -4,33 +4,10 @@
 //! with `may_open_door`; from anyone else it is ignored and logged.
 
 use super::{Command, Station};
+use crate::api::Opener;
 use crate::call::machine::{Action, State};
 use crate::door::DoorLock;
 use tracing::{info, warn};
-
-/// Who asks to open the door, for the log and the screen.
-#[derive(Debug, Clone)]
-pub enum Opener {
-    /// A key or the screen's button here.
-    Here,
-    /// The web page.
-    WebPage,
-    /// The control socket (`doorway open-door`).
-    Console,
-    /// Home automation: the "Open door" button over MQTT.
-    HomeAutomation,
-}
-
-impl Opener {
-    fn label(&self) -> &'static str {
-        match self {
-            Opener::Here => "the station's button",
-            Opener::WebPage => "the web page",
-            Opener::Console => "the console",
-            Opener::HomeAutomation => "home automation",
-        }
-    }
-}
 
 /// The lock `config` asks for, or None when the station has none.
 pub(super) fn lock_for(config: &crate::config::Config) -> Option<DoorLock> {

@@ -2,8 +2,8 @@
 //! directory so a restart loses none. The file is the station's own; still, what it
 //! holds is checked again when read, as a file from an older version could hold more.
 
+use crate::api::TextMessage;
 use crate::call::ua::text::{clean_text, MAX_TEXT};
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use tracing::warn;
@@ -11,22 +11,6 @@ use tracing::warn;
 /// How many messages are kept.
 pub const KEPT: usize = 20;
 const FILE: &str = "messages.json";
-
-/// One text message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TextMessage {
-    /// When it arrived or was delivered, in seconds since 1970 (UTC).
-    pub at: u64,
-    /// The contact it came from or went to.
-    pub peer: String,
-    /// It came to us.
-    pub incoming: bool,
-    /// The text, one line.
-    pub text: String,
-    /// Nobody has been at the station since it arrived.
-    #[serde(default)]
-    pub unread: bool,
-}
 
 /// The last [`KEPT`] messages, oldest first.
 #[derive(Debug)]

@@ -2,46 +2,15 @@
 //! does when it arrives (banner, blip, the log kept across restarts), and sending to a
 //! contact, inside its call when one is up, from the control socket or a quick reply.
 
-use super::message_log::{now, TextMessage};
+use super::message_log::now;
 use super::Station;
+use crate::api::{TextCommand, TextMessage};
 use crate::call::machine::{Action, State};
 use crate::call::ua::message::{Replier, Route};
 use crate::call::ua::text::{clean_text, TextFrom, MAX_TEXT};
 use std::time::Instant;
 use tokio::sync::oneshot;
 use tracing::{debug, info};
-
-/// Text commands to a running station.
-#[derive(Debug)]
-pub enum TextCommand {
-    /// Send a text to a contact; the answer comes once the contact took it or not.
-    Send {
-        /// Contact name.
-        to: String,
-        /// The text.
-        text: String,
-        /// Delivered, or why not.
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// Send a text to whoever wrote to us last.
-    Reply {
-        /// The text.
-        text: String,
-        /// Delivered, or why not.
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// The station's own: how a send ended.
-    Sent {
-        /// Contact name.
-        to: String,
-        /// The text.
-        text: String,
-        /// Delivered, or why not.
-        result: Result<(), String>,
-        /// Where the person who sent it waits, if anyone does.
-        reply: Option<oneshot::Sender<Result<(), String>>>,
-    },
-}
 
 impl Station {
     pub(super) fn on_text_command(&mut self, command: TextCommand) {

@@ -3,38 +3,16 @@
 //! pin is stored only when both confirmed ([`crate::security::pairing`] has the protocol).
 
 use super::{Command, Station};
+use crate::api::{Exchange, PairingCommand, PairingStatus};
 use crate::call::machine::Action;
 use crate::call::ua::message::Replier;
 use crate::call::ua::Caller;
 use crate::security::identity::Fingerprint;
 use crate::security::pairing::{self, Decisions, Message, Stage};
 use crate::security::pins::Pin;
-use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Instant;
-use tokio::sync::oneshot;
 use tracing::{info, warn};
-
-/// Pairing requests to the station.
-#[derive(Debug)]
-pub enum PairingCommand {
-    /// Start pairing with a contact.
-    Start(String, oneshot::Sender<Result<(), String>>),
-    /// The person's decision on the code shown.
-    Decide(bool, oneshot::Sender<Result<(), String>>),
-    /// Forget a contact's pin.
-    Unpair(String, oneshot::Sender<Result<(), String>>),
-    /// The initiator's exchange finished (from its task).
-    Exchanged(u64, Result<Exchange, String>),
-}
-
-/// What the initiator learned from the responder.
-#[derive(Debug)]
-pub struct Exchange {
-    peer: Fingerprint,
-    nb: [u8; 32],
-    tls_port: u16,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Role {
@@ -59,19 +37,6 @@ pub struct Session {
     note: String,
 }
 
-/// What `status` shows of a pairing.
-#[derive(Debug, Clone, Serialize)]
-pub struct PairingStatus {
-    /// The contact.
-    pub contact: String,
-    /// Where it stands.
-    pub stage: Stage,
-    /// The code on screen, once known.
-    pub code: Option<String>,
-    /// What a person is told.
-    pub note: String,
-}
-
 impl Session {
     /// For `status` and the screen.
     pub fn status(&self) -> PairingStatus {
@@ -85,18 +50,6 @@ impl Session {
 
     fn open(&self) -> bool {
         matches!(self.stage, Stage::Connecting | Stage::Comparing)
-    }
-}
-
-impl super::StationHandle {
-    /// Sends a pairing command built around its reply channel and waits for the answer.
-    pub async fn pairing(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> PairingCommand,
-    ) -> Result<Result<(), String>, super::StationError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Pairing(make(tx)))?;
-        rx.await.map_err(|_| super::StationError::Stopped)
     }
 }
 

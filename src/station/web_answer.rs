@@ -11,13 +11,13 @@
 
 use super::browser_leg::{BrowserLeg, LegEnds};
 use super::{Command, Station};
+use crate::api::WebAnswerStatus;
 use crate::call::machine::{Event, State};
 use crate::device::hub::{CameraHub, MicrophoneHub};
 use crate::device::{shared, Camera, Devices, Microphone, Speaker};
 use crate::media::bridge::{FramePipe, PipeSpeaker};
 use crate::media::conference::ends::LegMicrophone;
 use crate::media::web_leg::PictureOut;
-use crate::web::rtc::LegCounts;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use tracing::info;
@@ -31,19 +31,6 @@ pub(super) struct WebAnswer {
     pub caller_picture: Option<FramePipe>,
     /// The devices of the SIP leg's media (a bridged call).
     pub devices: Option<Devices>,
-}
-
-/// What a web-answered call's status shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct WebAnswerStatus {
-    /// The browser leg's number.
-    pub id: u64,
-    /// The SIP leg's Call-ID (none: the browser talks to this station's visitor).
-    pub call: Option<String>,
-    /// Media counts of the browser leg.
-    pub counts: LegCounts,
-    /// Pictures of the caller encoded for the browser.
-    pub frames_sent: u64,
 }
 
 impl Station {

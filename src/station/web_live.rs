@@ -5,8 +5,8 @@
 
 use super::browser_leg::BrowserLeg;
 use super::{Command, Station};
+use crate::api::LiveViewStatus;
 use crate::call::machine::State;
-use crate::web::rtc::LegCounts;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
@@ -15,19 +15,6 @@ pub const MAX_LIVE_VIEWS: usize = 2;
 
 /// One browser watching.
 pub(super) type LiveView = BrowserLeg;
-
-/// What a live view's status shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LiveViewStatus {
-    /// Its number.
-    pub id: u64,
-    /// Media counts.
-    pub counts: LegCounts,
-    /// Camera frames encoded for it.
-    pub frames_sent: u64,
-    /// Its Opus packets played on the speaker.
-    pub packets_played: u64,
-}
 
 impl Station {
     /// A browser's offer to watch: the answer, or why not.

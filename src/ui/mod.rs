@@ -294,5 +294,4 @@ pub fn hit(screen: &Screen, w: i32, h: i32, x: i32, y: i32) -> Option<UiAction> 
 }
 
 #[cfg(test)]
-#[path = "ui_tests.rs"]
 mod tests;

@@ -3,7 +3,7 @@
 
 use super::session::Changing;
 use super::App;
-use crate::station::Command;
+use crate::api::Command;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -24,7 +24,7 @@ pub mod settings_guard;
 mod visitor_routes;
 pub mod visitors;
 
-use crate::station::{Command, Status};
+use crate::api::{Command, Status};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

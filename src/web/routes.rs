@@ -5,7 +5,7 @@
 use super::auth::Guess;
 use super::session::{clear_cookie, set_cookie, Authed, Changing};
 use super::App;
-use crate::station::Command;
+use crate::api::Command;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -397,7 +397,7 @@ async fn hang_up(State(app): State<Arc<App>>, _: Changing) -> StatusCode {
 /// "Open door" from the page: this station's lock, or the station's in the call.
 async fn open_door(State(app): State<Arc<App>>, _: Changing) -> Response {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if !app.send(Command::OpenDoor(crate::station::door::Opener::WebPage, tx)) {
+    if !app.send(Command::OpenDoor(crate::api::Opener::WebPage, tx)) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match rx.await {

@@ -3,6 +3,7 @@
 //! Opus only. The browser's offer arrives over the logged-in HTTPS connection, so the
 //! DTLS fingerprint in it (and in our answer) binds the media to that session.
 
+use crate::api::LegCounts;
 use crate::media::web_leg::Encoded;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -82,21 +83,6 @@ pub fn accept(offer: &str, ip: IpAddr) -> Result<Accepted, RtcLegError> {
         socket,
         answer: answer.to_sdp_string(),
     })
-}
-
-/// Counts of a running leg, for the status.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct LegCounts {
-    /// Access units and packets sent.
-    pub video_sent: u64,
-    /// Opus packets sent.
-    pub audio_sent: u64,
-    /// Opus packets received.
-    pub audio_received: u64,
-    /// H.264 access units received.
-    pub video_received: u64,
-    /// Keyframes the browser asked for.
-    pub keyframes_asked: u64,
 }
 
 struct Leg {

@@ -90,7 +90,7 @@ impl FromRequestParts<Arc<App>> for Changing {
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !super::auth::same(given.as_bytes(), authed.csrf.as_bytes()) || !same_origin(parts) {
+        if !super::guesses::same(given.as_bytes(), authed.csrf.as_bytes()) || !same_origin(parts) {
             return Err(Refused::Forged);
         }
         Ok(Changing(authed))

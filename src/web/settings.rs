@@ -4,8 +4,8 @@
 
 use super::session::{Authed, Changing};
 use super::{settings_guard, App};
+use crate::api::Command;
 use crate::config::{Config, ConfigError};
-use crate::station::Command;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

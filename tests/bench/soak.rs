@@ -77,7 +77,7 @@ impl StationProcess {
                 socket.display(),
                 dir.join(name.to_lowercase()).display(),
                 peer.to_lowercase(),
-                doorway::demo::free_sip_port(),
+                doorway::api::loopback::free_sip_port(),
             ),
         )
         .expect("write a station config");

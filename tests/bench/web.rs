@@ -12,8 +12,8 @@
 #[allow(dead_code)]
 mod chrome;
 
+use doorway::api::loopback::{self as demo, wait_for};
 use doorway::call::machine::State;
-use doorway::demo::{self, wait_for};
 use doorway::station::{self, Command, StationHandle, Status};
 use std::time::Duration;
 

@@ -67,7 +67,10 @@ impl Baresip {
             "baresip's H.264 module is not installed: apt-get install baresip-ffmpeg (scripts/install-deps)"
         );
         let dir = tempfile::tempdir().unwrap();
-        let (sip_port, ctrl_port) = (doorway::demo::free_sip_port(), doorway::demo::free_sip_port());
+        let (sip_port, ctrl_port) = (
+            doorway::api::loopback::free_sip_port(),
+            doorway::api::loopback::free_sip_port(),
+        );
         let config = format!(
             "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\n\
              audio_player aubridge,nil\naudio_source ausine,{tone}\naudio_alert aubridge,nil\n\

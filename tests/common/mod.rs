@@ -5,10 +5,10 @@ pub mod chrome;
 pub mod stranger;
 pub mod web;
 
+use doorway::api::loopback::{self as demo, wait_for};
+use doorway::api::TextCommand;
 use doorway::call::machine::State;
 use doorway::config::{Config, Contact};
-use doorway::demo::{self, wait_for};
-use doorway::station::messages::TextCommand;
 use doorway::station::{self, Command, StationHandle, Status};
 use std::time::Duration;
 

@@ -409,5 +409,4 @@ pub fn is_hold(offer: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

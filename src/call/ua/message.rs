@@ -63,13 +63,16 @@ pub(super) fn content_type(request: &rsipstack::sip::Request) -> Option<String> 
     })
 }
 
+/// Content type of text messages.
+pub const TEXT_TYPE: &str = "text/plain";
+
 impl UserAgent {
     /// An out-of-dialog MESSAGE: text goes to the station ([`super::text`]), and so
     /// does pairing over TLS; anything else is refused.
     pub(super) fn on_message(&self, mut tx: Transaction) {
         let caller = self.caller(&tx);
         let kind = content_type(&tx.original).unwrap_or_default();
-        if kind.starts_with(super::text::TEXT_TYPE) {
+        if kind.starts_with(TEXT_TYPE) {
             return self.on_text(tx, caller, kind);
         }
         let refusal = if !kind.starts_with(PAIRING_TYPE) {

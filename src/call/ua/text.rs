@@ -9,8 +9,7 @@ use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use tracing::debug;
 
-/// Content type of text messages.
-pub const TEXT_TYPE: &str = "text/plain";
+pub use super::message::TEXT_TYPE;
 /// The longest text taken or sent, in bytes of UTF-8. RFC 3428 asks for MESSAGE to stay
 /// under 1300 bytes where it may travel over UDP; the headers need the rest.
 pub const MAX_TEXT: usize = 800;
@@ -62,25 +61,7 @@ pub fn check_text(kind: &str, body: &[u8]) -> Result<String, Refusal> {
     Ok(text)
 }
 
-/// One line of printable text: line breaks and tabs become spaces, other control
-/// characters (terminal escapes, bidi overrides) go, runs of spaces become one.
-pub fn clean_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let c = match c {
-            '\n' | '\r' | '\t' => ' ',
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => continue,
-            c if c.is_control() => continue,
-            c => c,
-        };
-        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
-            continue;
-        }
-        out.push(c);
-    }
-    out.truncate(out.trim_end().len());
-    out
-}
+pub use crate::base::text::clean_text;
 
 fn warning(why: &str) -> Header {
     Header::Other("Warning".into(), format!("399 doorway \"{why}\""))
