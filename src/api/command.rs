@@ -26,6 +26,9 @@ pub enum StationError {
     /// The station's loop has ended.
     #[error("the station is not running")]
     Stopped,
+    /// The station's loop is stuck in one step (where, in words) and could not answer.
+    #[error("the station's loop is stuck in {0}; it answers again when that step ends")]
+    Stuck(String),
 }
 
 /// Commands to a running station.
@@ -107,9 +110,34 @@ pub struct StationHandle {
     pub sip_addr: SocketAddr,
     /// Our SIP URI.
     pub uri: String,
+    /// Where the station's loop is, for an answer when it is stuck.
+    pub(crate) watch: super::LoopWatch,
 }
 
 impl StationHandle {
+    /// Where the station's loop is stuck, in words, when it has been in one step for
+    /// [`super::loop_watch::STUCK_AFTER`] or more.
+    pub fn stuck(&self) -> Option<String> {
+        self.watch.stuck()
+    }
+
+    /// The status within `limit`: at once [`StationError::Stuck`] when the loop is
+    /// known to be stuck, else the status, or `Stuck` when the loop does not answer in
+    /// time. For whoever must answer a person (the control socket), not wait for them.
+    pub async fn status_within(&self, limit: std::time::Duration) -> Result<Status, StationError> {
+        if let Some(place) = self.stuck() {
+            return Err(StationError::Stuck(place));
+        }
+        match tokio::time::timeout(limit, self.status()).await {
+            Ok(result) => result,
+            Err(_) => Err(StationError::Stuck(
+                self.watch
+                    .place()
+                    .unwrap_or_else(|| "a step that has ended since".into()),
+            )),
+        }
+    }
+
     /// Sends a command.
     pub fn send(&self, command: Command) -> Result<(), StationError> {
         self.commands.send(command).map_err(|_| StationError::Stopped)

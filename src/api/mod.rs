@@ -3,10 +3,12 @@
 //! socket and the command line speak to a station only through this module.
 
 pub mod command;
+pub mod loop_watch;
 pub mod loopback;
 pub mod status;
 
 pub use command::{Command, Exchange, Opener, PairingCommand, StationError, StationHandle, TextCommand};
+pub use loop_watch::LoopWatch;
 pub use status::{
     LegCounts, LiveViewStatus, MqttStatus, PairingStatus, SecurityStatus, Status, TextMessage, WebAnswerStatus,
 };

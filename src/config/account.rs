@@ -78,6 +78,16 @@ pub struct Registrar {
 }
 
 impl AccountConfig {
+    /// The account's user and password.
+    pub fn credentials(&self) -> super::Credentials<'_> {
+        super::Credentials {
+            section: "account",
+            user: self.user.as_deref(),
+            password: self.password.as_deref(),
+            password_file: self.password_file.as_deref(),
+        }
+    }
+
     /// Whether an account is configured.
     pub fn enabled(&self) -> bool {
         self.registrar.is_some()
@@ -112,7 +122,7 @@ impl AccountConfig {
 
     /// The password, from the config or the first line of its file.
     pub fn read_password(&self) -> Result<Option<String>, (PathBuf, std::io::Error)> {
-        read_secret(self.password.as_deref(), self.password_file.as_deref())
+        self.credentials().read_password()
     }
 
     /// Checks the values serde cannot.
@@ -144,9 +154,7 @@ impl AccountConfig {
             }
             Some(_) => {}
         }
-        if self.password.is_some() && self.password_file.is_some() {
-            return problem("password_file", "give the password or a password file, not both");
-        }
+        self.credentials().check()?;
         if !(60..=86_400).contains(&self.expires) {
             return problem("expires", "allowed: 60 to 86400 seconds");
         }
@@ -163,20 +171,6 @@ pub fn user_is_sane(user: &str) -> bool {
         && user
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()+".contains(c))
-}
-
-/// A secret given in the config or as the first line of a file.
-pub fn read_secret(
-    given: Option<&str>,
-    file: Option<&std::path::Path>,
-) -> Result<Option<String>, (PathBuf, std::io::Error)> {
-    match (given, file) {
-        (Some(p), _) => Ok(Some(p.to_string())),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .map(|text| Some(text.lines().next().unwrap_or_default().to_string()))
-            .map_err(|e| (file.to_path_buf(), e)),
-        (None, None) => Ok(None),
-    }
 }
 
 fn default_expires() -> u32 {

@@ -58,6 +58,16 @@ pub struct BrokerAddress {
 }
 
 impl MqttConfig {
+    /// The user and password the section gives.
+    pub fn credentials(&self) -> super::Credentials<'_> {
+        super::Credentials {
+            section: "mqtt",
+            user: self.user.as_deref(),
+            password: self.password.as_deref(),
+            password_file: self.password_file.as_deref(),
+        }
+    }
+
     /// The broker's address, when one is configured and well formed.
     pub fn address(&self) -> Option<BrokerAddress> {
         let text = self.broker.as_deref()?;
@@ -91,10 +101,8 @@ impl MqttConfig {
                 "allowed: mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS), e.g. mqtt://192.168.1.5",
             );
         }
-        if self.password.is_some() && self.password_file.is_some() {
-            return problem("password_file", "give the password or a password file, not both");
-        }
-        if (self.password.is_some() || self.password_file.is_some()) && self.user.is_none() {
+        self.credentials().check()?;
+        if self.credentials().has_password() && self.user.is_none() {
             return problem("user", "a password needs its user name");
         }
         if let Some(topic) = &self.topic {
@@ -147,12 +155,20 @@ impl Default for RtspConfig {
 }
 
 impl RtspConfig {
+    /// The user and password the section gives.
+    pub fn credentials(&self) -> super::Credentials<'_> {
+        super::Credentials {
+            section: "rtsp",
+            user: self.user.as_deref(),
+            password: self.password.as_deref(),
+            password_file: self.password_file.as_deref(),
+        }
+    }
+
     /// Checks the values serde cannot.
     pub(super) fn validate(&self) -> Result<(), Problem> {
         let problem = |f: &str, m: &str| Err(Problem::new(&["rtsp", f], m));
-        if self.password.is_some() && self.password_file.is_some() {
-            return problem("password_file", "give the password or a password file, not both");
-        }
+        self.credentials().check()?;
         if !self.enabled {
             return Ok(());
         }
@@ -168,7 +184,7 @@ impl RtspConfig {
             }
             Some(_) => {}
         }
-        if self.password.is_none() && self.password_file.is_none() {
+        if !self.credentials().has_password() {
             return problem("password", "the stream needs a password or a password_file");
         }
         if self.password.as_deref().is_some_and(|p| p.len() < 8) {

@@ -124,6 +124,12 @@ impl Config {
                 "a test display's size: test:WIDTHxHEIGHT, 64x64 to 3840x2160",
             ));
         }
+        if d.test_camera_stall_secs > 300 || (d.test_camera_stall_secs > 0 && d.camera != "test") {
+            return Err(Problem::new(
+                &["devices", "test_camera_stall_secs"],
+                "only for the test camera, at most 300 s",
+            ));
+        }
         if let Some(hz) = d.test_tone_hz {
             if !(100.0..=4000.0).contains(&hz) {
                 return Err(Problem::new(&["devices", "test_tone_hz"], "allowed: 100 to 4000 Hz"));

@@ -288,7 +288,8 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     };
     let camera: Box<dyn Camera> = match d.camera.as_str() {
         "test" => {
-            let camera = testdev::PatternCamera::new(tag);
+            let mut camera = testdev::PatternCamera::new(tag);
+            camera.stall_first_open(std::time::Duration::from_secs(d.test_camera_stall_secs));
             probes.camera_opens = Some(camera.opens());
             Box::new(camera)
         }

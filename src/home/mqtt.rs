@@ -64,7 +64,9 @@ impl HomeLink {
             .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
             .set_last_will(LastWill::new(topics.availability(), "offline", QoS::AtLeastOnce, true));
         if let Some(user) = &m.user {
-            let password = crate::config::read_secret(m.password.as_deref(), m.password_file.as_deref())
+            let password = m
+                .credentials()
+                .read_password()
                 .map_err(|(file, e)| HomeError::PasswordFile(file, e))?
                 .unwrap_or_default();
             options.set_credentials(user.clone(), password);

@@ -270,7 +270,9 @@ pub fn start_configured(
     if !r.enabled {
         return None;
     }
-    let started = crate::config::read_secret(r.password.as_deref(), r.password_file.as_deref())
+    let started = r
+        .credentials()
+        .read_password()
         .map_err(|(file, e)| RtspError::PasswordFile(file, e))
         .and_then(|password| {
             RtspServer::start(

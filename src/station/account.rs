@@ -37,14 +37,14 @@ impl Account {
 impl Station {
     /// The registration changed.
     pub(super) fn on_account(&mut self, status: AccountStatus) {
-        self.account.status = Some(status);
+        self.links.account.status = Some(status);
         self.update_screen();
         self.publish_status();
     }
 
     /// A lost or refused registration, for the idle screen.
     pub(super) fn account_problem(&self) -> Option<String> {
-        self.account.status.as_ref().and_then(AccountStatus::problem)
+        self.links.account.status.as_ref().and_then(AccountStatus::problem)
     }
 
     /// A changed `[account]` registers anew: the old registration is removed first,
@@ -53,9 +53,9 @@ impl Station {
         if new.account == self.config.account {
             return;
         }
-        let old = self.account.handle.take();
-        self.account.status = None;
-        self.account.handle = self.ua.start_account(new.account.clone(), old);
+        let old = self.links.account.handle.take();
+        self.links.account.status = None;
+        self.links.account.handle = self.ua.start_account(new.account.clone(), old);
     }
 
     /// How to reach a contact whose address is an address of record: through the

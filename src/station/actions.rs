@@ -8,6 +8,29 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, info_span, warn};
 
+/// The media of the call: its pipelines, the ring tone, the levels, and the camera's health
+/// during the call.
+pub(super) struct CallMedia {
+    pub(super) settings: crate::media::MediaSettings,
+    pub(super) media: Option<crate::media::MediaSession>,
+    /// The Call-ID of the leg `media` serves.
+    pub(super) media_call: Option<String>,
+    /// The media of a call this station hosts for several remotes (then `media` is
+    /// None).
+    pub(super) hosted: Option<super::hosting::Hosted>,
+    /// The last call's media being released in the background.
+    pub(super) teardown: Option<std::thread::JoinHandle<()>>,
+    /// The ring tone playing, if any.
+    pub(super) ringer: Option<(crate::media::ring::Tone, crate::media::ring::Ringer)>,
+    /// Speaker volume (1.0 = as received) and microphone mute, kept across calls.
+    pub(super) volume: f64,
+    pub(super) mic_muted: bool,
+    /// Camera failures the media feeder had counted at the last tick, and whether the
+    /// camera was failing then.
+    pub(super) camera_failures_seen: u64,
+    pub(super) camera_down: bool,
+}
+
 impl Station {
     pub(super) fn act(&mut self, action: Action) {
         let span = info_span!("call", id = %super::action_call(&action));
@@ -78,22 +101,22 @@ impl Station {
             // Another leg's media beside ours: this station hosts the call.
             Action::StartMedia { call, media } if self.hosts(&call) => self.host_leg(call, media),
             Action::StartMedia { call, media } => {
-                self.media_call = Some(call.clone());
+                self.call_media.media_call = Some(call.clone());
                 let started = self.start_media(&media);
                 self.listen_for_digits(&call);
                 started
             }
             Action::StopMedia { call } if self.unhost_leg(&call) => Ok(()),
-            Action::StopMedia { call } if self.media_call.as_ref().is_some_and(|c| *c != call) => {
+            Action::StopMedia { call } if self.call_media.media_call.as_ref().is_some_and(|c| *c != call) => {
                 // Another leg's (a ring group member that did not answer): ours goes on.
                 Ok(())
             }
             Action::StopMedia { call } => {
-                self.media_call = None;
-                (self.camera_failures_seen, self.camera_down) = (0, false);
-                if let Some(m) = self.media.take() {
+                self.call_media.media_call = None;
+                (self.call_media.camera_failures_seen, self.call_media.camera_down) = (0, false);
+                if let Some(m) = self.call_media.media.take() {
                     self.finish_teardown();
-                    self.teardown = Some(m.stop(self.call_devices()));
+                    self.call_media.teardown = Some(m.stop(self.call_devices()));
                 }
                 self.web_answer_call_ended(&call);
                 Ok(())
@@ -101,8 +124,8 @@ impl Station {
             Action::Tell(message) => {
                 let message = for_the_screen(&message);
                 info!(%message, "for the user");
-                self.last_message = Some(message);
-                self.message_at = Instant::now();
+                self.ui.last_message = Some(message);
+                self.ui.message_at = Instant::now();
                 Ok(())
             }
             Action::Missed(label) => {
@@ -112,13 +135,13 @@ impl Station {
                     super::screen::clock_text()
                 );
                 info!(%note, "for the user");
-                self.missed_call = Some(note);
+                self.ui.missed_call = Some(note);
                 Ok(())
             }
         };
         if let Err(e) = result {
             warn!(error = %e, "call action failed");
-            self.last_message = Some(e);
+            self.ui.last_message = Some(e);
         }
     }
 
@@ -137,31 +160,31 @@ impl Station {
             State::Incoming { .. } => Some(Tone::Ringing),
             State::Outgoing { .. } if rings_there => Some(Tone::Ringback),
             // A message blip plays out between calls (it ends by itself).
-            State::Idle if self.ringer.as_ref().is_some_and(|(t, _)| t.once()) => Some(Tone::Message),
+            State::Idle if self.call_media.ringer.as_ref().is_some_and(|(t, _)| t.once()) => Some(Tone::Message),
             _ => None,
         };
-        if self.ringer.as_ref().map(|(t, _)| *t) != want {
+        if self.call_media.ringer.as_ref().map(|(t, _)| *t) != want {
             // Stop the old tone (and release the speaker) before media or a new tone opens it.
-            self.ringer = None;
+            self.call_media.ringer = None;
             if want.is_some() {
                 self.finish_teardown();
             }
-            self.ringer = want.map(|tone| (tone, Ringer::start(self.devices.speaker.clone(), tone)));
+            self.call_media.ringer = want.map(|tone| (tone, Ringer::start(self.devices.speaker.clone(), tone)));
         }
-        if let Some(media) = &self.media {
+        if let Some(media) = &self.call_media.media {
             media.hold_remote_audio(want.is_some());
         }
     }
 
     pub(super) fn self_view(&self) -> media::SelfViewOut {
-        let compositor = self.compositor.clone();
+        let compositor = self.ui.compositor.clone();
         Arc::new(move |frame| compositor.lock().unwrap().self_frame(frame))
     }
 
     pub(super) fn video_out(&self) -> VideoOut {
-        let compositor = self.compositor.clone();
+        let compositor = self.ui.compositor.clone();
         // Answered from the web page: the caller's picture goes to the browser too.
-        let bridge = self.web_answer.as_ref().and_then(|w| w.caller_picture.clone());
+        let bridge = self.browser.web_answer.as_ref().and_then(|w| w.caller_picture.clone());
         Arc::new(move |picture| {
             if let Some(pipe) = &bridge {
                 // Answered from the web page: the caller's picture, converted, is the
@@ -176,7 +199,7 @@ impl Station {
 
     /// Waits for the last call's media to be released (the devices are free after).
     pub(super) fn finish_teardown(&mut self) {
-        if let Some(teardown) = self.teardown.take() {
+        if let Some(teardown) = self.call_media.teardown.take() {
             let _step = self.watch.step("waiting for the last call's media to stop");
             let _ = teardown.join();
         }
@@ -186,7 +209,7 @@ impl Station {
         self.finish_teardown();
         let _step = self.watch.step("starting media");
         let mut negotiated = negotiated.clone();
-        negotiated.signalling_peer = match self.media_call.as_deref() {
+        negotiated.signalling_peer = match self.call_media.media_call.as_deref() {
             Some(call) => self.leg_peer_ip(call),
             None => None,
         };
@@ -196,11 +219,12 @@ impl Station {
             self.machine.state(),
             State::Incoming { .. } | State::Outgoing { ringing: true, .. }
         ) {
-            self.ringer = None;
+            self.call_media.ringer = None;
         }
-        let result = match &mut self.media {
+        let result = match &mut self.call_media.media {
             Some(session) => {
                 let devices = self
+                    .browser
                     .web_answer
                     .as_ref()
                     .and_then(|w| w.devices.as_ref())
@@ -208,14 +232,14 @@ impl Station {
                 session.update(negotiated, devices)
             }
             None => MediaSession::start(
-                &self.settings,
+                &self.call_media.settings,
                 negotiated,
                 self.call_devices(),
                 self.video_out(),
                 self.self_view(),
             )
             .map(|s| {
-                self.media = Some(s);
+                self.call_media.media = Some(s);
             }),
         };
         self.apply_levels();

@@ -21,6 +21,17 @@ pub(super) struct BrowserLeg {
     counts: Arc<Mutex<LegCounts>>,
 }
 
+/// The browser side: browsers watching the camera and the browser that answered.
+pub(super) struct BrowserSide {
+    /// Browsers watching the camera.
+    pub(super) live_views: Vec<super::web_live::LiveView>,
+    pub(super) next_live_id: u64,
+    /// The browser that answered the call, bridged to it.
+    pub(super) web_answer: Option<super::web_answer::WebAnswer>,
+    /// The ringing call was answered from the web page.
+    pub(super) answered_from_web: bool,
+}
+
 impl BrowserLeg {
     /// Its media counts so far.
     pub fn counts(&self) -> LegCounts {
@@ -83,7 +94,7 @@ impl Station {
         let answer = accepted.answer.clone();
         let (tx, rx) = mpsc::channel(OUT_QUEUE);
         let media = WebLegMedia::start(
-            &self.settings,
+            &self.call_media.settings,
             true,
             ends.camera,
             ends.microphone,
@@ -93,8 +104,8 @@ impl Station {
         )
         .map_err(|e| e.to_string())?;
         let media = Arc::new(media);
-        self.next_live_id += 1;
-        let id = self.next_live_id;
+        self.browser.next_live_id += 1;
+        let id = self.browser.next_live_id;
         let stop = CancellationToken::new();
         let counts = Arc::new(Mutex::new(LegCounts::default()));
         let sink = Sink {

@@ -17,13 +17,17 @@ impl Station {
             .speaker
             .lock()
             .unwrap()
-            .set_hardware_volume(self.volume.min(1.0));
-        let software = if hardware { self.volume.max(1.0) } else { self.volume };
-        if let Some(session) = &self.media {
-            session.set_levels(software, self.mic_muted);
+            .set_hardware_volume(self.call_media.volume.min(1.0));
+        let software = if hardware {
+            self.call_media.volume.max(1.0)
+        } else {
+            self.call_media.volume
+        };
+        if let Some(session) = &self.call_media.media {
+            session.set_levels(software, self.call_media.mic_muted);
         }
-        if let Some(hosted) = &self.hosted {
-            hosted.media.set_levels(software, self.mic_muted);
+        if let Some(hosted) = &self.call_media.hosted {
+            hosted.media.set_levels(software, self.call_media.mic_muted);
         }
     }
 
@@ -31,20 +35,20 @@ impl Station {
     pub(super) fn on_input(&mut self, raw: crate::input::RawInput, at: Instant) {
         use crate::input::{InputAction, RawInput};
         use crate::ui::UiAction;
-        let was_blank = !self.screen_on;
+        let was_blank = !self.ui.screen_on;
         if matches!(raw, RawInput::Key { .. } | RawInput::Touch { .. }) {
             self.wake();
             // Someone is at the station: they have seen the missed call and the messages.
-            self.missed_call = None;
+            self.ui.missed_call = None;
             self.messages.mark_read();
         }
         let action = match raw {
             // A doorbell key rings even on a dark screen.
-            RawInput::Key { key, pressed } => self.keys.key(&key, pressed, at),
+            RawInput::Key { key, pressed } => self.ui.keys.key(&key, pressed, at),
             // A touch on a dark screen only wakes it: the person could not see the buttons.
             RawInput::Touch { .. } if was_blank => None,
             RawInput::Touch { x, y } => {
-                let compositor = self.compositor.lock().unwrap();
+                let compositor = self.ui.compositor.lock().unwrap();
                 let (w, h) = compositor.size();
                 let (px, py) = crate::input::touch_to_screen(x, y, self.config.devices.display_rotation, w, h);
                 let hit = crate::ui::hit(compositor.screen(), w as i32, h as i32, px, py);
@@ -59,7 +63,7 @@ impl Station {
                     Some(UiAction::QuickReply(n)) => Some(InputAction::Reply(n)),
                     Some(UiAction::AddStation | UiAction::AddBack) => {
                         drop(compositor);
-                        self.picking = hit == Some(UiAction::AddStation);
+                        self.ui.picking = hit == Some(UiAction::AddStation);
                         self.update_screen();
                         None
                     }
@@ -119,7 +123,7 @@ impl Station {
                 // In a call, another contact's button (or the picker) adds that station;
                 // the button of one already in the call ends the call.
                 State::Active { .. } => {
-                    self.picking = false;
+                    self.ui.picking = false;
                     if self.in_call(&name) {
                         self.feed(Event::Hangup);
                     } else if let Err(e) = self.dial(&name) {
@@ -132,14 +136,17 @@ impl Station {
             InputAction::Hangup => self.feed(Event::Hangup),
             InputAction::VolumeUp | InputAction::VolumeDown => {
                 let step = if action == InputAction::VolumeUp { 0.1 } else { -0.1 };
-                self.volume = ((self.volume + step) * 10.0).round().clamp(0.0, 20.0) / 10.0;
+                self.call_media.volume = ((self.call_media.volume + step) * 10.0).round().clamp(0.0, 20.0) / 10.0;
                 self.apply_levels();
-                self.act(Action::Tell(format!("speaker volume {:.0}%", self.volume * 100.0)));
+                self.act(Action::Tell(format!(
+                    "speaker volume {:.0}%",
+                    self.call_media.volume * 100.0
+                )));
             }
             InputAction::Mute => {
-                self.mic_muted = !self.mic_muted;
+                self.call_media.mic_muted = !self.call_media.mic_muted;
                 self.apply_levels();
-                let state = if self.mic_muted { "muted" } else { "on" };
+                let state = if self.call_media.mic_muted { "muted" } else { "on" };
                 self.act(Action::Tell(format!("microphone {state}")));
             }
             InputAction::DoorOpen => {

@@ -19,7 +19,7 @@ impl Station {
     /// "Open door" from a key, the screen, the web page or the console. Returns what
     /// happened in words, or why nothing did.
     pub(super) fn open_door(&mut self, by: Opener) -> Result<String, String> {
-        if let Some(lock) = &self.door {
+        if let Some(lock) = &self.links.door {
             let result = lock
                 .open(by.label())
                 .map(|()| "Door opened".to_string())
@@ -36,7 +36,7 @@ impl Station {
                 return Err(why);
             }
         };
-        let sent = self.media.as_ref().is_some_and(|m| m.send_digit(digit));
+        let sent = self.call_media.media.as_ref().is_some_and(|m| m.send_digit(digit));
         let result = if sent {
             info!(%peer, %digit, by = by.label(), "asked the other station to open its door");
             Ok(format!("Asked {peer} to open the door"))
@@ -59,7 +59,7 @@ impl Station {
 
     /// Sends the other side's digits of the call `call` to the station's loop.
     pub(super) fn listen_for_digits(&self, call: &str) {
-        if let Some(media) = &self.media {
+        if let Some(media) = &self.call_media.media {
             media.on_digit(self.digits_of(call));
         }
     }
@@ -85,7 +85,7 @@ impl Station {
         let who = contact
             .clone()
             .unwrap_or_else(|| "a caller who is not a contact".into());
-        if self.door.is_none() || digit != self.config.door.digit() {
+        if self.links.door.is_none() || digit != self.config.door.digit() {
             info!(%who, %digit, "DTMF digit (no door to open by it)");
             return;
         }
@@ -105,6 +105,7 @@ impl Station {
             return;
         }
         let result = self
+            .links
             .door
             .as_ref()
             .map(|lock| lock.open(&who).map_err(|e| e.to_string()))
@@ -124,8 +125,8 @@ impl Station {
     /// Applies a changed `[door]`: the old lock lets go of its relay first.
     pub(super) fn apply_door(&mut self, new: &crate::config::Config) {
         if self.config.door != new.door {
-            self.door = None;
-            self.door = lock_for(new);
+            self.links.door = None;
+            self.links.door = lock_for(new);
         }
     }
 }

@@ -36,26 +36,27 @@ impl Station {
     /// Whether media for `call` makes (or keeps) this a hosted call: another leg's
     /// media runs already.
     pub(super) fn hosts(&self, call: &str) -> bool {
-        self.hosted.is_some() || (self.media.is_some() && self.media_call.as_deref().is_some_and(|c| c != call))
+        self.call_media.hosted.is_some()
+            || (self.call_media.media.is_some() && self.call_media.media_call.as_deref().is_some_and(|c| c != call))
     }
 
     /// Media for leg `call` of a hosted call: joins it (or takes its new negotiation).
     pub(super) fn host_leg(&mut self, call: String, mut negotiated: Negotiated) -> Result<(), String> {
         let _step = self.watch.step("starting a hosted call's media");
         negotiated.signalling_peer = self.leg_peer_ip(&call);
-        let mut legs = match self.hosted.take() {
+        let mut legs = match self.call_media.hosted.take() {
             Some(h) => {
                 h.media.stop(&self.devices);
                 h.legs
             }
             None => {
                 // The two-station session gives way; its leg keeps its place first.
-                let first = self.media.take().map(|m| {
+                let first = self.call_media.media.take().map(|m| {
                     let n = m.negotiated().clone();
                     m.stop(&self.devices).join().ok();
                     n
                 });
-                let first_call = self.media_call.take();
+                let first_call = self.call_media.media_call.take();
                 first_call.zip(first).into_iter().collect()
             }
         };
@@ -69,7 +70,9 @@ impl Station {
     /// Leg `call` left a hosted call: the others go on. False when the call is not
     /// hosted.
     pub(super) fn unhost_leg(&mut self, call: &str) -> bool {
-        let Some(hosted) = self.hosted.take() else { return false };
+        let Some(hosted) = self.call_media.hosted.take() else {
+            return false;
+        };
         hosted.media.stop(&self.devices);
         // Legs that ended with it (a hang-up ends them all at once) go too.
         let legs: Vec<_> = hosted
@@ -82,22 +85,22 @@ impl Station {
             1 => {
                 let (call, negotiated) = legs.into_iter().next().expect("one leg");
                 info!(%call, "one station left in the call: back to a two-station call");
-                self.media_call = Some(call);
+                self.call_media.media_call = Some(call);
                 self.start_media(&negotiated)
             }
             _ => self.start_hosted(legs),
         };
         if let Err(e) = result {
             warn!(error = %e, "media of the remaining legs");
-            self.last_message = Some(e);
+            self.ui.last_message = Some(e);
         }
         true
     }
 
     fn start_hosted(&mut self, legs: Vec<(String, Negotiated)>) -> Result<(), String> {
-        self.ringer = None;
+        self.call_media.ringer = None;
         let negotiated: Vec<Negotiated> = legs.iter().map(|(_, n)| n.clone()).collect();
-        let media = ConferenceMedia::start(&self.settings, &negotiated, &self.devices, self.video_out())
+        let media = ConferenceMedia::start(&self.call_media.settings, &negotiated, &self.devices, self.video_out())
             .map_err(|e| format!("media could not start: {e}"))?;
         info!(legs = legs.len(), "hosting the call");
         // A digit from any leg may open this station's door (the same rules as in a
@@ -105,7 +108,7 @@ impl Station {
         for (k, (call, _)) in legs.iter().enumerate() {
             media.on_digit(k, self.digits_of(call));
         }
-        self.hosted = Some(Hosted {
+        self.call_media.hosted = Some(Hosted {
             media,
             legs,
             since: Instant::now(),
@@ -117,7 +120,9 @@ impl Station {
     /// The legs of a hosted call whose media stopped arriving (each leg ends on its
     /// own; a held leg may send nothing).
     pub(super) fn silent_hosted_legs(&self, limit_ms: u64) -> Vec<String> {
-        let Some(hosted) = &self.hosted else { return vec![] };
+        let Some(hosted) = &self.call_media.hosted else {
+            return vec![];
+        };
         let stats = hosted.media.stats();
         let started = hosted.since.elapsed().as_millis() as u64;
         hosted

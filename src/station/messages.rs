@@ -163,7 +163,7 @@ impl Station {
     pub(super) fn on_text(&mut self, from: TextFrom, text: String, reply: Replier) {
         let sender = match &from {
             TextFrom::Caller(caller) => {
-                let pins = self.pins.lock().unwrap();
+                let pins = self.trust.pins.lock().unwrap();
                 crate::call::identify::recognise(&self.config, &pins, caller)
                     .ok()
                     .and_then(|r| r.contact.map(|c| c.name.clone()))
@@ -187,14 +187,14 @@ impl Station {
             text: text.clone(),
             unread: true,
         });
-        self.last_message = Some(banner(&sender, &text));
-        self.message_at = Instant::now();
+        self.ui.last_message = Some(banner(&sender, &text));
+        self.ui.message_at = Instant::now();
         self.wake();
         // The blip only between calls: in a call the speaker carries the call.
-        if self.machine.state() == &State::Idle && self.pairing.is_none() {
+        if self.machine.state() == &State::Idle && self.trust.pairing.is_none() {
             use crate::media::ring::{Ringer, Tone};
-            self.ringer = None;
-            self.ringer = Some((
+            self.call_media.ringer = None;
+            self.call_media.ringer = Some((
                 Tone::Message,
                 Ringer::start(self.devices.speaker.clone(), Tone::Message),
             ));

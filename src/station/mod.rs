@@ -6,7 +6,7 @@ use crate::call::machine::{Action, CallMachine, Event, State};
 use crate::call::ua::{UaEvent, UaSettings, UserAgent};
 use crate::config::Config;
 use crate::device::{self, Devices};
-use crate::media::{self, MediaSession, MediaSettings};
+use crate::media::{self, MediaSettings};
 use crate::security::identity::Identity;
 use crate::security::pins::PinStore;
 use crate::ui::compositor::Compositor;
@@ -30,7 +30,6 @@ mod messages;
 mod pairing;
 mod screen;
 mod sip;
-mod stall;
 mod status;
 mod visitors;
 mod watch;
@@ -122,10 +121,12 @@ pub async fn start_with(
     let (commands, command_rx) = mpsc::unbounded_channel();
     // Weak: the loop still ends when every handle is gone.
     let own_commands = commands.downgrade();
+    let loop_watch = crate::api::LoopWatch::start();
     let handle = StationHandle {
         commands,
         sip_addr: ua.local_addr(),
         uri: ua.uri(),
+        watch: loop_watch.clone(),
     };
     let m = &config.media;
     let settings = MediaSettings {
@@ -152,6 +153,7 @@ pub async fn start_with(
         handle.commands.downgrade(),
         advertise,
         visitors.clone(),
+        loop_watch.clone(),
     )
     .instrument(span.clone())
     .await;
@@ -184,50 +186,62 @@ pub async fn start_with(
     let account = account::Account::start(&ua, &config);
     let rtsp = media::rtsp::start_configured(&config, &settings, &devices, advertise);
     let station = Station {
-        rtsp,
-        account,
-        door,
-        home,
+        ui: screen::Ui {
+            compositor,
+            screen_on: true,
+            last_activity: Instant::now(),
+            message_at: Instant::now(),
+            picking: false,
+            last_message: None,
+            missed_call: None,
+            keys: key_interpreter(&config),
+            _input_tx: input_tx,
+            idle_watch: watch::IdleWatch::default(),
+        },
+        call_media: actions::CallMedia {
+            settings,
+            media: None,
+            media_call: None,
+            hosted: None,
+            teardown: None,
+            ringer: None,
+            volume: config.media.speaker_volume,
+            mic_muted: false,
+            camera_failures_seen: 0,
+            camera_down: false,
+        },
+        browser: browser_leg::BrowserSide {
+            live_views: vec![],
+            next_live_id: 0,
+            web_answer: None,
+            answered_from_web: false,
+        },
+        trust: pairing::Trust {
+            identity,
+            pins,
+            admission,
+            pairing: None,
+        },
+        visitors: visitors::Visitors {
+            log: visitors,
+            visit: None,
+        },
+        links: web::Links {
+            web,
+            home,
+            rtsp,
+            account,
+            door,
+        },
         own_commands,
-        last_activity: Instant::now(),
-        screen_on: true,
-        volume: config.media.speaker_volume,
-        mic_muted: false,
-        ringer: None,
-        teardown: None,
-        camera_failures_seen: 0,
-        camera_down: false,
-        idle_watch: watch::IdleWatch::default(),
-        keys: key_interpreter(&config),
-        _input_tx: input_tx,
-        compositor,
-        message_at: Instant::now(),
         advertise,
-        identity,
-        pins,
-        admission,
-        pairing: None,
         messages,
         config,
         ua,
         devices,
-        settings,
         machine: CallMachine::new(),
-        media: None,
-        media_call: None,
-        hosted: None,
-        picking: false,
-        last_message: None,
-        missed_call: None,
         state_since: Instant::now(),
-        web,
-        visitors,
-        visit: None,
-        answered_from_web: false,
-        watch: stall::LoopWatch::start(),
-        live_views: vec![],
-        next_live_id: 0,
-        web_answer: None,
+        watch: loop_watch,
     };
     // The loop does blocking work (building pipelines, joining a call's teardown, device
     // locks). On a thread of its own it never holds one of the runtime's workers, so the
@@ -254,80 +268,33 @@ pub async fn start_with(
 }
 
 struct Station {
-    /// The camera as an RTSP stream, when enabled.
-    rtsp: Option<media::rtsp::RtspServer>,
-    /// The account on a SIP server, when configured.
-    account: account::Account,
-    /// The door lock, when this station has one.
-    door: Option<crate::door::DoorLock>,
-    /// The MQTT client for home automation, when a broker is configured.
-    home: Option<crate::home::HomeLink>,
     /// For the station's own timers (a retry after glare).
     own_commands: mpsc::WeakUnboundedSender<Command>,
-    /// Last call event, touch or key; the screen blanks after a quiet while.
-    last_activity: Instant,
-    screen_on: bool,
-    /// Speaker volume (1.0 = as received) and microphone mute, kept across calls.
-    volume: f64,
-    mic_muted: bool,
-    /// The ring tone playing, if any.
-    ringer: Option<(media::ring::Tone, media::ring::Ringer)>,
-    /// The last call's media being released in the background.
-    teardown: Option<std::thread::JoinHandle<()>>,
-    /// Camera failures the media feeder had counted at the last tick, and whether the
-    /// camera was failing then.
-    camera_failures_seen: u64,
-    camera_down: bool,
-    /// Devices watched between calls.
-    idle_watch: watch::IdleWatch,
-    keys: crate::input::KeyInterpreter,
-    /// Keeps the input channel open when no device backend holds a sender.
-    _input_tx: mpsc::UnboundedSender<crate::input::TimedInput>,
-    compositor: Arc<Mutex<Compositor>>,
-    message_at: Instant,
     config: Config,
     advertise: IpAddr,
-    /// Our key and certificate.
-    identity: Identity,
-    /// Paired contacts (shared with the user agent's admission check).
-    pins: Arc<Mutex<PinStore>>,
-    /// The config the user agent admits callers by.
-    admission: sip::AdmissionConfig,
-    /// A pairing under way.
-    pairing: Option<pairing::Session>,
     /// The last text messages.
     messages: message_log::MessageLog,
     ua: UserAgent,
     devices: Devices,
-    settings: MediaSettings,
     machine: CallMachine,
-    media: Option<MediaSession>,
-    /// The Call-ID of the leg `media` serves.
-    media_call: Option<String>,
-    /// The media of a call this station hosts for several remotes (then `media` is
-    /// None).
-    hosted: Option<hosting::Hosted>,
-    /// The call screen shows the contacts that can join ("Add" was touched).
-    picking: bool,
-    last_message: Option<String>,
-    /// The note of a call that rang out unanswered.
-    missed_call: Option<String>,
     state_since: Instant,
-    /// The web page, when it runs.
-    web: Option<web::StationWeb>,
-    /// The visitor log (shared with the web page).
-    visitors: Arc<Mutex<crate::web::visitors::VisitorLog>>,
-    /// The ring being logged.
-    visit: Option<visitors::Visit>,
-    /// The ringing call was answered from the web page.
-    answered_from_web: bool,
-    /// Browsers watching the camera.
-    live_views: Vec<web_live::LiveView>,
-    next_live_id: u64,
-    /// The browser that answered the call, bridged to it.
-    web_answer: Option<web_answer::WebAnswer>,
     /// Which step the loop is in, for a watcher that reports one stuck.
-    watch: stall::LoopWatch,
+    watch: crate::api::LoopWatch,
+    /// The screen and the keys: what is shown, since when, and what a touch means.
+    ui: screen::Ui,
+    /// The media of the call: its pipelines, the ring tone, the levels, and the camera's
+    /// health during the call.
+    call_media: actions::CallMedia,
+    /// The browser side: browsers watching the camera and the browser that answered.
+    browser: browser_leg::BrowserSide,
+    /// Whom the station trusts: its identity, the pins of paired contacts, who may call,
+    /// and a pairing under way.
+    trust: pairing::Trust,
+    /// The visitor log and the ring being logged.
+    visitors: visitors::Visitors,
+    /// The station's links to the outside: the web page, home automation, the RTSP stream,
+    /// the account on a SIP server and the door lock.
+    links: web::Links,
 }
 
 impl Station {
@@ -377,10 +344,10 @@ impl Station {
         self.finish_teardown();
         // Unregistering also gives the BYE or CANCEL a moment to leave before the
         // endpoint stops.
-        self.account.stop().await;
+        self.links.account.stop().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.ua.shutdown();
-        if let Some(web) = &self.web {
+        if let Some(web) = &self.links.web {
             web.server.stop();
         }
         info!("station stopped");
@@ -448,10 +415,10 @@ impl Station {
         let actions = self.machine.handle(event);
         if was_idle && self.machine.state() != &State::Idle {
             // A new call: the last one's message does not belong to it.
-            self.last_message = None;
+            self.ui.last_message = None;
         }
         if std::mem::discriminant(self.machine.state()) != before {
-            self.picking = false;
+            self.ui.picking = false;
             self.wake();
             self.state_since = Instant::now();
             info!(state = ?self.machine.state(), "call state");

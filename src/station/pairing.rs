@@ -37,6 +37,19 @@ pub struct Session {
     note: String,
 }
 
+/// Whom the station trusts: its identity, the pins of paired contacts, who may call, and a
+/// pairing under way.
+pub(super) struct Trust {
+    /// Our key and certificate.
+    pub(super) identity: crate::security::identity::Identity,
+    /// Paired contacts (shared with the user agent's admission check).
+    pub(super) pins: std::sync::Arc<std::sync::Mutex<crate::security::pins::PinStore>>,
+    /// The config the user agent admits callers by.
+    pub(super) admission: super::sip::AdmissionConfig,
+    /// A pairing under way.
+    pub(super) pairing: Option<Session>,
+}
+
 impl Session {
     /// For `status` and the screen.
     pub fn status(&self) -> PairingStatus {
@@ -86,7 +99,7 @@ impl Station {
             .map_err(|e| e.to_string())?
             .addr
             .ip();
-        let port = crate::security::pins::tls_port(&contact, &self.pins.lock().unwrap());
+        let port = crate::security::pins::tls_port(&contact, &self.trust.pins.lock().unwrap());
         Ok((contact.name, SocketAddr::new(ip, port)))
     }
 
@@ -99,14 +112,14 @@ impl Station {
     }
 
     fn start_pairing(&mut self, name: &str) -> Result<(), String> {
-        if self.pairing.as_ref().is_some_and(Session::open) {
+        if self.trust.pairing.as_ref().is_some_and(Session::open) {
             return Err("a pairing is already under way".into());
         }
         let (contact, addr) = self.contact_tls_addr(name)?;
         let id = rand::random();
         let na = pairing::fresh_nonce();
         info!(%contact, %addr, "pairing: starting");
-        self.pairing = Some(Session {
+        self.trust.pairing = Some(Session {
             id,
             contact: contact.clone(),
             role: Role::Initiator,
@@ -126,7 +139,7 @@ impl Station {
             name: self.config.station.name.clone(),
             tls_port: ua.tls_port().unwrap_or(0),
         };
-        let own = self.identity.fingerprint;
+        let own = self.trust.identity.fingerprint;
         tokio::spawn(async move {
             let result = exchange(&ua, addr, own, start, na).await;
             if let Some(c) = commands.upgrade() {
@@ -137,8 +150,8 @@ impl Station {
     }
 
     fn exchanged(&mut self, id: u64, result: Result<Exchange, String>) {
-        let own = self.identity.fingerprint;
-        let Some(s) = self.pairing.as_mut().filter(|s| s.id == id && s.open()) else {
+        let own = self.trust.identity.fingerprint;
+        let Some(s) = self.trust.pairing.as_mut().filter(|s| s.id == id && s.open()) else {
             return;
         };
         match result {
@@ -165,6 +178,7 @@ impl Station {
 
     fn decide_pairing(&mut self, confirmed: bool) -> Result<(), String> {
         let s = self
+            .trust
             .pairing
             .as_mut()
             .filter(|s| s.stage == Stage::Comparing)
@@ -185,7 +199,7 @@ impl Station {
 
     /// Pins, or gives up, once the decisions say so.
     fn settle_pairing(&mut self) {
-        let Some(s) = self.pairing.as_mut().filter(|s| s.stage == Stage::Comparing) else {
+        let Some(s) = self.trust.pairing.as_mut().filter(|s| s.stage == Stage::Comparing) else {
             return;
         };
         match s.decisions.outcome() {
@@ -205,7 +219,7 @@ impl Station {
                         .unwrap_or(0),
                 };
                 let contact = s.contact.clone();
-                match self.pins.lock().unwrap().insert(pin.clone()) {
+                match self.trust.pins.lock().unwrap().insert(pin.clone()) {
                     Ok(()) => {
                         info!(%contact, fingerprint = %pin.fingerprint, "paired");
                         s.stage = Stage::Paired;
@@ -242,7 +256,13 @@ impl Station {
             .ok_or_else(|| format!("{name:?} is not a contact"))?
             .name
             .clone();
-        let removed = self.pins.lock().unwrap().remove(&contact).map_err(|e| e.to_string())?;
+        let removed = self
+            .trust
+            .pins
+            .lock()
+            .unwrap()
+            .remove(&contact)
+            .map_err(|e| e.to_string())?;
         if !removed {
             return Err(format!("{contact} is not paired"));
         }
@@ -253,7 +273,7 @@ impl Station {
 
     /// Ends a pairing nobody finished in time; clears a finished one from the screen.
     pub(super) fn pairing_tick(&mut self) {
-        let Some(s) = self.pairing.as_mut() else {
+        let Some(s) = self.trust.pairing.as_mut() else {
             return;
         };
         let age = s.started.elapsed();
@@ -265,7 +285,7 @@ impl Station {
             self.act(Action::Tell(note));
             self.update_screen();
         } else if !s.open() && age > pairing::PAIRING_TIMEOUT * 2 {
-            self.pairing = None;
+            self.trust.pairing = None;
         }
     }
 
@@ -277,10 +297,10 @@ impl Station {
         let Some(message) = Message::parse(&body) else {
             return reply.send(400, None);
         };
-        let own = self.identity.fingerprint;
+        let own = self.trust.identity.fingerprint;
         match message {
             Message::Start { tls_port, .. } => {
-                if self.pairing.as_ref().is_some_and(Session::open) {
+                if self.trust.pairing.as_ref().is_some_and(Session::open) {
                     return reply.send(486, None);
                 }
                 let contacts = &self.config.contacts;
@@ -299,7 +319,7 @@ impl Station {
                     commitment: pairing::commitment(presented, own, &nb),
                 };
                 info!(contact = %contact.name, "pairing: asked to pair");
-                self.pairing = Some(Session {
+                self.trust.pairing = Some(Session {
                     id: rand::random(),
                     contact: contact.name.clone(),
                     role: Role::Responder,
@@ -317,10 +337,10 @@ impl Station {
                 reply.send(200, Some(answer.to_body()));
             }
             Message::Nonce { nonce } => {
-                let session = self
-                    .pairing
-                    .as_mut()
-                    .filter(|s| s.role == Role::Responder && s.stage == Stage::Connecting && s.peer == Some(presented));
+                let session =
+                    self.trust.pairing.as_mut().filter(|s| {
+                        s.role == Role::Responder && s.stage == Stage::Connecting && s.peer == Some(presented)
+                    });
                 let (Some(s), Some(na)) = (session, pairing::parse_nonce(&nonce)) else {
                     return reply.send(481, None);
                 };
@@ -340,6 +360,7 @@ impl Station {
             }
             Message::Decision { confirmed } => {
                 let session = self
+                    .trust
                     .pairing
                     .as_mut()
                     .filter(|s| s.stage == Stage::Comparing && s.peer == Some(presented));
@@ -358,10 +379,10 @@ impl Station {
 
 impl Station {
     pub(super) fn security_status(&self) -> super::SecurityStatus {
-        let pins = self.pins.lock().unwrap();
+        let pins = self.trust.pins.lock().unwrap();
         super::SecurityStatus {
-            fingerprint: self.identity.fingerprint.to_string(),
-            code: self.identity.fingerprint.short_code(),
+            fingerprint: self.trust.identity.fingerprint.to_string(),
+            code: self.trust.identity.fingerprint.short_code(),
             tls_uri: self.ua.tls_uri(),
             paired: self
                 .config
@@ -369,14 +390,14 @@ impl Station {
                 .iter()
                 .filter_map(|c| crate::security::pins::pin_for(c, &pins).map(|(_, from)| (c.name.clone(), from)))
                 .collect(),
-            pairing: self.pairing.as_ref().map(Session::status),
+            pairing: self.trust.pairing.as_ref().map(Session::status),
         }
     }
 
     /// The pairing screen, while one is under way or just ended.
     pub(super) fn pairing_screen(&self) -> Option<crate::ui::Screen> {
         // A finished pairing leaves its outcome as the screen's message instead.
-        let s = self.pairing.as_ref().filter(|s| s.open())?;
+        let s = self.trust.pairing.as_ref().filter(|s| s.open())?;
         Some(crate::ui::Screen::Pairing {
             peer: s.contact.clone(),
             code: s.code.map(pairing::show_code),
@@ -388,6 +409,7 @@ impl Station {
     /// A key or touch while a code is on screen: confirm or decline.
     pub(super) fn pairing_input(&mut self, confirmed: bool) -> bool {
         if !self
+            .trust
             .pairing
             .as_ref()
             .is_some_and(|s| s.stage == Stage::Comparing && s.decisions.local.is_none())

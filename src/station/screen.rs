@@ -8,12 +8,31 @@ use crate::ui::{ContactButton, Screen};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
+/// The screen and the keys: what is shown, since when, and what a touch means.
+pub(super) struct Ui {
+    pub(super) compositor: std::sync::Arc<std::sync::Mutex<crate::ui::compositor::Compositor>>,
+    pub(super) screen_on: bool,
+    /// Last call event, touch or key; the screen blanks after a quiet while.
+    pub(super) last_activity: Instant,
+    pub(super) message_at: Instant,
+    /// The call screen shows the contacts that can join ("Add" was touched).
+    pub(super) picking: bool,
+    pub(super) last_message: Option<String>,
+    /// The note of a call that rang out unanswered.
+    pub(super) missed_call: Option<String>,
+    pub(super) keys: crate::input::KeyInterpreter,
+    /// Keeps the input channel open when no device backend holds a sender.
+    pub(super) _input_tx: tokio::sync::mpsc::UnboundedSender<crate::input::TimedInput>,
+    /// Devices watched between calls.
+    pub(super) idle_watch: super::watch::IdleWatch,
+}
+
 impl Station {
     /// Turns the screen on (if blanked) and restarts the blanking countdown.
     pub(super) fn wake(&mut self) {
-        self.last_activity = Instant::now();
-        if !self.screen_on {
-            self.screen_on = true;
+        self.ui.last_activity = Instant::now();
+        if !self.ui.screen_on {
+            self.ui.screen_on = true;
             if let Err(e) = self.devices.display.lock().unwrap().set_power(true) {
                 warn!(error = %e, "cannot wake the screen");
             }
@@ -22,9 +41,9 @@ impl Station {
 
     pub(super) fn blank_when_quiet(&mut self) {
         let after = self.config.devices.screen_blank_secs;
-        let quiet = self.last_activity.elapsed() >= Duration::from_secs(after);
-        if after > 0 && quiet && self.screen_on && self.machine.state() == &State::Idle {
-            self.screen_on = false;
+        let quiet = self.ui.last_activity.elapsed() >= Duration::from_secs(after);
+        if after > 0 && quiet && self.ui.screen_on && self.machine.state() == &State::Idle {
+            self.ui.screen_on = false;
             info!("blanking the screen");
             if let Err(e) = self.devices.display.lock().unwrap().set_power(false) {
                 warn!(error = %e, "cannot blank the screen");
@@ -46,7 +65,7 @@ impl Station {
             },
             State::Idle => self
                 .pairing_screen()
-                .unwrap_or_else(|| idle_screen(&self.config, &self.messages, self.web.as_ref())),
+                .unwrap_or_else(|| idle_screen(&self.config, &self.messages, self.links.web.as_ref())),
             State::Outgoing { peer, ringing, .. } => Screen::Calling {
                 // A ring group is called by its name until a member answers.
                 peer: self.machine.group().unwrap_or(peer.label()).into(),
@@ -61,7 +80,7 @@ impl Station {
                 peer: peer.label().into(),
                 replies: self.replies_for(peer),
             },
-            State::Active { .. } if self.picking => Screen::AddToCall {
+            State::Active { .. } if self.ui.picking => Screen::AddToCall {
                 contacts: self.can_add(),
             },
             State::Active {
@@ -83,25 +102,26 @@ impl Station {
                 on_hold: *held_by_peer || *held_by_us,
                 seconds: self.state_since.elapsed().as_secs(),
                 // An indoor station (no lock of its own) asks the other side to open.
-                door_open: self.door.is_none(),
+                door_open: self.links.door.is_none(),
                 replies: self.replies_for(peer),
                 can_add: !self.can_add().is_empty(),
             },
         };
-        let recent = self.message_at.elapsed() < Duration::from_secs(15);
+        let recent = self.ui.message_at.elapsed() < Duration::from_secs(15);
         // A recent event's message first; then, while idle, a missed call until someone
         // is back at the station; otherwise a lasting device problem.
         let idle = self.machine.state() == &State::Idle;
         let message = self
+            .ui
             .last_message
             .clone()
             .filter(|_| recent)
-            .or_else(|| self.missed_call.clone().filter(|_| idle))
+            .or_else(|| self.ui.missed_call.clone().filter(|_| idle))
             // Privacy: whoever stands here sees that the camera is watched.
-            .or_else(|| (!self.live_views.is_empty()).then(|| "Watched from the web page".to_string()))
-            .or_else(|| self.idle_watch.problem())
+            .or_else(|| (!self.browser.live_views.is_empty()).then(|| "Watched from the web page".to_string()))
+            .or_else(|| self.ui.idle_watch.problem())
             .or_else(|| self.account_problem().filter(|_| idle));
-        self.compositor.lock().unwrap().set_screen(screen, message);
+        self.ui.compositor.lock().unwrap().set_screen(screen, message);
     }
 }
 

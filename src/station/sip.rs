@@ -133,8 +133,12 @@ impl Station {
     /// The RTP ports the call's legs use now: a hosted call lets go of them for a moment
     /// whenever a leg joins or leaves, and a new leg must not take them meanwhile.
     fn ports_in_use(&self) -> Vec<u16> {
-        let hosted = self.hosted.iter().flat_map(|h| h.legs.iter().map(|(_, n)| n));
-        let pair = self.media.iter().map(|m| m.negotiated());
+        let hosted = self
+            .call_media
+            .hosted
+            .iter()
+            .flat_map(|h| h.legs.iter().map(|(_, n)| n));
+        let pair = self.call_media.media.iter().map(|m| m.negotiated());
         hosted
             .chain(pair)
             .flat_map(|n| {
@@ -170,7 +174,7 @@ impl Station {
     /// Where a pinned contact takes secure calls and the certificate it must show: its
     /// address with the TLS port from the config, else from pairing, else 5061.
     pub(super) fn secure_target(&self, contact: &Contact, ip: IpAddr) -> Option<(SocketAddr, Fingerprint)> {
-        let pins = self.pins.lock().unwrap();
+        let pins = self.trust.pins.lock().unwrap();
         let (pin, _) = pin_for(contact, &pins)?;
         Some((SocketAddr::new(ip, tls_port(contact, &pins)), pin))
     }
@@ -178,7 +182,7 @@ impl Station {
     /// Finds the contact an INVITE comes from ([`crate::call::identify::recognise`]);
     /// `None` when it may not ring after all (a pin changed since it was admitted).
     fn identify(&self, caller: &Caller) -> Option<PeerInfo> {
-        let pins = self.pins.lock().unwrap();
+        let pins = self.trust.pins.lock().unwrap();
         let recognised = crate::call::identify::recognise(&self.config, &pins, caller).ok()?;
         let chosen = recognised.contact;
         Some(PeerInfo {

@@ -22,13 +22,21 @@ pub(super) struct Visit {
 /// JPEG quality of snapshots: a face stays recognisable at a few tens of kilobytes.
 const JPEG_QUALITY: u8 = 80;
 
+/// The visitor log and the ring being logged.
+pub(super) struct Visitors {
+    /// The visitor log (shared with the web page).
+    pub(super) log: std::sync::Arc<std::sync::Mutex<crate::web::visitors::VisitorLog>>,
+    /// The ring being logged.
+    pub(super) visit: Option<Visit>,
+}
+
 impl Station {
     /// After each call event: starts a log entry when a ring begins, and records the
     /// outcome when it ends. `local_hangup` says this station hung up (a decline when it
     /// rang here).
     pub(super) fn track_visit(&mut self, local_hangup: bool) {
         let state = self.machine.state().clone();
-        match (&self.visit, &state) {
+        match (&self.visitors.visit, &state) {
             (
                 None,
                 State::Incoming {
@@ -45,7 +53,7 @@ impl Station {
                 self.start_visit(call, Direction::Outgoing, &who, false)
             }
             (Some(_), State::Active { .. }) => {
-                let outcome = if std::mem::take(&mut self.answered_from_web) {
+                let outcome = if std::mem::take(&mut self.browser.answered_from_web) {
                     Outcome::AnsweredFromWeb
                 } else {
                     Outcome::Answered
@@ -53,7 +61,7 @@ impl Station {
                 self.end_visit(outcome);
             }
             (Some(v), State::Idle) => {
-                let outcome = if std::mem::take(&mut self.answered_from_web) {
+                let outcome = if std::mem::take(&mut self.browser.answered_from_web) {
                     Outcome::AnsweredFromWeb
                 } else if local_hangup && v.direction == Direction::Incoming {
                     Outcome::Declined
@@ -69,7 +77,7 @@ impl Station {
     fn start_visit(&mut self, call: &str, direction: Direction, peer: &str, caller_picture: bool) {
         // SAFETY: time has no preconditions.
         let now = unsafe { libc::time(std::ptr::null_mut()) }.max(0) as u64;
-        let id = match self.visitors.lock().unwrap().add(now, direction, peer, &[]) {
+        let id = match self.visitors.log.lock().unwrap().add(now, direction, peer, &[]) {
             Ok(id) => id,
             Err(e) => {
                 warn!(error = %e, "cannot log the ring");
@@ -77,7 +85,7 @@ impl Station {
             }
         };
         let ringing = Arc::new(AtomicBool::new(true));
-        self.visit = Some(Visit {
+        self.visitors.visit = Some(Visit {
             call: call.to_string(),
             id,
             direction,
@@ -86,14 +94,14 @@ impl Station {
         let camera = self.devices.camera.handle();
         let want = VideoFormat {
             pixel: PixelFormat::I420,
-            width: self.settings.width,
-            height: self.settings.height,
-            fps: self.settings.fps,
+            width: self.call_media.settings.width,
+            height: self.call_media.settings.height,
+            fps: self.call_media.settings.fps,
         };
-        let log = self.visitors.clone();
-        let compositor = caller_picture.then(|| (self.compositor.clone(), ringing.clone()));
+        let log = self.visitors.log.clone();
+        let compositor = caller_picture.then(|| (self.ui.compositor.clone(), ringing.clone()));
         // Home automation hears of the ring now, and gets its snapshot once taken.
-        let home = self.home.as_ref().map(|h| {
+        let home = self.links.home.as_ref().map(|h| {
             h.ring(peer, direction == Direction::Incoming);
             Box::new(h.snapshot_sink()) as Box<dyn Fn(Vec<u8>) + Send>
         });
@@ -107,10 +115,10 @@ impl Station {
     }
 
     fn end_visit(&mut self, outcome: Outcome) {
-        if let Some(v) = self.visit.take() {
+        if let Some(v) = self.visitors.visit.take() {
             v.ringing.store(false, std::sync::atomic::Ordering::SeqCst);
             info!(call = %v.call, ?outcome, "ring logged");
-            if let Err(e) = self.visitors.lock().unwrap().set_outcome(v.id, outcome) {
+            if let Err(e) = self.visitors.log.lock().unwrap().set_outcome(v.id, outcome) {
                 warn!(error = %e, "cannot log how the ring ended");
             }
         }

@@ -21,6 +21,21 @@ pub(super) struct StationWeb {
     _announcement: Option<crate::web::mdns::Announcement>,
 }
 
+/// The station's links to the outside: the web page, home automation, the RTSP stream, the
+/// account on a SIP server and the door lock.
+pub(super) struct Links {
+    /// The web page, when it runs.
+    pub(super) web: Option<StationWeb>,
+    /// The MQTT client for home automation, when a broker is configured.
+    pub(super) home: Option<crate::home::HomeLink>,
+    /// The camera as an RTSP stream, when enabled.
+    pub(super) rtsp: Option<crate::media::rtsp::RtspServer>,
+    /// The account on a SIP server, when configured.
+    pub(super) account: super::account::Account,
+    /// The door lock, when this station has one.
+    pub(super) door: Option<crate::door::DoorLock>,
+}
+
 impl StationWeb {
     /// The idle screen's line: the address, and the setup code while no password is set.
     pub fn screen_line(&self) -> String {
@@ -44,13 +59,14 @@ pub(super) async fn start_page(
     commands: mpsc::WeakUnboundedSender<Command>,
     advertise: IpAddr,
     visitors: Arc<std::sync::Mutex<crate::web::visitors::VisitorLog>>,
+    loop_watch: crate::api::LoopWatch,
 ) -> Option<StationWeb> {
     let w = &config.web;
     if !w.enabled {
         return None;
     }
     let state_dir = (!config.station.ephemeral_state).then(|| crate::security::state_dir(config));
-    let shared = WebShared::new(state_dir, visitors);
+    let shared = WebShared::new(state_dir, visitors, loop_watch);
     let host_name = crate::web::host_name(&config.station.name);
     let settings = WebSettings {
         listen: config.station.listen.ip(),
@@ -101,17 +117,17 @@ pub(super) async fn start_page(
 impl Station {
     /// Gives the web page the current status (each tick and after each call event).
     pub(super) fn publish_status(&self) {
-        if let Some(home) = &self.home {
+        if let Some(home) = &self.links.home {
             home.call_state(&self.call_in_words());
         }
-        if let Some(web) = &self.web {
+        if let Some(web) = &self.links.web {
             web.shared.status.send_replace(Some(Arc::new(self.status())));
         }
     }
 
     /// The page's address, for the status.
     pub(super) fn web_url(&self) -> Option<String> {
-        self.web.as_ref().map(|w| w.url.clone())
+        self.links.web.as_ref().map(|w| w.url.clone())
     }
 
     /// Takes a config saved from the web page. What can change while running changes
@@ -154,35 +170,36 @@ impl Station {
         differs("media.rtp_port_max", old.media.rtp_port_max != new.media.rtp_port_max);
         differs("web", format!("{:?}", old.web) != format!("{:?}", new.web));
         let caps = (new.web.visitors_kept, u64::from(new.web.visitors_mb) * 1024 * 1024);
-        if let Err(e) = self.visitors.lock().unwrap().set_caps(caps.0, caps.1) {
+        if let Err(e) = self.visitors.log.lock().unwrap().set_caps(caps.0, caps.1) {
             tracing::warn!(error = %e, "cannot trim the visitor log");
         }
         let volume_changed = (old.media.speaker_volume - new.media.speaker_volume).abs() > f64::EPSILON;
-        self.admission.replace(&new);
-        self.keys = super::buttons::key_interpreter(&new);
+        self.trust.admission.replace(&new);
+        self.ui.keys = super::buttons::key_interpreter(&new);
         self.apply_door(&new);
         self.apply_account(&new);
         if new.rtsp != self.config.rtsp {
             // The old server lets go of its port before the new one binds it.
-            self.rtsp = None;
-            self.rtsp = crate::media::rtsp::start_configured(&new, &self.settings, &self.devices, self.advertise);
+            self.links.rtsp = None;
+            self.links.rtsp =
+                crate::media::rtsp::start_configured(&new, &self.call_media.settings, &self.devices, self.advertise);
         }
         if new.mqtt != self.config.mqtt || new.station.user != self.config.station.user {
             // The old client says offline and leaves before the new one connects.
-            self.home = None;
-            self.home = crate::home::HomeLink::start(&new, self.own_commands.clone()).unwrap_or_else(|e| {
+            self.links.home = None;
+            self.links.home = crate::home::HomeLink::start(&new, self.own_commands.clone()).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "home automation is off");
                 None
             });
         }
         let m = &new.media;
-        self.settings.width = m.width;
-        self.settings.height = m.height;
-        self.settings.fps = m.fps;
-        self.settings.bitrate_kbps = m.video_bitrate_kbps;
-        self.settings.jitter_ms = m.jitter_ms;
+        self.call_media.settings.width = m.width;
+        self.call_media.settings.height = m.height;
+        self.call_media.settings.fps = m.fps;
+        self.call_media.settings.bitrate_kbps = m.video_bitrate_kbps;
+        self.call_media.settings.jitter_ms = m.jitter_ms;
         if volume_changed {
-            self.volume = new.media.speaker_volume;
+            self.call_media.volume = new.media.speaker_volume;
         }
         self.config = new;
         if volume_changed {

@@ -41,15 +41,15 @@ impl Station {
     }
 
     fn bridge_browser(&mut self, offer: &str) -> Result<(u64, String), String> {
-        if self.web_answer.is_some() {
+        if self.browser.web_answer.is_some() {
             return Err("already answered from the web".into());
         }
         let call = match self.machine.state() {
             State::Incoming { call, .. } => call.clone(),
-            State::Outgoing { .. } if self.hosted.is_none() => return self.answer_the_visitor(offer),
+            State::Outgoing { .. } if self.call_media.hosted.is_none() => return self.answer_the_visitor(offer),
             _ => return Err("nothing rings here now".into()),
         };
-        self.live_views.clear();
+        self.browser.live_views.clear();
         let (caller_picture, browser_picture) = (FramePipe::default(), FramePipe::default());
         let (browser_sound, caller_sound) = (LegMicrophone::default(), LegMicrophone::default());
         let pipe = browser_picture.clone();
@@ -74,20 +74,20 @@ impl Station {
         };
         // Early media (a preview) runs on the station's own devices: start afresh on the
         // bridge's.
-        if let Some(m) = self.media.take() {
+        if let Some(m) = self.call_media.media.take() {
             self.finish_teardown();
-            self.teardown = Some(m.stop(&self.devices));
+            self.call_media.teardown = Some(m.stop(&self.devices));
         }
-        self.web_answer = Some(WebAnswer {
+        self.browser.web_answer = Some(WebAnswer {
             leg,
             call: Some(call),
             caller_picture: Some(caller_picture),
             devices: Some(devices),
         });
         info!(id, "answered from the web page");
-        self.answered_from_web = true;
-        self.last_message = Some("Answered from the web page".into());
-        self.message_at = std::time::Instant::now();
+        self.browser.answered_from_web = true;
+        self.ui.last_message = Some("Answered from the web page".into());
+        self.ui.message_at = std::time::Instant::now();
         self.feed(Event::Answer);
         Ok((id, answer))
     }
@@ -95,48 +95,48 @@ impl Station {
     /// This station rang out and the browser answers: the call out is cancelled and
     /// the browser talks with whoever stands here.
     fn answer_the_visitor(&mut self, offer: &str) -> Result<(u64, String), String> {
-        self.live_views.clear();
-        let compositor = self.compositor.clone();
+        self.browser.live_views.clear();
+        let compositor = self.ui.compositor.clone();
         let ends = self.own_ends(Some(Arc::new(move |frame| {
             compositor.lock().unwrap().remote_frame(frame)
         })));
         let (leg, answer) = self.start_browser_leg(offer, ends, Command::WebAnswerEnd)?;
         let id = leg.id;
         info!(id, "the visitor is answered from the web page");
-        self.answered_from_web = true;
+        self.browser.answered_from_web = true;
         // The ring out stops: the called station is no longer needed.
         self.feed(Event::Hangup);
-        self.ringer = None;
-        self.web_answer = Some(WebAnswer {
+        self.call_media.ringer = None;
+        self.browser.web_answer = Some(WebAnswer {
             leg,
             call: None,
             caller_picture: None,
             devices: None,
         });
-        self.last_message = Some("Answered from the web page".into());
-        self.message_at = std::time::Instant::now();
+        self.ui.last_message = Some("Answered from the web page".into());
+        self.ui.message_at = std::time::Instant::now();
         self.update_screen();
         Ok((id, answer))
     }
 
     /// The browser left: the call ends with it.
     pub(super) fn end_web_answer(&mut self, id: u64) {
-        let Some(w) = self.web_answer.as_ref().filter(|w| w.leg.id == id) else {
+        let Some(w) = self.browser.web_answer.as_ref().filter(|w| w.leg.id == id) else {
             return;
         };
         info!(id, "the browser that answered left; hanging up");
         if w.call.is_some() {
             self.feed(Event::Hangup);
         }
-        self.web_answer = None;
+        self.browser.web_answer = None;
         self.update_screen();
     }
 
     /// Hang up pressed while the browser talks with this station's visitor.
     pub(super) fn hang_up_the_visitor(&mut self) -> bool {
-        if self.web_answer.as_ref().is_some_and(|w| w.call.is_none()) {
+        if self.browser.web_answer.as_ref().is_some_and(|w| w.call.is_none()) {
             info!("the web page's talk with the visitor ends");
-            self.web_answer = None;
+            self.browser.web_answer = None;
             self.update_screen();
             return true;
         }
@@ -145,12 +145,13 @@ impl Station {
 
     /// The browser talking with this station's visitor, for the screen.
     pub(super) fn talking_with_the_web(&self) -> bool {
-        self.web_answer.as_ref().is_some_and(|w| w.call.is_none())
+        self.browser.web_answer.as_ref().is_some_and(|w| w.call.is_none())
     }
 
     /// The devices of the current call's media: the bridge's when answered from the web.
     pub(super) fn call_devices(&self) -> &Devices {
-        self.web_answer
+        self.browser
+            .web_answer
             .as_ref()
             .and_then(|w| w.devices.as_ref())
             .unwrap_or(&self.devices)
@@ -159,17 +160,18 @@ impl Station {
     /// The call is over: so is its browser leg.
     pub(super) fn web_answer_call_ended(&mut self, call: &str) {
         if self
+            .browser
             .web_answer
             .as_ref()
             .is_some_and(|w| w.call.as_deref() == Some(call))
         {
-            self.web_answer = None;
+            self.browser.web_answer = None;
         }
     }
 
     /// For the status.
     pub(super) fn web_answer_status(&self) -> Option<WebAnswerStatus> {
-        self.web_answer.as_ref().map(|w| WebAnswerStatus {
+        self.browser.web_answer.as_ref().map(|w| WebAnswerStatus {
             id: w.leg.id,
             call: w.call.clone(),
             counts: w.leg.counts(),

@@ -25,25 +25,25 @@ impl Station {
     }
 
     fn live_view(&mut self, offer: &str) -> Result<(u64, String), String> {
-        if self.machine.state() != &State::Idle || self.hosted.is_some() {
+        if self.machine.state() != &State::Idle || self.call_media.hosted.is_some() {
             return Err("the station is in a call".into());
         }
-        if self.live_views.len() >= MAX_LIVE_VIEWS {
+        if self.browser.live_views.len() >= MAX_LIVE_VIEWS {
             return Err(format!("{MAX_LIVE_VIEWS} browsers are watching already"));
         }
         let ends = self.own_ends(None);
         let (view, answer) = self.start_browser_leg(offer, ends, Command::WebLiveEnd)?;
         let id = view.id;
         info!(id, "watched from the web page");
-        self.live_views.push(view);
+        self.browser.live_views.push(view);
         Ok((id, answer))
     }
 
     /// Ends a live view (the browser left or asked).
     pub(super) fn end_live_view(&mut self, id: u64) {
-        let before = self.live_views.len();
-        self.live_views.retain(|v| v.id != id);
-        if self.live_views.len() != before {
+        let before = self.browser.live_views.len();
+        self.browser.live_views.retain(|v| v.id != id);
+        if self.browser.live_views.len() != before {
             info!(id, "no longer watched from the web page");
             self.update_screen();
         }
@@ -51,15 +51,16 @@ impl Station {
 
     /// A call starts: it takes the devices from any live view.
     pub(super) fn end_live_views_for_a_call(&mut self) {
-        if !self.live_views.is_empty() && self.machine.state() != &State::Idle {
+        if !self.browser.live_views.is_empty() && self.machine.state() != &State::Idle {
             warn!("a call starts; the web page's live view ends");
-            self.live_views.clear();
+            self.browser.live_views.clear();
         }
     }
 
     /// The live views, for the status.
     pub(super) fn live_view_status(&self) -> Vec<LiveViewStatus> {
-        self.live_views
+        self.browser
+            .live_views
             .iter()
             .map(|v| LiveViewStatus {
                 id: v.id,

@@ -74,15 +74,23 @@ pub struct WebShared {
     pub status: watch::Sender<Option<Arc<Status>>>,
     /// The visitor log the station fills.
     pub visitors: Arc<Mutex<visitors::VisitorLog>>,
+    /// Where the station's loop is: the page says when it is stuck.
+    pub loop_watch: crate::api::LoopWatch,
 }
 
 impl WebShared {
-    /// Access kept in `state_dir` (or in memory), and the station's visitor log.
-    pub fn new(state_dir: Option<PathBuf>, visitors: Arc<Mutex<visitors::VisitorLog>>) -> Self {
+    /// Access kept in `state_dir` (or in memory), the station's visitor log, and where its
+    /// loop is.
+    pub fn new(
+        state_dir: Option<PathBuf>,
+        visitors: Arc<Mutex<visitors::VisitorLog>>,
+        loop_watch: crate::api::LoopWatch,
+    ) -> Self {
         Self {
             auth: Arc::new(Mutex::new(auth::Auth::new(state_dir))),
             status: watch::channel(None).0,
             visitors,
+            loop_watch,
         }
     }
 }

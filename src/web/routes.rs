@@ -353,6 +353,8 @@ fn status_json(app: &App) -> serde_json::Value {
     }
     serde_json::json!({
         "status": status,
+        // The status above is the last one published; a stuck loop publishes none.
+        "stuck": app.shared.loop_watch.stuck(),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": app.started.elapsed().as_secs(),
     })

@@ -3,7 +3,7 @@
 //! snapshots of the video it received and dumps of the audio it decoded.
 #![allow(dead_code)]
 
-use crate::requires;
+use super::requires;
 use doorway::device::probe;
 use std::io::{Read, Write};
 use std::net::TcpStream;

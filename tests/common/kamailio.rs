@@ -3,7 +3,7 @@
 //! requests from it are told apart from the stations' own on 127.0.0.1.
 #![allow(dead_code)]
 
-use crate::requires;
+use super::requires;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};

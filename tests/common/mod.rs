@@ -1,7 +1,11 @@
 //! Helpers for the integration tests: stations on 127.0.0.1 with test devices.
 #![allow(dead_code)]
 
+pub mod baresip;
+pub mod capture;
 pub mod chrome;
+pub mod kamailio;
+pub mod requires;
 pub mod stranger;
 pub mod web;
 
@@ -234,4 +238,22 @@ pub fn tag_in_jpeg(jpeg: &[u8]) -> u16 {
             panic!("no pattern code in the snapshot ({w}x{h}); kept as {}", kept.display());
         }
     }
+}
+
+/// Runs the `doorway` binary with `args` (its log at warn) and waits for it.
+pub fn doorway_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(args)
+        .env("DOORWAY_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// What a command printed, stdout then stderr.
+pub fn printed(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

@@ -61,6 +61,7 @@ pub mod host;
 mod reference;
 
 pub mod quality;
+mod scores;
 
 fn cpu_seconds() -> f64 {
     let usage = rusage();

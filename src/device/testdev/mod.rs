@@ -43,6 +43,8 @@ pub struct PatternCamera {
     pacer: Pacer,
     background: Vec<u8>,
     opens: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// How long the next open hangs, once.
+    stall: std::time::Duration,
 }
 
 impl PatternCamera {
@@ -54,7 +56,13 @@ impl PatternCamera {
             pacer: Pacer::new(30),
             background: Vec::new(),
             opens: Default::default(),
+            stall: std::time::Duration::ZERO,
         }
+    }
+
+    /// Makes the first open hang for `stall`, as a driver that does not return would.
+    pub fn stall_first_open(&mut self, stall: std::time::Duration) {
+        self.stall = stall;
     }
 
     /// Counts the times it is opened.
@@ -120,6 +128,10 @@ impl Camera for PatternCamera {
             pixel: PixelFormat::I420,
             ..want
         };
+        if !self.stall.is_zero() {
+            tracing::warn!(secs = self.stall.as_secs(), "the test camera hangs in open, as asked");
+            std::thread::sleep(std::mem::take(&mut self.stall));
+        }
         self.opens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.background = draw_bars(self.tag, format.width as usize, format.height as usize);
         self.pacer = Pacer::new(format.fps as u64);

@@ -1,0 +1,14 @@
+//! The station as a system: the `doorway` command line, the systemd unit, and the image
+//! recipes.
+//!
+//! One test binary for these, so the suite links the crate once for them all; each
+//! file below is one part of it. Tests that load both cores take `common::SERIAL`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod image_recipe;
+mod pi_image;
+mod stuck_loop;
+mod systemd_unit;
