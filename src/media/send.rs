@@ -154,10 +154,37 @@ fn add_video_branch(
     v: &VideoStream,
     format: VideoFormat,
 ) -> Result<gst_app::AppSrc, MediaError> {
-    let src = video_appsrc("camera-src", &video_caps(format));
-    let convert = make("videoconvert", "vconvert")?;
-    let scale = make("videoscale", "vscale")?;
-    let raw_caps = make("capsfilter", "vrawcaps")?;
+    let (src, encode) = h264_encode_chain("", settings, format, v.packetization_mode)?;
+    let (h264_caps, pay) = h264_payloader(v.rtp.send_pt)?;
+    let mut elements: Vec<&gst::Element> = vec![src.upcast_ref()];
+    elements.extend(encode.iter());
+    elements.extend([&h264_caps, &pay]);
+    add_to_session(pipeline, rtpbin, &elements, 0, &v.rtp)?;
+    Ok(src)
+}
+
+/// Camera frames to H.264, the one chain calls and browser legs send through: the
+/// camera's appsrc, a JPEG decoder for MJPEG cameras (an identity keeps the chain the
+/// same shape for raw formats), conversion and scaling to I420 at the sent size, and the
+/// encoder. `prefix` keeps the element names of several chains in one process apart.
+/// Returns the appsrc and the elements after it, in order, not yet added or linked.
+pub(super) fn h264_encode_chain(
+    prefix: &str,
+    settings: &MediaSettings,
+    format: VideoFormat,
+    packetization_mode: u8,
+) -> Result<(gst_app::AppSrc, Vec<gst::Element>), MediaError> {
+    let named = |name: &str| format!("{prefix}{name}");
+    let src = video_appsrc(&named("camera-src"), &video_caps(format));
+    let decoder = if format.pixel == PixelFormat::Mjpeg {
+        "jpegdec"
+    } else {
+        "identity"
+    };
+    let decode = make(decoder, &named("camdecode"))?;
+    let convert = make("videoconvert", &named("vconvert"))?;
+    let scale = make("videoscale", &named("vscale"))?;
+    let raw_caps = make("capsfilter", &named("vrawcaps"))?;
     raw_caps.set_property(
         "caps",
         gst::Caps::builder("video/x-raw")
@@ -166,31 +193,9 @@ fn add_video_branch(
             .field("height", settings.height as i32)
             .build(),
     );
-    let encoder = make(&settings.codecs.h264_encoder, "h264enc")?;
-    configure_encoder(&encoder, settings, v.packetization_mode);
-    let (h264_caps, pay) = h264_payloader(v.rtp.send_pt)?;
-    // MJPEG cameras need a JPEG decoder before conversion; an identity keeps the chain
-    // the same shape for raw formats.
-    let decode = make(
-        if format.pixel == PixelFormat::Mjpeg {
-            "jpegdec"
-        } else {
-            "identity"
-        },
-        "camdecode",
-    )?;
-    let elements = [
-        src.upcast_ref(),
-        &decode,
-        &convert,
-        &scale,
-        &raw_caps,
-        &encoder,
-        &h264_caps,
-        &pay,
-    ];
-    add_to_session(pipeline, rtpbin, &elements, 0, &v.rtp)?;
-    Ok(src)
+    let encoder = make(&settings.codecs.h264_encoder, &named("h264enc"))?;
+    configure_encoder(&encoder, settings, packetization_mode);
+    Ok((src, vec![decode, convert, scale, raw_caps, encoder]))
 }
 
 /// What follows the H.264 encoder: a caps filter holding it to constrained baseline (what

@@ -4,7 +4,7 @@
 //! No RTP here: the WebRTC stack owns RTP, RTCP and SRTP towards the browser.
 
 use super::keyframes::KeyframeSource;
-use super::send::{configure_encoder, feed_audio, feed_video, raw_audio_caps, video_appsrc, video_caps, AUDIO_RATE};
+use super::send::{feed_audio, feed_video, raw_audio_caps, AUDIO_RATE};
 use super::{make, MediaError, MediaSettings};
 use crate::device::{Camera, Microphone, Picture, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
@@ -189,28 +189,8 @@ fn video_branch(
     settings: &MediaSettings,
     format: VideoFormat,
 ) -> Result<(gst_app::AppSrc, gst_app::AppSink), MediaError> {
-    let src = video_appsrc("web-camera-src", &video_caps(format));
-    let decode = make(
-        if format.pixel == PixelFormat::Mjpeg {
-            "jpegdec"
-        } else {
-            "identity"
-        },
-        "web-camdecode",
-    )?;
-    let convert = make("videoconvert", "web-vconvert")?;
-    let scale = make("videoscale", "web-vscale")?;
-    let raw = make("capsfilter", "web-vraw")?;
-    raw.set_property(
-        "caps",
-        gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", settings.width as i32)
-            .field("height", settings.height as i32)
-            .build(),
-    );
-    let encoder = make(&settings.codecs.h264_encoder, "web-h264enc")?;
-    configure_encoder(&encoder, settings, 1);
+    // The call's chain with packetization mode 1: WebRTC takes access units whole.
+    let (src, encode) = super::send::h264_encode_chain("web-", settings, format, 1)?;
     let parse = make("h264parse", "web-h264parse")?;
     parse.set_property("config-interval", -1i32);
     let sink = gst_app::AppSink::builder()
@@ -226,19 +206,10 @@ fn video_branch(
         .max_buffers(4)
         .drop(true)
         .build();
-    link_all(
-        pipeline,
-        &[
-            src.upcast_ref(),
-            &decode,
-            &convert,
-            &scale,
-            &raw,
-            &encoder,
-            &parse,
-            sink.upcast_ref(),
-        ],
-    )?;
+    let mut elements: Vec<&gst::Element> = vec![src.upcast_ref()];
+    elements.extend(encode.iter());
+    elements.extend([&parse, sink.upcast_ref()]);
+    link_all(pipeline, &elements)?;
     Ok((src, sink))
 }
 
