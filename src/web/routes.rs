@@ -21,6 +21,7 @@ use tokio_stream::StreamExt;
 const APP_HTML: &str = include_str!("assets/app.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const LIVE_JS: &str = include_str!("assets/live.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
 /// The largest request body taken (a config file is a few kilobytes).
@@ -38,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/assets/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/assets/live.js",
+            get(|| asset(LIVE_JS, "text/javascript; charset=utf-8")),
         )
         .route("/assets/style.css", get(|| asset(STYLE_CSS, "text/css; charset=utf-8")))
         .route("/api/access", get(access))
