@@ -19,7 +19,7 @@ pub mod probe;
 pub mod testdev;
 pub mod v4l2;
 
-pub use picture::{DrawInto, FrameMut, Picture};
+pub use picture::{DrawInto, FrameMut, Picture, PictureSink};
 
 use crate::config::Config;
 use std::path::Path;

@@ -126,3 +126,18 @@ impl std::fmt::Debug for Picture {
             .finish()
     }
 }
+
+/// Where decoded pictures go, one at a time on the decoding thread: the screen provides
+/// it (its compositor shows them), and so can anything that passes them on. The picture
+/// may be kept without copying it.
+pub trait PictureSink: Send + Sync {
+    /// Takes one picture.
+    fn show(&self, picture: Picture);
+}
+
+/// A function taking pictures is a sink too (a test's counter, a grid cell).
+impl<F: Fn(Picture) + Send + Sync> PictureSink for F {
+    fn show(&self, picture: Picture) {
+        self(picture)
+    }
+}

@@ -102,6 +102,24 @@ fn grey(format: VideoFormat) -> VideoFrame {
     }
 }
 
+/// A call answered from the web page: each caller's picture goes to the screen and,
+/// converted, into the pipe that is the browser leg's camera.
+pub struct AlsoToBrowser {
+    /// The browser leg's camera.
+    pub pipe: FramePipe,
+    /// The screen.
+    pub screen: super::VideoOut,
+}
+
+impl crate::device::PictureSink for AlsoToBrowser {
+    fn show(&self, picture: crate::device::Picture) {
+        if let Some(frame) = picture.to_frame() {
+            self.pipe.feed(frame.view());
+        }
+        self.screen.show(picture)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,9 +98,9 @@ pub struct MediaSettings {
     pub echo_probe: Option<String>,
 }
 
-/// Where decoded remote video goes (the station's compositor), called on GStreamer's
-/// streaming thread for every frame; the picture may be kept without copying it.
-pub type VideoOut = std::sync::Arc<dyn Fn(crate::device::Picture) + Send + Sync>;
+/// Where decoded remote video goes: the screen's [`crate::device::PictureSink`] (its
+/// compositor), called on GStreamer's streaming thread for every frame.
+pub type VideoOut = std::sync::Arc<dyn crate::device::PictureSink>;
 
 /// Where small copies of our own camera go (the self view), a few times a second.
 pub type SelfViewOut = std::sync::Arc<dyn Fn(crate::device::VideoFrame) + Send + Sync>;

@@ -348,7 +348,7 @@ fn picture_sink(counters: &Arc<RecvCounters>, video_out: super::VideoOut, layout
         }
         c.frames_decoded.fetch_add(1, Ordering::Relaxed);
         if !bytes {
-            video_out(converter.picture(buffer, info));
+            video_out.show(converter.picture(buffer, info));
             return;
         }
         let Ok(map) = buffer.into_mapped_buffer_readable() else {
@@ -360,7 +360,7 @@ fn picture_sink(counters: &Arc<RecvCounters>, video_out: super::VideoOut, layout
             height: info.height(),
             fps: 0,
         };
-        video_out(Picture::new(
+        video_out.show(Picture::new(
             format,
             info.stride()[0] as usize,
             super::screen_picture::MappedPicture(map),

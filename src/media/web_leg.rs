@@ -359,7 +359,7 @@ fn picture_pipeline(settings: &MediaSettings, out: PictureOut) -> Result<(gst::P
                     .and_then(|c| gstreamer_video::VideoInfo::from_caps(c).ok());
                 if let (Some(info), Some(buffer)) = (info, sample.buffer_owned()) {
                     if let Some(picture) = decoded_picture(&info, buffer, on_screen) {
-                        pictures(picture);
+                        pictures.show(picture);
                     }
                 }
                 Ok(gst::FlowSuccess::Ok)

@@ -182,19 +182,12 @@ impl Station {
     }
 
     pub(super) fn video_out(&self) -> VideoOut {
-        let compositor = self.ui.compositor.clone();
+        let screen: VideoOut = self.ui.compositor.clone();
         // Answered from the web page: the caller's picture goes to the browser too.
-        let bridge = self.browser.web_answer.as_ref().and_then(|w| w.caller_picture.clone());
-        Arc::new(move |picture| {
-            if let Some(pipe) = &bridge {
-                // Answered from the web page: the caller's picture, converted, is the
-                // browser's leg's camera.
-                if let Some(frame) = picture.to_frame() {
-                    pipe.feed(frame.view());
-                }
-            }
-            compositor.lock().unwrap().remote_frame(picture)
-        })
+        match self.browser.web_answer.as_ref().and_then(|w| w.caller_picture.clone()) {
+            Some(pipe) => Arc::new(crate::media::bridge::AlsoToBrowser { pipe, screen }),
+            None => screen,
+        }
     }
 
     /// Waits for the last call's media to be released (the devices are free after).

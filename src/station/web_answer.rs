@@ -57,7 +57,7 @@ impl Station {
             camera: shared(Box::new(caller_picture.clone()) as Box<dyn Camera>),
             microphone: shared(Box::new(caller_sound.handle()) as Box<dyn Microphone>),
             speaker: shared(Box::new(PipeSpeaker(browser_sound.handle())) as Box<dyn Speaker>),
-            pictures: Some(PictureOut::Camera(Arc::new(move |picture| {
+            pictures: Some(PictureOut::Camera(Arc::new(move |picture: crate::device::Picture| {
                 if let Some(view) = picture.view() {
                     pipe.feed(view);
                 }

@@ -109,7 +109,7 @@ impl ConferenceMedia {
             let a = n.audio.as_ref().filter(|a| a.rtp.direction.receives());
             let cell = grid.clone();
             let outlets = Outlets {
-                video_out: Arc::new(move |picture| {
+                video_out: Arc::new(move |picture: Picture| {
                     if let Some(view) = picture.view() {
                         cell.lock().unwrap_or_else(|e| e.into_inner()).place(k + 1, view);
                     }
@@ -248,7 +248,7 @@ impl ConferenceMedia {
                     sender.push(g.view().data);
                 }
                 // The host's screen keeps the grid while the next one is composed.
-                video_out(Picture::from_frame(g.to_frame()));
+                video_out.show(Picture::from_frame(g.to_frame()));
                 sent.fetch_add(1, Ordering::Relaxed);
             }
             camera.lock().unwrap().close();

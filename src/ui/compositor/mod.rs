@@ -337,5 +337,12 @@ fn open_spans(spans: &mut Vec<(i32, i32)>, x0: i32, x1: i32, y: i32, over: &[Rec
     }
 }
 
+/// The screen takes the call's pictures straight from the decoder.
+impl crate::device::PictureSink for std::sync::Mutex<Compositor> {
+    fn show(&self, picture: Picture) {
+        self.lock().unwrap_or_else(|e| e.into_inner()).remote_frame(picture)
+    }
+}
+
 #[cfg(test)]
 mod tests;
