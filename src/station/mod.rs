@@ -20,7 +20,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 mod account;
 mod actions;
-mod browser_leg;
+mod browser;
 mod buttons;
 mod door;
 mod handle;
@@ -34,8 +34,6 @@ mod status;
 mod visitors;
 mod watch;
 mod web;
-mod web_answer;
-mod web_live;
 
 pub use crate::api::{Command, SecurityStatus, StationError, StationHandle, Status};
 
@@ -210,7 +208,7 @@ pub async fn start_with(
             camera_failures_seen: 0,
             camera_down: false,
         },
-        browser: browser_leg::BrowserSide {
+        browser: browser::BrowserSide {
             live_views: vec![],
             next_live_id: 0,
             web_answer: None,
@@ -286,7 +284,7 @@ struct Station {
     /// health during the call.
     call_media: actions::CallMedia,
     /// The browser side: browsers watching the camera and the browser that answered.
-    browser: browser_leg::BrowserSide,
+    browser: browser::BrowserSide,
     /// Whom the station trusts: its identity, the pins of paired contacts, who may call,
     /// and a pairing under way.
     trust: pairing::Trust,

@@ -29,8 +29,6 @@ use std::sync::{Arc, Mutex};
 
 /// Runs per setting and scene; the lowest CPU is kept (the picture is the same each run).
 pub const ROUNDS: usize = 5;
-/// PSNR reported for identical planes.
-pub const MAX_PSNR: f64 = 99.0;
 
 /// An x264enc configuration. Every one also gets tune=zerolatency, the call's bitrate,
 /// key-int-max = fps, aud=false and threads=2, as `media::send::configure_encoder` sets them.
@@ -76,7 +74,7 @@ pub struct QualityFigures {
     pub encode_cpu_s_per_minute: f64,
     /// Process CPU seconds of encode and decode per minute of video at the frame rate.
     pub cpu_s_per_minute: f64,
-    /// Mean Y-plane PSNR in dB ([`MAX_PSNR`] for an identical frame).
+    /// Mean Y-plane PSNR in dB ([`super::scores::MAX_PSNR`] for an identical frame).
     pub psnr_db: f64,
     /// Mean Y-plane SSIM over 8x8 blocks.
     pub ssim: f64,
@@ -462,7 +460,7 @@ mod tests {
     #[test]
     fn identical_planes_score_perfectly() {
         let plane: Vec<u8> = (0..64 * 48).map(|i| (i * 7 % 251) as u8).collect();
-        assert_eq!(psnr(&plane, &plane), MAX_PSNR);
+        assert_eq!(psnr(&plane, &plane), super::super::scores::MAX_PSNR);
         assert!((ssim(&plane, &plane, 64, 48) - 1.0).abs() < 1e-12);
     }
 

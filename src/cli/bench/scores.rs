@@ -1,6 +1,7 @@
 //! How alike a decoded picture is to its source: PSNR and SSIM of the luma planes.
 
-use super::quality::MAX_PSNR;
+/// PSNR reported for identical planes.
+pub const MAX_PSNR: f64 = 99.0;
 
 /// PSNR in dB of two 8-bit planes of the same size; [`MAX_PSNR`] when identical.
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {

@@ -3,10 +3,10 @@
 //! A live view needs the devices, so it is refused during a call, and a call that starts
 //! ends it.
 
-use super::browser_leg::BrowserLeg;
-use super::{Command, Station};
+use super::leg::BrowserLeg;
 use crate::api::LiveViewStatus;
 use crate::call::machine::State;
+use crate::station::{Command, Station};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
@@ -14,11 +14,15 @@ use tracing::{info, warn};
 pub const MAX_LIVE_VIEWS: usize = 2;
 
 /// One browser watching.
-pub(super) type LiveView = BrowserLeg;
+pub(in crate::station) type LiveView = BrowserLeg;
 
 impl Station {
     /// A browser's offer to watch: the answer, or why not.
-    pub(super) fn start_live_view(&mut self, offer: String, reply: oneshot::Sender<Result<(u64, String), String>>) {
+    pub(in crate::station) fn start_live_view(
+        &mut self,
+        offer: String,
+        reply: oneshot::Sender<Result<(u64, String), String>>,
+    ) {
         let result = self.live_view(&offer);
         let _ = reply.send(result);
         self.update_screen();
@@ -40,7 +44,7 @@ impl Station {
     }
 
     /// Ends a live view (the browser left or asked).
-    pub(super) fn end_live_view(&mut self, id: u64) {
+    pub(in crate::station) fn end_live_view(&mut self, id: u64) {
         let before = self.browser.live_views.len();
         self.browser.live_views.retain(|v| v.id != id);
         if self.browser.live_views.len() != before {
@@ -50,7 +54,7 @@ impl Station {
     }
 
     /// A call starts: it takes the devices from any live view.
-    pub(super) fn end_live_views_for_a_call(&mut self) {
+    pub(in crate::station) fn end_live_views_for_a_call(&mut self) {
         if !self.browser.live_views.is_empty() && self.machine.state() != &State::Idle {
             warn!("a call starts; the web page's live view ends");
             self.browser.live_views.clear();
@@ -58,7 +62,7 @@ impl Station {
     }
 
     /// The live views, for the status.
-    pub(super) fn live_view_status(&self) -> Vec<LiveViewStatus> {
+    pub(in crate::station) fn live_view_status(&self) -> Vec<LiveViewStatus> {
         self.browser
             .live_views
             .iter()

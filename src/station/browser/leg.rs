@@ -2,11 +2,11 @@
 //! a visitor answered from it): the WebRTC transport task and the media pipelines
 //! behind it, ended together when dropped.
 
-use super::{Command, Station};
 use crate::api::LegCounts;
 use crate::device::{Camera, Microphone, Shared, Speaker};
 use crate::media::web_leg::{WebLegMedia, OUT_QUEUE};
 use crate::media::VideoOut;
+use crate::station::{Command, Station};
 use crate::web::rtc::{self, LegSink};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,22 +14,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// A running browser leg.
-pub(super) struct BrowserLeg {
+pub(in crate::station) struct BrowserLeg {
     pub id: u64,
     stop: CancellationToken,
     pub media: Arc<WebLegMedia>,
     counts: Arc<Mutex<LegCounts>>,
-}
-
-/// The browser side: browsers watching the camera and the browser that answered.
-pub(super) struct BrowserSide {
-    /// Browsers watching the camera.
-    pub(super) live_views: Vec<super::web_live::LiveView>,
-    pub(super) next_live_id: u64,
-    /// The browser that answered the call, bridged to it.
-    pub(super) web_answer: Option<super::web_answer::WebAnswer>,
-    /// The ringing call was answered from the web page.
-    pub(super) answered_from_web: bool,
 }
 
 impl BrowserLeg {
@@ -46,7 +35,7 @@ impl Drop for BrowserLeg {
 }
 
 /// The devices a browser leg sends from and plays to.
-pub(super) struct LegEnds {
+pub(in crate::station) struct LegEnds {
     pub camera: Shared<dyn Camera>,
     pub microphone: Shared<dyn Microphone>,
     pub speaker: Shared<dyn Speaker>,
@@ -84,7 +73,7 @@ impl LegSink for Sink {
 impl Station {
     /// Takes a browser's offer and starts its leg; `ended` is the command the station
     /// gets when the browser leaves. The leg and our SDP answer.
-    pub(super) fn start_browser_leg(
+    pub(in crate::station) fn start_browser_leg(
         &mut self,
         offer: &str,
         ends: LegEnds,
@@ -127,7 +116,7 @@ impl Station {
     }
 
     /// The station's own devices, for a browser that talks with whoever stands here.
-    pub(super) fn own_ends(&self, pictures: Option<VideoOut>) -> LegEnds {
+    pub(in crate::station) fn own_ends(&self, pictures: Option<VideoOut>) -> LegEnds {
         let pictures = pictures.map(crate::media::web_leg::PictureOut::Screen);
         let d = &self.devices;
         LegEnds {

@@ -9,8 +9,7 @@
 //!   browser and the station talk directly: the station's camera and microphone to the
 //!   browser, the browser's picture on the station's screen and its sound on the speaker.
 
-use super::browser_leg::{BrowserLeg, LegEnds};
-use super::{Command, Station};
+use super::leg::{BrowserLeg, LegEnds};
 use crate::api::WebAnswerStatus;
 use crate::call::machine::{Event, State};
 use crate::device::hub::{CameraHub, MicrophoneHub};
@@ -18,12 +17,13 @@ use crate::device::{shared, Camera, Devices, Microphone, Speaker};
 use crate::media::bridge::{FramePipe, PipeSpeaker};
 use crate::media::conference::ends::LegMicrophone;
 use crate::media::web_leg::PictureOut;
+use crate::station::{Command, Station};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use tracing::info;
 
 /// The browser leg of a call answered from the web page.
-pub(super) struct WebAnswer {
+pub(in crate::station) struct WebAnswer {
     leg: BrowserLeg,
     /// The SIP leg it is bridged to (none: the browser talks to this station's visitor).
     call: Option<String>,
@@ -35,7 +35,11 @@ pub(super) struct WebAnswer {
 
 impl Station {
     /// A browser's offer to answer the ringing call: our answer, or why not.
-    pub(super) fn answer_from_web(&mut self, offer: String, reply: oneshot::Sender<Result<(u64, String), String>>) {
+    pub(in crate::station) fn answer_from_web(
+        &mut self,
+        offer: String,
+        reply: oneshot::Sender<Result<(u64, String), String>>,
+    ) {
         let result = self.bridge_browser(&offer);
         let _ = reply.send(result);
     }
@@ -120,7 +124,7 @@ impl Station {
     }
 
     /// The browser left: the call ends with it.
-    pub(super) fn end_web_answer(&mut self, id: u64) {
+    pub(in crate::station) fn end_web_answer(&mut self, id: u64) {
         let Some(w) = self.browser.web_answer.as_ref().filter(|w| w.leg.id == id) else {
             return;
         };
@@ -133,7 +137,7 @@ impl Station {
     }
 
     /// Hang up pressed while the browser talks with this station's visitor.
-    pub(super) fn hang_up_the_visitor(&mut self) -> bool {
+    pub(in crate::station) fn hang_up_the_visitor(&mut self) -> bool {
         if self.browser.web_answer.as_ref().is_some_and(|w| w.call.is_none()) {
             info!("the web page's talk with the visitor ends");
             self.browser.web_answer = None;
@@ -144,12 +148,12 @@ impl Station {
     }
 
     /// The browser talking with this station's visitor, for the screen.
-    pub(super) fn talking_with_the_web(&self) -> bool {
+    pub(in crate::station) fn talking_with_the_web(&self) -> bool {
         self.browser.web_answer.as_ref().is_some_and(|w| w.call.is_none())
     }
 
     /// The devices of the current call's media: the bridge's when answered from the web.
-    pub(super) fn call_devices(&self) -> &Devices {
+    pub(in crate::station) fn call_devices(&self) -> &Devices {
         self.browser
             .web_answer
             .as_ref()
@@ -158,7 +162,7 @@ impl Station {
     }
 
     /// The call is over: so is its browser leg.
-    pub(super) fn web_answer_call_ended(&mut self, call: &str) {
+    pub(in crate::station) fn web_answer_call_ended(&mut self, call: &str) {
         if self
             .browser
             .web_answer
@@ -170,7 +174,7 @@ impl Station {
     }
 
     /// For the status.
-    pub(super) fn web_answer_status(&self) -> Option<WebAnswerStatus> {
+    pub(in crate::station) fn web_answer_status(&self) -> Option<WebAnswerStatus> {
         self.browser.web_answer.as_ref().map(|w| WebAnswerStatus {
             id: w.leg.id,
             call: w.call.clone(),
