@@ -4,6 +4,7 @@ use super::message_log::{MessageLog, KEPT};
 use super::Station;
 use crate::call::machine::{PeerInfo, State};
 use crate::config::Config;
+use crate::device::{Display, Shared};
 use crate::ui::{ContactButton, Screen};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -27,28 +28,42 @@ pub(super) struct Ui {
     pub(super) idle_watch: super::watch::IdleWatch,
 }
 
-impl Station {
+impl Ui {
     /// Turns the screen on (if blanked) and restarts the blanking countdown.
-    pub(super) fn wake(&mut self) {
-        self.ui.last_activity = Instant::now();
-        if !self.ui.screen_on {
-            self.ui.screen_on = true;
-            if let Err(e) = self.devices.display.lock().unwrap().set_power(true) {
+    fn wake(&mut self, display: &Shared<dyn Display>) {
+        self.last_activity = Instant::now();
+        if !self.screen_on {
+            self.screen_on = true;
+            if let Err(e) = display.lock().unwrap().set_power(true) {
                 warn!(error = %e, "cannot wake the screen");
             }
         }
     }
 
-    pub(super) fn blank_when_quiet(&mut self) {
-        let after = self.config.devices.screen_blank_secs;
-        let quiet = self.ui.last_activity.elapsed() >= Duration::from_secs(after);
-        if after > 0 && quiet && self.ui.screen_on && self.machine.state() == &State::Idle {
-            self.ui.screen_on = false;
+    /// Blanks the screen after `after_secs` without a call event, touch or key, while
+    /// the station is `idle` (0: never).
+    fn blank_when_quiet(&mut self, after_secs: u64, idle: bool, display: &Shared<dyn Display>) {
+        let quiet = self.last_activity.elapsed() >= Duration::from_secs(after_secs);
+        if after_secs > 0 && quiet && self.screen_on && idle {
+            self.screen_on = false;
             info!("blanking the screen");
-            if let Err(e) = self.devices.display.lock().unwrap().set_power(false) {
+            if let Err(e) = display.lock().unwrap().set_power(false) {
                 warn!(error = %e, "cannot blank the screen");
             }
         }
+    }
+}
+
+impl Station {
+    /// Turns the screen on (if blanked) and restarts the blanking countdown.
+    pub(super) fn wake(&mut self) {
+        self.ui.wake(&self.devices.display);
+    }
+
+    pub(super) fn blank_when_quiet(&mut self) {
+        let idle = self.machine.state() == &State::Idle;
+        self.ui
+            .blank_when_quiet(self.config.devices.screen_blank_secs, idle, &self.devices.display);
     }
 
     /// Puts the call state on the screen, with a recent message for the person at it.
