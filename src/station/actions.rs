@@ -31,6 +31,22 @@ pub(super) struct CallMedia {
     pub(super) camera_down: bool,
 }
 
+impl CallMedia {
+    /// Speaker volume on the sound card's mixer where it has one (up to 100%; beyond,
+    /// and on cards without one, the receive pipeline scales the samples), and the
+    /// microphone mute, on the call's media.
+    pub(super) fn apply_levels(&self, speaker: &crate::device::Shared<dyn crate::device::Speaker>) {
+        let hardware = speaker.lock().unwrap().set_hardware_volume(self.volume.min(1.0));
+        let software = if hardware { self.volume.max(1.0) } else { self.volume };
+        if let Some(session) = &self.media {
+            session.set_levels(software, self.mic_muted);
+        }
+        if let Some(hosted) = &self.hosted {
+            hosted.media.set_levels(software, self.mic_muted);
+        }
+    }
+}
+
 impl Station {
     pub(super) fn act(&mut self, action: Action) {
         let span = info_span!("call", id = %super::action_call(&action));

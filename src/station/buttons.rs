@@ -12,23 +12,7 @@ impl Station {
     /// microphone mute.
     pub(super) fn apply_levels(&self) {
         let _step = self.watch.step("setting the speaker volume");
-        let hardware = self
-            .devices
-            .speaker
-            .lock()
-            .unwrap()
-            .set_hardware_volume(self.call_media.volume.min(1.0));
-        let software = if hardware {
-            self.call_media.volume.max(1.0)
-        } else {
-            self.call_media.volume
-        };
-        if let Some(session) = &self.call_media.media {
-            session.set_levels(software, self.call_media.mic_muted);
-        }
-        if let Some(hosted) = &self.call_media.hosted {
-            hosted.media.set_levels(software, self.call_media.mic_muted);
-        }
+        self.call_media.apply_levels(&self.devices.speaker);
     }
 
     /// Input that happened `at` (the kernel's event time).
