@@ -30,6 +30,20 @@ pub(super) struct Visitors {
     pub(super) visit: Option<Visit>,
 }
 
+impl Visitors {
+    /// The ring being logged ended with `outcome`: written to its entry, and its
+    /// snapshot stops waiting for the caller's picture.
+    fn end(&mut self, outcome: Outcome) {
+        if let Some(v) = self.visit.take() {
+            v.ringing.store(false, std::sync::atomic::Ordering::SeqCst);
+            info!(call = %v.call, ?outcome, "ring logged");
+            if let Err(e) = self.log.lock().unwrap().set_outcome(v.id, outcome) {
+                warn!(error = %e, "cannot log how the ring ended");
+            }
+        }
+    }
+}
+
 impl Station {
     /// After each call event: starts a log entry when a ring begins, and records the
     /// outcome when it ends. `local_hangup` says this station hung up (a decline when it
@@ -115,13 +129,7 @@ impl Station {
     }
 
     fn end_visit(&mut self, outcome: Outcome) {
-        if let Some(v) = self.visitors.visit.take() {
-            v.ringing.store(false, std::sync::atomic::Ordering::SeqCst);
-            info!(call = %v.call, ?outcome, "ring logged");
-            if let Err(e) = self.visitors.log.lock().unwrap().set_outcome(v.id, outcome) {
-                warn!(error = %e, "cannot log how the ring ended");
-            }
-        }
+        self.visitors.end(outcome);
     }
 }
 

@@ -170,9 +170,6 @@ async fn a_ring_leaves_a_snapshot_of_the_callers_pattern() {
     let (pa, pb) = (demo::free_sip_port(), demo::free_sip_port());
     let mut door_config = demo::loopback_config("Door", pa, vec![demo::contact("Hall", pb)]);
     door_config.web.visitors_kept = 2;
-    // This test is about the log, not call setup: on a loaded machine the loopback
-    // config's 3 s for the first answer to an INVITE is tight between rounds.
-    door_config.station.setup_timeout_secs = 10;
     let door = Station::start(door_config).await;
     // Hall shows Door's picture while it rings: its log keeps Door's picture too.
     let mut door_contact = demo::contact("Door", pa);

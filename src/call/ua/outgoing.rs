@@ -102,21 +102,31 @@ impl UserAgent {
                 option.contact.params.push(rsipstack::sip::Param::Transport(transport));
             }
         }
-        let (dialog, handle) = self
-            .inner
-            .layer
-            .do_invite_async(option, self.inner.state_sender.clone())?;
+        // Listen for the first answer before the INVITE leaves: on a LAN the 100 and the
+        // 183 can come back before `do_invite_async` returns, and an answer nobody
+        // listened for would leave the call to fail as "no response".
         let responded = Arc::new(tokio::sync::Notify::new());
-        self.inner
-            .dialogs
-            .lock()
-            .unwrap()
-            .insert(call.to_string(), dialog.clone());
         self.inner
             .responded
             .lock()
             .unwrap()
             .insert(call.to_string(), responded.clone());
+        let (dialog, handle) = match self
+            .inner
+            .layer
+            .do_invite_async(option, self.inner.state_sender.clone())
+        {
+            Ok(sent) => sent,
+            Err(e) => {
+                self.inner.responded.lock().unwrap().remove(call);
+                return Err(e.into());
+            }
+        };
+        self.inner
+            .dialogs
+            .lock()
+            .unwrap()
+            .insert(call.to_string(), dialog.clone());
         let span = info_span!("call", id = %call, peer = %peer.uri);
         tokio::spawn(
             self.clone()
