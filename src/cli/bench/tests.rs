@@ -4,9 +4,19 @@
 //! compares every encoder setting on both scenes.
 
 use super::BenchOptions;
+use std::sync::{Mutex, MutexGuard};
+
+/// The benchmarks measure the CPU of the whole process by thread: one at a time, so no
+/// other benchmark's threads are counted in their parts.
+static ALONE: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[test]
 fn a_short_benchmark_measures_every_case_and_part() {
+    let _alone = alone();
     let report = super::run(BenchOptions {
         seconds: 4,
         size: (640, 360),
@@ -57,6 +67,7 @@ fn a_short_benchmark_measures_every_case_and_part() {
 
 #[test]
 fn the_quality_table_compares_every_setting_on_both_scenes() {
+    let _alone = alone();
     let report = super::quality::measure(320, 180, 30, 600, 30).expect("the quality bench runs");
     println!("{report}");
     let settings = super::quality::candidates().len();
@@ -94,6 +105,7 @@ fn the_quality_table_compares_every_setting_on_both_scenes() {
 /// more than one, and the grid keeps pace with the camera.
 #[test]
 fn the_hosting_benchmark_measures_both_calls() {
+    let _alone = alone();
     let report = super::host::run(2).unwrap();
     println!("{report}");
     assert!(report.two_stations > 0.0, "{report}");
