@@ -1,5 +1,5 @@
 //! The web page's benchmark: answering the door from a real browser (headless Chromium
-//! through chromedriver, as in tests/web_browser.rs).
+//! through chromedriver, as in tests/services/web_browser.rs).
 //!
 //!     cargo bench --bench web -- [--rounds 10] [--seconds 20]
 //!

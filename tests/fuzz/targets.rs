@@ -1,6 +1,6 @@
 //! What each fuzz target does with one input, shared by the libFuzzer targets
 //! (tests/fuzz/fuzz_targets/) and by the corpus replay in `cargo test`
-//! (tests/fuzz_corpus.rs). Each function feeds the input to the code that meets it at
+//! (tests/hostile/fuzz_corpus.rs). Each function feeds the input to the code that meets it at
 //! the station's boundary and asserts what must hold whatever the input: no panic, and
 //! the properties the rest of the station relies on.
 

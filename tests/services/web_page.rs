@@ -1,5 +1,5 @@
 //! The station's web page over real HTTPS: who may see what, the visitor log, settings.
-//! (Answering from a browser is proven in a real browser by tests/web_browser.rs.)
+//! (Answering from a browser is proven in a real browser by tests/services/web_browser.rs.)
 
 use crate::common;
 use crate::common::web::{plain, Browser};

@@ -1,7 +1,7 @@
 //! What can be checked of the image recipes without building a Raspberry Pi image here:
 //! every script parses, the doorway package holds what the images need, the boot-partition
 //! config import takes good files and refuses bad ones with a readable reason. (The Pi
-//! stage is checked against pi-gen in tests/pi_image.rs.) (The x86_64 image itself is built and
+//! stage is checked against pi-gen in tests/system/pi_image.rs.) (The x86_64 image itself is built and
 //! booted by the emulated station, tests/emulated_station.rs.)
 use crate::common::requires;
 use std::path::{Path, PathBuf};
