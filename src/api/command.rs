@@ -163,6 +163,16 @@ impl StationHandle {
         self.send(Command::Screenshot(path, tx))?;
         rx.await.map_err(|_| StationError::Stopped)
     }
+
+    /// Sends a pairing command built around its reply channel and waits for the answer.
+    pub async fn pairing(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> PairingCommand,
+    ) -> Result<Result<(), String>, StationError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Pairing(make(tx)))?;
+        rx.await.map_err(|_| StationError::Stopped)
+    }
 }
 
 /// Who asks to open the door, for the log and the screen.
@@ -241,16 +251,4 @@ pub enum TextCommand {
         /// Where the person who sent it waits, if anyone does.
         reply: Option<oneshot::Sender<Result<(), String>>>,
     },
-}
-
-impl StationHandle {
-    /// Sends a pairing command built around its reply channel and waits for the answer.
-    pub async fn pairing(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> PairingCommand,
-    ) -> Result<Result<(), String>, StationError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Pairing(make(tx)))?;
-        rx.await.map_err(|_| StationError::Stopped)
-    }
 }

@@ -61,21 +61,23 @@ impl LoopWatch {
             outer,
         }
     }
-}
 
-impl LoopWatch {
     /// Where the loop has been stuck for [`STUCK_AFTER`] or more, in words; None while
     /// it goes on.
     pub fn stuck(&self) -> Option<String> {
-        let (since, first, now) = (*self.place.lock().unwrap_or_else(|e| e.into_inner()))?;
-        let secs = since.elapsed();
-        (secs >= STUCK_AFTER).then(|| in_words(first, now, secs))
+        let (since, first, now) = self.now()?;
+        let took = since.elapsed();
+        (took >= STUCK_AFTER).then(|| in_words(first, now, took))
     }
 
     /// Where the loop is now, in words, however long it has been there.
     pub fn place(&self) -> Option<String> {
-        let (since, first, now) = (*self.place.lock().unwrap_or_else(|e| e.into_inner()))?;
+        let (since, first, now) = self.now()?;
         Some(in_words(first, now, since.elapsed()))
+    }
+
+    fn now(&self) -> Place {
+        *self.place.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

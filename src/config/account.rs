@@ -120,11 +120,6 @@ impl AccountConfig {
         Some(format!("sip:{}@{}", self.user.as_deref()?, self.registrar()?.domain))
     }
 
-    /// The password, from the config or the first line of its file.
-    pub fn read_password(&self) -> Result<Option<String>, (PathBuf, std::io::Error)> {
-        self.credentials().read_password()
-    }
-
     /// Checks the values serde cannot.
     pub(super) fn validate(&self) -> Result<(), Problem> {
         let problem = |f: &str, m: &str| Err(Problem::new(&["account", f], m));

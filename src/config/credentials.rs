@@ -41,17 +41,12 @@ impl Credentials<'_> {
 
     /// The password: as written, or the first line of its file; None when none is given.
     pub fn read_password(&self) -> Result<Option<String>, (PathBuf, std::io::Error)> {
-        read_secret(self.password, self.password_file)
-    }
-}
-
-/// A secret given in the config or as the first line of a file.
-pub fn read_secret(given: Option<&str>, file: Option<&Path>) -> Result<Option<String>, (PathBuf, std::io::Error)> {
-    match (given, file) {
-        (Some(p), _) => Ok(Some(p.to_string())),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .map(|text| Some(text.lines().next().unwrap_or_default().to_string()))
-            .map_err(|e| (file.to_path_buf(), e)),
-        (None, None) => Ok(None),
+        match (self.password, self.password_file) {
+            (Some(p), _) => Ok(Some(p.to_string())),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|text| Some(text.lines().next().unwrap_or_default().to_string()))
+                .map_err(|e| (file.to_path_buf(), e)),
+            (None, None) => Ok(None),
+        }
     }
 }

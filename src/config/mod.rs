@@ -296,7 +296,7 @@ pub use door::DoorConfig;
 mod account;
 pub use account::{user_is_sane, AccountConfig, AccountTransport, Registrar};
 mod credentials;
-pub use credentials::{read_secret, Credentials};
+pub use credentials::Credentials;
 
 mod web;
 pub use web::WebConfig;

@@ -173,7 +173,7 @@ impl UserAgent {
             Ok(server) => server,
             Err(why) => return Outcome::Unreachable(why),
         };
-        let password = match account.read_password() {
+        let password = match account.credentials().read_password() {
             Ok(p) => p,
             Err((file, e)) => return Outcome::Unreachable(format!("cannot read {}: {e}", file.display())),
         };
