@@ -19,15 +19,52 @@ pub enum LoopbackError {
     Call(String),
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1.
+/// A port free for both UDP and TCP on 127.0.0.1, for a station's SIP, TLS or web
+/// listener.
+///
+/// The port is probed here and bound later by the station, so it must not be one the
+/// kernel can hand to any other socket in between. Ports come from 20000-32767: above
+/// the station's RTP range (10000-20000 by default) and below the kernel's ephemeral
+/// ports (32768 and up by default), where a socket bound to port 0 (an RTP socket, a
+/// capture, an outgoing TCP connection) would land. A process-wide counter keeps the
+/// stations of one test binary apart, and the process id spreads binaries that run
+/// side by side over the range. Ports are multiples of four, so the three above each
+/// stay free for listeners that take them by convention (baresip's TLS and WebSocket
+/// listeners on its SIP port + 1 and + 2).
 pub fn free_sip_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP on loopback");
-        let port = udp.local_addr().expect("local address").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    free_port_on(std::net::Ipv4Addr::LOCALHOST)
+}
+
+/// A port free for both UDP and TCP on `ip`, from the same range and counter as
+/// [`free_sip_port`].
+pub fn free_port_on(ip: std::net::Ipv4Addr) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    let last = ephemeral_low().clamp(FIRST + 1000, 32_768) - 1;
+    let slots = (last - FIRST + 1) / 4;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % slots,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..slots {
+        let port = (FIRST + 4 * (NEXT.fetch_add(1, Ordering::SeqCst) % slots)) as u16;
+        let udp = UdpSocket::bind((ip, port));
+        if udp.is_ok() && TcpListener::bind((ip, port)).is_ok() {
             return port;
         }
     }
+    panic!("no free port in {FIRST}-{last} on {ip}");
+}
+
+/// The first of the kernel's ephemeral ports (`ip_local_port_range`).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// Media on 127.0.0.1 at these ports, both ways, Opus, unencrypted: what the media
@@ -171,4 +208,22 @@ pub async fn pair_stations(a: &StationHandle, b: &StationHandle, b_name: &str) -
         }
     }
     Ok(ca)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_ports_are_distinct_and_outside_rtp_and_ephemeral_ports() {
+        let ports: Vec<u16> = (0..50).map(|_| free_sip_port()).collect();
+        let mut unique = ports.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len(), "a port was handed out twice: {ports:?}");
+        let ephemeral = ephemeral_low();
+        for port in ports {
+            assert!(port >= 20_000 && u32::from(port) < ephemeral.max(21_000), "{port}");
+        }
+    }
 }

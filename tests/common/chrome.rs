@@ -38,11 +38,8 @@ pub struct Fakes {
 impl Chrome {
     /// Starts chromedriver and a headless Chromium session.
     pub async fn start(fakes: &Fakes) -> Chrome {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Outside the ephemeral range: the browser's own connections cannot take it.
+        let port = doorway::api::loopback::free_sip_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

@@ -38,7 +38,10 @@ impl Kamailio {
         let mut k = Kamailio {
             child: None,
             dir,
-            addr: SocketAddr::from(([127, 0, 0, 2], free_port())),
+            addr: SocketAddr::from((
+                [127, 0, 0, 2],
+                doorway::api::loopback::free_port_on([127, 0, 0, 2].into()),
+            )),
         };
         k.run();
         k
@@ -137,16 +140,5 @@ impl Kamailio {
 impl Drop for Kamailio {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A port free for UDP and TCP on 127.0.0.2.
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.2:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.2", port)).is_ok() {
-            return port;
-        }
     }
 }
