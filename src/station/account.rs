@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 #[derive(Default)]
 pub(super) struct Account {
     handle: Option<AccountHandle>,
-    pub(super) status: Option<AccountStatus>,
+    status: Option<AccountStatus>,
 }
 
 impl Account {
@@ -24,6 +24,24 @@ impl Account {
             handle: ua.start_account(config.account.clone(), None),
             status: None,
         }
+    }
+
+    /// What the server last said of the registration, if anything.
+    pub(super) fn status(&self) -> Option<&AccountStatus> {
+        self.status.as_ref()
+    }
+
+    /// The server said `status` of the registration.
+    pub(super) fn set_status(&mut self, status: AccountStatus) {
+        self.status = Some(status);
+    }
+
+    /// Registers with `config`'s account, the old registration removed first, so the
+    /// server never holds both.
+    pub(super) fn restart(&mut self, ua: &UserAgent, config: &Config) {
+        let old = self.handle.take();
+        self.status = None;
+        self.handle = ua.start_account(config.account.clone(), old);
     }
 
     /// Unregisters (waiting briefly for the server).
@@ -37,14 +55,14 @@ impl Account {
 impl Station {
     /// The registration changed.
     pub(super) fn on_account(&mut self, status: AccountStatus) {
-        self.links.account.status = Some(status);
+        self.links.set_account_status(status);
         self.update_screen();
         self.publish_status();
     }
 
     /// A lost or refused registration, for the idle screen.
     pub(super) fn account_problem(&self) -> Option<String> {
-        self.links.account.status.as_ref().and_then(AccountStatus::problem)
+        self.links.account_status().and_then(AccountStatus::problem)
     }
 
     /// A changed `[account]` registers anew: the old registration is removed first,
@@ -53,9 +71,7 @@ impl Station {
         if new.account == self.config.account {
             return;
         }
-        let old = self.links.account.handle.take();
-        self.links.account.status = None;
-        self.links.account.handle = self.ua.start_account(new.account.clone(), old);
+        self.links.restart_account(&self.ua, new);
     }
 
     /// How to reach a contact whose address is an address of record: through the

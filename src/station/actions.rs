@@ -1,37 +1,58 @@
 //! Carrying out the call machine's actions: SIP messages, media, ring tones, messages.
 
+use super::hosting::Hosted;
 use super::Station;
+use crate::api::LoopWatch;
 use crate::call::machine::{Action, State};
 use crate::call::parse_peer;
-use crate::media::{self, MediaSession, VideoOut};
+use crate::call::sdp::Negotiated;
+use crate::config::MediaConfig;
+use crate::device::Devices;
+use crate::media::ring::{Ringer, Tone};
+use crate::media::{self, MediaSession, MediaSettings, VideoOut};
 use std::sync::Arc;
-use std::time::Instant;
 use tracing::{info, info_span, warn};
 
 /// The media of the call: its pipelines, the ring tone, the levels, and the camera's health
 /// during the call.
 pub(super) struct CallMedia {
-    pub(super) settings: crate::media::MediaSettings,
-    pub(super) media: Option<crate::media::MediaSession>,
+    settings: MediaSettings,
+    media: Option<MediaSession>,
     /// The Call-ID of the leg `media` serves.
-    pub(super) media_call: Option<String>,
+    media_call: Option<String>,
     /// The media of a call this station hosts for several remotes (then `media` is
     /// None).
-    pub(super) hosted: Option<super::hosting::Hosted>,
+    hosted: Option<Hosted>,
     /// The last call's media being released in the background.
-    pub(super) teardown: Option<std::thread::JoinHandle<()>>,
+    teardown: Option<std::thread::JoinHandle<()>>,
     /// The ring tone playing, if any.
-    pub(super) ringer: Option<(crate::media::ring::Tone, crate::media::ring::Ringer)>,
+    ringer: Option<(Tone, Ringer)>,
     /// Speaker volume (1.0 = as received) and microphone mute, kept across calls.
-    pub(super) volume: f64,
-    pub(super) mic_muted: bool,
+    volume: f64,
+    mic_muted: bool,
     /// Camera failures the media feeder had counted at the last tick, and whether the
     /// camera was failing then.
-    pub(super) camera_failures_seen: u64,
-    pub(super) camera_down: bool,
+    camera_failures_seen: u64,
+    camera_down: bool,
 }
 
 impl CallMedia {
+    /// No call's media yet: calls start theirs with `settings`, the speaker at `volume`.
+    pub(super) fn new(settings: MediaSettings, volume: f64) -> CallMedia {
+        CallMedia {
+            settings,
+            media: None,
+            media_call: None,
+            hosted: None,
+            teardown: None,
+            ringer: None,
+            volume,
+            mic_muted: false,
+            camera_failures_seen: 0,
+            camera_down: false,
+        }
+    }
+
     /// Speaker volume on the sound card's mixer where it has one (up to 100%; beyond,
     /// and on cards without one, the receive pipeline scales the samples), and the
     /// microphone mute, on the call's media.
@@ -42,8 +63,151 @@ impl CallMedia {
             session.set_levels(software, self.mic_muted);
         }
         if let Some(hosted) = &self.hosted {
-            hosted.media.set_levels(software, self.mic_muted);
+            hosted.set_levels(software, self.mic_muted);
         }
+    }
+
+    /// What new media starts with: sizes, rates, codecs.
+    pub(super) fn settings(&self) -> &MediaSettings {
+        &self.settings
+    }
+
+    /// Takes the sizes, frame rate, bitrate and jitter buffer of `[media]` for the media
+    /// started from now on.
+    pub(super) fn configure(&mut self, m: &MediaConfig) {
+        self.settings.width = m.width;
+        self.settings.height = m.height;
+        self.settings.fps = m.fps;
+        self.settings.bitrate_kbps = m.video_bitrate_kbps;
+        self.settings.jitter_ms = m.jitter_ms;
+    }
+
+    /// The speaker volume from now on (1.0 = as received); [`Self::apply_levels`] puts it
+    /// on the speaker.
+    pub(super) fn set_volume(&mut self, volume: f64) {
+        self.volume = volume;
+    }
+
+    /// Turns the speaker volume by `step`, kept to tenths between 0 and 200%: the new
+    /// volume.
+    pub(super) fn turn_volume(&mut self, step: f64) -> f64 {
+        self.volume = ((self.volume + step) * 10.0).round().clamp(0.0, 20.0) / 10.0;
+        self.volume
+    }
+
+    /// Mutes the microphone, or unmutes it: whether it is muted now.
+    pub(super) fn toggle_mute(&mut self) -> bool {
+        self.mic_muted = !self.mic_muted;
+        self.mic_muted
+    }
+
+    /// The media session of a call with one other station, when one runs.
+    pub(super) fn session(&self) -> Option<&MediaSession> {
+        self.media.as_ref()
+    }
+
+    /// As [`Self::session`], to change it (rebuild a pipeline, read its errors).
+    pub(super) fn session_mut(&mut self) -> Option<&mut MediaSession> {
+        self.media.as_mut()
+    }
+
+    /// The session serves leg `call` from now on.
+    pub(super) fn serve(&mut self, call: String) {
+        self.media_call = Some(call);
+    }
+
+    /// Stops the session in the background on `devices`, once the last call's media has
+    /// been released.
+    pub(super) fn stop_session(&mut self, devices: &Devices, watch: &LoopWatch) {
+        if let Some(m) = self.media.take() {
+            self.finish_teardown(watch);
+            self.teardown = Some(m.stop(devices));
+        }
+    }
+
+    /// Waits for the last call's media to be released (the devices are free after).
+    pub(super) fn finish_teardown(&mut self, watch: &LoopWatch) {
+        if let Some(teardown) = self.teardown.take() {
+            let _step = watch.step("waiting for the last call's media to stop");
+            let _ = teardown.join();
+        }
+    }
+
+    /// Whether media for `call` makes (or keeps) this a hosted call: another leg's
+    /// media runs already.
+    pub(super) fn hosts(&self, call: &str) -> bool {
+        self.hosted.is_some() || (self.media.is_some() && self.media_call.as_deref().is_some_and(|c| c != call))
+    }
+
+    /// The media of the call this station hosts for several remotes, if it hosts one.
+    pub(super) fn hosted(&self) -> Option<&Hosted> {
+        self.hosted.as_ref()
+    }
+
+    /// The call is hosted with `hosted` from now on.
+    pub(super) fn host(&mut self, hosted: Hosted) {
+        self.hosted = Some(hosted);
+    }
+
+    /// Stops the media of a hosted call: its legs, in grid order; None when no call is
+    /// hosted.
+    pub(super) fn stop_hosted(&mut self, devices: &Devices) -> Option<Vec<(String, Negotiated)>> {
+        self.hosted.take().map(|h| h.stop(devices))
+    }
+
+    /// Stops the call's media, hosted or with one station (waiting for that one's
+    /// pipelines): its legs, in grid order, for a hosted call's media to take them.
+    pub(super) fn stop_for_hosting(&mut self, devices: &Devices) -> Vec<(String, Negotiated)> {
+        if let Some(legs) = self.stop_hosted(devices) {
+            return legs;
+        }
+        // The two-station session gives way; its leg keeps its place first.
+        let first = self.media.take().map(|m| {
+            let n = m.negotiated().clone();
+            m.stop(devices).join().ok();
+            n
+        });
+        let first_call = self.media_call.take();
+        first_call.zip(first).into_iter().collect()
+    }
+
+    /// The RTP ports the call's legs use now: a hosted call lets go of them for a moment
+    /// whenever a leg joins or leaves, and a new leg must not take them meanwhile.
+    pub(super) fn ports_in_use(&self) -> Vec<u16> {
+        let hosted = self.hosted.iter().flat_map(Hosted::negotiations);
+        let pair = self.media.iter().map(|m| m.negotiated());
+        hosted
+            .chain(pair)
+            .flat_map(|n| {
+                let video = n.video.iter().map(|v| v.rtp.local_port);
+                video
+                    .chain(n.audio.iter().map(|a| a.rtp.local_port))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Plays `tone` on `speaker`; the tone before it stops first, letting go of the
+    /// speaker.
+    pub(super) fn ring(&mut self, tone: Tone, speaker: &crate::device::Shared<dyn crate::device::Speaker>) {
+        self.ringer = None;
+        self.ringer = Some((tone, Ringer::start(speaker.clone(), tone)));
+    }
+
+    /// Stops the ring tone, letting go of the speaker.
+    pub(super) fn stop_ringing(&mut self) {
+        self.ringer = None;
+    }
+
+    /// From the send pipeline's count of camera failures so far: whether the camera
+    /// started (true) or stopped (false) failing since the last look; None when that did
+    /// not change.
+    pub(super) fn camera_failing(&mut self, failures: u64) -> Option<bool> {
+        let failing = failures > self.camera_failures_seen;
+        let news = (failing != self.camera_down).then_some(failing);
+        self.camera_down = failing;
+        self.camera_failures_seen = failures;
+        news
     }
 }
 
@@ -62,7 +226,7 @@ impl Station {
                     Ok(mut target) => {
                         if peer.secure {
                             let contact = peer.contact.as_deref().and_then(|n| self.config.contact(n)).cloned();
-                            target.secure = contact.and_then(|c| self.secure_target(&c, target.addr.ip()));
+                            target.secure = contact.and_then(|c| self.trust.secure_target(&c, target.addr.ip()));
                         }
                         self.ua.invite(&call, &target, offer).map_err(|e| e.to_string())
                     }
@@ -115,7 +279,7 @@ impl Station {
                 Ok(())
             }
             // Another leg's media beside ours: this station hosts the call.
-            Action::StartMedia { call, media } if self.hosts(&call) => self.host_leg(call, media),
+            Action::StartMedia { call, media } if self.call_media.hosts(&call) => self.host_leg(call, media),
             Action::StartMedia { call, media } => {
                 self.call_media.media_call = Some(call.clone());
                 let started = self.start_media(&media);
@@ -130,18 +294,15 @@ impl Station {
             Action::StopMedia { call } => {
                 self.call_media.media_call = None;
                 (self.call_media.camera_failures_seen, self.call_media.camera_down) = (0, false);
-                if let Some(m) = self.call_media.media.take() {
-                    self.finish_teardown();
-                    self.call_media.teardown = Some(m.stop(self.call_devices()));
-                }
+                let devices = self.browser.bridge_devices().unwrap_or(&self.devices);
+                self.call_media.stop_session(devices, &self.watch);
                 self.web_answer_call_ended(&call);
                 Ok(())
             }
             Action::Tell(message) => {
                 let message = for_the_screen(&message);
                 info!(%message, "for the user");
-                self.ui.last_message = Some(message);
-                self.ui.message_at = Instant::now();
+                self.ui.show_message(message);
                 Ok(())
             }
             Action::Missed(label) => {
@@ -151,20 +312,19 @@ impl Station {
                     super::screen::clock_text()
                 );
                 info!(%note, "for the user");
-                self.ui.missed_call = Some(note);
+                self.ui.note_missed_call(note);
                 Ok(())
             }
         };
         if let Err(e) = result {
             warn!(error = %e, "call action failed");
-            self.ui.last_message = Some(e);
+            self.ui.keep_message(e);
         }
     }
 
     /// Rings while a call rings here and rings back while ours rings there, unless media
     /// already plays on the speaker (door preview, early media from the callee).
     pub(super) fn update_ringer(&mut self) {
-        use media::ring::{Ringer, Tone};
         // It rings until answered, early media or not: a door preview shows the visitor
         // while the chime plays, and the visitor's sound waits for the answer.
         let rings_there = self
@@ -193,14 +353,14 @@ impl Station {
     }
 
     pub(super) fn self_view(&self) -> media::SelfViewOut {
-        let compositor = self.ui.compositor.clone();
+        let compositor = self.ui.compositor();
         Arc::new(move |frame| compositor.lock().unwrap().self_frame(frame))
     }
 
     pub(super) fn video_out(&self) -> VideoOut {
-        let screen: VideoOut = self.ui.compositor.clone();
+        let screen: VideoOut = self.ui.compositor();
         // Answered from the web page: the caller's picture goes to the browser too.
-        match self.browser.web_answer.as_ref().and_then(|w| w.caller_picture.clone()) {
+        match self.browser.caller_picture() {
             Some(pipe) => Arc::new(crate::media::bridge::AlsoToBrowser { pipe, screen }),
             None => screen,
         }
@@ -208,10 +368,7 @@ impl Station {
 
     /// Waits for the last call's media to be released (the devices are free after).
     pub(super) fn finish_teardown(&mut self) {
-        if let Some(teardown) = self.call_media.teardown.take() {
-            let _step = self.watch.step("waiting for the last call's media to stop");
-            let _ = teardown.join();
-        }
+        self.call_media.finish_teardown(&self.watch);
     }
 
     pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {
@@ -231,15 +388,7 @@ impl Station {
             self.call_media.ringer = None;
         }
         let result = match &mut self.call_media.media {
-            Some(session) => {
-                let devices = self
-                    .browser
-                    .web_answer
-                    .as_ref()
-                    .and_then(|w| w.devices.as_ref())
-                    .unwrap_or(&self.devices);
-                session.update(negotiated, devices)
-            }
+            Some(session) => session.update(negotiated, self.browser.bridge_devices().unwrap_or(&self.devices)),
             None => MediaSession::start(
                 &self.call_media.settings,
                 negotiated,

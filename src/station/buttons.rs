@@ -19,24 +19,20 @@ impl Station {
     pub(super) fn on_input(&mut self, raw: crate::input::RawInput, at: Instant) {
         use crate::input::{InputAction, RawInput};
         use crate::ui::UiAction;
-        let was_blank = !self.ui.screen_on;
+        let was_blank = !self.ui.is_on();
         if matches!(raw, RawInput::Key { .. } | RawInput::Touch { .. }) {
             self.wake();
             // Someone is at the station: they have seen the missed call and the messages.
-            self.ui.missed_call = None;
+            self.ui.missed_call_seen();
             self.messages.mark_read();
         }
         let action = match raw {
             // A doorbell key rings even on a dark screen.
-            RawInput::Key { key, pressed } => self.ui.keys.key(&key, pressed, at),
+            RawInput::Key { key, pressed } => self.ui.key(&key, pressed, at),
             // A touch on a dark screen only wakes it: the person could not see the buttons.
             RawInput::Touch { .. } if was_blank => None,
             RawInput::Touch { x, y } => {
-                let compositor = self.ui.compositor.lock().unwrap();
-                let (w, h) = compositor.size();
-                let (px, py) = crate::input::touch_to_screen(x, y, self.config.devices.display_rotation, w, h);
-                let hit = crate::ui::hit(compositor.screen(), w as i32, h as i32, px, py);
-                info!(x = px, y = py, button = ?hit, "touch");
+                let hit = self.ui.button_at(x, y, self.config.devices.display_rotation);
                 match hit {
                     Some(UiAction::Call(name)) => Some(InputAction::Call(name)),
                     Some(UiAction::Answer) => Some(InputAction::Answer),
@@ -46,8 +42,7 @@ impl Station {
                     Some(UiAction::PairDecline) => Some(InputAction::Hangup),
                     Some(UiAction::QuickReply(n)) => Some(InputAction::Reply(n)),
                     Some(UiAction::AddStation | UiAction::AddBack) => {
-                        drop(compositor);
-                        self.ui.picking = hit == Some(UiAction::AddStation);
+                        self.ui.set_picking(hit == Some(UiAction::AddStation));
                         self.update_screen();
                         None
                     }
@@ -107,7 +102,7 @@ impl Station {
                 // In a call, another contact's button (or the picker) adds that station;
                 // the button of one already in the call ends the call.
                 State::Active { .. } => {
-                    self.ui.picking = false;
+                    self.ui.set_picking(false);
                     if self.in_call(&name) {
                         self.feed(Event::Hangup);
                     } else if let Err(e) = self.dial(&name) {
@@ -120,17 +115,14 @@ impl Station {
             InputAction::Hangup => self.feed(Event::Hangup),
             InputAction::VolumeUp | InputAction::VolumeDown => {
                 let step = if action == InputAction::VolumeUp { 0.1 } else { -0.1 };
-                self.call_media.volume = ((self.call_media.volume + step) * 10.0).round().clamp(0.0, 20.0) / 10.0;
+                let volume = self.call_media.turn_volume(step);
                 self.apply_levels();
-                self.act(Action::Tell(format!(
-                    "speaker volume {:.0}%",
-                    self.call_media.volume * 100.0
-                )));
+                self.act(Action::Tell(format!("speaker volume {:.0}%", volume * 100.0)));
             }
             InputAction::Mute => {
-                self.call_media.mic_muted = !self.call_media.mic_muted;
+                let muted = self.call_media.toggle_mute();
                 self.apply_levels();
-                let state = if self.call_media.mic_muted { "muted" } else { "on" };
+                let state = if muted { "muted" } else { "on" };
                 self.act(Action::Tell(format!("microphone {state}")));
             }
             InputAction::DoorOpen => {

@@ -19,11 +19,8 @@ impl Station {
     /// "Open door" from a key, the screen, the web page or the console. Returns what
     /// happened in words, or why nothing did.
     pub(super) fn open_door(&mut self, by: Opener) -> Result<String, String> {
-        if let Some(lock) = &self.links.door {
-            let result = lock
-                .open(by.label())
-                .map(|()| "Door opened".to_string())
-                .map_err(|e| e.to_string());
+        if let Some(opened) = self.links.open_door(by.label()) {
+            let result = opened.map(|()| "Door opened".to_string()).map_err(|e| e.to_string());
             self.tell_door(&result);
             return result;
         }
@@ -36,7 +33,7 @@ impl Station {
                 return Err(why);
             }
         };
-        let sent = self.call_media.media.as_ref().is_some_and(|m| m.send_digit(digit));
+        let sent = self.call_media.session().is_some_and(|m| m.send_digit(digit));
         let result = if sent {
             info!(%peer, %digit, by = by.label(), "asked the other station to open its door");
             Ok(format!("Asked {peer} to open the door"))
@@ -59,7 +56,7 @@ impl Station {
 
     /// Sends the other side's digits of the call `call` to the station's loop.
     pub(super) fn listen_for_digits(&self, call: &str) {
-        if let Some(media) = &self.call_media.media {
+        if let Some(media) = self.call_media.session() {
             media.on_digit(self.digits_of(call));
         }
     }
@@ -85,7 +82,7 @@ impl Station {
         let who = contact
             .clone()
             .unwrap_or_else(|| "a caller who is not a contact".into());
-        if self.links.door.is_none() || digit != self.config.door.digit() {
+        if !self.links.has_door() || digit != self.config.door.digit() {
             info!(%who, %digit, "DTMF digit (no door to open by it)");
             return;
         }
@@ -106,9 +103,8 @@ impl Station {
         }
         let result = self
             .links
-            .door
-            .as_ref()
-            .map(|lock| lock.open(&who).map_err(|e| e.to_string()))
+            .open_door(&who)
+            .map(|opened| opened.map_err(|e| e.to_string()))
             .unwrap_or(Err("no lock".into()));
         let shown = result.clone().map(|()| format!("Door opened by {who}"));
         self.tell_door(&shown);
@@ -125,8 +121,7 @@ impl Station {
     /// Applies a changed `[door]`: the old lock lets go of its relay first.
     pub(super) fn apply_door(&mut self, new: &crate::config::Config) {
         if self.config.door != new.door {
-            self.links.door = None;
-            self.links.door = lock_for(new);
+            self.links.replace_door(new);
         }
     }
 }

@@ -7,15 +7,48 @@
 use super::Station;
 use crate::call::machine::State;
 use crate::call::sdp::Negotiated;
-use crate::media::conference::ConferenceMedia;
+use crate::device::Devices;
+use crate::media::conference::{ConferenceMedia, ConferenceStats};
 use std::time::Instant;
 use tracing::{info, warn};
 
 /// The media of a hosted call and the legs it serves, in grid order.
 pub(super) struct Hosted {
-    pub(super) media: ConferenceMedia,
-    pub(super) legs: Vec<(String, Negotiated)>,
-    pub(super) since: Instant,
+    media: ConferenceMedia,
+    legs: Vec<(String, Negotiated)>,
+    since: Instant,
+}
+
+impl Hosted {
+    /// `media`, just started for `legs`.
+    fn new(media: ConferenceMedia, legs: Vec<(String, Negotiated)>) -> Hosted {
+        Hosted {
+            media,
+            legs,
+            since: Instant::now(),
+        }
+    }
+
+    /// Stops the media: the legs it served, in grid order.
+    pub(super) fn stop(self, devices: &Devices) -> Vec<(String, Negotiated)> {
+        self.media.stop(devices);
+        self.legs
+    }
+
+    /// Speaker volume and microphone mute on the call's pipelines.
+    pub(super) fn set_levels(&self, volume: f64, mic_muted: bool) {
+        self.media.set_levels(volume, mic_muted);
+    }
+
+    /// The media's counts, for the status.
+    pub(super) fn stats(&self) -> ConferenceStats {
+        self.media.stats()
+    }
+
+    /// What each leg negotiated, in grid order.
+    pub(super) fn negotiations(&self) -> impl Iterator<Item = &Negotiated> {
+        self.legs.iter().map(|(_, n)| n)
+    }
 }
 
 impl Station {
@@ -33,33 +66,11 @@ impl Station {
         })
     }
 
-    /// Whether media for `call` makes (or keeps) this a hosted call: another leg's
-    /// media runs already.
-    pub(super) fn hosts(&self, call: &str) -> bool {
-        self.call_media.hosted.is_some()
-            || (self.call_media.media.is_some() && self.call_media.media_call.as_deref().is_some_and(|c| c != call))
-    }
-
     /// Media for leg `call` of a hosted call: joins it (or takes its new negotiation).
     pub(super) fn host_leg(&mut self, call: String, mut negotiated: Negotiated) -> Result<(), String> {
         let _step = self.watch.step("starting a hosted call's media");
         negotiated.signalling_peer = self.leg_peer_ip(&call);
-        let mut legs = match self.call_media.hosted.take() {
-            Some(h) => {
-                h.media.stop(&self.devices);
-                h.legs
-            }
-            None => {
-                // The two-station session gives way; its leg keeps its place first.
-                let first = self.call_media.media.take().map(|m| {
-                    let n = m.negotiated().clone();
-                    m.stop(&self.devices).join().ok();
-                    n
-                });
-                let first_call = self.call_media.media_call.take();
-                first_call.zip(first).into_iter().collect()
-            }
-        };
+        let mut legs = self.call_media.stop_for_hosting(&self.devices);
         match legs.iter_mut().find(|(c, _)| *c == call) {
             Some(leg) => leg.1 = negotiated,
             None => legs.push((call, negotiated)),
@@ -70,13 +81,11 @@ impl Station {
     /// Leg `call` left a hosted call: the others go on. False when the call is not
     /// hosted.
     pub(super) fn unhost_leg(&mut self, call: &str) -> bool {
-        let Some(hosted) = self.call_media.hosted.take() else {
+        let Some(legs) = self.call_media.stop_hosted(&self.devices) else {
             return false;
         };
-        hosted.media.stop(&self.devices);
         // Legs that ended with it (a hang-up ends them all at once) go too.
-        let legs: Vec<_> = hosted
-            .legs
+        let legs: Vec<_> = legs
             .into_iter()
             .filter(|(c, _)| c != call && self.leg_peer_ip(c).is_some())
             .collect();
@@ -85,22 +94,22 @@ impl Station {
             1 => {
                 let (call, negotiated) = legs.into_iter().next().expect("one leg");
                 info!(%call, "one station left in the call: back to a two-station call");
-                self.call_media.media_call = Some(call);
+                self.call_media.serve(call);
                 self.start_media(&negotiated)
             }
             _ => self.start_hosted(legs),
         };
         if let Err(e) = result {
             warn!(error = %e, "media of the remaining legs");
-            self.ui.last_message = Some(e);
+            self.ui.keep_message(e);
         }
         true
     }
 
     fn start_hosted(&mut self, legs: Vec<(String, Negotiated)>) -> Result<(), String> {
-        self.call_media.ringer = None;
+        self.call_media.stop_ringing();
         let negotiated: Vec<Negotiated> = legs.iter().map(|(_, n)| n.clone()).collect();
-        let media = ConferenceMedia::start(&self.call_media.settings, &negotiated, &self.devices, self.video_out())
+        let media = ConferenceMedia::start(self.call_media.settings(), &negotiated, &self.devices, self.video_out())
             .map_err(|e| format!("media could not start: {e}"))?;
         info!(legs = legs.len(), "hosting the call");
         // A digit from any leg may open this station's door (the same rules as in a
@@ -108,11 +117,7 @@ impl Station {
         for (k, (call, _)) in legs.iter().enumerate() {
             media.on_digit(k, self.digits_of(call));
         }
-        self.call_media.hosted = Some(Hosted {
-            media,
-            legs,
-            since: Instant::now(),
-        });
+        self.call_media.host(Hosted::new(media, legs));
         self.apply_levels();
         Ok(())
     }
@@ -120,7 +125,7 @@ impl Station {
     /// The legs of a hosted call whose media stopped arriving (each leg ends on its
     /// own; a held leg may send nothing).
     pub(super) fn silent_hosted_legs(&self, limit_ms: u64) -> Vec<String> {
-        let Some(hosted) = &self.call_media.hosted else {
+        let Some(hosted) = self.call_media.hosted() else {
             return vec![];
         };
         let stats = hosted.media.stats();

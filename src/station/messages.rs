@@ -8,7 +8,7 @@ use crate::api::{TextCommand, TextMessage};
 use crate::call::machine::{Action, State};
 use crate::call::ua::message::{Replier, Route};
 use crate::call::ua::text::{clean_text, TextFrom, MAX_TEXT};
-use std::time::Instant;
+use crate::media::ring::Tone;
 use tokio::sync::oneshot;
 use tracing::{debug, info};
 
@@ -162,12 +162,11 @@ impl Station {
     /// it is refused (403).
     pub(super) fn on_text(&mut self, from: TextFrom, text: String, reply: Replier) {
         let sender = match &from {
-            TextFrom::Caller(caller) => {
-                let pins = self.trust.pins.lock().unwrap();
-                crate::call::identify::recognise(&self.config, &pins, caller)
-                    .ok()
-                    .and_then(|r| r.contact.map(|c| c.name.clone()))
-            }
+            TextFrom::Caller(caller) => self
+                .trust
+                .recognise(&self.config, caller)
+                .ok()
+                .and_then(|r| r.contact.map(|c| c.name.clone())),
             // Any leg of the call that is up: its other end.
             TextFrom::Call(id) => self.machine.legs().into_iter().find_map(|leg| match leg {
                 State::Active { call, peer, .. } if call == id => peer.contact.clone(),
@@ -187,17 +186,11 @@ impl Station {
             text: text.clone(),
             unread: true,
         });
-        self.ui.last_message = Some(banner(&sender, &text));
-        self.ui.message_at = Instant::now();
+        self.ui.show_message(banner(&sender, &text));
         self.wake();
         // The blip only between calls: in a call the speaker carries the call.
-        if self.machine.state() == &State::Idle && self.trust.pairing.is_none() {
-            use crate::media::ring::{Ringer, Tone};
-            self.call_media.ringer = None;
-            self.call_media.ringer = Some((
-                Tone::Message,
-                Ringer::start(self.devices.speaker.clone(), Tone::Message),
-            ));
+        if self.machine.state() == &State::Idle && !self.trust.is_pairing() {
+            self.call_media.ring(Tone::Message, &self.devices.speaker);
         }
         self.update_screen();
     }

@@ -160,7 +160,7 @@ pub async fn start_with(
         devices.display.clone(),
         width,
         height,
-        idle_screen(&config, &messages, web.as_ref()),
+        idle_screen(&config, &messages, web.as_ref().map(web::StationWeb::screen_line)),
     )));
     let (input_tx, input_rx) = mpsc::unbounded_channel();
     if config.input.backend == "evdev" {
@@ -184,53 +184,13 @@ pub async fn start_with(
     let account = account::Account::start(&ua, &config);
     let rtsp = media::rtsp::start_configured(&config, &settings, &devices, advertise);
     let station = Station {
-        ui: screen::Ui {
-            compositor,
-            screen_on: true,
-            last_activity: Instant::now(),
-            message_at: Instant::now(),
-            picking: false,
-            last_message: None,
-            missed_call: None,
-            keys: key_interpreter(&config),
-            _input_tx: input_tx,
-            idle_watch: watch::IdleWatch::default(),
-        },
-        call_media: actions::CallMedia {
-            settings,
-            media: None,
-            media_call: None,
-            hosted: None,
-            teardown: None,
-            ringer: None,
-            volume: config.media.speaker_volume,
-            mic_muted: false,
-            camera_failures_seen: 0,
-            camera_down: false,
-        },
-        browser: browser::BrowserSide {
-            live_views: vec![],
-            next_live_id: 0,
-            web_answer: None,
-            answered_from_web: false,
-        },
-        trust: pairing::Trust {
-            identity,
-            pins,
-            admission,
-            pairing: None,
-        },
-        visitors: visitors::Visitors {
-            log: visitors,
-            visit: None,
-        },
-        links: web::Links {
-            web,
-            home,
-            rtsp,
-            account,
-            door,
-        },
+        ui: screen::Ui::new(compositor, key_interpreter(&config), input_tx),
+        idle_watch: watch::IdleWatch::default(),
+        call_media: actions::CallMedia::new(settings, config.media.speaker_volume),
+        browser: browser::BrowserSide::default(),
+        trust: pairing::Trust::new(identity, pins, admission),
+        visitors: visitors::Visitors::new(visitors),
+        links: web::Links::new(web, home, rtsp, account, door),
         own_commands,
         advertise,
         messages,
@@ -280,6 +240,8 @@ struct Station {
     watch: crate::api::LoopWatch,
     /// The screen and the keys: what is shown, since when, and what a touch means.
     ui: screen::Ui,
+    /// Devices watched between calls, and when freed memory was last handed back.
+    idle_watch: watch::IdleWatch,
     /// The media of the call: its pipelines, the ring tone, the levels, and the camera's
     /// health during the call.
     call_media: actions::CallMedia,
@@ -342,12 +304,10 @@ impl Station {
         self.finish_teardown();
         // Unregistering also gives the BYE or CANCEL a moment to leave before the
         // endpoint stops.
-        self.links.account.stop().await;
+        self.links.stop_account().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.ua.shutdown();
-        if let Some(web) = &self.links.web {
-            web.server.stop();
-        }
+        self.links.stop_web();
         info!("station stopped");
     }
 
@@ -413,10 +373,10 @@ impl Station {
         let actions = self.machine.handle(event);
         if was_idle && self.machine.state() != &State::Idle {
             // A new call: the last one's message does not belong to it.
-            self.ui.last_message = None;
+            self.ui.clear_message();
         }
         if std::mem::discriminant(self.machine.state()) != before {
-            self.ui.picking = false;
+            self.ui.set_picking(false);
             self.wake();
             self.state_since = Instant::now();
             info!(state = ?self.machine.state(), "call state");

@@ -2,17 +2,24 @@
 //! starts it, both screens show the code, a person confirms or declines on each, and the
 //! pin is stored only when both confirmed ([`crate::security::pairing`] has the protocol).
 
+use super::sip::AdmissionConfig;
 use super::{Command, Station};
 use crate::api::{Exchange, PairingCommand, PairingStatus};
+use crate::call::identify::Recognised;
 use crate::call::machine::Action;
 use crate::call::ua::message::Replier;
 use crate::call::ua::Caller;
-use crate::security::identity::Fingerprint;
+use crate::config::{Config, Contact};
+use crate::security::identity::{Fingerprint, Identity};
 use crate::security::pairing::{self, Decisions, Message, Stage};
-use crate::security::pins::Pin;
-use std::net::SocketAddr;
+use crate::security::pins::{pin_for, tls_port, Pin, PinStore};
+use exchange::exchange;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tracing::{info, warn};
+
+mod exchange;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Role {
@@ -41,13 +48,49 @@ pub struct Session {
 /// pairing under way.
 pub(super) struct Trust {
     /// Our key and certificate.
-    pub(super) identity: crate::security::identity::Identity,
+    identity: Identity,
     /// Paired contacts (shared with the user agent's admission check).
-    pub(super) pins: std::sync::Arc<std::sync::Mutex<crate::security::pins::PinStore>>,
+    pins: Arc<Mutex<PinStore>>,
     /// The config the user agent admits callers by.
-    pub(super) admission: super::sip::AdmissionConfig,
+    admission: AdmissionConfig,
     /// A pairing under way.
-    pub(super) pairing: Option<Session>,
+    pairing: Option<Session>,
+}
+
+impl Trust {
+    /// Trust in `identity`, the contacts paired in `pins`, and callers admitted by
+    /// `admission` (the user agent shares the last two); no pairing under way.
+    pub(super) fn new(identity: Identity, pins: Arc<Mutex<PinStore>>, admission: AdmissionConfig) -> Trust {
+        Trust {
+            identity,
+            pins,
+            admission,
+            pairing: None,
+        }
+    }
+
+    /// The user agent admits callers by `config` from now on.
+    pub(super) fn admit_by(&self, config: &Config) {
+        self.admission.replace(config);
+    }
+
+    /// Who `caller` is by `config` and the pins ([`crate::call::identify::recognise`]).
+    pub(super) fn recognise<'c>(&self, config: &'c Config, caller: &Caller) -> Result<Recognised<'c>, String> {
+        crate::call::identify::recognise(config, &self.pins.lock().unwrap(), caller)
+    }
+
+    /// Where a pinned contact takes secure calls and the certificate it must show: its
+    /// address with the TLS port from the config, else from pairing, else 5061.
+    pub(super) fn secure_target(&self, contact: &Contact, ip: IpAddr) -> Option<(SocketAddr, Fingerprint)> {
+        let pins = self.pins.lock().unwrap();
+        let (pin, _) = pin_for(contact, &pins)?;
+        Some((SocketAddr::new(ip, tls_port(contact, &pins)), pin))
+    }
+
+    /// Whether a pairing is under way, or just ended and still said on the screen.
+    pub(super) fn is_pairing(&self) -> bool {
+        self.pairing.is_some()
+    }
 }
 
 impl Session {
@@ -421,51 +464,4 @@ impl Station {
         }
         true
     }
-}
-
-/// The initiator's two exchanges: `start` (learn the responder's certificate and its
-/// commitment), then `nonce` (learn its nonce, check the commitment).
-async fn exchange(
-    ua: &crate::call::ua::UserAgent,
-    addr: SocketAddr,
-    own: Fingerprint,
-    start: Message,
-    na: [u8; 32],
-) -> Result<Exchange, String> {
-    let ((status, body), peer) = ua
-        .send_pairing(addr, None, start.to_body())
-        .await
-        .map_err(|e| e.to_string())?;
-    let refused = |status: u16| match status {
-        403 => "the other station does not have this one as a contact".to_string(),
-        486 => "the other station is pairing with someone else".to_string(),
-        s => format!("the other station answered {s}"),
-    };
-    if status != 200 {
-        return Err(refused(status));
-    }
-    let Some(Message::Committed {
-        tls_port, commitment, ..
-    }) = body.as_deref().and_then(Message::parse)
-    else {
-        return Err("the other station's answer is not readable".into());
-    };
-    let nonce = Message::Nonce {
-        nonce: pairing::to_hex(&na),
-    };
-    let ((status, body), again) = ua
-        .send_pairing(addr, Some(peer), nonce.to_body())
-        .await
-        .map_err(|e| e.to_string())?;
-    if status != 200 || again != peer {
-        return Err(refused(status));
-    }
-    let Some(Message::Revealed { nonce }) = body.as_deref().and_then(Message::parse) else {
-        return Err("the other station's answer is not readable".into());
-    };
-    let nb = pairing::parse_nonce(&nonce).ok_or("the other station's answer is not readable")?;
-    if pairing::commitment(own, peer, &nb) != commitment {
-        return Err("the other station broke its commitment (someone is in the middle)".into());
-    }
-    Ok(Exchange { peer, nb, tls_port })
 }

@@ -5,30 +5,52 @@ use super::Station;
 use crate::call::machine::{PeerInfo, State};
 use crate::config::Config;
 use crate::device::{Display, Shared};
+use crate::input::KeyInterpreter;
+use crate::ui::compositor::Compositor;
 use crate::ui::{ContactButton, Screen};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// The screen and the keys: what is shown, since when, and what a touch means.
 pub(super) struct Ui {
-    pub(super) compositor: std::sync::Arc<std::sync::Mutex<crate::ui::compositor::Compositor>>,
-    pub(super) screen_on: bool,
+    compositor: Arc<Mutex<Compositor>>,
+    screen_on: bool,
     /// Last call event, touch or key; the screen blanks after a quiet while.
-    pub(super) last_activity: Instant,
-    pub(super) message_at: Instant,
+    last_activity: Instant,
+    /// When the last message was shown: it stays on the screen for a while after.
+    message_at: Instant,
     /// The call screen shows the contacts that can join ("Add" was touched).
-    pub(super) picking: bool,
-    pub(super) last_message: Option<String>,
+    picking: bool,
+    last_message: Option<String>,
     /// The note of a call that rang out unanswered.
-    pub(super) missed_call: Option<String>,
-    pub(super) keys: crate::input::KeyInterpreter,
+    missed_call: Option<String>,
+    keys: KeyInterpreter,
     /// Keeps the input channel open when no device backend holds a sender.
-    pub(super) _input_tx: tokio::sync::mpsc::UnboundedSender<crate::input::TimedInput>,
-    /// Devices watched between calls.
-    pub(super) idle_watch: super::watch::IdleWatch,
+    _input_tx: tokio::sync::mpsc::UnboundedSender<crate::input::TimedInput>,
 }
 
 impl Ui {
+    /// A lit screen drawn by `compositor`, its keys meaning what `keys` says. `input_tx`
+    /// is kept so that the input channel stays open.
+    pub(super) fn new(
+        compositor: Arc<Mutex<Compositor>>,
+        keys: KeyInterpreter,
+        input_tx: tokio::sync::mpsc::UnboundedSender<crate::input::TimedInput>,
+    ) -> Ui {
+        Ui {
+            compositor,
+            screen_on: true,
+            last_activity: Instant::now(),
+            message_at: Instant::now(),
+            picking: false,
+            last_message: None,
+            missed_call: None,
+            keys,
+            _input_tx: input_tx,
+        }
+    }
+
     /// Turns the screen on (if blanked) and restarts the blanking countdown.
     fn wake(&mut self, display: &Shared<dyn Display>) {
         self.last_activity = Instant::now();
@@ -51,6 +73,88 @@ impl Ui {
                 warn!(error = %e, "cannot blank the screen");
             }
         }
+    }
+
+    /// Whether the screen is lit (not blanked).
+    pub(super) fn is_on(&self) -> bool {
+        self.screen_on
+    }
+
+    /// Shows `text` to the person at the station: the last message, on the screen for a
+    /// while from now.
+    pub(super) fn show_message(&mut self, text: String) {
+        self.last_message = Some(text);
+        self.message_at = Instant::now();
+    }
+
+    /// Keeps `text` as the last message without restarting its time on the screen: it
+    /// shows only while the message before it would have (`status` has it either way).
+    pub(super) fn keep_message(&mut self, text: String) {
+        self.last_message = Some(text);
+    }
+
+    /// Forgets the last message: a new call's screen is its own.
+    pub(super) fn clear_message(&mut self) {
+        self.last_message = None;
+    }
+
+    /// The last message, for the status.
+    pub(super) fn last_message(&self) -> Option<String> {
+        self.last_message.clone()
+    }
+
+    /// Notes a call that rang out unanswered: the idle screen says so until someone is
+    /// back at the station.
+    pub(super) fn note_missed_call(&mut self, note: String) {
+        self.missed_call = Some(note);
+    }
+
+    /// Someone is at the station: they have seen the missed call.
+    pub(super) fn missed_call_seen(&mut self) {
+        self.missed_call = None;
+    }
+
+    /// The note of a missed call not yet seen, for the status.
+    pub(super) fn missed_call(&self) -> Option<String> {
+        self.missed_call.clone()
+    }
+
+    /// Whether the call screen shows the contacts that can join instead of the call.
+    pub(super) fn set_picking(&mut self, picking: bool) {
+        self.picking = picking;
+    }
+
+    /// What a key going down or up `at` means, if anything (debounce and long presses
+    /// are the key interpreter's).
+    pub(super) fn key(&mut self, key: &str, pressed: bool, at: Instant) -> Option<crate::input::InputAction> {
+        self.keys.key(key, pressed, at)
+    }
+
+    /// The keys mean what `keys` says from now on (a new config).
+    pub(super) fn set_keys(&mut self, keys: KeyInterpreter) {
+        self.keys = keys;
+    }
+
+    /// The button under a touch at `x`, `y` (0 to 1 across the panel) on the screen as
+    /// shown, on a panel turned by `rotation` degrees.
+    pub(super) fn button_at(&self, x: f32, y: f32, rotation: u32) -> Option<crate::ui::UiAction> {
+        let compositor = self.compositor.lock().unwrap();
+        let (w, h) = compositor.size();
+        let (px, py) = crate::input::touch_to_screen(x, y, rotation, w, h);
+        let hit = crate::ui::hit(compositor.screen(), w as i32, h as i32, px, py);
+        info!(x = px, y = py, button = ?hit, "touch");
+        hit
+    }
+
+    /// The message on the screen now, for the status.
+    pub(super) fn screen_message(&self) -> Option<String> {
+        self.compositor.lock().unwrap().message().map(str::to_string)
+    }
+
+    /// The compositor that draws the screen, for whatever puts pictures on it (a call's
+    /// media, a browser's picture) or reads the caller's picture from it (a snapshot).
+    pub(super) fn compositor(&self) -> Arc<Mutex<Compositor>> {
+        self.compositor.clone()
     }
 }
 
@@ -80,7 +184,7 @@ impl Station {
             },
             State::Idle => self
                 .pairing_screen()
-                .unwrap_or_else(|| idle_screen(&self.config, &self.messages, self.links.web.as_ref())),
+                .unwrap_or_else(|| idle_screen(&self.config, &self.messages, self.links.web_line())),
             State::Outgoing { peer, ringing, .. } => Screen::Calling {
                 // A ring group is called by its name until a member answers.
                 peer: self.machine.group().unwrap_or(peer.label()).into(),
@@ -117,7 +221,7 @@ impl Station {
                 on_hold: *held_by_peer || *held_by_us,
                 seconds: self.state_since.elapsed().as_secs(),
                 // An indoor station (no lock of its own) asks the other side to open.
-                door_open: self.links.door.is_none(),
+                door_open: !self.links.has_door(),
                 replies: self.replies_for(peer),
                 can_add: !self.can_add().is_empty(),
             },
@@ -133,8 +237,8 @@ impl Station {
             .filter(|_| recent)
             .or_else(|| self.ui.missed_call.clone().filter(|_| idle))
             // Privacy: whoever stands here sees that the camera is watched.
-            .or_else(|| (!self.browser.live_views.is_empty()).then(|| "Watched from the web page".to_string()))
-            .or_else(|| self.ui.idle_watch.problem())
+            .or_else(|| self.browser.watched().then(|| "Watched from the web page".to_string()))
+            .or_else(|| self.idle_watch.problem())
             .or_else(|| self.account_problem().filter(|_| idle));
         self.ui.compositor.lock().unwrap().set_screen(screen, message);
     }
@@ -150,9 +254,10 @@ impl Station {
     }
 }
 
-/// The idle screen: name, clock, contacts, and the last messages with quick replies to
-/// whoever wrote last.
-pub(super) fn idle_screen(config: &Config, log: &MessageLog, web: Option<&super::web::StationWeb>) -> Screen {
+/// The idle screen: name, clock, contacts, the last messages with quick replies to
+/// whoever wrote last, and `web_line` ([`super::web::StationWeb::screen_line`]) when the
+/// web page runs.
+pub(super) fn idle_screen(config: &Config, log: &MessageLog, web_line: Option<String>) -> Screen {
     // Contacts, then ring groups: a button each.
     let contacts = config
         .contacts
@@ -182,7 +287,7 @@ pub(super) fn idle_screen(config: &Config, log: &MessageLog, web: Option<&super:
         contacts,
         messages,
         replies,
-        web: web.map(super::web::StationWeb::screen_line),
+        web: web_line,
     }
 }
 

@@ -9,9 +9,7 @@ use crate::call::ua::{Caller, UaEvent};
 use crate::call::Peer;
 use crate::config::{Config, Contact, Group, PlainCalls};
 use crate::media;
-use crate::security::identity::Fingerprint;
-use crate::security::pins::{pin_for, tls_port, PinStore};
-use std::net::{IpAddr, SocketAddr};
+use crate::security::pins::PinStore;
 use std::sync::{Arc, Mutex};
 use tracing::warn;
 
@@ -106,7 +104,7 @@ impl Station {
         }
         let mut peer =
             parse_peer(&contact.uri).map_err(|e| Unreachable::BadAddress(format!("{}: {e}", contact.name)))?;
-        peer.secure = self.secure_target(contact, peer.addr.ip());
+        peer.secure = self.trust.secure_target(contact, peer.addr.ip());
         if peer.secure.is_none() && self.config.security.plain_calls == PlainCalls::Refuse {
             return Err(Unreachable::NotPaired(contact.name.clone()));
         }
@@ -127,27 +125,7 @@ impl Station {
 
     /// Ports and codecs for a new call; with fresh SRTP keys when it is to be encrypted.
     pub(super) fn local_media(&self, encrypted: bool) -> Option<LocalMedia> {
-        self.local_media_avoiding(encrypted, &mut self.ports_in_use())
-    }
-
-    /// The RTP ports the call's legs use now: a hosted call lets go of them for a moment
-    /// whenever a leg joins or leaves, and a new leg must not take them meanwhile.
-    fn ports_in_use(&self) -> Vec<u16> {
-        let hosted = self
-            .call_media
-            .hosted
-            .iter()
-            .flat_map(|h| h.legs.iter().map(|(_, n)| n));
-        let pair = self.call_media.media.iter().map(|m| m.negotiated());
-        hosted
-            .chain(pair)
-            .flat_map(|n| {
-                let video = n.video.iter().map(|v| v.rtp.local_port);
-                video
-                    .chain(n.audio.iter().map(|a| a.rtp.local_port))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        self.local_media_avoiding(encrypted, &mut self.call_media.ports_in_use())
     }
 
     /// [`Self::local_media`] on ports not in `taken`, which then holds them too (the
@@ -171,19 +149,10 @@ impl Station {
         })
     }
 
-    /// Where a pinned contact takes secure calls and the certificate it must show: its
-    /// address with the TLS port from the config, else from pairing, else 5061.
-    pub(super) fn secure_target(&self, contact: &Contact, ip: IpAddr) -> Option<(SocketAddr, Fingerprint)> {
-        let pins = self.trust.pins.lock().unwrap();
-        let (pin, _) = pin_for(contact, &pins)?;
-        Some((SocketAddr::new(ip, tls_port(contact, &pins)), pin))
-    }
-
     /// Finds the contact an INVITE comes from ([`crate::call::identify::recognise`]);
     /// `None` when it may not ring after all (a pin changed since it was admitted).
     fn identify(&self, caller: &Caller) -> Option<PeerInfo> {
-        let pins = self.trust.pins.lock().unwrap();
-        let recognised = crate::call::identify::recognise(&self.config, &pins, caller).ok()?;
+        let recognised = self.trust.recognise(&self.config, caller).ok()?;
         let chosen = recognised.contact;
         Some(PeerInfo {
             contact: chosen.map(|c| c.name.clone()),

@@ -25,12 +25,25 @@ const JPEG_QUALITY: u8 = 80;
 /// The visitor log and the ring being logged.
 pub(super) struct Visitors {
     /// The visitor log (shared with the web page).
-    pub(super) log: std::sync::Arc<std::sync::Mutex<crate::web::visitors::VisitorLog>>,
+    log: Arc<Mutex<VisitorLog>>,
     /// The ring being logged.
-    pub(super) visit: Option<Visit>,
+    visit: Option<Visit>,
 }
 
 impl Visitors {
+    /// Fills `log`; no ring is being logged yet.
+    pub(super) fn new(log: Arc<Mutex<VisitorLog>>) -> Visitors {
+        Visitors { log, visit: None }
+    }
+
+    /// The log keeps at most `kept` rings and `bytes` of snapshots from now on; older
+    /// ones go now.
+    pub(super) fn limit(&self, kept: usize, bytes: u64) {
+        if let Err(e) = self.log.lock().unwrap().set_caps(kept, bytes) {
+            warn!(error = %e, "cannot trim the visitor log");
+        }
+    }
+
     /// The ring being logged ended with `outcome`: written to its entry, and its
     /// snapshot stops waiting for the caller's picture.
     fn end(&mut self, outcome: Outcome) {
@@ -67,7 +80,7 @@ impl Station {
                 self.start_visit(call, Direction::Outgoing, &who, false)
             }
             (Some(_), State::Active { .. }) => {
-                let outcome = if std::mem::take(&mut self.browser.answered_from_web) {
+                let outcome = if self.browser.take_answered_from_web() {
                     Outcome::AnsweredFromWeb
                 } else {
                     Outcome::Answered
@@ -75,7 +88,7 @@ impl Station {
                 self.end_visit(outcome);
             }
             (Some(v), State::Idle) => {
-                let outcome = if std::mem::take(&mut self.browser.answered_from_web) {
+                let outcome = if self.browser.take_answered_from_web() {
                     Outcome::AnsweredFromWeb
                 } else if local_hangup && v.direction == Direction::Incoming {
                     Outcome::Declined
@@ -106,19 +119,17 @@ impl Station {
             ringing: ringing.clone(),
         });
         let camera = self.devices.camera.handle();
+        let settings = self.call_media.settings();
         let want = VideoFormat {
             pixel: PixelFormat::I420,
-            width: self.call_media.settings.width,
-            height: self.call_media.settings.height,
-            fps: self.call_media.settings.fps,
+            width: settings.width,
+            height: settings.height,
+            fps: settings.fps,
         };
         let log = self.visitors.log.clone();
-        let compositor = caller_picture.then(|| (self.ui.compositor.clone(), ringing.clone()));
+        let compositor = caller_picture.then(|| (self.ui.compositor(), ringing.clone()));
         // Home automation hears of the ring now, and gets its snapshot once taken.
-        let home = self.links.home.as_ref().map(|h| {
-            h.ring(peer, direction == Direction::Incoming);
-            Box::new(h.snapshot_sink()) as Box<dyn Fn(Vec<u8>) + Send>
-        });
+        let home = self.links.ring_at_home(peer, direction == Direction::Incoming);
         // Opening a camera takes a moment: off the station's loop.
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())

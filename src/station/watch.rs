@@ -35,21 +35,21 @@ impl Station {
     /// to the system: glibc keeps freed memory in its per-thread arenas otherwise, and a
     /// station that runs for months should not carry a stranger's burst for good.
     pub(super) fn return_freed_memory(&mut self) {
-        if self.ui.idle_watch.trimmed.is_some_and(|t| t.elapsed() < TRIM_EVERY) {
+        if self.idle_watch.trimmed.is_some_and(|t| t.elapsed() < TRIM_EVERY) {
             return;
         }
-        self.ui.idle_watch.trimmed = Some(Instant::now());
+        self.idle_watch.trimmed = Some(Instant::now());
         crate::call::ua::tcp_guard::return_freed_memory();
     }
 
     /// Looks at the camera every couple of seconds while no call uses it.
     pub(super) fn watch_devices_when_idle(&mut self) {
-        if self.call_media.media.is_some() || self.ui.idle_watch.checked.is_some_and(|t| t.elapsed() < EVERY) {
+        if self.call_media.session().is_some() || self.idle_watch.checked.is_some_and(|t| t.elapsed() < EVERY) {
             return;
         }
-        self.ui.idle_watch.checked = Some(Instant::now());
+        self.idle_watch.checked = Some(Instant::now());
         let present = self.devices.camera.present();
-        let before = self.ui.idle_watch.camera_present;
+        let before = self.idle_watch.camera_present;
         match (before, present) {
             (Some(true) | None, Some(false)) => {
                 warn!("camera unplugged or missing; calls will send a placeholder picture until it is back");
@@ -57,7 +57,7 @@ impl Station {
             (Some(false), Some(true)) => info!("camera plugged in"),
             _ => {}
         }
-        self.ui.idle_watch.camera_present = present;
+        self.idle_watch.camera_present = present;
     }
 
     /// Says what goes wrong with the call's media, and ends a call whose peer went silent.
@@ -67,7 +67,7 @@ impl Station {
             warn!(%call, "no media from this leg");
             self.feed(Event::MediaTimeout { call });
         }
-        let Some(session) = &mut self.call_media.media else {
+        let Some(session) = self.call_media.session_mut() else {
             return;
         };
         let errors = session.poll_errors();
@@ -78,13 +78,7 @@ impl Station {
             for e in &errors.recv {
                 warn!(error = %e, "receive pipeline failed");
             }
-            if let Err(e) = session.rebuild_recv(
-                self.browser
-                    .web_answer
-                    .as_ref()
-                    .and_then(|w| w.devices.as_ref())
-                    .unwrap_or(&self.devices),
-            ) {
+            if let Err(e) = session.rebuild_recv(self.browser.bridge_devices().unwrap_or(&self.devices)) {
                 error!(error = %e, "cannot rebuild the receive pipeline");
                 self.act(Action::Tell(format!("media problem: {e}")));
             }
@@ -94,17 +88,16 @@ impl Station {
             self.act(Action::Tell(format!("media problem: {e}")));
         }
         // Say it once per outage, not once per placeholder frame.
-        let failing = camera_failures > self.call_media.camera_failures_seen;
-        if failing && !self.call_media.camera_down {
-            self.act(Action::Tell(
+        match self.call_media.camera_failing(camera_failures) {
+            Some(true) => self.act(Action::Tell(
                 "the camera is not working; the other side sees a placeholder".into(),
-            ));
-        } else if !failing && self.call_media.camera_down {
-            info!("camera works again");
+            )),
+            Some(false) => info!("camera works again"),
+            None => {}
         }
-        self.call_media.camera_down = failing;
-        self.call_media.camera_failures_seen = camera_failures;
-        let Some(session) = &self.call_media.media else { return };
+        let Some(session) = self.call_media.session() else {
+            return;
+        };
         let limit = self.config.station.media_timeout_secs * 1000;
         if let State::Active { call, held_by_peer, .. } = self.machine.state() {
             // A peer that holds the call may send nothing, whatever its SDP says.

@@ -1,8 +1,14 @@
 //! The station's side of its web page: starting it (and its mDNS announcement), the
 //! status it publishes, the line on the idle screen, and a config saved from the page.
 
+use super::account::Account;
 use super::{Command, Station};
+use crate::call::registration::AccountStatus;
+use crate::call::ua::UserAgent;
 use crate::config::Config;
+use crate::door::{DoorError, DoorLock, DoorStatus};
+use crate::home::HomeLink;
+use crate::media::rtsp::RtspServer;
 use crate::security::identity::Identity;
 use crate::web::{WebSettings, WebShared};
 use std::net::IpAddr;
@@ -13,10 +19,10 @@ use tracing::{info, warn};
 
 /// The running page.
 pub(super) struct StationWeb {
-    pub server: crate::web::Web,
-    pub shared: WebShared,
+    server: crate::web::Web,
+    shared: WebShared,
     /// What people type: `https://front-door.local`.
-    pub url: String,
+    url: String,
     /// Keeps the mDNS announcement alive.
     _announcement: Option<crate::web::mdns::Announcement>,
 }
@@ -25,15 +31,15 @@ pub(super) struct StationWeb {
 /// account on a SIP server and the door lock.
 pub(super) struct Links {
     /// The web page, when it runs.
-    pub(super) web: Option<StationWeb>,
+    web: Option<StationWeb>,
     /// The MQTT client for home automation, when a broker is configured.
-    pub(super) home: Option<crate::home::HomeLink>,
+    home: Option<HomeLink>,
     /// The camera as an RTSP stream, when enabled.
-    pub(super) rtsp: Option<crate::media::rtsp::RtspServer>,
+    rtsp: Option<RtspServer>,
     /// The account on a SIP server, when configured.
-    pub(super) account: super::account::Account,
+    account: Account,
     /// The door lock, when this station has one.
-    pub(super) door: Option<crate::door::DoorLock>,
+    door: Option<DoorLock>,
 }
 
 impl StationWeb {
@@ -47,6 +53,112 @@ impl StationWeb {
             Some(code) => format!("{}  ·  web setup code {code}", self.url),
             None => self.url.clone(),
         }
+    }
+}
+
+impl Links {
+    /// The links the station started with.
+    pub(super) fn new(
+        web: Option<StationWeb>,
+        home: Option<HomeLink>,
+        rtsp: Option<RtspServer>,
+        account: Account,
+        door: Option<DoorLock>,
+    ) -> Links {
+        Links {
+            web,
+            home,
+            rtsp,
+            account,
+            door,
+        }
+    }
+
+    /// The web page's line on the idle screen, when the page runs.
+    pub(super) fn web_line(&self) -> Option<String> {
+        self.web.as_ref().map(StationWeb::screen_line)
+    }
+
+    /// The code that sets the web page's first password, while none is set.
+    pub(super) fn web_setup_code(&self) -> Option<String> {
+        self.web
+            .as_ref()
+            .and_then(|w| w.shared.auth.lock().unwrap().setup_code())
+    }
+
+    /// The code that unlocks the web page, while strangers' guesses keep it locked.
+    pub(super) fn web_unlock_code(&self) -> Option<String> {
+        self.web
+            .as_ref()
+            .and_then(|w| w.shared.auth.lock().unwrap().unlock_code(std::time::Instant::now()))
+    }
+
+    /// Stops the web page's server.
+    pub(super) fn stop_web(&self) {
+        if let Some(web) = &self.web {
+            web.server.stop();
+        }
+    }
+
+    /// Whether this station has a door lock of its own.
+    pub(super) fn has_door(&self) -> bool {
+        self.door.is_some()
+    }
+
+    /// Opens the door lock for `by`; None when this station has no lock.
+    pub(super) fn open_door(&self, by: &str) -> Option<Result<(), DoorError>> {
+        self.door.as_ref().map(|lock| lock.open(by))
+    }
+
+    /// The lock's state, for the status.
+    pub(super) fn door_status(&self) -> Option<DoorStatus> {
+        self.door.as_ref().map(DoorLock::status)
+    }
+
+    /// The lock `config` asks for, in place of the one there is: the old lock lets go of
+    /// its relay first.
+    pub(super) fn replace_door(&mut self, config: &Config) {
+        self.door = None;
+        self.door = super::door::lock_for(config);
+    }
+
+    /// Home automation hears of a ring (`incoming`: it rings here): where the ring's
+    /// snapshot goes for it, when a broker is configured.
+    pub(super) fn ring_at_home(&self, peer: &str, incoming: bool) -> Option<Box<dyn Fn(Vec<u8>) + Send>> {
+        self.home.as_ref().map(|h| {
+            h.ring(peer, incoming);
+            Box::new(h.snapshot_sink()) as Box<dyn Fn(Vec<u8>) + Send>
+        })
+    }
+
+    /// The MQTT client's state, for the status.
+    pub(super) fn home_status(&self) -> Option<crate::home::MqttStatus> {
+        self.home.as_ref().map(HomeLink::status)
+    }
+
+    /// The RTSP server's state, for the status.
+    pub(super) fn rtsp_status(&self) -> Option<crate::media::rtsp::RtspStatus> {
+        self.rtsp.as_ref().map(RtspServer::status)
+    }
+
+    /// What the SIP server last said of the registration, if anything.
+    pub(super) fn account_status(&self) -> Option<&AccountStatus> {
+        self.account.status()
+    }
+
+    /// The SIP server said `status` of the registration.
+    pub(super) fn set_account_status(&mut self, status: AccountStatus) {
+        self.account.set_status(status);
+    }
+
+    /// Registers anew with `config`'s account, the old registration removed first.
+    pub(super) fn restart_account(&mut self, ua: &UserAgent, config: &Config) {
+        self.account.restart(ua, config);
+    }
+
+    /// Unregisters (waiting briefly for the server).
+    pub(super) async fn stop_account(&mut self) {
+        self.account.stop().await;
     }
 }
 
@@ -170,19 +282,17 @@ impl Station {
         differs("media.rtp_port_max", old.media.rtp_port_max != new.media.rtp_port_max);
         differs("web", format!("{:?}", old.web) != format!("{:?}", new.web));
         let caps = (new.web.visitors_kept, u64::from(new.web.visitors_mb) * 1024 * 1024);
-        if let Err(e) = self.visitors.log.lock().unwrap().set_caps(caps.0, caps.1) {
-            tracing::warn!(error = %e, "cannot trim the visitor log");
-        }
+        self.visitors.limit(caps.0, caps.1);
         let volume_changed = (old.media.speaker_volume - new.media.speaker_volume).abs() > f64::EPSILON;
-        self.trust.admission.replace(&new);
-        self.ui.keys = super::buttons::key_interpreter(&new);
+        self.trust.admit_by(&new);
+        self.ui.set_keys(super::buttons::key_interpreter(&new));
         self.apply_door(&new);
         self.apply_account(&new);
         if new.rtsp != self.config.rtsp {
             // The old server lets go of its port before the new one binds it.
             self.links.rtsp = None;
             self.links.rtsp =
-                crate::media::rtsp::start_configured(&new, &self.call_media.settings, &self.devices, self.advertise);
+                crate::media::rtsp::start_configured(&new, self.call_media.settings(), &self.devices, self.advertise);
         }
         if new.mqtt != self.config.mqtt || new.station.user != self.config.station.user {
             // The old client says offline and leaves before the new one connects.
@@ -192,14 +302,9 @@ impl Station {
                 None
             });
         }
-        let m = &new.media;
-        self.call_media.settings.width = m.width;
-        self.call_media.settings.height = m.height;
-        self.call_media.settings.fps = m.fps;
-        self.call_media.settings.bitrate_kbps = m.video_bitrate_kbps;
-        self.call_media.settings.jitter_ms = m.jitter_ms;
+        self.call_media.configure(&new.media);
         if volume_changed {
-            self.call_media.volume = new.media.speaker_volume;
+            self.call_media.set_volume(new.media.speaker_volume);
         }
         self.config = new;
         if volume_changed {

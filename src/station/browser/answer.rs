@@ -23,14 +23,14 @@ use tokio::sync::oneshot;
 use tracing::info;
 
 /// The browser leg of a call answered from the web page.
-pub(in crate::station) struct WebAnswer {
+pub(super) struct WebAnswer {
     leg: BrowserLeg,
     /// The SIP leg it is bridged to (none: the browser talks to this station's visitor).
     call: Option<String>,
     /// The caller's decoded picture, on its way to the browser (a bridged call).
-    pub caller_picture: Option<FramePipe>,
+    pub(super) caller_picture: Option<FramePipe>,
     /// The devices of the SIP leg's media (a bridged call).
-    pub devices: Option<Devices>,
+    pub(super) devices: Option<Devices>,
 }
 
 impl Station {
@@ -50,7 +50,7 @@ impl Station {
         }
         let call = match self.machine.state() {
             State::Incoming { call, .. } => call.clone(),
-            State::Outgoing { .. } if self.call_media.hosted.is_none() => return self.answer_the_visitor(offer),
+            State::Outgoing { .. } if self.call_media.hosted().is_none() => return self.answer_the_visitor(offer),
             _ => return Err("nothing rings here now".into()),
         };
         self.browser.live_views.clear();
@@ -78,10 +78,7 @@ impl Station {
         };
         // Early media (a preview) runs on the station's own devices: start afresh on the
         // bridge's.
-        if let Some(m) = self.call_media.media.take() {
-            self.finish_teardown();
-            self.call_media.teardown = Some(m.stop(&self.devices));
-        }
+        self.call_media.stop_session(&self.devices, &self.watch);
         self.browser.web_answer = Some(WebAnswer {
             leg,
             call: Some(call),
@@ -90,8 +87,7 @@ impl Station {
         });
         info!(id, "answered from the web page");
         self.browser.answered_from_web = true;
-        self.ui.last_message = Some("Answered from the web page".into());
-        self.ui.message_at = std::time::Instant::now();
+        self.ui.show_message("Answered from the web page".into());
         self.feed(Event::Answer);
         Ok((id, answer))
     }
@@ -100,7 +96,7 @@ impl Station {
     /// the browser talks with whoever stands here.
     fn answer_the_visitor(&mut self, offer: &str) -> Result<(u64, String), String> {
         self.browser.live_views.clear();
-        let compositor = self.ui.compositor.clone();
+        let compositor = self.ui.compositor();
         let ends = self.own_ends(Some(Arc::new(move |frame| {
             compositor.lock().unwrap().remote_frame(frame)
         })));
@@ -110,15 +106,14 @@ impl Station {
         self.browser.answered_from_web = true;
         // The ring out stops: the called station is no longer needed.
         self.feed(Event::Hangup);
-        self.call_media.ringer = None;
+        self.call_media.stop_ringing();
         self.browser.web_answer = Some(WebAnswer {
             leg,
             call: None,
             caller_picture: None,
             devices: None,
         });
-        self.ui.last_message = Some("Answered from the web page".into());
-        self.ui.message_at = std::time::Instant::now();
+        self.ui.show_message("Answered from the web page".into());
         self.update_screen();
         Ok((id, answer))
     }
@@ -154,11 +149,7 @@ impl Station {
 
     /// The devices of the current call's media: the bridge's when answered from the web.
     pub(in crate::station) fn call_devices(&self) -> &Devices {
-        self.browser
-            .web_answer
-            .as_ref()
-            .and_then(|w| w.devices.as_ref())
-            .unwrap_or(&self.devices)
+        self.browser.bridge_devices().unwrap_or(&self.devices)
     }
 
     /// The call is over: so is its browser leg.

@@ -14,16 +14,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// A running browser leg.
-pub(in crate::station) struct BrowserLeg {
-    pub id: u64,
+pub(super) struct BrowserLeg {
+    pub(super) id: u64,
     stop: CancellationToken,
-    pub media: Arc<WebLegMedia>,
+    pub(super) media: Arc<WebLegMedia>,
     counts: Arc<Mutex<LegCounts>>,
 }
 
 impl BrowserLeg {
     /// Its media counts so far.
-    pub fn counts(&self) -> LegCounts {
+    pub(super) fn counts(&self) -> LegCounts {
         self.counts.lock().unwrap().clone()
     }
 }
@@ -35,12 +35,12 @@ impl Drop for BrowserLeg {
 }
 
 /// The devices a browser leg sends from and plays to.
-pub(in crate::station) struct LegEnds {
-    pub camera: Shared<dyn Camera>,
-    pub microphone: Shared<dyn Microphone>,
-    pub speaker: Shared<dyn Speaker>,
+pub(super) struct LegEnds {
+    pub(super) camera: Shared<dyn Camera>,
+    pub(super) microphone: Shared<dyn Microphone>,
+    pub(super) speaker: Shared<dyn Speaker>,
     /// Where the browser's pictures go (none: they are not decoded).
-    pub pictures: Option<crate::media::web_leg::PictureOut>,
+    pub(super) pictures: Option<crate::media::web_leg::PictureOut>,
 }
 
 /// Hands the browser's media to the pipelines and tells the station when it leaves.
@@ -73,7 +73,7 @@ impl LegSink for Sink {
 impl Station {
     /// Takes a browser's offer and starts its leg; `ended` is the command the station
     /// gets when the browser leaves. The leg and our SDP answer.
-    pub(in crate::station) fn start_browser_leg(
+    pub(super) fn start_browser_leg(
         &mut self,
         offer: &str,
         ends: LegEnds,
@@ -83,7 +83,7 @@ impl Station {
         let answer = accepted.answer.clone();
         let (tx, rx) = mpsc::channel(OUT_QUEUE);
         let media = WebLegMedia::start(
-            &self.call_media.settings,
+            self.call_media.settings(),
             true,
             ends.camera,
             ends.microphone,
@@ -116,7 +116,7 @@ impl Station {
     }
 
     /// The station's own devices, for a browser that talks with whoever stands here.
-    pub(in crate::station) fn own_ends(&self, pictures: Option<VideoOut>) -> LegEnds {
+    pub(super) fn own_ends(&self, pictures: Option<VideoOut>) -> LegEnds {
         let pictures = pictures.map(crate::media::web_leg::PictureOut::Screen);
         let d = &self.devices;
         LegEnds {

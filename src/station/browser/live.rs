@@ -14,7 +14,7 @@ use tracing::{info, warn};
 pub const MAX_LIVE_VIEWS: usize = 2;
 
 /// One browser watching.
-pub(in crate::station) type LiveView = BrowserLeg;
+pub(super) type LiveView = BrowserLeg;
 
 impl Station {
     /// A browser's offer to watch: the answer, or why not.
@@ -29,7 +29,7 @@ impl Station {
     }
 
     fn live_view(&mut self, offer: &str) -> Result<(u64, String), String> {
-        if self.machine.state() != &State::Idle || self.call_media.hosted.is_some() {
+        if self.machine.state() != &State::Idle || self.call_media.hosted().is_some() {
             return Err("the station is in a call".into());
         }
         if self.browser.live_views.len() >= MAX_LIVE_VIEWS {
