@@ -318,7 +318,7 @@ impl Station {
         };
         if let Err(e) = result {
             warn!(error = %e, "call action failed");
-            self.ui.keep_message(e);
+            self.ui.show_message(e);
         }
     }
 

@@ -101,7 +101,7 @@ impl Station {
         };
         if let Err(e) = result {
             warn!(error = %e, "media of the remaining legs");
-            self.ui.keep_message(e);
+            self.ui.show_message(e);
         }
         true
     }

@@ -87,12 +87,6 @@ impl Ui {
         self.message_at = Instant::now();
     }
 
-    /// Keeps `text` as the last message without restarting its time on the screen: it
-    /// shows only while the message before it would have (`status` has it either way).
-    pub(super) fn keep_message(&mut self, text: String) {
-        self.last_message = Some(text);
-    }
-
     /// Forgets the last message: a new call's screen is its own.
     pub(super) fn clear_message(&mut self) {
         self.last_message = None;
