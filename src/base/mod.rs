@@ -1,11 +1,13 @@
 //! The lowest layer: what every other part shares and that needs nothing of theirs.
 //! Rectangles ([`rect`]), the monotonic clock ([`clock`]), counts of whole-picture
 //! copies ([`copies`]), GStreamer's initialisation ([`gst`]), certificate fingerprints
-//! ([`fingerprint`]) and text made safe to show ([`text`]).
+//! ([`fingerprint`]), text made safe to show ([`text`]) and secrets taken out of log
+//! lines ([`redact`]).
 
 pub mod clock;
 pub mod copies;
 pub mod fingerprint;
 pub mod gst;
 pub mod rect;
+pub mod redact;
 pub mod text;

@@ -197,6 +197,7 @@ impl SocketArgs {
 
 /// Runs the command the arguments name.
 pub fn main() -> ExitCode {
+    use doorway::base::redact::Redacting;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -205,7 +206,8 @@ pub fn main() -> ExitCode {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                // Every line, at every level, goes through the redaction of secrets.
+                .with_writer(Redacting(std::io::stderr))
                 // Colour codes only for a terminal: the journal and log files get plain text.
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_filter(filter()),
@@ -213,7 +215,7 @@ pub fn main() -> ExitCode {
         // The web page's Log: the station's own lines, other crates' warnings.
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(doorway::web::logbuf::global().clone())
+                .with_writer(Redacting(doorway::web::logbuf::global().clone()))
                 .with_ansi(false)
                 .with_filter(tracing_subscriber::EnvFilter::new("warn,doorway=info")),
         )

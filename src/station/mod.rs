@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 mod account;
 mod actions;
@@ -327,10 +327,21 @@ impl Station {
                 peer,
                 held_by_peer,
                 held_by_us,
+                media,
                 ..
             } => {
                 let held = if *held_by_peer || *held_by_us { " (on hold)" } else { "" };
-                format!("in a call with {}{held}", peer.label())
+                let streams = media
+                    .video
+                    .iter()
+                    .map(|v| &v.rtp)
+                    .chain(media.audio.iter().map(|a| &a.rtp));
+                let secure = if streams.clone().count() > 0 && streams.clone().all(|s| s.crypto.is_some()) {
+                    ", encrypted"
+                } else {
+                    ""
+                };
+                format!("in a call with {}{held}{secure}", peer.label())
             }
         }
     }
@@ -379,7 +390,10 @@ impl Station {
             self.ui.set_picking(false);
             self.wake();
             self.state_since = Instant::now();
-            info!(state = ?self.machine.state(), "call state");
+            // One line in words at info; the whole state (peer, media, descriptions) at
+            // debug, where the log's redaction still hides the SDES keys in it.
+            info!(call = %self.call_in_words(), "call state");
+            debug!(state = ?self.machine.state(), "call state in full");
             self.tell_systemd();
             self.track_visit(local_hangup);
             self.end_live_views_for_a_call();

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-const USER: &str = "doorway";
-const PASSWORD: &str = "a broker password";
+pub(crate) const USER: &str = "doorway";
+pub(crate) const PASSWORD: &str = "a broker password";
 
 /// Mosquitto on a port of its own, with one user.
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
     port: u16,
     dir: PathBuf,
@@ -28,7 +28,7 @@ struct Broker {
 }
 
 impl Broker {
-    fn start(dir: &Path, port: u16) -> Broker {
+    pub(crate) fn start(dir: &Path, port: u16) -> Broker {
         Self::start_with(dir, port, false)
     }
 
@@ -100,7 +100,7 @@ impl Broker {
         }
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -9,5 +9,6 @@ mod common;
 
 mod home_automation;
 mod rtsp_stream;
+mod secrets_in_logs;
 mod web_browser;
 mod web_page;
