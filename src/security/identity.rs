@@ -233,7 +233,8 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), IdentityError> {
         let _ = std::fs::remove_file(&tmp);
         return Ok(());
     }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    super::sync_directory_of(path).map_err(io(path))
 }
 
 #[cfg(test)]

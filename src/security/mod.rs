@@ -34,8 +34,9 @@ pub fn state_dir(config: &Config) -> PathBuf {
 }
 
 /// Replaces `path` with `bytes`, readable by the service only (mode 0600): written to a
-/// file beside it, synced, and renamed over it, so a crash leaves the old file or the
-/// new one, never half of one. Creates the directory if needed.
+/// file beside it, synced, renamed over it, and the directory synced, so a power cut
+/// leaves the old file or the new one, never half of one, and once this returns the new
+/// one survives. Creates the directory if needed.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -53,5 +54,14 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(&temporary)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    std::fs::rename(&temporary, path)?;
+    sync_directory_of(path)
+}
+
+/// Syncs the directory holding `path`: a rename is on disk only once its directory is.
+pub fn sync_directory_of(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => std::fs::File::open(".")?.sync_all(),
+    }
 }

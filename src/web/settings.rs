@@ -197,10 +197,7 @@ async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Resu
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         std::fs::rename(&temporary, &path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        crate::security::sync_directory_of(&path)
     })
     .await
     .map_err(std::io::Error::other)?
