@@ -249,6 +249,12 @@ pub fn doorway_cli(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The status of the station behind control socket `socket`, as `doorway status --json`
+/// prints it; Null when it does not answer.
+pub fn status_json(socket: &str) -> serde_json::Value {
+    serde_json::from_slice(&doorway_cli(&["status", "--json", "--socket", socket]).stdout).unwrap_or_default()
+}
+
 /// What a command printed, stdout then stderr.
 pub fn printed(o: &std::process::Output) -> String {
     format!(

@@ -6,7 +6,7 @@
 
 use crate::common::kamailio::{Kamailio, DOMAIN};
 use crate::common::web::Browser;
-use crate::common::{active, doorway_cli, idle, printed, Station};
+use crate::common::{active, doorway_cli, idle, printed, status_json, Station};
 use crate::home_automation::{Broker, PASSWORD as BROKER_PASSWORD, USER as BROKER_USER};
 use doorway::api::loopback::{contact, free_sip_port, loopback_config};
 use doorway::api::PairingCommand;
@@ -17,15 +17,10 @@ use std::time::{Duration, Instant};
 const ACCOUNT_PASSWORD: &str = "an account password";
 const WEB_PASSWORD: &str = "a web page password";
 
-fn status(socket: &str) -> Value {
-    let out = doorway_cli(&["status", "--json", "--socket", socket]);
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
 async fn wait_status(socket: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let until = Instant::now() + Duration::from_secs(20);
     loop {
-        let s = status(socket);
+        let s = status_json(socket);
         if pred(&s) {
             return s;
         }
@@ -116,7 +111,7 @@ async fn nothing_secret_reaches_the_log_at_trace() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     hall.send(Command::Call("Door".into(), tx));
     rx.await.unwrap().expect("Hall calls Door");
-    wait_status(&s, "ringing", |j| j["call"].to_string().contains("ncoming")).await;
+    wait_status(&s, "ringing", |j| j["call"]["state"] == "incoming").await;
     let out = doorway_cli(&["answer", "--socket", &s]);
     assert!(out.status.success(), "{}", printed(&out));
     let talking = hall.wait(10, active).await;
@@ -126,7 +121,7 @@ async fn nothing_secret_reaches_the_log_at_trace() {
     hall.wait(10, idle).await;
 
     // The web page: set up with the screen's code, logged out, logged in again.
-    let j = status(&s);
+    let j = status_json(&s);
     let addr = j["web"]
         .as_str()
         .unwrap()

@@ -13,10 +13,6 @@ use std::time::{Duration, Instant};
 
 const STALL_SECS: u64 = 30;
 
-fn status_json(socket: &str) -> serde_json::Value {
-    serde_json::from_slice(&doorway_cli(&["status", "--json", "--socket", socket]).stdout).unwrap_or_default()
-}
-
 /// Waits until the station behind `socket` rings.
 async fn ringing_at(socket: &str) {
     for _ in 0..200 {
