@@ -33,26 +33,35 @@ pub fn state_dir(config: &Config) -> PathBuf {
     base.join("doorway")
 }
 
-/// Replaces `path` with `bytes`, readable by the service only (mode 0600): written to a
-/// file beside it, synced, renamed over it, and the directory synced, so a power cut
-/// leaves the old file or the new one, never half of one, and once this returns the new
-/// one survives. Creates the directory if needed.
+/// Replaces `path` with `bytes`, readable by the service only (mode 0600). See
+/// [`replace_file`].
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace_file(path, bytes, 0o600)
+}
+
+/// Replaces `path` with `bytes`, with permissions `mode`: written to a file beside it
+/// (made with only the owner's part of `mode`, so never readable by others for a
+/// moment), synced, renamed over it, and the directory synced. A power cut leaves the
+/// old file or the new one, never half of one, and once this returns the new one
+/// survives. Creates the directory if needed.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".new");
     let temporary = PathBuf::from(temporary);
+    // A temporary file a crash left behind is not ours to append to.
+    let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+        .create_new(true)
+        .mode(mode & 0o700)
         .open(&temporary)?;
     file.write_all(bytes)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)?;
     sync_directory_of(path)

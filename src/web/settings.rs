@@ -174,30 +174,15 @@ fn without_nulls(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Replaces the file through a temporary one beside it, keeping its permissions. The
-/// temporary file is made with them (0600 for a new file), never readable by others
-/// for a moment, and is on disk before it takes the file's place.
+/// Replaces the file through a temporary one beside it, keeping its permissions (0600
+/// for a new file): [`crate::security::replace_file`], off the runtime.
 async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let path = path.to_path_buf();
     let bytes = bytes.to_vec();
     tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(".new");
-        let temporary = std::path::PathBuf::from(temporary);
-        let _ = std::fs::remove_file(&temporary);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode & 0o700)
-            .open(&temporary)?;
-        file.write_all(&bytes)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)?;
-        crate::security::sync_directory_of(&path)
+        crate::security::replace_file(&path, &bytes, mode)
     })
     .await
     .map_err(std::io::Error::other)?
