@@ -56,14 +56,6 @@ fn status(socket: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Station {
     child: std::process::Child,
     socket: std::path::PathBuf,
@@ -85,11 +77,11 @@ async fn start_station() -> (Station, SocketAddr, String) {
         format!(
             "[station]\nname = \"Door\"\nuser = \"door\"\nlisten = \"127.0.0.1:{}\"\ncontrol_socket = \"{}\"\n\
              state_dir = \"{}\"\n\n[security]\ntls_port = {}\n\n[web]\nport = {}\nredirect_port = 0\n",
-            free_port(),
+            doorway::api::loopback::free_sip_port(),
             socket.display(),
             dir.path().display(),
-            free_port(),
-            free_port(),
+            doorway::api::loopback::free_sip_port(),
+            doorway::api::loopback::free_sip_port(),
         ),
     )
     .unwrap();

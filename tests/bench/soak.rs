@@ -126,11 +126,6 @@ fn frames(status: &Value) -> u64 {
     status["media"]["frames_decoded"].as_u64().unwrap_or(0)
 }
 
-fn free_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a free port");
-    socket.local_addr().expect("local address").port()
-}
-
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
         .position(|a| a == name)
@@ -147,7 +142,10 @@ fn main() {
     let minutes = arg(&args, "--minutes", 30);
     let interval = Duration::from_secs(arg(&args, "--interval-secs", 60).max(1));
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (door_port, hall_port) = (free_port(), free_port());
+    let (door_port, hall_port) = (
+        doorway::api::loopback::free_sip_port(),
+        doorway::api::loopback::free_sip_port(),
+    );
     let hall = StationProcess::start(dir.path(), "Hall", hall_port, "Door", door_port, true);
     let door = StationProcess::start(dir.path(), "Door", door_port, "Hall", hall_port, false);
     let idle = [memory(door.child.id()), memory(hall.child.id())];

@@ -72,13 +72,10 @@ fn prepared() -> &'static (String, PathBuf) {
     })
 }
 
-/// A free UDP port on 127.0.0.1 for the guests' network link.
+/// A free UDP port on 127.0.0.1 for the guests' network link, from below the kernel's
+/// ephemeral ports: QEMU binds it later, and no other socket may take it meanwhile.
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    doorway::api::loopback::free_sip_port()
 }
 
 /// One booted guest.
