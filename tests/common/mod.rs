@@ -62,10 +62,20 @@ impl Station {
         self.handle.status().await.expect("status")
     }
 
+    /// The status once `pred` holds, or the last one after `secs` seconds. A timeout
+    /// is not a failure here (some tests wait to see that nothing happens), but it is
+    /// said, so that a later failing assertion shows where the time went.
     pub async fn wait(&self, secs: u64, pred: impl Fn(&Status) -> bool) -> Status {
-        wait_for(&self.handle, Duration::from_secs(secs), pred)
+        let status = wait_for(&self.handle, Duration::from_secs(secs), &pred)
             .await
-            .expect("status")
+            .expect("status");
+        if !pred(&status) {
+            eprintln!(
+                "{}: waited {secs} s and the condition did not hold; call: {:?}",
+                self.config.station.name, status.call
+            );
+        }
+        status
     }
 
     pub fn send(&self, c: Command) {
@@ -253,6 +263,26 @@ pub fn doorway_cli(args: &[&str]) -> std::process::Output {
 /// prints it; Null when it does not answer.
 pub fn status_json(socket: &str) -> serde_json::Value {
     serde_json::from_slice(&doorway_cli(&["status", "--json", "--socket", socket]).stdout).unwrap_or_default()
+}
+
+/// Prints the end of a station process's log when the test fails while it is alive,
+/// so that a failure on a CI machine says what the station saw.
+pub struct LogOnFailure(pub std::path::PathBuf);
+
+impl Drop for LogOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(200)..];
+            eprintln!(
+                "---- the last {} lines of {} ----\n{}",
+                tail.len(),
+                self.0.display(),
+                tail.join("\n")
+            );
+        }
+    }
 }
 
 /// What a command printed, stdout then stderr.

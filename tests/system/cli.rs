@@ -80,6 +80,7 @@ async fn run_and_control_a_station_from_the_command_line() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    let _log_on_failure = LogOnFailure(log.clone());
     let hall = Station::start(doorway::api::loopback::loopback_config(
         "Hall",
         pb,
