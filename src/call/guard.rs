@@ -1,8 +1,9 @@
-//! A guard on the SIP UDP socket: requests that parse but lack the headers RFC 3261
+//! The guard in front of the stack, for every transport: each request datagram (and
+//! each message framed on a TCP or TLS stream, see `ua::stream_relay`) first goes
+//! through [`super::sip_check`]; then requests that parse but lack the headers RFC 3261
 //! section 8.1.1 makes mandatory are answered 400 here, because the stack above cannot
 //! even form a transaction for them and would drop them without a word. Everything else
-//! passes through unchanged; datagrams that are not SIP at all are left for the stack to
-//! discard.
+//! passes through; datagrams that are not SIP at all are left for the stack to discard.
 
 use rsipstack::sip::{Header, SipMessage};
 use std::net::SocketAddr;
@@ -20,30 +21,55 @@ impl GuardedUdpSocket {
     }
 }
 
+/// What the guard makes of one request, datagram or framed stream message.
+#[derive(Debug, PartialEq)]
+pub enum FirstLook {
+    /// Pass these bytes to the stack (the message, or its plain rewrite).
+    Pass(Vec<u8>),
+    /// Answer with `response` and drop the message.
+    Refuse {
+        /// The response text.
+        response: String,
+        /// Why, for the log.
+        why: String,
+    },
+    /// Drop it without a word (it could not be rewritten into `room` bytes).
+    Drop,
+}
+
+/// The same checks for every transport: [`super::sip_check`], then the mandatory headers.
+/// `room` is the most bytes a rewrite may take.
+pub fn first_look(message: &[u8], room: usize) -> FirstLook {
+    let bytes = match super::sip_check::check(message) {
+        super::sip_check::Verdict::Pass => message.to_vec(),
+        super::sip_check::Verdict::Rewrite(plain) if plain.len() <= room => plain,
+        super::sip_check::Verdict::Rewrite(_) => return FirstLook::Drop,
+        super::sip_check::Verdict::Reply { response, why } => return FirstLook::Refuse { response, why },
+    };
+    match reject_reply(&bytes) {
+        None => FirstLook::Pass(bytes),
+        Some((response, why)) => FirstLook::Refuse {
+            response,
+            why: why.to_string(),
+        },
+    }
+}
+
 #[async_trait::async_trait]
 impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (mut n, from) = self.inner.recv_from(buf).await?;
-            match super::sip_check::check(&buf[..n]) {
-                super::sip_check::Verdict::Pass => {}
-                super::sip_check::Verdict::Rewrite(plain) if plain.len() <= buf.len() => {
-                    buf[..plain.len()].copy_from_slice(&plain);
-                    n = plain.len();
+            let (n, from) = self.inner.recv_from(buf).await?;
+            match first_look(&buf[..n], buf.len()) {
+                FirstLook::Pass(bytes) => {
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    return Ok((bytes.len(), from));
                 }
-                super::sip_check::Verdict::Rewrite(_) => continue,
-                super::sip_check::Verdict::Reply { response, why } => {
+                FirstLook::Refuse { response, why } => {
                     warn!(%from, problem = %why, "SIP request refused before the stack");
                     let _ = self.inner.send_to(response.as_bytes(), from).await;
-                    continue;
                 }
-            }
-            match reject_reply(&buf[..n]) {
-                None => return Ok((n, from)),
-                Some((reply, why)) => {
-                    warn!(%from, problem = why, "malformed SIP request answered with 400");
-                    let _ = self.inner.send_to(reply.as_bytes(), from).await;
-                }
+                FirstLook::Drop => {}
             }
         }
     }

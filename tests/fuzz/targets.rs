@@ -6,6 +6,7 @@
 
 use doorway::call::guard::reject_reply;
 use doorway::call::sdp::{self, AudioCodec, Direction, LocalCrypto, LocalMedia, Negotiated, SdpError};
+use doorway::call::sip_check::stream::{Frame, Framer, MAX_MESSAGE};
 use doorway::call::sip_check::{check, Verdict};
 use doorway::config::{Config, ConfigError};
 use doorway::media::rtp_filter::{is_rtcp, is_rtp, SsrcLock};
@@ -131,6 +132,52 @@ pub fn check_sip_request(data: &[u8]) {
     };
     if let Some((reply, why)) = reject_reply(&passed) {
         assert!(reply.starts_with("SIP/2.0 400 "), "{why}: {reply:?}");
+    }
+}
+
+/// The same bytes as a TCP or TLS stream: whole, cut at a point the input chooses, and
+/// byte by byte. Each way gives the same messages (or loses framing at the same
+/// place), every message is within the limit, and each one gets the datagram checks.
+pub fn check_sip_stream(data: &[u8]) {
+    fn frames(chunks: &mut dyn Iterator<Item = &[u8]>) -> (Vec<Frame>, bool) {
+        let mut framer = Framer::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            framer.push(chunk);
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(frame)) => out.push(frame),
+                    Ok(None) => break,
+                    Err(lost) => {
+                        assert!(!lost.why.is_empty());
+                        assert_eq!(framer.pending(), 0, "lost framing keeps no bytes");
+                        return (out, true);
+                    }
+                }
+            }
+            assert!(
+                framer.pending() <= MAX_MESSAGE + chunk.len(),
+                "the framer holds too much"
+            );
+        }
+        (out, false)
+    }
+    if data.len() > 4 * MAX_MESSAGE {
+        return;
+    }
+    let cut = data.first().map(|b| *b as usize * data.len() / 256).unwrap_or(0);
+    let whole = frames(&mut std::iter::once(data));
+    let halves = frames(&mut [&data[..cut], &data[cut..]].into_iter());
+    assert_eq!(whole, halves, "cut at {cut}");
+    if data.len() <= 4096 {
+        let bytes = frames(&mut data.chunks(1));
+        assert_eq!(whole, bytes, "byte by byte");
+    }
+    for frame in &whole.0 {
+        if let Frame::Message(message) = frame {
+            assert!(message.len() <= MAX_MESSAGE);
+            check_sip_request(message);
+        }
     }
 }
 

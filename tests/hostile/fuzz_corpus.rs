@@ -32,6 +32,7 @@ fn sdp_corpus_and_regressions_hold() {
 #[test]
 fn sip_request_corpus_and_regressions_hold() {
     replay("sip_request", targets::check_sip_request);
+    replay("sip_request", targets::check_sip_stream);
 }
 
 #[test]

@@ -378,6 +378,18 @@ fn reply(req: &Request<'_>, status: u16, why: &str) -> Option<String> {
     Some(out)
 }
 
+/// The answer `status` (with `why` in a Warning) to `message`, built from its head
+/// lines as [`check`] builds its own; None when the head does not say where to send it.
+pub fn refusal(message: &[u8], status: u16, why: &str) -> Option<String> {
+    match parse(message)? {
+        Ok(req) => reply(&req, status, why),
+        Err(_) => match check(message) {
+            Verdict::Reply { response, .. } => Some(response),
+            _ => None,
+        },
+    }
+}
+
 /// Looks at one datagram.
 pub fn check(datagram: &[u8]) -> Verdict {
     let req = match parse(datagram) {
@@ -450,6 +462,8 @@ fn plain(req: &Request<'_>, datagram: &[u8]) -> Verdict {
         Verdict::Rewrite(out)
     }
 }
+
+pub mod stream;
 
 #[cfg(test)]
 mod tests;

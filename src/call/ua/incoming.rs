@@ -77,8 +77,10 @@ impl UserAgent {
         let tls = tx
             .connection
             .as_ref()
-            .filter(|c| matches!(c, rsipstack::transport::SipConnection::Tls(_)))
             .and_then(|c| c.get_remote_addr())
+            // Inbound TLS reaches the stack relayed (see stream_relay), as a TCP
+            // connection whose peer address says TLS.
+            .filter(|a| a.r#type == Some(rsipstack::sip::Transport::Tls))
             .and_then(|a| a.get_socketaddr().ok())
             .map(|remote| self.presented(remote));
         // Only the account's server may say who is calling; anyone else's

@@ -30,6 +30,7 @@ pub mod message;
 mod outgoing;
 pub mod reason;
 pub mod secure;
+mod stream_relay;
 pub mod tcp_guard;
 pub mod text;
 

@@ -10,13 +10,15 @@
 //! - is shut down (both directions) when it breaks a rule, through a duplicate of its
 //!   socket, which ends rsipstack's read loop whatever the peer does.
 //!
+//! Each message on it is framed and checked before the stack reads it (see
+//! [`super::stream_relay`]).
+//!
 //! Freed buffers go back to the system (malloc_trim) once connections close, so a flood
 //! leaves no lasting footprint.
 
 use crate::security::identity::Fingerprint;
-use rsipstack::transport::tcp::TcpConnection;
-use rsipstack::transport::tls::TlsConnection;
-use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
+use rsipstack::sip::Transport;
+use rsipstack::transport::{SipAddr, TransportLayer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -153,9 +155,9 @@ impl TcpGuard {
             return;
         };
         let _ = stream.set_nodelay(true);
+        table.insert(remote, Tracked::new(socket));
+        drop(table);
         if let Some(tls) = tls {
-            table.insert(remote, Tracked::new(socket));
-            drop(table);
             let (guard, acceptor) = (self.clone(), tls.acceptor.clone());
             let (local, transport, cancel) = (local.clone(), transport.clone(), cancel.child_token());
             tokio::spawn(async move {
@@ -165,17 +167,16 @@ impl TcpGuard {
             });
             return;
         }
-        let connection = match TcpConnection::from_stream(stream, local.clone(), Some(cancel.child_token())) {
-            Ok(c) => c,
-            Err(e) => {
-                debug!(%remote, error = %e, "TCP connection failed at once");
-                return;
+        let (guard, local, transport, cancel) = (self.clone(), local.clone(), transport.clone(), cancel.child_token());
+        tokio::spawn(async move {
+            match super::stream_relay::serve(stream, remote, local, Transport::Tcp, &transport, cancel).await {
+                Ok(()) => debug!(%remote, "SIP TCP connection"),
+                Err(e) => {
+                    debug!(%remote, error = %e, "TCP connection failed at once");
+                    guard.forget(remote);
+                }
             }
-        };
-        table.insert(remote, Tracked::new(socket));
-        drop(table);
-        debug!(%remote, "SIP TCP connection");
-        transport.add_connection(SipConnection::Tcp(connection));
+        });
     }
 
     /// Completes the TLS handshake of an admitted connection and hands it to rsipstack;
@@ -206,12 +207,8 @@ impl TcpGuard {
         if let Some(t) = self.connections.lock().unwrap().get_mut(&remote) {
             t.presented = presented;
         }
-        let remote_addr = SipAddr::new(rsipstack::sip::Transport::Tls, remote.into());
-        match TlsConnection::from_server_stream(tls, local, remote_addr, Some(cancel)).await {
-            Ok(connection) => {
-                debug!(%remote, certificate = ?presented, "SIP TLS connection");
-                transport.add_connection(SipConnection::Tls(connection));
-            }
+        match super::stream_relay::serve(tls, remote, local, Transport::Tls, transport, cancel).await {
+            Ok(()) => debug!(%remote, certificate = ?presented, "SIP TLS connection"),
             Err(e) => {
                 debug!(%remote, error = %e, "TLS connection failed at once");
                 self.forget(remote);
