@@ -127,6 +127,10 @@ pub fn install(
     on_accept: impl Fn() + Send + Sync + 'static,
     on_drop: impl Fn() + Send + Sync + 'static,
 ) {
+    // An SRTP stream follows an SSRC only once its packets authenticated (see
+    // [`follow_one_ssrc`] after srtpdec): locking on a forged header here would let a
+    // stranger on the LAN hold the stream until srtpdec drops everything it sends.
+    let follows_ssrc = !matches!(expect, Expect::Srtp(..));
     let lock = std::sync::Mutex::new(SsrcLock::default());
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let Some(buffer) = info.buffer() else {
@@ -140,9 +144,10 @@ pub fn install(
                 Expect::Rtcp => return is_rtcp(&map),
             };
             header
-                && lock
-                    .lock()
-                    .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms()))
+                && (!follows_ssrc
+                    || lock
+                        .lock()
+                        .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms())))
         });
         if from_peer && well_formed {
             on_accept();
@@ -152,6 +157,46 @@ pub fn install(
             gst::PadProbeReturn::Drop
         }
     });
+}
+
+/// Keeps, on `pad` (srtpdec's RTP source pad: only packets that authenticated), one
+/// SSRC as [`SsrcLock`] does, drops the others' buffers, and calls `on_accept` for each
+/// buffer it keeps.
+pub fn follow_one_ssrc(pad: &gst::Pad, on_accept: impl Fn() + Send + Sync + 'static) {
+    let lock = std::sync::Mutex::new(SsrcLock::default());
+    let admit = move |buffer: &gst::BufferRef| {
+        buffer.map_readable().is_ok_and(|map| {
+            map.len() >= 12
+                && lock
+                    .lock()
+                    .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms()))
+        })
+    };
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| match &mut info.data {
+            Some(gst::PadProbeData::Buffer(buffer)) => {
+                if admit(buffer) {
+                    on_accept();
+                    gst::PadProbeReturn::Ok
+                } else {
+                    gst::PadProbeReturn::Drop
+                }
+            }
+            Some(gst::PadProbeData::BufferList(list)) => {
+                let mut kept = gst::BufferList::new();
+                if let Some(kept) = kept.get_mut() {
+                    for buffer in list.iter_owned().filter(|b| admit(b)) {
+                        on_accept();
+                        kept.add(buffer);
+                    }
+                }
+                *list = kept;
+                gst::PadProbeReturn::Ok
+            }
+            _ => gst::PadProbeReturn::Ok,
+        },
+    );
 }
 
 #[cfg(test)]
@@ -240,5 +285,59 @@ mod tests {
         assert!(!is_rtcp(&[0x80, 201, 0, 9, 0, 0, 0, 1]));
         assert!(!is_rtcp(&[0x40, 201, 0, 1, 0, 0, 0, 1]));
         assert!(!is_rtcp(b"junk"));
+    }
+
+    /// Authenticated packets (after srtpdec) of a second SSRC do not reach rtpbin while
+    /// the first talks, one by one or in a list.
+    #[test]
+    fn after_decryption_one_ssrc_is_followed() {
+        use gst::prelude::*;
+        crate::base::gst::init().unwrap();
+        let pipeline =
+            gst::parse::launch("appsrc name=src format=time ! identity name=gate ! appsink name=sink sync=false")
+                .unwrap()
+                .downcast::<gst::Pipeline>()
+                .unwrap();
+        let kept = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = kept.clone();
+        let gate = pipeline.by_name("gate").unwrap().static_pad("src").unwrap();
+        follow_one_ssrc(&gate, move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gstreamer_app::AppSrc>()
+            .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gstreamer_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let packet = |ssrc: u8| {
+            let mut p = rtp(96, &[1, 2, 3]);
+            p[11] = ssrc;
+            gst::Buffer::from_slice(p)
+        };
+        for ssrc in [7, 7, 9, 7] {
+            src.push_buffer(packet(ssrc)).unwrap();
+        }
+        let mut list = gst::BufferList::new();
+        for ssrc in [9, 7, 9] {
+            list.get_mut().unwrap().add(packet(ssrc));
+        }
+        src.push_buffer_list(list).unwrap();
+        src.end_of_stream().unwrap();
+        let mut ssrcs = vec![];
+        while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(5)) {
+            let buffers = sample.buffer_list().map(|l| l.iter_owned().collect::<Vec<_>>());
+            for buffer in buffers.unwrap_or_else(|| sample.buffer_owned().into_iter().collect()) {
+                ssrcs.push(buffer.map_readable().unwrap()[11]);
+            }
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(ssrcs, vec![7, 7, 7, 7]);
+        assert_eq!(kept.load(std::sync::atomic::Ordering::Relaxed), 4);
     }
 }

@@ -97,16 +97,18 @@ pub(super) fn link_receive(
     link(&dec, "rtp_src", rtpbin, &format!("recv_rtp_sink_{n}"))?;
     link(&inputs.rtcp, "src", &dec, "rtcp_sink")?;
     link(&dec, "rtcp_src", rtpbin, &format!("recv_rtcp_sink_{n}"))?;
-    for (pad, count) in [("rtp_src", on_rtp), ("rtcp_src", on_rtcp)] {
-        if let Some(pad) = dec.static_pad(pad) {
-            pad.add_probe(
-                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                move |_, _| {
-                    count();
-                    gst::PadProbeReturn::Ok
-                },
-            );
-        }
+    // Authenticated RTP follows one SSRC here, after srtpdec, not at the network gate.
+    if let Some(pad) = dec.static_pad("rtp_src") {
+        super::rtp_filter::follow_one_ssrc(&pad, on_rtp);
+    }
+    if let Some(pad) = dec.static_pad("rtcp_src") {
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, _| {
+                on_rtcp();
+                gst::PadProbeReturn::Ok
+            },
+        );
     }
     // Our receiver reports are encrypted with our own key, as our sender reports are.
     let enc = encoder(pipeline, &format!("srtpenc-rr{n}"), crypto)?;

@@ -149,8 +149,7 @@ async fn paired_stations_call_over_tls_and_a_decline_pins_nothing() {
         };
         assert!(peer.secure, "{} sees an insecure call: {peer:?}", s.station);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let sb = b.status().await;
+    let sb = b.wait(10, |s| common::decoded(s) > 10).await;
     assert!(common::decoded(&sb) > 10, "Hall decoded {}", common::decoded(&sb));
     a.send(Command::Hangup);
     b.wait(10, idle).await;

@@ -154,3 +154,87 @@ fn encrypted_media_decodes_and_a_wrong_key_decodes_nothing() {
     c.stop(&b_dev).join().unwrap();
     a.stop(&a_dev).join().unwrap();
 }
+
+/// Plain RTP with an SSRC of its own, `pt`, to 127.0.0.1:`port`, about 500 packets a
+/// second until `stop`: what a LAN host that found a call's ports can send.
+fn spoof(port: u16, pt: u8, stop: Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut sent = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let seq = (sent as u16).to_be_bytes();
+            let ts = (sent as u32 * 90).to_be_bytes();
+            let mut packet = vec![
+                0x80, pt, seq[0], seq[1], ts[0], ts[1], ts[2], ts[3], 0x5e, 0xed, 0x5e, 0xed,
+            ];
+            packet.extend(std::iter::repeat_n(0xa5u8, 160));
+            let _ = socket.send_to(&packet, ("127.0.0.1", port));
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        sent
+    })
+}
+
+/// A host on the LAN sends plain RTP with its own SSRC into an encrypted call's ports,
+/// from the peer's address, before the peer's first packet and all through the call:
+/// the receiver still shows the peer's picture and plays its sound, because a stream
+/// follows an SSRC only among packets that authenticated.
+#[test]
+fn forged_plain_rtp_cannot_take_an_encrypted_stream() {
+    media::init().unwrap();
+    let lo = [127, 0, 0, 1].into();
+    let ports: Vec<u16> = (0..4)
+        .scan(vec![], |taken: &mut Vec<u16>, _| {
+            let p = media::ports::allocate_pair(lo, 25000, 25998, taken).unwrap();
+            taken.push(p);
+            Some(p)
+        })
+        .collect();
+    let (a_media, b_media) = negotiate(&local(ports[0], ports[1]), &local(ports[2], ports[3]));
+    let codecs = media::codecs::probe(true).unwrap();
+    let settings = MediaSettings {
+        width: 320,
+        height: 180,
+        fps: 15,
+        bitrate_kbps: 500,
+        jitter_ms: 20,
+        codecs,
+        screen: None,
+        echo_probe: None,
+    };
+    let config = |name: &str| doorway::api::loopback::loopback_config(name, 5060, vec![]);
+    let (a_dev, b_dev) = (
+        device::open(&config("Spoofed A")).unwrap(),
+        device::open(&config("Spoofed B")).unwrap(),
+    );
+    let no_self: media::SelfViewOut = Arc::new(|_| {});
+    let (a_out, _, _) = frame_counter(b_dev.probes.tag);
+    let (b_out, _, b_saw_a) = frame_counter(a_dev.probes.tag);
+    let (video, audio) = (b_media.video.as_ref().unwrap(), b_media.audio.as_ref().unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spoofers = [
+        spoof(video.rtp.local_port, video.rtp.recv_pt, stop.clone()),
+        spoof(audio.rtp.local_port, audio.rtp.recv_pt, stop.clone()),
+    ];
+    // B listens first and hears only the forger for a while.
+    let b = MediaSession::start(&settings, &b_media, &b_dev, b_out, no_self.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let a = MediaSession::start(&settings, &a_media, &a_dev, a_out, no_self).unwrap();
+    let heard = || b_dev.probes.report().tone_heard_hz;
+    wait_until(10, || b_saw_a.load(Ordering::Relaxed) > 20 && heard().is_some());
+    stop.store(true, Ordering::Relaxed);
+    let forged: u64 = spoofers.into_iter().map(|s| s.join().unwrap()).sum();
+    let s = b.stats();
+    assert!(forged > 500, "the forger sent {forged} packets");
+    assert!(s.packets_unauthenticated > 100, "srtpdec refused the forgeries: {s:?}");
+    assert!(
+        b_saw_a.load(Ordering::Relaxed) > 20,
+        "B shows A's picture through the forgeries: {s:?}"
+    );
+    let sent = a_dev.probes.tone_hz.unwrap();
+    let got = heard().expect("B hears A's tone through the forgeries");
+    assert!((got - sent).abs() / sent < 0.03, "heard {got}, sent {sent}");
+    b.stop(&b_dev).join().unwrap();
+    a.stop(&a_dev).join().unwrap();
+}
