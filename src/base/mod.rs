@@ -1,5 +1,5 @@
 //! The lowest layer: what every other part shares and that needs nothing of theirs.
-//! Rectangles ([`rect`]), the monotonic clock ([`clock`]), counts of whole-picture
+//! Rectangles ([`rect`]), the monotonic clock and bounded waits ([`clock`]), counts of whole-picture
 //! copies ([`copies`]), GStreamer's initialisation ([`gst`]), certificate fingerprints
 //! ([`fingerprint`]), text made safe to show ([`text`]) and secrets taken out of log
 //! lines ([`redact`]).

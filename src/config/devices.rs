@@ -91,6 +91,11 @@ pub struct DevicesConfig {
     /// driver that does not return, to show the station answering while its loop waits.
     #[serde(default)]
     pub test_camera_stall_secs: u64,
+    /// Milliseconds of sound after which the test speaker gets stuck for good (0: it
+    /// does not): its write never returns, as a sound driver that hangs without going
+    /// away, to show calls going on around it.
+    #[serde(default)]
+    pub test_speaker_stuck_after_ms: u64,
     /// Clockwise rotation of the screen (0, 90, 180, 270) for panels mounted turned.
     #[serde(default)]
     pub display_rotation: u32,
@@ -192,6 +197,7 @@ impl Default for DevicesConfig {
             display: default_test(),
             test_tone_hz: None,
             test_camera_stall_secs: 0,
+            test_speaker_stuck_after_ms: 0,
             display_rotation: 0,
             screen_blank_secs: default_blank(),
             camera_controls: Default::default(),

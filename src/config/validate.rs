@@ -130,6 +130,12 @@ impl Config {
                 "only for the test camera, at most 300 s",
             ));
         }
+        if d.test_speaker_stuck_after_ms > 0 && d.speaker != "test" {
+            return Err(Problem::new(
+                &["devices", "test_speaker_stuck_after_ms"],
+                "only for the test speaker",
+            ));
+        }
         if let Some(hz) = d.test_tone_hz {
             if !(100.0..=4000.0).contains(&hz) {
                 return Err(Problem::new(&["devices", "test_tone_hz"], "allowed: 100 to 4000 Hz"));

@@ -63,9 +63,17 @@ struct OpenPcm {
     channels: usize,
 }
 
+/// How long a write waits for room on a card that takes nothing before it is called
+/// stuck (a healthy card frees a 10 ms period every 10 ms).
+const STUCK_AFTER_MS: u32 = 300;
+/// How long closing a speaker waits for what it holds to play out.
+const DRAIN_MS: u64 = 250;
+
 fn open_pcm(device: &str, dir: Direction, rate: u32, channels: u16) -> Result<OpenPcm, DeviceError> {
     let err = |e| classify(device, e);
-    let pcm = PCM::new(device, dir, false).map_err(err)?;
+    // Playback never blocks: a card that stops taking sound without going away must not
+    // hold the thread that writes (and the speaker's lock) for the kernel's 10 s.
+    let pcm = PCM::new(device, dir, dir == Direction::Playback).map_err(err)?;
     let got_channels;
     {
         let hw = HwParams::any(&pcm).map_err(err)?;
@@ -122,12 +130,14 @@ fn read_frames(
     }
 }
 
+/// Plays `samples`, waiting at most `wait_ms` for room each time the card is full.
 fn write_frames(
     open: &OpenPcm,
     device: &str,
     scratch: &mut Vec<i16>,
     samples: &[i16],
     in_channels: usize,
+    wait_ms: u32,
 ) -> Result<(), DeviceError> {
     scratch.clear();
     for frame in samples.chunks(in_channels) {
@@ -140,6 +150,15 @@ fn write_frames(
     while done < scratch.len() {
         match io.writei(&scratch[done..]) {
             Ok(frames) => done += frames * open.channels,
+            Err(e) if e.errno() == libc::EAGAIN => match open.pcm.wait(Some(wait_ms)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(DeviceError::Stuck(format!(
+                        "sound device {device} takes no sound (nothing played for {wait_ms} ms)"
+                    )))
+                }
+                Err(e) => return Err(classify(device, e)),
+            },
             // An underrun (the far end's audio came late): recover and carry on.
             Err(e) if recoveries < 3 && open.pcm.try_recover(e, true).is_ok() => recoveries += 1,
             Err(e) => return Err(classify(device, e)),
@@ -211,8 +230,8 @@ pub struct AlsaSpeaker {
     open: Option<OpenPcm>,
     in_channels: usize,
     scratch: Vec<i16>,
-    /// The card's volume control: looked up once (None inside: the card has none).
-    mixer: Option<Option<super::alsa_mixer::HardwareVolume>>,
+    /// The last write found the card stuck: the next ones do not wait for it again.
+    stuck: bool,
 }
 
 impl AlsaSpeaker {
@@ -223,7 +242,7 @@ impl AlsaSpeaker {
             open: None,
             in_channels: 1,
             scratch: Vec::new(),
-            mixer: None,
+            stuck: false,
         }
     }
 }
@@ -238,32 +257,56 @@ impl Speaker for AlsaSpeaker {
 
     fn write(&mut self, samples: &[i16]) -> Result<(), DeviceError> {
         let (device, scratch, channels) = (&self.device, &mut self.scratch, self.in_channels);
-        with_open_pcm(&mut self.open, device, |pcm| {
-            write_frames(pcm, device, scratch, samples, channels)
-        })
+        let wait_ms = if self.stuck { 0 } else { STUCK_AFTER_MS };
+        let result = with_open_pcm(&mut self.open, device, |pcm| {
+            write_frames(pcm, device, scratch, samples, channels, wait_ms)
+        });
+        self.stuck = matches!(result, Err(DeviceError::Stuck(_)));
+        result
     }
 
     fn close(&mut self) {
-        if let Some(open) = self.open.take() {
-            let _ = open.pcm.drain();
-        }
-    }
-
-    fn set_hardware_volume(&mut self, level: f64) -> bool {
-        let device = self.device.clone();
-        let mixer = self
-            .mixer
-            .get_or_insert_with(|| super::alsa_mixer::HardwareVolume::find(&device));
-        let Some(control) = mixer else { return false };
-        match control.set(level) {
-            Ok(()) => true,
-            Err(e) => {
-                // A card that went away: look again next time, scale samples meanwhile.
-                tracing::warn!(device = %self.device, control = control.control(), error = %e, "cannot set the speaker volume");
-                self.mixer = None;
-                false
+        let Some(open) = self.open.take() else { return };
+        // Non-blocking, drain starts the play-out and returns; what a stuck card still
+        // holds is dropped when the PCM closes.
+        if !self.stuck && open.pcm.drain().is_err() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(DRAIN_MS);
+            while open.pcm.state() == alsa::pcm::State::Draining && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
+        self.stuck = false;
+    }
+
+    fn volume_control(&mut self) -> Option<Box<dyn super::VolumeControl>> {
+        Some(Box::new(AlsaVolume {
+            device: self.device.clone(),
+            found: None,
+        }))
+    }
+}
+
+/// The volume control of the card an ALSA speaker plays on, looked up when first set
+/// and again after it failed (a card that went away and came back).
+struct AlsaVolume {
+    device: String,
+    found: Option<super::alsa_mixer::HardwareVolume>,
+}
+
+impl super::VolumeControl for AlsaVolume {
+    fn set(&mut self, level: f64) -> Result<(), DeviceError> {
+        if self.found.is_none() {
+            self.found = super::alsa_mixer::HardwareVolume::find(&self.device);
+        }
+        let Some(control) = &self.found else {
+            return Err(DeviceError::Unsupported(format!("{}: no volume control", self.device)));
+        };
+        let result = control.set(level);
+        if let Err(e) = &result {
+            warn!(device = %self.device, control = control.control(), error = %e, "cannot set the speaker volume");
+            self.found = None;
+        }
+        result.map_err(|e| classify(&self.device, e))
     }
 }
 

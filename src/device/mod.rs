@@ -34,6 +34,9 @@ pub enum DeviceError {
     /// The device went away; close it and reopen when it returns.
     #[error("{0} (device lost)")]
     Lost(String),
+    /// The device takes nothing and reports no error: it is stuck.
+    #[error("{0} (stuck)")]
+    Stuck(String),
     /// The device does not exist.
     #[error("{0} (not found)")]
     Missing(String),
@@ -193,11 +196,18 @@ pub trait Speaker: Send {
     fn write(&mut self, samples: &[i16]) -> Result<(), DeviceError>;
     /// Releases the device.
     fn close(&mut self);
-    /// Sets the level on the device's own volume control, 0.0 to 1.0; false when it has
-    /// none (the caller then scales the samples).
-    fn set_hardware_volume(&mut self, _level: f64) -> bool {
-        false
+    /// The device's own volume control, as a handle of its own: a streaming thread may
+    /// hold the speaker while it writes, and the volume must not wait for it. None when
+    /// it has none (the caller then scales the samples).
+    fn volume_control(&mut self) -> Option<Box<dyn VolumeControl>> {
+        None
     }
+}
+
+/// A sound card's volume control, set without the speaker.
+pub trait VolumeControl: Send {
+    /// Sets the level, 0.0 to 1.0.
+    fn set(&mut self, level: f64) -> Result<(), DeviceError>;
 }
 
 /// Screen: shows what the compositor drew (BGRx frames of the screen's size).
@@ -234,6 +244,8 @@ pub struct Devices {
     pub microphone: hub::MicrophoneHub,
     /// Audio sink.
     pub speaker: Shared<dyn Speaker>,
+    /// The speaker's own volume control, when it has one.
+    pub volume: Option<Shared<dyn VolumeControl>>,
     /// Screen.
     pub display: Shared<dyn Display>,
     /// Readings of the test devices, when test devices are in use.
@@ -312,7 +324,10 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
     };
     let speaker: Box<dyn Speaker> = match d.speaker.as_str() {
         "test" => {
-            let s = testdev::RecordingSpeaker::new();
+            let mut s = testdev::RecordingSpeaker::new();
+            if d.test_speaker_stuck_after_ms > 0 {
+                s.stick_after(std::time::Duration::from_millis(d.test_speaker_stuck_after_ms));
+            }
             probes.speaker = Some(s.probe());
             Box::new(s)
         }
@@ -341,10 +356,13 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
         }
         other => return Err(DeviceError::Unsupported(format!("display backend {other:?}"))),
     };
+    let mut speaker = speaker;
+    let volume = speaker.volume_control().map(shared);
     Ok(Devices {
         camera: hub::CameraHub::new(shared(camera)),
         microphone: hub::MicrophoneHub::new(shared(microphone)),
         speaker: shared(speaker),
+        volume,
         display: shared(display),
         probes,
     })

@@ -21,6 +21,23 @@ pub struct RecvCounters {
     pub dropped: AtomicU64,
     /// Keyframes we asked the sender for (PLI) because its picture could not be decoded.
     pub keyframes_asked: AtomicU64,
+    /// The speaker takes no sound now (stuck, or held by a write that never returned).
+    pub speaker_stuck: std::sync::atomic::AtomicBool,
+    /// When the write to the speaker in progress began ([`crate::device::probe::monotonic_ms`]),
+    /// 0 when none is: a write that never returns shows here.
+    pub speaker_write_since_ms: AtomicU64,
+}
+
+/// A write to the speaker that has not returned after this long means it is stuck.
+const SPEAKER_WRITE_STUCK_MS: u64 = 1000;
+
+impl RecvCounters {
+    /// Whether the speaker takes no sound now.
+    pub fn speaker_stuck(&self) -> bool {
+        let since = self.speaker_write_since_ms.load(Ordering::Relaxed);
+        self.speaker_stuck.load(Ordering::Relaxed)
+            || (since > 0 && crate::device::probe::monotonic_ms().saturating_sub(since) > SPEAKER_WRITE_STUCK_MS)
+    }
 }
 
 impl RecvCounters {

@@ -120,6 +120,8 @@ pub struct MediaStats {
     pub frames_decoded: u64,
     /// Audio samples played.
     pub samples_played: u64,
+    /// The speaker takes no sound now: it is stuck.
+    pub speaker_stuck: bool,
     /// Milliseconds since the last RTP packet, if any arrived.
     pub ms_since_last_packet: Option<u64>,
     /// Datagrams dropped at the receive gate (not from the peer, or not the call's RTP).
@@ -399,6 +401,7 @@ impl MediaSession {
             s.packets_received = c.packets.load(Ordering::Relaxed);
             s.frames_decoded = c.frames_decoded.load(Ordering::Relaxed);
             s.samples_played = c.samples_played.load(Ordering::Relaxed);
+            s.speaker_stuck = c.speaker_stuck();
             s.packets_dropped = c.dropped.load(Ordering::Relaxed);
             s.rtcp_received = c.rtcp.load(Ordering::Relaxed);
             let last = c.last_packet_ms.load(Ordering::Relaxed);
@@ -442,7 +445,10 @@ impl MediaSession {
                 s.stop();
             }
             drop(self.recv.take());
-            speaker.lock().unwrap().close();
+            match crate::base::clock::lock_within(&speaker, std::time::Duration::from_secs(1)) {
+                Some(mut speaker) => speaker.close(),
+                None => warn!("the speaker is stuck; left as it is"),
+            }
         };
         std::thread::Builder::new()
             .name("media-teardown".into())

@@ -82,11 +82,15 @@ impl RecvPipeline {
             video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters, v.pli)?);
         }
         if let Some(a) = audio {
-            speaker
-                .lock()
-                .unwrap()
-                .open(super::send::AUDIO_RATE, 1)
-                .map_err(MediaError::Device)?;
+            // Built on the station's loop: a speaker still held by a write that never
+            // returned (a stuck card) is not waited for; the call goes on without sound.
+            match crate::base::clock::lock_within(&speaker, std::time::Duration::from_millis(500)) {
+                Some(mut speaker) => speaker.open(super::send::AUDIO_RATE, 1).map_err(MediaError::Device)?,
+                None => {
+                    warn!("the speaker is stuck; this call has no sound");
+                    counters.speaker_stuck.store(true, Ordering::Relaxed);
+                }
+            }
             let (name, rate) = match a.codec {
                 AudioCodec::Opus => ("OPUS", 48000),
                 AudioCodec::Pcmu => ("PCMU", 8000),
@@ -398,6 +402,7 @@ fn add_audio_chain(
     let last_reopen = AtomicU64::new(0);
     let lost = std::sync::atomic::AtomicBool::new(false);
     on_each_sample(&sink, move |sample| {
+        let stuck = &c.speaker_stuck;
         if held.load(Ordering::Relaxed) {
             return;
         }
@@ -405,8 +410,26 @@ fn add_audio_chain(
         let Ok(map) = buffer.map_readable() else { return };
         let samples: Vec<i16> = map.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
         c.samples_played.fetch_add(samples.len() as u64, Ordering::Relaxed);
-        let mut speaker = speaker.lock().unwrap();
-        if let Err(e) = speaker.write(&samples) {
+        // A speaker held by a write that never returned (a stuck card) is not waited
+        // for: these samples are dropped, and the pipeline can still stop.
+        let mut speaker = match speaker.try_lock() {
+            Ok(speaker) => speaker,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if !stuck.swap(true, Ordering::Relaxed) {
+                    warn!("the speaker is busy or stuck; sound is dropped until it is free");
+                }
+                return;
+            }
+        };
+        c.speaker_write_since_ms
+            .store(crate::device::probe::monotonic_ms().max(1), Ordering::Relaxed);
+        let written = speaker.write(&samples);
+        c.speaker_write_since_ms.store(0, Ordering::Relaxed);
+        if let Err(e) = written {
+            if matches!(e, crate::device::DeviceError::Stuck(_)) && !stuck.swap(true, Ordering::Relaxed) {
+                warn!(error = %e, "the speaker is stuck; sound is dropped until it takes it again");
+            }
             debug!(error = %e, "speaker refused samples");
             // A speaker that went away is reopened, at most once a second.
             let now = crate::device::probe::monotonic_ms();
@@ -422,6 +445,8 @@ fn add_audio_chain(
                     info!("speaker is back");
                 }
             }
+        } else if stuck.swap(false, Ordering::Relaxed) {
+            info!("the speaker takes sound again");
         }
     });
     let volume = make("volume", "speaker-volume")?;

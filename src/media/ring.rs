@@ -2,6 +2,7 @@
 //! here, the European ringback (425 Hz, 1 s on, 4 s off) while our call rings there, and
 //! a short rising blip, played once, when a text message arrives.
 
+use crate::base::clock::lock_within;
 use crate::device::{Shared, Speaker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -80,20 +81,31 @@ impl Ringer {
     }
 }
 
+/// How long stopping a tone waits for the speaker to let go.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
 impl Drop for Ringer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // A stuck speaker holds the ringer in its write: the station goes on without it.
+            if crate::base::clock::join_within(t, STOP_WAIT).is_err() {
+                warn!("the ringer did not stop: the speaker is stuck");
+            }
         }
     }
 }
 
 fn play(speaker: Shared<dyn Speaker>, tone: Tone, stop: Arc<AtomicBool>) {
-    if let Err(e) = speaker.lock().unwrap().open(RATE, 1) {
+    let Some(mut opening) = lock_within(&speaker, STOP_WAIT) else {
+        warn!("cannot ring: the speaker is stuck");
+        return;
+    };
+    if let Err(e) = opening.open(RATE, 1) {
         warn!(error = %e, "cannot ring: speaker unavailable");
         return;
     }
+    drop(opening);
     let start = Instant::now();
     let cycle: u64 = cadence(tone)
         .iter()
@@ -106,8 +118,10 @@ fn play(speaker: Shared<dyn Speaker>, tone: Tone, stop: Arc<AtomicBool>) {
         for (i, s) in chunk.iter_mut().enumerate() {
             *s = sample(tone, n + i as u64);
         }
-        if let Err(e) = speaker.lock().unwrap().write(&chunk) {
-            debug!(error = %e, "ringer write failed");
+        match lock_within(&speaker, Duration::from_millis(100)).map(|mut s| s.write(&chunk)) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => debug!(error = %e, "ringer write failed"),
+            None => debug!("speaker busy; a chunk of the tone skipped"),
         }
         n += CHUNK as u64;
         // Stay a chunk ahead of real time at most, whatever the speaker's buffering.
@@ -116,7 +130,9 @@ fn play(speaker: Shared<dyn Speaker>, tone: Tone, stop: Arc<AtomicBool>) {
             std::thread::sleep(wait);
         }
     }
-    speaker.lock().unwrap().close();
+    if let Some(mut s) = lock_within(&speaker, STOP_WAIT) {
+        s.close();
+    }
 }
 
 #[cfg(test)]

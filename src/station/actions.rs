@@ -10,6 +10,9 @@ use crate::config::MediaConfig;
 use crate::device::Devices;
 use crate::media::ring::{Ringer, Tone};
 use crate::media::{self, MediaSession, MediaSettings, VideoOut};
+
+/// How long a new call waits for the last one's media to let the devices go.
+const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 use std::sync::Arc;
 use tracing::{info, info_span, warn};
 
@@ -34,6 +37,8 @@ pub(super) struct CallMedia {
     /// camera was failing then.
     camera_failures_seen: u64,
     camera_down: bool,
+    /// The speaker was stuck when last looked at.
+    speaker_down: bool,
 }
 
 impl CallMedia {
@@ -50,14 +55,17 @@ impl CallMedia {
             mic_muted: false,
             camera_failures_seen: 0,
             camera_down: false,
+            speaker_down: false,
         }
     }
 
     /// Speaker volume on the sound card's mixer where it has one (up to 100%; beyond,
     /// and on cards without one, the receive pipeline scales the samples), and the
     /// microphone mute, on the call's media.
-    pub(super) fn apply_levels(&self, speaker: &crate::device::Shared<dyn crate::device::Speaker>) {
-        let hardware = speaker.lock().unwrap().set_hardware_volume(self.volume.min(1.0));
+    pub(super) fn apply_levels(&self, volume: Option<&crate::device::Shared<dyn crate::device::VolumeControl>>) {
+        // The card's own control, never the speaker: a streaming thread may hold the
+        // speaker while it writes, and a stuck card would hold it for good.
+        let hardware = volume.is_some_and(|v| v.lock().unwrap().set(self.volume.min(1.0)).is_ok());
         let software = if hardware { self.volume.max(1.0) } else { self.volume };
         if let Some(session) = &self.media {
             session.set_levels(software, self.mic_muted);
@@ -120,16 +128,27 @@ impl CallMedia {
     /// been released.
     pub(super) fn stop_session(&mut self, devices: &Devices, watch: &LoopWatch) {
         if let Some(m) = self.media.take() {
+            // The next call says again what is wrong with its devices.
+            self.speaker_down = false;
             self.finish_teardown(watch);
             self.teardown = Some(m.stop(devices));
         }
     }
 
-    /// Waits for the last call's media to be released (the devices are free after).
-    pub(super) fn finish_teardown(&mut self, watch: &LoopWatch) {
-        if let Some(teardown) = self.teardown.take() {
-            let _step = watch.step("waiting for the last call's media to stop");
-            let _ = teardown.join();
+    /// Waits for the last call's media to be released (the devices are free after), a
+    /// few seconds at most: a device stuck in a call that never returns must not hold
+    /// the station. True when it was released.
+    pub(super) fn finish_teardown(&mut self, watch: &LoopWatch) -> bool {
+        let Some(teardown) = self.teardown.take() else {
+            return true;
+        };
+        let _step = watch.step("waiting for the last call's media to stop");
+        match crate::base::clock::join_within(teardown, TEARDOWN_WAIT) {
+            Ok(()) => true,
+            Err(_stuck) => {
+                warn!("the last call's media did not stop: a device is stuck; going on without it");
+                false
+            }
         }
     }
 
@@ -202,6 +221,14 @@ impl CallMedia {
     /// From the send pipeline's count of camera failures so far: whether the camera
     /// started (true) or stopped (false) failing since the last look; None when that did
     /// not change.
+    /// Whether the speaker's state changed since last asked: Some(true) when it got
+    /// stuck, Some(false) when it plays again.
+    pub(super) fn speaker_stuck(&mut self, stuck: bool) -> Option<bool> {
+        let news = (stuck != self.speaker_down).then_some(stuck);
+        self.speaker_down = stuck;
+        news
+    }
+
     pub(super) fn camera_failing(&mut self, failures: u64) -> Option<bool> {
         let failing = failures > self.camera_failures_seen;
         let news = (failing != self.camera_down).then_some(failing);
@@ -366,9 +393,14 @@ impl Station {
         }
     }
 
-    /// Waits for the last call's media to be released (the devices are free after).
+    /// Waits for the last call's media to be released (the devices are free after); a
+    /// stuck device is said on the screen.
     pub(super) fn finish_teardown(&mut self) {
-        self.call_media.finish_teardown(&self.watch);
+        if !self.call_media.finish_teardown(&self.watch) {
+            self.act(Action::Tell(
+                "a device is stuck (the speaker or camera did not let go); calls go on without it".into(),
+            ));
+        }
     }
 
     pub(super) fn start_media(&mut self, negotiated: &crate::call::sdp::Negotiated) -> Result<(), String> {

@@ -12,7 +12,7 @@ impl Station {
     /// microphone mute.
     pub(super) fn apply_levels(&self) {
         let _step = self.watch.step("setting the speaker volume");
-        self.call_media.apply_levels(&self.devices.speaker);
+        self.call_media.apply_levels(self.devices.volume.as_ref());
     }
 
     /// Input that happened `at` (the kernel's event time).

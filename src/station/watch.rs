@@ -71,7 +71,8 @@ impl Station {
             return;
         };
         let errors = session.poll_errors();
-        let camera_failures = session.stats().camera_failures;
+        let stats = session.stats();
+        let (camera_failures, speaker_stuck) = (stats.camera_failures, stats.speaker_stuck);
         if !errors.recv.is_empty() {
             // What the peer sends could not be decoded: start receiving afresh, the call
             // goes on (the media timeout still ends it if nothing good comes).
@@ -86,6 +87,13 @@ impl Station {
         for e in errors.send {
             error!(error = %e, "media error");
             self.act(Action::Tell(format!("media problem: {e}")));
+        }
+        match self.call_media.speaker_stuck(speaker_stuck) {
+            Some(true) => self.act(Action::Tell(
+                "the speaker is stuck: no sound plays; the call goes on".into(),
+            )),
+            Some(false) => info!("the speaker plays again"),
+            None => {}
         }
         // Say it once per outage, not once per placeholder frame.
         match self.call_media.camera_failing(camera_failures) {

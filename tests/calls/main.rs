@@ -20,4 +20,5 @@ mod registrar;
 mod ring_groups;
 mod secure_calls;
 mod srtp_media;
+mod stuck_devices;
 mod text_messages;

@@ -217,6 +217,8 @@ impl Microphone for ToneMicrophone {
 pub struct RecordingSpeaker {
     probe: Arc<Mutex<SpeakerProbe>>,
     channels: u16,
+    /// After this much sound, every write hangs for good.
+    stuck_after: Option<std::time::Duration>,
 }
 
 impl Default for RecordingSpeaker {
@@ -231,7 +233,13 @@ impl RecordingSpeaker {
         Self {
             probe: Arc::default(),
             channels: 1,
+            stuck_after: None,
         }
+    }
+    /// Makes it hang, as a driver that stops without going away, once it has played
+    /// `sound` (counted from the first sample, at the rate it was opened with).
+    pub fn stick_after(&mut self, sound: std::time::Duration) {
+        self.stuck_after = Some(sound);
     }
     /// Its readings.
     pub fn probe(&self) -> Arc<Mutex<SpeakerProbe>> {
@@ -247,6 +255,18 @@ impl Speaker for RecordingSpeaker {
     }
 
     fn write(&mut self, samples: &[i16]) -> Result<(), DeviceError> {
+        if let Some(after) = self.stuck_after {
+            let played = {
+                let p = self.probe.lock().unwrap();
+                std::time::Duration::from_millis(p.samples * 1000 / p.rate.max(1) as u64)
+            };
+            if played >= after {
+                tracing::warn!("test speaker stuck: this write never returns");
+                loop {
+                    std::thread::park();
+                }
+            }
+        }
         let mut p = self.probe.lock().unwrap();
         let keep = (p.rate / 2).max(1) as usize;
         for frame in samples.chunks(self.channels as usize) {

@@ -73,6 +73,7 @@ impl Station {
             camera: CameraHub::new(shared(Box::new(browser_picture) as Box<dyn Camera>)),
             microphone: MicrophoneHub::new(shared(Box::new(browser_sound) as Box<dyn Microphone>)),
             speaker: shared(Box::new(PipeSpeaker(caller_sound)) as Box<dyn Speaker>),
+            volume: None,
             display: self.devices.display.clone(),
             probes: self.devices.probes.clone(),
         };

@@ -1,0 +1,76 @@
+//! A speaker that gets stuck in a call: its write never returns, as a sound driver that
+//! hangs without going away. The station goes on around it: the screen says so, the
+//! volume keys and the status answer, the call ends normally, and the next calls ring,
+//! are answered, show pictures and end.
+
+use crate::common::*;
+use doorway::api::loopback::{contact, free_sip_port, loopback_config};
+use doorway::input::RawInput;
+use doorway::station::Command;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_speaker_holds_neither_the_station_nor_the_next_call() {
+    let _serial = SERIAL.lock().await;
+    let (pa, pb) = (free_sip_port(), free_sip_port());
+    let door = loopback_config("Door", pa, vec![contact("Hall", pb)]);
+    let mut hall = loopback_config("Hall", pb, vec![contact("Door", pa)]);
+    // Stuck after three seconds of sound: in the first call, whatever the ring took.
+    hall.devices.test_speaker_stuck_after_ms = 3000;
+    hall.input.keys.insert("KEY_F9".into(), "volume_up".into());
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+    for round in 0..3 {
+        eprintln!("round {round}: calling");
+        a.handle.call("Hall").await.unwrap().unwrap();
+        let s = b.wait(15, ringing).await;
+        assert!(ringing(&s), "round {round}: Hall does not ring: {:?}", s.call);
+        eprintln!("round {round}: answering");
+        b.send(Command::Answer);
+        let s = b.wait(15, |s| active(s) && decoded(s) > 10).await;
+        assert!(
+            active(&s) && decoded(&s) > 10,
+            "round {round}: {:?}, decoded {}",
+            s.call,
+            decoded(&s)
+        );
+        // The speaker gets stuck in the first call, and stays so.
+        let s = b
+            .wait(8, |s| {
+                s.last_message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("speaker is stuck"))
+            })
+            .await;
+        assert!(
+            s.last_message
+                .as_deref()
+                .is_some_and(|m| m.contains("speaker is stuck")),
+            "round {round}: the screen does not say the speaker is stuck: {:?}",
+            s.last_message
+        );
+        // The volume keys go to the card's own control, not through the stuck speaker.
+        for pressed in [true, false] {
+            b.send(Command::Input(RawInput::Key {
+                key: "KEY_F9".into(),
+                pressed,
+            }));
+        }
+        let s = b
+            .wait(5, |s| s.last_message.as_deref().is_some_and(|m| m.contains("volume")))
+            .await;
+        assert!(
+            s.last_message.as_deref().is_some_and(|m| m.contains("volume")),
+            "round {round}: the volume key went unanswered: {:?}",
+            s.last_message
+        );
+        eprintln!("round {round}: hanging up");
+        a.send(Command::Hangup);
+        let s = b.wait(10, idle).await;
+        assert!(idle(&s), "round {round}: Hall is still in {:?}", s.call);
+        a.wait(10, idle).await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(5), b.status()).await;
+    assert!(status.is_ok(), "Hall no longer answers");
+    a.stop().await;
+    b.stop().await;
+}
