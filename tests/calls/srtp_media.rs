@@ -57,40 +57,64 @@ fn wait_until(secs: u64, done: impl Fn() -> bool) {
     }
 }
 
-#[test]
-fn encrypted_media_decodes_and_a_wrong_key_decodes_nothing() {
+/// Two ends of an encrypted call on free port pairs in `range`: their ports, their
+/// negotiated streams, small media settings, and test devices named `names`.
+struct SecureEnds {
+    ports: Vec<u16>,
+    a_media: Negotiated,
+    b_media: Negotiated,
+    settings: MediaSettings,
+    a_dev: device::Devices,
+    b_dev: device::Devices,
+}
+
+fn secure_ends(range: (u16, u16), names: (&str, &str)) -> SecureEnds {
     media::init().unwrap();
     let lo = [127, 0, 0, 1].into();
     let ports: Vec<u16> = (0..4)
         .scan(vec![], |taken: &mut Vec<u16>, _| {
-            let p = media::ports::allocate_pair(lo, 24000, 24998, taken).unwrap();
+            let p = media::ports::allocate_pair(lo, range.0, range.1, taken).unwrap();
             taken.push(p);
             Some(p)
         })
         .collect();
-    let (a_local, b_local) = (local(ports[0], ports[1]), local(ports[2], ports[3]));
-    let (a_media, b_media) = negotiate(&a_local, &b_local);
-    for n in [&a_media, &b_media] {
-        let (v, a) = (n.video.as_ref().unwrap(), n.audio.as_ref().unwrap());
-        assert_eq!(v.rtp.crypto.as_ref().unwrap().suite, SrtpSuite::AeadAes128Gcm);
-        assert_eq!(a.rtp.crypto.as_ref().unwrap().suite, SrtpSuite::AesCm128HmacSha1_32);
-    }
-    let codecs = media::codecs::probe(true).unwrap();
+    let (a_media, b_media) = negotiate(&local(ports[0], ports[1]), &local(ports[2], ports[3]));
     let settings = MediaSettings {
         width: 320,
         height: 180,
         fps: 15,
         bitrate_kbps: 500,
         jitter_ms: 20,
-        codecs,
+        codecs: media::codecs::probe(true).unwrap(),
         screen: None,
         echo_probe: None,
     };
     let config = |name: &str| doorway::api::loopback::loopback_config(name, 5060, vec![]);
-    let (a_dev, b_dev) = (
-        device::open(&config("Secure A")).unwrap(),
-        device::open(&config("Secure B")).unwrap(),
-    );
+    SecureEnds {
+        ports,
+        a_media,
+        b_media,
+        settings,
+        a_dev: device::open(&config(names.0)).unwrap(),
+        b_dev: device::open(&config(names.1)).unwrap(),
+    }
+}
+
+#[test]
+fn encrypted_media_decodes_and_a_wrong_key_decodes_nothing() {
+    let SecureEnds {
+        ports,
+        a_media,
+        b_media,
+        settings,
+        a_dev,
+        b_dev,
+    } = secure_ends((24000, 24998), ("Secure A", "Secure B"));
+    for n in [&a_media, &b_media] {
+        let (v, a) = (n.video.as_ref().unwrap(), n.audio.as_ref().unwrap());
+        assert_eq!(v.rtp.crypto.as_ref().unwrap().suite, SrtpSuite::AeadAes128Gcm);
+        assert_eq!(a.rtp.crypto.as_ref().unwrap().suite, SrtpSuite::AesCm128HmacSha1_32);
+    }
     let no_self: media::SelfViewOut = Arc::new(|_| {});
     let (a_out, _, a_saw_b) = frame_counter(b_dev.probes.tag);
     let (b_out, _, b_saw_a) = frame_counter(a_dev.probes.tag);
@@ -182,32 +206,14 @@ fn spoof(port: u16, pt: u8, stop: Arc<std::sync::atomic::AtomicBool>) -> std::th
 /// follows an SSRC only among packets that authenticated.
 #[test]
 fn forged_plain_rtp_cannot_take_an_encrypted_stream() {
-    media::init().unwrap();
-    let lo = [127, 0, 0, 1].into();
-    let ports: Vec<u16> = (0..4)
-        .scan(vec![], |taken: &mut Vec<u16>, _| {
-            let p = media::ports::allocate_pair(lo, 25000, 25998, taken).unwrap();
-            taken.push(p);
-            Some(p)
-        })
-        .collect();
-    let (a_media, b_media) = negotiate(&local(ports[0], ports[1]), &local(ports[2], ports[3]));
-    let codecs = media::codecs::probe(true).unwrap();
-    let settings = MediaSettings {
-        width: 320,
-        height: 180,
-        fps: 15,
-        bitrate_kbps: 500,
-        jitter_ms: 20,
-        codecs,
-        screen: None,
-        echo_probe: None,
-    };
-    let config = |name: &str| doorway::api::loopback::loopback_config(name, 5060, vec![]);
-    let (a_dev, b_dev) = (
-        device::open(&config("Spoofed A")).unwrap(),
-        device::open(&config("Spoofed B")).unwrap(),
-    );
+    let SecureEnds {
+        a_media,
+        b_media,
+        settings,
+        a_dev,
+        b_dev,
+        ..
+    } = secure_ends((25000, 25998), ("Spoofed A", "Spoofed B"));
     let no_self: media::SelfViewOut = Arc::new(|_| {});
     let (a_out, _, _) = frame_counter(b_dev.probes.tag);
     let (b_out, _, b_saw_a) = frame_counter(a_dev.probes.tag);
