@@ -177,7 +177,6 @@ impl Station {
             debug!(?from, "refused a text message from someone who is not a contact");
             return reply.send(403, None);
         };
-        reply.send(200, None);
         info!(from = %sender, bytes = text.len(), "text message");
         self.messages.push(TextMessage {
             at: now(),
@@ -186,6 +185,8 @@ impl Station {
             text: text.clone(),
             unread: true,
         });
+        // Acknowledged only once it is on disk: a power cut after the 200 loses nothing.
+        reply.send(200, None);
         self.ui.show_message(banner(&sender, &text));
         self.wake();
         // The blip only between calls: in a call the speaker carries the call.

@@ -10,5 +10,6 @@ mod common;
 mod cli;
 mod image_recipe;
 mod pi_image;
+mod power_cut;
 mod stuck_loop;
 mod systemd_unit;
