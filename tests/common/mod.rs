@@ -265,6 +265,31 @@ pub fn status_json(socket: &str) -> serde_json::Value {
     serde_json::from_slice(&doorway_cli(&["status", "--json", "--socket", socket]).stdout).unwrap_or_default()
 }
 
+/// Writes the config of Door run as its own `doorway run` process: SIP on `door_port`,
+/// its control socket and state in `dir`, and Hall on `hall_port` as its contact.
+/// Returns the config's path and the control socket's.
+pub fn door_process_config(
+    dir: &std::path::Path,
+    door_port: u16,
+    hall_port: u16,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let socket = dir.join("door.sock");
+    let config = dir.join("door.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[station]\nname = \"Door\"\nuser = \"door\"\nlisten = \"127.0.0.1:{door_port}\"\ncontrol_socket = \"{}\"\n\
+             state_dir = \"{}\"\n\n[[contact]]\nname = \"Hall\"\nuri = \"sip:hall@127.0.0.1:{hall_port}\"\n\n\
+             [security]\ntls_port = {}\n",
+            socket.display(),
+            dir.display(),
+            demo::free_sip_port(),
+        ),
+    )
+    .unwrap();
+    (config, socket)
+}
+
 /// Prints the end of a station process's log when the test fails while it is alive,
 /// so that a failure on a CI machine says what the station saw.
 pub struct LogOnFailure(pub std::path::PathBuf);

@@ -58,20 +58,7 @@ async fn run_and_control_a_station_from_the_command_line() {
         doorway::api::loopback::free_sip_port(),
         doorway::api::loopback::free_sip_port(),
     );
-    let socket = dir.path().join("door.sock");
-    let config = dir.path().join("door.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[station]\nname = \"Door\"\nuser = \"door\"\nlisten = \"127.0.0.1:{pa}\"\ncontrol_socket = \"{}\"\n\
-             state_dir = \"{}\"\n\n[[contact]]\nname = \"Hall\"\nuri = \"sip:hall@127.0.0.1:{pb}\"\n\n\
-             [security]\ntls_port = {}\n",
-            socket.display(),
-            dir.path().display(),
-            doorway::api::loopback::free_sip_port(),
-        ),
-    )
-    .unwrap();
+    let (config, socket) = door_process_config(dir.path(), pa, pb);
     // Logging everything, to show that the station's key never reaches the log.
     let log = dir.path().join("door.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))

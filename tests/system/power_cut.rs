@@ -50,20 +50,7 @@ async fn acknowledged_messages_survive_two_hundred_power_cuts() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = (free_sip_port(), free_sip_port());
-    let socket = dir.path().join("door.sock");
-    let config = dir.path().join("door.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[station]\nname = \"Door\"\nuser = \"door\"\nlisten = \"127.0.0.1:{pa}\"\ncontrol_socket = \"{}\"\n\
-             state_dir = \"{}\"\n\n[[contact]]\nname = \"Hall\"\nuri = \"sip:hall@127.0.0.1:{pb}\"\n\n\
-             [security]\ntls_port = {}\n",
-            socket.display(),
-            dir.path().display(),
-            free_sip_port(),
-        ),
-    )
-    .unwrap();
+    let (config, socket) = door_process_config(dir.path(), pa, pb);
     let hall = Station::start(loopback_config("Hall", pb, vec![contact("Door", pa)])).await;
     // A small generator of its own: the kill times differ from run to run, and the
     // seed is printed to repeat one.

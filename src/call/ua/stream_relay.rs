@@ -11,7 +11,7 @@
 //! closes.
 
 use crate::call::guard::{first_look, FirstLook};
-use crate::call::sip_check::stream::{Framer, Lost, MAX_MESSAGE};
+use crate::call::sip_check::stream::{Frame, Framer, Lost, MAX_MESSAGE};
 use rsipstack::sip::Transport;
 use rsipstack::transport::stream::StreamConnectionInner;
 use rsipstack::transport::tcp::TcpConnection;
@@ -128,20 +128,18 @@ async fn requests_in<R, W>(
         loop {
             let bytes = match framer.next_frame() {
                 Ok(None) => break,
-                Ok(Some(crate::call::sip_check::stream::Frame::Ping)) => b"\r\n\r\n".to_vec(),
-                Ok(Some(crate::call::sip_check::stream::Frame::Message(message))) => {
-                    match first_look(&message, MAX_MESSAGE) {
-                        FirstLook::Pass(bytes) => bytes,
-                        FirstLook::Refuse { response, why } => {
-                            warn!(%remote, problem = %why, "SIP request refused before the stack");
-                            if outer_write.lock().await.write_all(response.as_bytes()).await.is_err() {
-                                break 'read None;
-                            }
-                            continue;
+                Ok(Some(Frame::Ping)) => b"\r\n\r\n".to_vec(),
+                Ok(Some(Frame::Message(message))) => match first_look(&message, MAX_MESSAGE) {
+                    FirstLook::Pass(bytes) => bytes,
+                    FirstLook::Refuse { response, why } => {
+                        warn!(%remote, problem = %why, "SIP request refused before the stack");
+                        if outer_write.lock().await.write_all(response.as_bytes()).await.is_err() {
+                            break 'read None;
                         }
-                        FirstLook::Drop => continue,
+                        continue;
                     }
-                }
+                    FirstLook::Drop => continue,
+                },
                 Err(lost) => break 'read Some(lost),
             };
             if inner_write.write_all(&bytes).await.is_err() {
