@@ -1,6 +1,7 @@
 //! Ring groups: a door station rings three stations at once; the first to answer talks,
 //! the others stop ringing within a second and say it was answered elsewhere; when all
-//! decline, the caller is told.
+//! decline, the caller is told; when several answer at once, all but the first are hung
+//! up.
 
 use crate::common;
 use crate::common::{active, idle, ringing, Station, SERIAL};
@@ -156,6 +157,54 @@ async fn when_everyone_declines_the_caller_is_told() {
     assert!(told.starts_with("nobody in Everyone took the call"), "{told}");
     for name in MEMBERS {
         assert!(told.contains(&format!("{name} declined")), "{told}");
+    }
+    for m in members {
+        m.stop().await;
+    }
+    door.stop().await;
+}
+
+/// Everyone answers at the same moment: the answers cross Door's CANCELs, so Door must
+/// hang up on all but the first. Each round, one member talks with Door and the others
+/// are idle within 1.5 s (without the hang-up they would sit in a call with nobody until
+/// their media timeout, 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_that_answer_together_are_hung_up_but_one() {
+    let _serial = SERIAL.lock().await;
+    let (door, members) = household().await;
+    for round in 0..3 {
+        door.handle.call("Everyone").await.unwrap().unwrap();
+        for m in &members {
+            m.wait(10, ringing).await;
+        }
+        for m in &members {
+            m.send(Command::Answer);
+        }
+        let sd = door.wait(10, active).await;
+        assert!(active(&sd), "round {round}: Door is not in the call: {:?}", sd.call);
+        let started = Instant::now();
+        let talking = loop {
+            let mut in_call = 0;
+            for m in &members {
+                in_call += usize::from(active(&m.status().await));
+            }
+            if in_call <= 1 {
+                break in_call;
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(1500),
+                "round {round}: {in_call} members still in the call after {:?}",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(talking, 1, "round {round}: nobody talks with Door");
+        assert_eq!(door.status().await.legs.len(), 1);
+        door.send(Command::Hangup);
+        door.wait(5, idle).await;
+        for m in &members {
+            m.wait(5, idle).await;
+        }
     }
     for m in members {
         m.stop().await;

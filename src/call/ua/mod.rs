@@ -6,7 +6,7 @@
 //! setup and ring timeouts, OPTIONS answers, and 400 for requests that parse but lack what
 //! SIP requires.
 
-use rsipstack::dialog::dialog::{DialogStateSender, TransactionHandle};
+use rsipstack::dialog::dialog::{DialogState, DialogStateSender, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
@@ -418,6 +418,14 @@ impl UserAgent {
         }
         let dialog = self.dialog(call)?;
         self.forget(call);
+        if matches!(dialog.state(), DialogState::Confirmed(..)) {
+            // The answer came first (a ring group's members answering together): a
+            // CANCEL would do nothing, and the other side would sit in a call nobody
+            // is in until its media timeout. End it (RFC 3261 section 9.1).
+            info!(%call, "answered before our CANCEL left; hanging up");
+            dialog.bye().await?;
+            return Ok(());
+        }
         dialog.cancel().await?;
         Ok(())
     }

@@ -175,6 +175,16 @@ impl UserAgent {
         };
         let event = match result {
             Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                if !self.inner.dialogs.lock().unwrap().contains_key(&call) {
+                    // Given up (cancelled) while the answer was on its way: the station
+                    // has no leg for it, so it is ended here, not reported. A dialog
+                    // the SIP stack already ended for the same reason takes no BYE.
+                    info!("answered after we gave the call up; hanging up");
+                    if let Err(e) = dialog.bye().await {
+                        warn!(error = %e, "cannot end a call answered after we gave it up");
+                    }
+                    return;
+                }
                 info!("answered");
                 UaEvent::Answered {
                     call,
