@@ -74,6 +74,9 @@ pub struct Status {
     pub account: Option<crate::call::registration::AccountStatus>,
     /// The RTSP stream, when it runs.
     pub rtsp: Option<crate::media::rtsp::RtspStatus>,
+    /// Tasks alive in the station's runtime: at rest, a count that must not grow over
+    /// months (the soak checks it).
+    pub tasks: usize,
 }
 
 /// This station's identity, its pins and a pairing under way.

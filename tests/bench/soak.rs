@@ -6,7 +6,20 @@
 //! Targets (issue: hardened station): a station's RSS grows by less than 5 MB after the
 //! first minute, and stays at or under 60 MB in a call. The breakdown (anonymous memory,
 //! mapped files, heap arenas) shows where it goes. Exits 1 when a target is missed.
+//!
+//!     cargo bench --bench soak -- --day [--calls 500]
+//!
+//! A day at a door in about an hour instead: see `soak_day.rs`.
 
+#[path = "../common/mod.rs"]
+mod common;
+mod process_stats;
+mod soak_day;
+mod soak_house;
+
+use soak_day as day;
+
+use process_stats::{mb, sample as memory, ticks_per_second, Sample as Memory};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,48 +27,6 @@ use std::time::{Duration, Instant};
 
 const GROWTH_LIMIT_MB: f64 = 5.0;
 const IN_CALL_LIMIT_MB: f64 = 60.0;
-
-/// One look at a process's memory, from /proc.
-#[derive(Clone, Copy, Default)]
-struct Memory {
-    rss_kb: u64,
-    anon_kb: u64,
-    file_kb: u64,
-    cpu_ticks: u64,
-}
-
-fn memory(pid: u32) -> Memory {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of /proc/PID/stat, after the command in
-    // parentheses (which may hold spaces).
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<u64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
-    let cpu_ticks = fields.get(11).unwrap_or(&0) + fields.get(12).unwrap_or(&0);
-    Memory {
-        rss_kb: field("VmRSS:"),
-        anon_kb: field("RssAnon:"),
-        file_kb: field("RssFile:") + field("RssShmem:"),
-        cpu_ticks,
-    }
-}
-
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
 
 struct StationProcess {
     name: &'static str,
@@ -133,12 +104,11 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn mb(kb: u64) -> f64 {
-    kb as f64 / 1024.0
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--day") {
+        std::process::exit(day::run(&args));
+    }
     let minutes = arg(&args, "--minutes", 30);
     let interval = Duration::from_secs(arg(&args, "--interval-secs", 60).max(1));
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -5,6 +5,7 @@ pub mod baresip;
 pub mod capture;
 pub mod chrome;
 pub mod kamailio;
+pub mod mosquitto;
 pub mod requires;
 pub mod stranger;
 pub mod web;

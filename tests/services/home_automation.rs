@@ -6,7 +6,7 @@
 //! works on.
 
 use crate::common;
-use crate::common::requires;
+use crate::common::mosquitto::{Broker, PASSWORD, USER};
 use crate::common::{active, idle, tag_in_jpeg, Station, SERIAL};
 use doorway::api::loopback as demo;
 use doorway::config::{Config, DoorConfig, MqttConfig};
@@ -15,23 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-pub(crate) const USER: &str = "doorway";
-pub(crate) const PASSWORD: &str = "a broker password";
-
-/// Mosquitto on a port of its own, with one user.
-pub(crate) struct Broker {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-    /// Over TLS, with a certificate from `ca.pem` in `dir`.
-    tls: bool,
-}
-
 impl Broker {
-    pub(crate) fn start(dir: &Path, port: u16) -> Broker {
-        Self::start_with(dir, port, false)
-    }
-
     /// Over TLS only: a CA of the test's own (`ca.pem`) signs the broker's certificate
     /// for 127.0.0.1.
     fn start_tls(dir: &Path, port: u16) -> Broker {
@@ -52,68 +36,6 @@ impl Broker {
         std::fs::write(dir.join("broker.pem"), cert.pem()).unwrap();
         std::fs::write(dir.join("broker-key.pem"), key.serialize_pem()).unwrap();
         Self::start_with(dir, port, true)
-    }
-
-    fn start_with(dir: &Path, port: u16, tls: bool) -> Broker {
-        requires::program("mosquitto", "mosquitto");
-        let passwords = dir.join("passwords");
-        if !passwords.exists() {
-            let ok = std::process::Command::new("mosquitto_passwd")
-                .args(["-b", "-c"])
-                .arg(&passwords)
-                .args([USER, PASSWORD])
-                .status()
-                .expect("mosquitto_passwd (mosquitto)");
-            assert!(ok.success());
-        }
-        let conf = dir.join("mosquitto.conf");
-        let mut text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\n",
-            passwords.display()
-        );
-        if tls {
-            let d = dir.display();
-            text.push_str(&format!(
-                "cafile {d}/ca.pem\ncertfile {d}/broker.pem\nkeyfile {d}/broker-key.pem\n"
-            ));
-        }
-        std::fs::write(&conf, text).unwrap();
-        let log =
-            std::fs::File::create(dir.join(format!("mosquitto-{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
-        let child = std::process::Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("mosquitto starts");
-        let until = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < until, "mosquitto did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker {
-            child,
-            port,
-            dir: dir.to_owned(),
-            tls,
-        }
-    }
-
-    pub(crate) fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// One of Mosquitto's clients, logged in to this broker.
-    fn client(&self, program: &str) -> std::process::Command {
-        let mut command = std::process::Command::new(program);
-        let port = self.port.to_string();
-        command.args(["-h", "127.0.0.1", "-p", &port, "-u", USER, "-P", PASSWORD]);
-        if self.tls {
-            command.arg("--cafile").arg(self.dir.join("ca.pem"));
-        }
-        command
     }
 
     /// A mosquitto_sub on every topic, each message a line: retained flag, topic, payload
@@ -146,12 +68,6 @@ fn ca_params_named(name: &str) -> rcgen::CertificateParams {
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.distinguished_name.push(rcgen::DnType::CommonName, name);
     params
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 struct Subscriber {

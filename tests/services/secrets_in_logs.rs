@@ -5,9 +5,9 @@
 //! key, cookie or token it used.
 
 use crate::common::kamailio::{Kamailio, DOMAIN};
+use crate::common::mosquitto::{Broker, PASSWORD as BROKER_PASSWORD, USER as BROKER_USER};
 use crate::common::web::Browser;
 use crate::common::{active, doorway_cli, idle, printed, status_json, Station};
-use crate::home_automation::{Broker, PASSWORD as BROKER_PASSWORD, USER as BROKER_USER};
 use doorway::api::loopback::{contact, free_sip_port, loopback_config};
 use doorway::api::PairingCommand;
 use doorway::station::Command;
