@@ -8,11 +8,12 @@ use std::net::{IpAddr, UdpSocket};
 /// by default; the station's default is 10000-20000): there any socket bound to port 0
 /// can take a port between this probe and the pipeline's own bind.
 pub fn allocate_pair(bind: IpAddr, min: u16, max: u16, skip: &[u16]) -> Option<u16> {
-    let first = min.div_ceil(2) * 2;
-    let pairs = ((max.saturating_sub(first)) / 2).max(1) as u32;
+    let first = u32::from(min).div_ceil(2) * 2;
+    // Pairs whose RTCP port (the odd one) is still within `max`.
+    let pairs = ((u32::from(max) + 1).saturating_sub(first) / 2).max(1);
     let start = rand::random::<u32>() % pairs;
     (0..pairs).find_map(|i| {
-        let port = first + (((start + i) % pairs) * 2) as u16;
+        let port = u16::try_from(first + ((start + i) % pairs) * 2).ok()?;
         if skip.contains(&port) {
             return None;
         }
@@ -38,6 +39,16 @@ mod tests {
             assert!((31000..31100).contains(&p));
         }
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_last_pair_of_the_range_is_used_too() {
+        let lo = IpAddr::from([127, 0, 0, 1]);
+        let a = allocate_pair(lo, 31300, 31303, &[]).unwrap();
+        let b = allocate_pair(lo, 31300, 31303, &[a]).unwrap();
+        let mut both = [a, b];
+        both.sort();
+        assert_eq!(both, [31300, 31302]);
     }
 
     #[test]

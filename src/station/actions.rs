@@ -3,7 +3,7 @@
 use super::hosting::Hosted;
 use super::Station;
 use crate::api::LoopWatch;
-use crate::call::machine::{Action, State};
+use crate::call::machine::{Action, Event, State};
 use crate::call::parse_peer;
 use crate::call::sdp::Negotiated;
 use crate::config::MediaConfig;
@@ -311,6 +311,17 @@ impl Station {
                 self.call_media.media_call = Some(call.clone());
                 let started = self.start_media(&media);
                 self.listen_for_digits(&call);
+                if let Err(why) = &started {
+                    if self.call_media.session().is_none() {
+                        // An answered call with no media would hold both stations in
+                        // silence for good (nothing arrives, so no media timeout): end it
+                        // and say why.
+                        warn!(%call, error = %why, "ending a call whose media could not start");
+                        self.feed(Event::Hangup);
+                        self.act(Action::Tell(format!("{why}; call ended")));
+                        return;
+                    }
+                }
                 started
             }
             Action::StopMedia { call } if self.unhost_leg(&call) => Ok(()),

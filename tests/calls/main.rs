@@ -15,6 +15,7 @@ mod conference_media;
 mod door_lock;
 mod echo_cancellation;
 mod loopback_calls;
+mod media_start;
 mod picture_loss;
 mod registrar;
 mod ring_groups;

@@ -1,0 +1,45 @@
+//! A call whose media cannot start is ended at once, with the reason on the screen, not
+//! held in silence: nothing would ever arrive, so no media timeout would end it.
+
+use crate::common::*;
+use doorway::api::loopback as demo;
+use doorway::station::Command;
+use std::net::UdpSocket;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_media_cannot_start_is_ended_and_says_why() {
+    let _serial = SERIAL.lock().await;
+    let (door_port, hall_port) = (demo::free_sip_port(), demo::free_sip_port());
+    let door = Station::start(demo::loopback_config(
+        "Door",
+        door_port,
+        vec![demo::contact("Hall", hall_port)],
+    ))
+    .await;
+    // Hall's RTP ports: two pairs, both chosen when the call rings.
+    let mut hall_config = demo::loopback_config("Hall", hall_port, vec![demo::contact("Door", door_port)]);
+    hall_config.media.rtp_port_min = 31600;
+    hall_config.media.rtp_port_max = 31603;
+    let hall = Station::start(hall_config).await;
+    door.handle.call("Hall").await.unwrap().unwrap();
+    let rang = hall.wait(10, ringing).await;
+    assert!(ringing(&rang), "{:?}", rang.call);
+    // Another program takes the ports between the ring and the answer.
+    let _taken: Vec<UdpSocket> = (31600..=31603)
+        .map(|p| UdpSocket::bind(("127.0.0.1", p)).expect("the port is free while it rings"))
+        .collect();
+    hall.send(Command::Answer);
+    let s = hall
+        .wait(5, |s| {
+            idle(s) && s.last_message.as_deref().is_some_and(|m| m.contains("call ended"))
+        })
+        .await;
+    assert!(idle(&s), "{:?} {:?}", s.call, s.last_message);
+    let said = s.last_message.unwrap_or_default();
+    assert!(said.starts_with("media could not start"), "{said}");
+    // Door hears the hang-up (a BYE), well before its own media timeout would end it.
+    let s = door.wait(3, idle).await;
+    assert!(idle(&s), "{:?}", s.call);
+    hall.stop().await;
+    door.stop().await;
+}
