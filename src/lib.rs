@@ -5,7 +5,7 @@
 //! 1. [`base`], [`input`]: shared types (rectangles, clocks, copy counts, fingerprints,
 //!    GStreamer's initialisation) and key/touch input.
 //! 2. [`config`]; then [`device`], [`door`], [`security`].
-//! 3. [`call`], [`media`], [`ui`].
+//! 3. [`call`], [`media`], [`ui`], [`discovery`].
 //! 4. [`api`]: the station's interface (commands, status, handle, who opens the door),
 //!    and [`api::loopback`], stations on one machine for the demo, benchmarks and tests.
 //! 5. [`web`], [`home`], [`control`]: they speak to a station through [`api`] only.
@@ -29,6 +29,8 @@
 //!   display) with backends chosen by name in the config, and the built-in test devices
 //!   (pattern camera with a glass-to-glass time code, tone microphone, recording speaker,
 //!   frame-keeping display) with their probes.
+//! - [`discovery`]: stations find each other on the LAN (DNS-SD over mDNS), listed by
+//!   certificate fingerprint in a bounded list.
 //! - [`door`]: the door lock: a relay (GPIO line, USB relay board, or a test relay) held
 //!   closed for the configured time on each "Open door".
 //! - [`home`]: home automation: the station on an MQTT broker as Home Assistant
@@ -51,6 +53,8 @@ pub mod call;
 pub mod config;
 pub mod control;
 pub mod device;
+pub mod discovery;
+
 pub mod door;
 pub mod home;
 pub mod input;

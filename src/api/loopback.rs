@@ -125,6 +125,12 @@ pub fn loopback_config(name: &str, port: u16, contacts: Vec<Contact>) -> Config 
         mqtt: Default::default(),
         account: Default::default(),
         rtsp: Default::default(),
+        // Several stations share the machine's one multicast group: tests of discovery
+        // turn it on in network namespaces of their own.
+        discovery: crate::config::DiscoveryConfig {
+            announce: false,
+            browse: false,
+        },
     }
 }
 

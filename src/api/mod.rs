@@ -10,5 +10,6 @@ pub mod status;
 pub use command::{Command, Exchange, Opener, PairingCommand, StationError, StationHandle, TextCommand};
 pub use loop_watch::LoopWatch;
 pub use status::{
-    LegCounts, LiveViewStatus, MqttStatus, PairingStatus, SecurityStatus, Status, TextMessage, WebAnswerStatus,
+    LegCounts, LiveViewStatus, MqttStatus, NeighbourStatus, PairingStatus, SecurityStatus, Status, TextMessage,
+    WebAnswerStatus,
 };

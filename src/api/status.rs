@@ -74,9 +74,35 @@ pub struct Status {
     pub account: Option<crate::call::registration::AccountStatus>,
     /// The RTSP stream, when it runs.
     pub rtsp: Option<crate::media::rtsp::RtspStatus>,
+    /// Stations heard on the LAN (DNS-SD), by name.
+    pub neighbours: Vec<NeighbourStatus>,
     /// Tasks alive in the station's runtime: at rest, a count that must not grow over
     /// months (the soak checks it).
     pub tasks: usize,
+}
+
+/// A station heard on the LAN.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighbourStatus {
+    /// The name it announces.
+    pub name: String,
+    /// Its SIP user.
+    pub user: String,
+    /// The short code of its certificate, as its screen shows it.
+    pub code: String,
+    /// Its certificate's fingerprint.
+    pub fingerprint: String,
+    /// Where it was last heard.
+    pub address: Option<std::net::IpAddr>,
+    /// Its SIP port.
+    pub sip_port: u16,
+    /// Its SIP-over-TLS port.
+    pub tls_port: u16,
+    /// Seconds since it was last heard.
+    pub seconds_ago: u64,
+    /// The contact whose certificate it holds (paired, or pinned in the config): only
+    /// then is it that contact, whatever name it announces.
+    pub contact: Option<String>,
 }
 
 /// This station's identity, its pins and a pairing under way.

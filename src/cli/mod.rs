@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod demo;
+mod devices;
 mod status;
 mod web;
 
@@ -142,6 +143,15 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// The stations heard on the LAN (DNS-SD): name, short code, address, and the
+    /// contact each is when its certificate is one this station knows.
+    Neighbours {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArgs,
+    },
     /// Two stations on 127.0.0.1 call each other with test devices.
     Demo {
         /// How long to keep the call up.
@@ -260,28 +270,8 @@ pub fn main() -> ExitCode {
             println!("delivered");
             Ok(())
         }),
-        Cmd::Devices { json, config } => {
-            let inventory = doorway::device::inventory::inventory();
-            // The identity, when the station has made one (it does at first start).
-            let identity = Config::load(&config)
-                .ok()
-                .map(|c| doorway::security::identity::Identity::read_certificate(&doorway::security::state_dir(&c)));
-            if json {
-                let mut value = serde_json::to_value(&inventory).expect("inventory serialises");
-                if let Some(Ok(f)) = &identity {
-                    value["identity"] = serde_json::json!({ "fingerprint": f.to_string(), "code": f.short_code() });
-                }
-                println!("{}", serde_json::to_string_pretty(&value).expect("JSON serialises"));
-            } else {
-                print!("{inventory}");
-                match identity {
-                    Some(Ok(f)) => println!("identity: {} ({f})", f.short_code()),
-                    Some(Err(e)) => println!("identity: {e}"),
-                    None => println!("identity: no readable config at {}", config.display()),
-                }
-            }
-            Ok(())
-        }
+        Cmd::Devices { json, config } => devices::devices(&config, json),
+        Cmd::Neighbours { json, socket } => runtime().block_on(devices::neighbours(&socket.path(), json)),
         Cmd::Demo { seconds, screenshots } => runtime().block_on(demo(seconds, screenshots)),
         Cmd::Bench {
             seconds, host: true, ..

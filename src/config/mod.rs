@@ -77,6 +77,9 @@ pub struct Config {
     /// The camera as an RTSP stream (video recorders, Home Assistant).
     #[serde(default)]
     pub rtsp: RtspConfig,
+    /// Finding neighbour stations on the LAN.
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
 }
 
 /// A ring group: pressing it rings every member at once.
@@ -300,6 +303,9 @@ pub use credentials::Credentials;
 
 mod web;
 pub use web::WebConfig;
+
+mod discovery;
+pub use discovery::DiscoveryConfig;
 
 mod home;
 pub use home::{BrokerAddress, MqttConfig, RtspConfig};

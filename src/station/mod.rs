@@ -27,6 +27,7 @@ mod handle;
 mod hosting;
 mod message_log;
 mod messages;
+mod nearby;
 mod pairing;
 mod screen;
 mod sip;
@@ -183,12 +184,20 @@ pub async fn start_with(
     });
     let account = account::Account::start(&ua, &config);
     let rtsp = media::rtsp::start_configured(&config, &settings, &devices, advertise);
+    let trust = pairing::Trust::new(identity, pins, admission);
+    let nearby = nearby::Nearby::start(
+        &config,
+        trust.fingerprint(),
+        trust.pinned(&config).into_iter().map(|(f, _)| f).collect(),
+        advertise,
+    );
     let station = Station {
         ui: screen::Ui::new(compositor, key_interpreter(&config), input_tx),
         idle_watch: watch::IdleWatch::default(),
         call_media: actions::CallMedia::new(settings, config.media.speaker_volume),
         browser: browser::BrowserSide::default(),
-        trust: pairing::Trust::new(identity, pins, admission),
+        trust,
+        nearby,
         visitors: visitors::Visitors::new(visitors),
         links: web::Links::new(web, home, rtsp, account, door),
         own_commands,
@@ -255,6 +264,8 @@ struct Station {
     /// The station's links to the outside: the web page, home automation, the RTSP stream,
     /// the account on a SIP server and the door lock.
     links: web::Links,
+    /// Its announcement on the LAN and the neighbour stations heard.
+    nearby: nearby::Nearby,
 }
 
 impl Station {

@@ -69,6 +69,22 @@ impl Trust {
         }
     }
 
+    /// Our certificate's fingerprint.
+    pub(super) fn fingerprint(&self) -> Fingerprint {
+        self.identity.fingerprint
+    }
+
+    /// The contacts of `config` whose certificate we know (paired, or pinned in the
+    /// config), with that certificate's fingerprint.
+    pub(super) fn pinned(&self, config: &Config) -> Vec<(Fingerprint, String)> {
+        let pins = self.pins.lock().unwrap();
+        config
+            .contacts
+            .iter()
+            .filter_map(|c| pin_for(c, &pins).map(|(f, _)| (f, c.name.clone())))
+            .collect()
+    }
+
     /// The user agent admits callers by `config` from now on.
     pub(super) fn admit_by(&self, config: &Config) {
         self.admission.replace(config);

@@ -36,6 +36,7 @@ impl Station {
             mqtt: self.links.home_status(),
             account: self.links.account_status().cloned(),
             rtsp: self.links.rtsp_status(),
+            neighbours: self.neighbours_status(),
             tasks: tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks()),
         }
     }

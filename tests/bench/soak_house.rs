@@ -221,6 +221,14 @@ impl Household {
             config.station.ephemeral_state = false;
             config.station.control_socket = Some(dir.join(format!("{name}.sock")));
         }
+        // On a LAN each station is a machine of its own; here three share one, so each
+        // takes RTP ports from a range of its own (a port one probes free, another could
+        // bind before the first's pipeline does).
+        for (i, config) in configs.iter_mut().enumerate() {
+            let base = 20000 + 2000 * i as u16;
+            config.media.rtp_port_min = base;
+            config.media.rtp_port_max = base + 1998;
+        }
         let [door, hall, kitchen] = configs;
         let door = Process::start(dir, "Door", &door, password_for_the_web);
         let hall = Process::start(dir, "Hall", &hall, |_| Ok(()));

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod chrome;
 pub mod kamailio;
 pub mod mosquitto;
+pub mod netns;
 pub mod requires;
 pub mod stranger;
 pub mod web;

@@ -9,6 +9,7 @@ mod common;
 
 mod cli;
 mod image_recipe;
+mod neighbours;
 mod pi_image;
 mod power_cut;
 mod stuck_loop;

@@ -1,0 +1,92 @@
+//! A home LAN of its own for a test: network namespaces joined by a bridge through veth
+//! pairs (iproute2), so that stations find each other by multicast (mDNS) as on a real
+//! LAN, apart from this machine's own network and from other tests. Needs root.
+#![allow(dead_code)]
+
+use super::requires;
+use std::process::{Command, Stdio};
+
+/// The LAN: a namespace holding the bridge, and one namespace per host on it.
+pub struct Lan {
+    tag: String,
+    hosts: Vec<String>,
+}
+
+/// Runs `ip ARGS`, panicking with what it said when it fails.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lan {
+    /// A new LAN; `tag` (a few letters) names its namespaces and interfaces.
+    pub fn new(tag: &str) -> Lan {
+        requires::program("ip", "iproute2");
+        // A unique tag: tests in one binary run in parallel, and a LAN left by a test
+        // that was killed must not be in the way.
+        let tag = format!("{tag}{}", std::process::id() % 10000);
+        let lan = Lan { tag, hosts: vec![] };
+        ip(&["netns", "add", &lan.bridge_ns()]);
+        ip(&["-n", &lan.bridge_ns(), "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &lan.bridge_ns(), "link", "set", "br0", "up"]);
+        lan
+    }
+
+    fn bridge_ns(&self) -> String {
+        format!("{}-lan", self.tag)
+    }
+
+    /// The namespace of host `n`.
+    pub fn namespace(&self, n: u8) -> String {
+        format!("{}-h{n}", self.tag)
+    }
+
+    /// Adds host `n` with address 10.77.0.`n`/24; returns its namespace.
+    pub fn add_host(&mut self, n: u8) -> String {
+        let ns = self.namespace(n);
+        let (inside, outside) = (format!("{}h{n}", self.tag), format!("{}b{n}", self.tag));
+        ip(&["netns", "add", &ns]);
+        ip(&["link", "add", &inside, "type", "veth", "peer", "name", &outside]);
+        ip(&["link", "set", &inside, "netns", &ns]);
+        ip(&["link", "set", &outside, "netns", &self.bridge_ns()]);
+        ip(&["-n", &self.bridge_ns(), "link", "set", &outside, "master", "br0", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        ip(&["-n", &ns, "link", "set", &inside, "name", "eth0"]);
+        ip(&["-n", &ns, "addr", "add", &format!("10.77.0.{n}/24"), "dev", "eth0"]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        self.hosts.push(ns.clone());
+        ns
+    }
+
+    /// Moves host `n` from its address to 10.77.0.`to` (as a DHCP lease that changed).
+    pub fn readdress(&self, n: u8, from: u8, to: u8) {
+        let ns = self.namespace(n);
+        ip(&["-n", &ns, "addr", "add", &format!("10.77.0.{to}/24"), "dev", "eth0"]);
+        ip(&["-n", &ns, "addr", "del", &format!("10.77.0.{from}/24"), "dev", "eth0"]);
+    }
+
+    /// `program ARGS` run in host `n`'s namespace.
+    pub fn command(&self, n: u8, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.namespace(n), program]);
+        command
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of each veth pair, and with it the other.
+        for ns in self.hosts.iter().chain(std::iter::once(&self.bridge_ns())) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Neighbours without addresses: stations as `doorway run` processes, each in a network
+//! namespace of its own on a bridged LAN (tests/common/netns.rs), announce themselves
+//! over mDNS and list each other by name, short code and address, with no contact and
+//! no address in either config; a station with `announce = false` is not found.
+
+use crate::common::netns::Lan;
+use crate::common::{printed, LogOnFailure};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A station process on host `n` of the LAN, named `name`, with no contacts.
+struct Neighbour {
+    name: &'static str,
+    child: Child,
+    socket: PathBuf,
+    _log: LogOnFailure,
+}
+
+impl Neighbour {
+    fn start(lan: &Lan, dir: &Path, n: u8, name: &'static str, announce: bool) -> Neighbour {
+        let id = name.to_lowercase().replace(' ', "-");
+        let socket = dir.join(format!("{id}.sock"));
+        let config = dir.join(format!("{id}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[station]\nname = \"{name}\"\nuser = \"{id}\"\nlisten = \"0.0.0.0:5060\"\ncontrol_socket = \"{}\"\n\
+                 state_dir = \"{}\"\n\n[web]\nenabled = false\n\n[discovery]\nannounce = {announce}\n",
+                socket.display(),
+                dir.join(&id).display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.join(format!("{id}.log"));
+        let shown = LogOnFailure(log.clone());
+        let mut child = lan
+            .command(n, env!("CARGO_BIN_EXE_doorway"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("DOORWAY_LOG", "info,doorway::discovery=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("doorway run in a namespace");
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(started.elapsed() < Duration::from_secs(30), "{name} did not start");
+            assert!(matches!(child.try_wait(), Ok(None)), "{name} has exited");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Neighbour {
+            name,
+            child,
+            socket,
+            _log: shown,
+        }
+    }
+
+    fn status(&self) -> Value {
+        crate::common::status_json(self.socket.to_str().unwrap())
+    }
+
+    /// Waits until this station lists `other`: its name, code and address; what it
+    /// lists then.
+    fn wait_for(&self, other: &Neighbour, address: &str, secs: u64) -> Value {
+        let code = other.status()["security"]["code"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let listed = self.status()["neighbours"].clone();
+            // Listed with the address it was last heard at (an IPv6 answer may come
+            // first, the IPv4 one a moment later).
+            let found = listed
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["code"] == code.as_str() && n["address"] == address);
+            if let Some(n) = found {
+                assert_eq!(n["name"], other.name, "{listed:#}");
+                assert_eq!(n["contact"], Value::Null, "not a contact: {listed:#}");
+                return listed;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not hear {} within {secs} s: {listed:#}",
+                self.name,
+                other.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn stations_with_no_addresses_find_each_other_and_a_silent_one_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("nb");
+    for n in 1..=3 {
+        lan.add_host(n);
+    }
+    let door = Neighbour::start(&lan, dir.path(), 1, "Front door", true);
+    let hall = Neighbour::start(&lan, dir.path(), 2, "Hall", true);
+    let attic = Neighbour::start(&lan, dir.path(), 3, "Attic", false);
+    let started = Instant::now();
+    door.wait_for(&hall, "10.77.0.2", 10);
+    let listed = hall.wait_for(&door, "10.77.0.1", 10);
+    println!(
+        "each listed the other {:.1} s after both started",
+        started.elapsed().as_secs_f64()
+    );
+    // The silent station hears both, and neither lists it.
+    attic.wait_for(&door, "10.77.0.1", 10);
+    attic.wait_for(&hall, "10.77.0.2", 10);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "only Front door: {listed:#}");
+    assert_eq!(door.status()["neighbours"].as_array().unwrap().len(), 1);
+    let printed = printed(&crate::common::doorway_cli(&[
+        "neighbours",
+        "--socket",
+        hall.socket.to_str().unwrap(),
+    ]));
+    assert!(
+        printed.contains("Front door") && printed.contains("10.77.0.1") && printed.contains("not a contact"),
+        "{printed}"
+    );
+}
