@@ -1,9 +1,7 @@
 //! `doorway devices` (what this machine has, for writing the config) and `doorway
 //! neighbours` (the stations a running station hears on the LAN).
 
-use anyhow::Context;
 use doorway::config::Config;
-use doorway::control::{self, Request};
 use std::path::Path;
 
 /// Lists the cameras, sound devices, displays and input devices, and the station's
@@ -33,14 +31,7 @@ pub fn devices(config: &Path, json: bool) -> anyhow::Result<()> {
 
 /// Prints the stations the station listening on `socket` hears on the LAN.
 pub async fn neighbours(socket: &Path, json: bool) -> anyhow::Result<()> {
-    let within = control::STATUS_WITHIN * 2;
-    let reply = tokio::time::timeout(within, control::request(socket, &Request::Status))
-        .await
-        .with_context(|| format!("{}: no answer within {} s", socket.display(), within.as_secs()))?
-        .context("is the station running?")?;
-    let status = reply
-        .status
-        .context(reply.error.unwrap_or_else(|| "no status".into()))?;
+    let status = super::status::fetch(socket).await?;
     let list = status["neighbours"].as_array().cloned().unwrap_or_default();
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);

@@ -4,8 +4,8 @@ use anyhow::Context;
 use doorway::control::{self, Request};
 use std::path::Path;
 
-/// Prints the status of the station listening on `socket`.
-pub async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
+/// The status of the station listening on `socket`, as JSON.
+pub async fn fetch(socket: &Path) -> anyhow::Result<serde_json::Value> {
     // The station answers within STATUS_WITHIN, or says it is stuck; this bounds a
     // socket that accepts and then says nothing at all.
     let within = control::STATUS_WITHIN * 2;
@@ -13,9 +13,12 @@ pub async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("{}: no answer within {} s", socket.display(), within.as_secs()))?
         .context("is the station running?")?;
-    let status = reply
-        .status
-        .context(reply.error.unwrap_or_else(|| "no status".into()))?;
+    reply.status.context(reply.error.unwrap_or_else(|| "no status".into()))
+}
+
+/// Prints the status of the station listening on `socket`.
+pub async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
+    let status = fetch(socket).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
