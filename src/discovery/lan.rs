@@ -33,12 +33,11 @@ pub struct Announce {
 pub struct Discovery {
     daemon: ServiceDaemon,
     announced: Vec<String>,
-    neighbours: Arc<Mutex<Neighbours>>,
 }
 
 impl Discovery {
     /// Announces `announce` (None: announces nothing) and, when `browse`, listens for
-    /// other stations into `neighbours`.
+    /// other stations into `neighbours` (the caller keeps its own handle to read it).
     pub fn start(
         announce: Option<&Announce>,
         neighbours: Arc<Mutex<Neighbours>>,
@@ -75,7 +74,7 @@ impl Discovery {
         }
         if browse {
             let events = daemon.browse(DOORWAY_SERVICE)?;
-            let list = neighbours.clone();
+            let list = neighbours;
             std::thread::Builder::new()
                 .name("discovery".into())
                 .spawn(move || {
@@ -86,16 +85,7 @@ impl Discovery {
                 })
                 .map_err(|e| mdns_sd::Error::Msg(format!("no thread for discovery: {e}")))?;
         }
-        Ok(Self {
-            daemon,
-            announced,
-            neighbours,
-        })
-    }
-
-    /// The stations heard so far.
-    pub fn neighbours(&self) -> Arc<Mutex<Neighbours>> {
-        self.neighbours.clone()
+        Ok(Self { daemon, announced })
     }
 }
 
