@@ -79,6 +79,9 @@ pub struct Status {
     /// Tasks alive in the station's runtime: at rest, a count that must not grow over
     /// months (the soak checks it).
     pub tasks: usize,
+    /// The heap: memory in use and memory freed but held. At rest, in use must not grow
+    /// over months (the soak checks it).
+    pub heap: crate::base::heap::HeapFigures,
 }
 
 /// A station heard on the LAN.

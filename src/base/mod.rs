@@ -1,6 +1,6 @@
 //! The lowest layer: what every other part shares and that needs nothing of theirs.
 //! Rectangles ([`rect`]), the monotonic clock and bounded waits ([`clock`]), counts of whole-picture
-//! copies ([`copies`]), GStreamer's initialisation ([`gst`]), certificate fingerprints
+//! copies ([`copies`]), the heap's figures ([`heap`]), GStreamer's initialisation ([`gst`]), certificate fingerprints
 //! ([`fingerprint`]), text made safe to show ([`text`]) and secrets taken out of log
 //! lines ([`redact`]).
 
@@ -8,6 +8,7 @@ pub mod clock;
 pub mod copies;
 pub mod fingerprint;
 pub mod gst;
+pub mod heap;
 pub mod rect;
 pub mod redact;
 pub mod text;

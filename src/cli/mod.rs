@@ -208,6 +208,7 @@ impl SocketArgs {
 /// Runs the command the arguments name.
 pub fn main() -> ExitCode {
     use doorway::base::redact::Redacting;
+    doorway::base::heap::tune();
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;

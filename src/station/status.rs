@@ -38,6 +38,7 @@ impl Station {
             rtsp: self.links.rtsp_status(),
             neighbours: self.neighbours_status(),
             tasks: tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks()),
+            heap: crate::base::heap::figures(),
         }
     }
 }

@@ -39,7 +39,7 @@ impl Station {
             return;
         }
         self.idle_watch.trimmed = Some(Instant::now());
-        crate::call::ua::tcp_guard::return_freed_memory();
+        crate::base::heap::return_freed();
     }
 
     /// Looks at the camera every couple of seconds while no call uses it.

@@ -100,7 +100,8 @@ pub struct Hashing(Arc<tokio::sync::Semaphore>);
 
 impl Default for Hashing {
     fn default() -> Self {
-        bound_freed_memory();
+        // A hash's blocks must go back to the system when freed (see the tuning).
+        crate::base::heap::tune();
         Self(Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)))
     }
 }
@@ -123,23 +124,6 @@ impl Hashing {
         })
         .await
         .ok()
-    }
-}
-
-/// A hash's memory goes back to the system when it is freed. glibc serves large blocks
-/// from its heaps once such a block has been freed (its threshold for mapping them
-/// rises), and each blocking thread can hold a heap of its own: a burst of hashes left
-/// the station's memory at a gigabyte. A fixed threshold of 16 MiB keeps such blocks
-/// mapped, and unmapped when freed, while pictures (4 MiB at most for 1080p) stay in the
-/// heaps that recycle them.
-fn bound_freed_memory() {
-    #[cfg(target_env = "gnu")]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        // SAFETY: mallopt only changes the allocator's tuning; it is called once.
-        ONCE.call_once(|| unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 16 * 1024 * 1024);
-        });
     }
 }
 

@@ -15,8 +15,11 @@
 //! Each of these is spread evenly over the day, at least once in a short one.
 //!
 //! Every `--sample-secs` it prints each station's memory (anonymous and file-backed),
-//! file descriptors, threads and runtime tasks. The same figures are taken at rest after
-//! the warm-up (the first tenth of the calls) and at the end. It exits 1 when any part
+//! file descriptors, threads, runtime tasks and the heap in use. The same figures are
+//! taken at rest after the warm-up (the first tenth of the calls), every `--rest-every`
+//! calls (a fifth of the day) and at the end; the rests show whether memory climbs or
+//! levels off, and whether a climb is memory in use (a leak) or memory the allocator
+//! holds. It exits 1 when any part
 //! of the day failed, or when from the warm-up to the end a station's anonymous memory
 //! grew by [`ANON_GROWTH_LIMIT_KB`] or more, or its descriptors, threads or tasks grew
 //! at all.
@@ -72,20 +75,33 @@ impl Tally {
 
 fn print_header() {
     println!(
-        "{:>7} {:>5} {:<8} {:>7} {:>7} {:>7} {:>5} {:>7} {:>6} {:>8}",
-        "minute", "calls", "station", "RSS MB", "anon MB", "file MB", "fds", "threads", "tasks", "CPU s"
+        "{:>7} {:>5} {:<8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>6} {:>8}",
+        "minute",
+        "calls",
+        "station",
+        "RSS MB",
+        "anon MB",
+        "file MB",
+        "heap MB",
+        "free MB",
+        "fds",
+        "threads",
+        "tasks",
+        "CPU s"
     );
 }
 
 fn print_row(started: Instant, calls: u64, name: &str, f: &Figures) {
     println!(
-        "{:>7.1} {:>5} {:<8} {:>7.1} {:>7.1} {:>7.1} {:>5} {:>7} {:>6} {:>8.1}",
+        "{:>7.1} {:>5} {:<8} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>5} {:>7} {:>6} {:>8.1}",
         started.elapsed().as_secs_f64() / 60.0,
         calls,
         name,
         mb(f.proc.rss_kb),
         mb(f.proc.anon_kb),
         mb(f.proc.file_kb),
+        mb(f.heap_in_use_kb),
+        mb(f.heap_free_kb),
         f.proc.fds,
         f.proc.threads,
         f.tasks,
@@ -109,6 +125,7 @@ pub fn run(args: &[String]) -> i32 {
         house.dir().display()
     );
     let warm_after = calls / 10;
+    let rest_every = arg(args, "--rest-every", calls / 5).max(1);
     let texts_at = spread(calls / 10, calls, 0.7);
     let web_at = spread(calls / 25, calls, 0.5);
     let rtsp_at = spread(calls / 25, calls, 0.2);
@@ -116,7 +133,7 @@ pub fn run(args: &[String]) -> i32 {
     let registrar_at = spread(4, calls, 0.3);
     let started = Instant::now();
     let mut tally = Tally::default();
-    let mut warm: Option<[Figures; 3]> = None;
+    let mut rests: Vec<(u64, [Figures; 3])> = Vec::new();
     let mut peak_rss = [0u64; 3];
     let mut last_sample = Instant::now();
     print_header();
@@ -149,15 +166,16 @@ pub fn run(args: &[String]) -> i32 {
             let result = house.restart_registrar();
             tally.count("registrar restart", n, result, |t| &mut t.registrar_restarts);
         }
-        if n == warm_after {
+        if n == warm_after || (n > warm_after && n % rest_every == 0 && n < calls) {
+            let label = if n == warm_after { "warm, at rest" } else { "at rest" };
             match house.at_rest() {
                 Ok(figures) => {
                     for (s, f) in house.stations().iter().zip(&figures) {
-                        print_row(started, n, &format!("{} (warm, at rest)", s.name), f);
+                        print_row(started, n, &format!("{} ({label})", s.name), f);
                     }
-                    warm = Some(figures);
+                    rests.push((n, figures));
                 }
-                Err(e) => tally.failures.push(format!("at rest after the warm-up: {e}")),
+                Err(e) => tally.failures.push(format!("at rest after call {n}: {e}")),
             }
         }
         if last_sample.elapsed() >= sample_every {
@@ -179,8 +197,11 @@ pub fn run(args: &[String]) -> i32 {
             break;
         }
     }
-    let end = house.at_rest();
-    let code = verdict(&house, started, &tally, warm, end, peak_rss);
+    match house.at_rest() {
+        Ok(figures) => rests.push((calls, figures)),
+        Err(e) => tally.failures.push(format!("at rest at the end: {e}")),
+    }
+    let code = verdict(&house, started, &tally, &rests, peak_rss);
     drop(house);
     if code != 0 {
         // The logs outlive the run, to be read.
@@ -193,8 +214,7 @@ fn verdict(
     house: &Household,
     started: Instant,
     tally: &Tally,
-    warm: Option<[Figures; 3]>,
-    end: Result<[Figures; 3], String>,
+    rests: &[(u64, [Figures; 3])],
     peak_rss: [u64; 3],
 ) -> i32 {
     let minutes = started.elapsed().as_secs_f64() / 60.0;
@@ -214,23 +234,54 @@ fn verdict(
     for f in &tally.failures {
         println!("failed: {f}");
     }
-    let (Some(warm), Ok(end)) = (warm, end.as_ref()) else {
-        println!("no figures at rest to compare: {:?}", end.err());
+    let (Some((_, warm)), Some((_, end))) = (rests.first(), rests.last()) else {
+        println!("no figures at rest to compare");
         return 1;
     };
+    if rests.len() < 2 {
+        println!("only one rest: nothing to compare");
+        return 1;
+    }
     println!(
-        "\n{:<8} {:>22} {:>12} {:>10} {:>10} {:>10} {:>13}",
-        "station", "anon MB warm -> end", "growth kB", "fds", "threads", "tasks", "peak RSS MB"
+        "\nat rest, after calls: {:?}",
+        rests.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for (i, s) in house.stations().iter().enumerate() {
+        let series = |f: fn(&Figures) -> u64| {
+            rests
+                .iter()
+                .map(|(_, figures)| format!("{:.1}", mb(f(&figures[i]))))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!("{:<8} anon MB      {}", s.name, series(|f| f.proc.anon_kb));
+        println!("{:<8} heap in use  {}", "", series(|f| f.heap_in_use_kb));
+        println!("{:<8} heap free    {}", "", series(|f| f.heap_free_kb));
+    }
+    println!(
+        "\n{:<8} {:>22} {:>10} {:>16} {:>16} {:>10} {:>10} {:>10} {:>13}",
+        "station",
+        "anon MB warm -> end",
+        "growth kB",
+        "kB per 100 calls",
+        "heap in use, kB",
+        "fds",
+        "threads",
+        "tasks",
+        "peak RSS MB"
     );
     for (i, s) in house.stations().iter().enumerate() {
         let (w, e) = (warm[i], end[i]);
         let growth = e.proc.anon_kb as i64 - w.proc.anon_kb as i64;
+        let slope = slope_per_100_calls(rests.iter().map(|(n, f)| (*n, f[i].proc.anon_kb)));
         println!(
-            "{:<8} {:>10.1} -> {:>8.1} {:>12} {:>4} -> {:<3} {:>4} -> {:<3} {:>4} -> {:<3} {:>13.1}",
+            "{:<8} {:>10.1} -> {:>8.1} {:>10} {:>16.0} {:>16} {:>4} -> {:<3} {:>4} -> {:<3} {:>4} -> {:<3} {:>13.1}",
             s.name,
             mb(w.proc.anon_kb),
             mb(e.proc.anon_kb),
             growth,
+            slope,
+            format!("{:+}", e.heap_in_use_kb as i64 - w.heap_in_use_kb as i64),
             w.proc.fds,
             e.proc.fds,
             w.proc.threads,
@@ -253,4 +304,23 @@ fn verdict(
         failed |= grew;
     }
     i32::from(failed)
+}
+
+/// The least-squares slope of memory against calls, in kB per 100 calls: a leak shows
+/// as a steady slope, an allocator settling in as a step that the slope plays down.
+fn slope_per_100_calls(points: impl Iterator<Item = (u64, u64)>) -> f64 {
+    let points: Vec<(f64, f64)> = points.map(|(n, kb)| (n as f64, kb as f64)).collect();
+    let count = points.len() as f64;
+    if count < 2.0 {
+        return 0.0;
+    }
+    let mean_n = points.iter().map(|p| p.0).sum::<f64>() / count;
+    let mean_kb = points.iter().map(|p| p.1).sum::<f64>() / count;
+    let covariance: f64 = points.iter().map(|p| (p.0 - mean_n) * (p.1 - mean_kb)).sum();
+    let variance: f64 = points.iter().map(|p| (p.0 - mean_n).powi(2)).sum();
+    if variance == 0.0 {
+        0.0
+    } else {
+        100.0 * covariance / variance
+    }
 }

@@ -111,9 +111,12 @@ impl Process {
 
     /// Its figures now: /proc's, and the runtime's tasks from its status.
     pub fn figures(&self) -> Figures {
+        let status = self.status();
         Figures {
             proc: process_stats::sample(self.child.id()),
-            tasks: self.status()["tasks"].as_u64().unwrap_or(0),
+            tasks: status["tasks"].as_u64().unwrap_or(0),
+            heap_in_use_kb: status["heap"]["in_use_kb"].as_u64().unwrap_or(0),
+            heap_free_kb: status["heap"]["free_kb"].as_u64().unwrap_or(0),
         }
     }
 
@@ -142,6 +145,10 @@ impl Drop for Process {
 pub struct Figures {
     pub proc: Sample,
     pub tasks: u64,
+    /// The allocator's memory in use (what a leak grows) and freed but held, from the
+    /// station's status.
+    pub heap_in_use_kb: u64,
+    pub heap_free_kb: u64,
 }
 
 pub fn is_idle(s: &Value) -> bool {

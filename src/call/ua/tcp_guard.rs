@@ -257,7 +257,7 @@ impl TcpGuard {
         });
         if table.len() < before {
             drop(table);
-            return_freed_memory();
+            crate::base::heap::return_freed();
         }
     }
 }
@@ -279,14 +279,6 @@ fn shut_down(socket: &OwnedFd) {
     // SAFETY: shutdown on a socket descriptor we own; errors (already closed) are moot.
     unsafe {
         libc::shutdown(socket.as_raw_fd(), libc::SHUT_RDWR);
-    }
-}
-
-/// Hands freed heap memory back to the system (glibc's malloc_trim).
-pub fn return_freed_memory() {
-    // SAFETY: malloc_trim only walks glibc's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
