@@ -139,6 +139,7 @@ pub fn contact(name: &str, port: u16) -> Contact {
     Contact {
         name: name.into(),
         uri: format!("sip:{}@127.0.0.1:{port}", name.to_lowercase().replace(' ', "-")),
+        station: None,
         auto_answer: false,
         preview: false,
         key: None,

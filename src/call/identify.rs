@@ -172,6 +172,7 @@ mod tests {
         Contact {
             name: name.into(),
             uri: uri.into(),
+            station: None,
             auto_answer: false,
             preview: false,
             key: None,

@@ -189,7 +189,14 @@ pub struct Contact {
     pub name: String,
     /// SIP URI (`sip:kitchen@192.168.1.20:5060`) or plain `host:port`; with an
     /// `[account]`, also an address of record on its server (`sip:kitchen@flat12.example`).
+    /// May be left out for a station found on the LAN (`station`, or a `fingerprint`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uri: String,
+    /// The name the contact's station announces on the LAN (`[discovery]`): it is called
+    /// wherever the network put it, with no address typed. Once the contact is paired
+    /// (or has a `fingerprint`), its certificate finds it, whatever name it announces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<String>,
     /// Answer calls from this contact without a key press.
     #[serde(default)]
     pub auto_answer: bool,

@@ -51,22 +51,34 @@ impl Config {
             if !seen.insert(c.name.to_lowercase()) {
                 return Err(Problem::at(at("name"), "another contact already has this name"));
             }
-            match super::peer::parse_peer(&c.uri) {
-                Ok(_) => {}
-                // A name, not an address: an address of record, called through the account.
-                Err(super::peer::PeerError::NotAnIp(_)) if self.account.enabled() => {
-                    if super::peer::parse_aor(&c.uri).is_none() {
-                        return Err(Problem::at(
-                            at("uri"),
-                            "an address of record is sip:USER@DOMAIN, e.g. sip:kitchen@flat12.example",
-                        ));
+            if c.uri.trim().is_empty() {
+                if c.station.is_none() && c.fingerprint.is_none() {
+                    return Err(Problem::at(
+                        at("uri"),
+                        "missing: give its address (uri), the name its station announces on the LAN (station), or its fingerprint",
+                    ));
+                }
+            } else {
+                match super::peer::parse_peer(&c.uri) {
+                    Ok(_) => {}
+                    // A name, not an address: an address of record, called through the account.
+                    Err(super::peer::PeerError::NotAnIp(_)) if self.account.enabled() => {
+                        if super::peer::parse_aor(&c.uri).is_none() {
+                            return Err(Problem::at(
+                                at("uri"),
+                                "an address of record is sip:USER@DOMAIN, e.g. sip:kitchen@flat12.example",
+                            ));
+                        }
                     }
+                    Err(e @ super::peer::PeerError::NotAnIp(_)) => {
+                        let hint = format!("{e}; or, with an [account] on a SIP server, an address of record");
+                        return Err(Problem::at(at("uri"), &hint));
+                    }
+                    Err(e) => return Err(Problem::at(at("uri"), &e.to_string())),
                 }
-                Err(e @ super::peer::PeerError::NotAnIp(_)) => {
-                    let hint = format!("{e}; or, with an [account] on a SIP server, an address of record");
-                    return Err(Problem::at(at("uri"), &hint));
-                }
-                Err(e) => return Err(Problem::at(at("uri"), &e.to_string())),
+            }
+            if c.station.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(Problem::at(at("station"), "must not be empty"));
             }
             if let Some(key) = &c.key {
                 crate::input::check_key_name(key).map_err(|e| Problem::at(at("key"), &e.to_string()))?;
@@ -197,6 +209,9 @@ impl Config {
         for (i, c) in self.contacts.iter().enumerate() {
             strings.push((vec!["contact".into(), i.to_string(), "name".into()], &c.name, NAME));
             strings.push((vec!["contact".into(), i.to_string(), "uri".into()], &c.uri, URI));
+            if let Some(station) = &c.station {
+                strings.push((vec!["contact".into(), i.to_string(), "station".into()], station, NAME));
+            }
         }
         for (i, g) in self.groups.iter().enumerate() {
             strings.push((vec!["group".into(), i.to_string(), "name".into()], &g.name, NAME));

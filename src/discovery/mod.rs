@@ -12,5 +12,5 @@ pub mod neighbours;
 pub mod record;
 
 pub use lan::{Announce, Discovery, DiscoveryError};
-pub use neighbours::{Neighbour, Neighbours};
+pub use neighbours::{Found, Neighbour, Neighbours};
 pub use record::Announced;

@@ -54,6 +54,17 @@ pub enum Heard {
     Ignored(&'static str),
 }
 
+/// Where a contact is on the LAN, as [`Neighbours::find`] tells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Found<'a> {
+    /// This station.
+    Here(&'a Neighbour),
+    /// Not heard (or nothing to look for).
+    NotHeard,
+    /// Several stations announce the name, and no certificate says which: none is taken.
+    Ambiguous(usize),
+}
+
 /// The stations heard on the LAN.
 #[derive(Debug, Default)]
 pub struct Neighbours {
@@ -162,6 +173,29 @@ impl Neighbours {
         found
     }
 
+    /// The station a contact is. With a pinned certificate (`pin`), only the station
+    /// holding it, whatever name it announces. Otherwise by the name it announces
+    /// (`station`): taken only when exactly one station announces it, and never one
+    /// whose certificate is paired (that one is another contact).
+    pub fn find(&self, pin: Option<&Fingerprint>, station: Option<&str>) -> Found<'_> {
+        if let Some(pin) = pin {
+            return self.by_fingerprint(pin).map_or(Found::NotHeard, Found::Here);
+        }
+        let Some(name) = station else {
+            return Found::NotHeard;
+        };
+        let candidates: Vec<&Neighbour> = self
+            .named(name)
+            .into_iter()
+            .filter(|n| !self.is_paired(&n.fingerprint()))
+            .collect();
+        match candidates.as_slice() {
+            [] => Found::NotHeard,
+            [one] => Found::Here(one),
+            many => Found::Ambiguous(many.len()),
+        }
+    }
+
     /// Every station listed, by name.
     pub fn all(&self) -> Vec<&Neighbour> {
         let mut all: Vec<&Neighbour> = self.list.iter().collect();
@@ -252,6 +286,28 @@ mod tests {
         let later = start + FORGET_AFTER + Duration::from_secs(20);
         assert_eq!(n.heard("p", station("Porch", 150), &[ip(40)], later), Heard::New);
         assert_eq!(n.all().len(), 1);
+    }
+
+    #[test]
+    fn a_contact_is_found_by_its_pin_first_and_by_a_name_only_when_it_is_unique() {
+        let now = Instant::now();
+        let mut n = Neighbours::new(Fingerprint([0; 32]));
+        n.heard("k", station("Kitchen", 1), &[ip(20)], now);
+        let kitchen = Fingerprint([1; 32]);
+        assert!(matches!(n.find(None, Some("kitchen")), Found::Here(k) if k.address() == Some(ip(20))));
+        assert_eq!(n.find(None, Some("Hall")), Found::NotHeard);
+        assert_eq!(n.find(None, None), Found::NotHeard);
+        // A second station takes the name: neither is called by it.
+        n.heard("k2", station("Kitchen", 66), &[ip(66)], now);
+        assert_eq!(n.find(None, Some("Kitchen")), Found::Ambiguous(2));
+        // Paired, the real one is found by its certificate, and the copy's name no
+        // longer stands for it.
+        n.set_paired(vec![kitchen]);
+        assert!(matches!(n.find(Some(&kitchen), Some("Kitchen")), Found::Here(k) if k.address() == Some(ip(20))));
+        assert!(matches!(n.find(None, Some("Kitchen")), Found::Here(k) if k.address() == Some(ip(66))));
+        // A pinned contact is its certificate only: not heard means not heard, whatever
+        // announces its name.
+        assert_eq!(n.find(Some(&Fingerprint([9; 32])), Some("Kitchen")), Found::NotHeard);
     }
 
     #[test]

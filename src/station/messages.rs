@@ -161,10 +161,11 @@ impl Station {
     /// A text arrived: from a contact it is taken (200), shown and kept; from anyone else
     /// it is refused (403).
     pub(super) fn on_text(&mut self, from: TextFrom, text: String, reply: Replier) {
+        let located = self.located_config();
         let sender = match &from {
             TextFrom::Caller(caller) => self
                 .trust
-                .recognise(&self.config, caller)
+                .recognise(&located, caller)
                 .ok()
                 .and_then(|r| r.contact.map(|c| c.name.clone())),
             // Any leg of the call that is up: its other end.

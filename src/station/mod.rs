@@ -358,6 +358,8 @@ impl Station {
     }
 
     fn on_tick(&mut self) {
+        // Who may ring follows the neighbours' addresses as they change.
+        self.trust.admit_by(&self.located_config());
         self.end_unanswered_ringing();
         self.pairing_tick();
         self.blank_when_quiet();

@@ -4,8 +4,10 @@
 use super::Station;
 use crate::api::NeighbourStatus;
 use crate::config::Config;
-use crate::discovery::{Announce, Announced, Discovery, Neighbours};
+use crate::config::Contact;
+use crate::discovery::{Announce, Announced, Discovery, Found, Neighbour, Neighbours};
 use crate::security::identity::Fingerprint;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,6 +17,31 @@ use tracing::warn;
 pub(super) struct Nearby {
     _discovery: Option<Discovery>,
     list: Arc<Mutex<Neighbours>>,
+    /// Where each contact found on the LAN was last heard: called there while it is
+    /// not heard (a station that missed an announcement is usually still there).
+    last: Mutex<HashMap<String, Located>>,
+}
+
+/// Where a contact found on the LAN is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Located {
+    /// Its SIP URI there (`sip:USER@ADDRESS:PORT`).
+    pub(super) uri: String,
+    /// Its SIP-over-TLS port.
+    pub(super) tls_port: u16,
+}
+
+impl Located {
+    fn of(n: &Neighbour) -> Option<Located> {
+        let host = match n.address()? {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        Some(Located {
+            uri: format!("sip:{}@{host}:{}", n.announced.user, n.announced.sip_port),
+            tls_port: n.announced.tls_port,
+        })
+    }
 }
 
 impl Nearby {
@@ -50,6 +77,7 @@ impl Nearby {
         Nearby {
             _discovery: discovery,
             list,
+            last: Mutex::new(HashMap::new()),
         }
     }
 
@@ -59,6 +87,50 @@ impl Nearby {
 }
 
 impl Station {
+    /// Where `contact` is on the LAN now: for a paired (or pinned) contact, the station
+    /// holding its certificate; for one given by `station`, the one station announcing
+    /// that name. None when it is not looked up there (an address alone) or not heard
+    /// and never was; then its `uri` is what there is. An error when a name is
+    /// announced by several stations and the contact has no address to fall back on.
+    pub(super) fn locate(&self, contact: &Contact) -> Result<Option<Located>, String> {
+        let pin = self.trust.pin_of(contact);
+        if pin.is_none() && contact.station.is_none() {
+            return Ok(None);
+        }
+        let mut list = self.nearby.list();
+        list.set_paired(self.trust.pinned(&self.config).into_iter().map(|(f, _)| f).collect());
+        let mut last = self.nearby.last.lock().unwrap_or_else(|e| e.into_inner());
+        match list.find(pin.as_ref(), contact.station.as_deref()) {
+            Found::Here(n) => {
+                let here = Located::of(n);
+                if let Some(here) = &here {
+                    last.insert(contact.name.clone(), here.clone());
+                }
+                Ok(here)
+            }
+            Found::NotHeard => Ok(last.get(&contact.name).cloned()),
+            Found::Ambiguous(_) if !contact.uri.trim().is_empty() => Ok(None),
+            Found::Ambiguous(many) => Err(format!(
+                "{many} stations on the LAN call themselves {:?}; pair with the right one (doorway pair {})",
+                contact.station.as_deref().unwrap_or_default(),
+                contact.name
+            )),
+        }
+    }
+
+    /// The config with each contact found on the LAN at its address there: who may
+    /// call and who a caller is are decided by it.
+    pub(super) fn located_config(&self) -> Config {
+        let mut config = self.config.clone();
+        for contact in &mut config.contacts {
+            if let Ok(Some(here)) = self.locate(contact) {
+                contact.uri = here.uri;
+                contact.tls_port = Some(here.tls_port);
+            }
+        }
+        config
+    }
+
     /// The stations heard, for the status: each with the contact whose certificate it
     /// holds.
     pub(super) fn neighbours_status(&self) -> Vec<NeighbourStatus> {

@@ -74,6 +74,11 @@ impl Trust {
         self.identity.fingerprint
     }
 
+    /// The certificate `contact` is known by (paired, or pinned in the config).
+    pub(super) fn pin_of(&self, contact: &Contact) -> Option<Fingerprint> {
+        pin_for(contact, &self.pins.lock().unwrap()).map(|(f, _)| f)
+    }
+
     /// The contacts of `config` whose certificate we know (paired, or pinned in the
     /// config), with that certificate's fingerprint.
     pub(super) fn pinned(&self, config: &Config) -> Vec<(Fingerprint, String)> {

@@ -99,12 +99,29 @@ impl Station {
     /// How to reach `contact`: its address, and over TLS with its pin when paired. A
     /// contact that is not paired cannot be reached while plain calls are refused.
     pub(super) fn reach(&self, contact: &Contact) -> Result<Peer, Unreachable> {
-        if let Some(aor) = crate::call::parse_aor(&contact.uri) {
-            return self.reach_through_server(&contact.name, aor);
+        // Found on the LAN (by its certificate, or the name its station announces), it
+        // is called where it is now; otherwise at its configured address.
+        let located = self.locate(contact).map_err(Unreachable::NotHeard)?;
+        if located.is_none() {
+            if contact.uri.trim().is_empty() {
+                return Err(Unreachable::NotHeard(format!(
+                    "{} is not heard on the LAN (is its station on, with [discovery] announce?)",
+                    contact.name
+                )));
+            }
+            if let Some(aor) = crate::call::parse_aor(&contact.uri) {
+                return self.reach_through_server(&contact.name, aor);
+            }
         }
-        let mut peer =
-            parse_peer(&contact.uri).map_err(|e| Unreachable::BadAddress(format!("{}: {e}", contact.name)))?;
-        peer.secure = self.trust.secure_target(contact, peer.addr.ip());
+        let uri = located.as_ref().map_or(contact.uri.as_str(), |l| l.uri.as_str());
+        let mut peer = parse_peer(uri).map_err(|e| Unreachable::BadAddress(format!("{}: {e}", contact.name)))?;
+        peer.secure = self
+            .trust
+            .secure_target(contact, peer.addr.ip())
+            .map(|(at, pin)| match &located {
+                Some(l) => (std::net::SocketAddr::new(at.ip(), l.tls_port), pin),
+                None => (at, pin),
+            });
         if peer.secure.is_none() && self.config.security.plain_calls == PlainCalls::Refuse {
             return Err(Unreachable::NotPaired(contact.name.clone()));
         }
@@ -152,7 +169,8 @@ impl Station {
     /// Finds the contact an INVITE comes from ([`crate::call::identify::recognise`]);
     /// `None` when it may not ring after all (a pin changed since it was admitted).
     fn identify(&self, caller: &Caller) -> Option<PeerInfo> {
-        let recognised = self.trust.recognise(&self.config, caller).ok()?;
+        let config = self.located_config();
+        let recognised = self.trust.recognise(&config, caller).ok()?;
         let chosen = recognised.contact;
         Some(PeerInfo {
             contact: chosen.map(|c| c.name.clone()),
@@ -257,6 +275,8 @@ impl AdmissionConfig {
 pub(super) enum Unreachable {
     /// Its address is not one we can use.
     BadAddress(String),
+    /// It has no address of its own and is not found on the LAN: why.
+    NotHeard(String),
     /// It is not paired, and plain calls are refused.
     NotPaired(String),
 }
@@ -265,7 +285,7 @@ impl Unreachable {
     /// For a person.
     pub(super) fn why(self) -> String {
         match self {
-            Self::BadAddress(e) => e,
+            Self::BadAddress(e) | Self::NotHeard(e) => e,
             Self::NotPaired(name) => format!(
                 "{name} is not paired, and plain calls and messages are refused (security.plain_calls); pair first: doorway pair NAME"
             ),

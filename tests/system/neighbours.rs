@@ -20,6 +20,11 @@ struct Neighbour {
 
 impl Neighbour {
     fn start(lan: &Lan, dir: &Path, n: u8, name: &'static str, announce: bool) -> Neighbour {
+        Self::start_with(lan, dir, n, name, announce, "")
+    }
+
+    /// As [`Self::start`], with `more` (contacts, say) at the end of its config.
+    fn start_with(lan: &Lan, dir: &Path, n: u8, name: &'static str, announce: bool, more: &str) -> Neighbour {
         let id = name.to_lowercase().replace(' ', "-");
         let socket = dir.join(format!("{id}.sock"));
         let config = dir.join(format!("{id}.toml"));
@@ -27,7 +32,7 @@ impl Neighbour {
             &config,
             format!(
                 "[station]\nname = \"{name}\"\nuser = \"{id}\"\nlisten = \"0.0.0.0:5060\"\ncontrol_socket = \"{}\"\n\
-                 state_dir = \"{}\"\n\n[web]\nenabled = false\n\n[discovery]\nannounce = {announce}\n",
+                 state_dir = \"{}\"\n\n[web]\nenabled = false\n\n[discovery]\nannounce = {announce}\n\n{more}",
                 socket.display(),
                 dir.join(&id).display(),
             ),
@@ -60,6 +65,21 @@ impl Neighbour {
 
     fn status(&self) -> Value {
         crate::common::status_json(self.socket.to_str().unwrap())
+    }
+
+    /// Waits until this station lists `other` at `address`.
+    fn wait_for_listed(&self, other: &Neighbour, address: &str, secs: u64) {
+        let code = other.status()["security"]["code"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.status()["neighbours"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n["code"] == code.as_str() && n["address"] == address)
+        {
+            assert!(Instant::now() < deadline, "{} did not hear {}", self.name, other.name);
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Waits until this station lists `other`: its name, code and address; what it
@@ -130,4 +150,54 @@ fn stations_with_no_addresses_find_each_other_and_a_silent_one_is_not_found() {
         printed.contains("Front door") && printed.contains("10.77.0.1") && printed.contains("not a contact"),
         "{printed}"
     );
+}
+
+/// Door knows Hall only by the name Hall's station announces: no address in either
+/// config. Door calls it, and the call carries pictures both ways over the LAN.
+#[test]
+fn a_contact_given_by_its_station_name_is_called_with_no_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("nc");
+    for n in 1..=2 {
+        lan.add_host(n);
+    }
+    let door = Neighbour::start_with(
+        &lan,
+        dir.path(),
+        1,
+        "Front door",
+        true,
+        "[[contact]]\nname = \"Hall\"\nstation = \"Hall\"\n",
+    );
+    let hall = Neighbour::start_with(
+        &lan,
+        dir.path(),
+        2,
+        "Hall",
+        true,
+        "[[contact]]\nname = \"Door\"\nstation = \"Front door\"\nauto_answer = true\n",
+    );
+    door.wait_for_listed(&hall, "10.77.0.2", 10);
+    hall.wait_for_listed(&door, "10.77.0.1", 10);
+    // Who may ring follows the list at the station's next tick (a second at most).
+    std::thread::sleep(Duration::from_millis(1500));
+    let call = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
+    assert!(call.status.success(), "{}", printed(&call));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (d, h) = (door.status(), hall.status());
+        let frames = |s: &Value| s["media"]["frames_decoded"].as_u64().unwrap_or(0);
+        if d["call"]["state"] == "active" && frames(&d) > 10 && frames(&h) > 10 {
+            assert_eq!(d["call"]["peer"]["contact"], "Hall", "{:#}", d["call"]);
+            assert_eq!(h["call"]["peer"]["contact"], "Door", "{:#}", h["call"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no call with pictures: {:#} / {:#}",
+            d["call"],
+            h["call"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
