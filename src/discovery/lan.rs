@@ -49,6 +49,9 @@ impl Discovery {
         // can carry only a link-local address (useless without its interface) and be
         // taken as the whole answer.
         daemon.disable_interface(vec![IfKind::LoopbackV4, IfKind::LoopbackV6, IfKind::IPv6])?;
+        // A new address (a DHCP lease after a power cut) is announced within a second,
+        // so that neighbours call the station there at once.
+        daemon.set_ip_check_interval(1)?;
         let mut announced = vec![];
         if let Some(a) = announce {
             let properties = a.station.properties();

@@ -114,7 +114,12 @@ impl Neighbours {
         if let Some(known) = self.list.iter_mut().find(|n| n.fingerprint() == announced.fingerprint) {
             known.instance = instance.to_string();
             known.announced = announced;
-            known.addresses = usable;
+            // An answer carries every address still cached, the old with the new: the
+            // ones not heard before go first, as the station has most likely just
+            // moved there.
+            let fresh = usable.iter().filter(|a| !known.addresses.contains(a));
+            let before = known.addresses.iter().filter(|a| usable.contains(a));
+            known.addresses = fresh.chain(before).copied().collect();
             known.heard_at = now;
             return Heard::Again;
         }
@@ -251,6 +256,21 @@ mod tests {
             Heard::Ignored("ourselves")
         );
         assert_eq!(n.heard("x", station("X", 9), &[], now), Heard::Ignored("no address"));
+    }
+
+    #[test]
+    fn a_new_address_is_called_before_the_old_one_still_cached() {
+        let now = Instant::now();
+        let mut n = Neighbours::new(Fingerprint([0; 32]));
+        n.heard("k", station("Kitchen", 1), &[ip(20)], now);
+        // The answer after a move carries the cached old address too, in any order.
+        n.heard("k", station("Kitchen", 1), &[ip(20), ip(31)], now);
+        let kitchen = |n: &Neighbours| n.by_fingerprint(&Fingerprint([1; 32])).unwrap().addresses.clone();
+        assert_eq!(kitchen(&n), vec![ip(31), ip(20)]);
+        n.heard("k", station("Kitchen", 1), &[ip(31), ip(20)], now);
+        assert_eq!(kitchen(&n), vec![ip(31), ip(20)], "heard again: the order holds");
+        n.heard("k", station("Kitchen", 1), &[ip(31)], now);
+        assert_eq!(kitchen(&n), vec![ip(31)], "the old one expired");
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub async fn start_with(
     } else {
         message_log::MessageLog::load(&crate::security::state_dir(&config))
     };
+    let locator = nearby::Locator::new(&config, &pins, identity.fingerprint);
     let pins = Arc::new(Mutex::new(pins));
     let admission = sip::AdmissionConfig::new(&config);
     let (ua_tx, ua_rx) = mpsc::unbounded_channel();
@@ -108,7 +109,7 @@ pub async fn start_with(
             display_name: crate::call::ua::quoted_display_name(&config.station.name),
             setup_timeout: Duration::from_secs(config.station.setup_timeout_secs),
             ring_timeout: Duration::from_secs(config.station.ring_timeout_secs),
-            admission: sip::admission(&admission, pins.clone()),
+            admission: sip::admission(&admission, pins.clone(), locator.clone()),
             tls: Some(crate::call::ua::TlsSettings {
                 identity: identity.clone(),
                 port: config.security.tls_port,
@@ -185,12 +186,11 @@ pub async fn start_with(
     let account = account::Account::start(&ua, &config);
     let rtsp = media::rtsp::start_configured(&config, &settings, &devices, advertise);
     let trust = pairing::Trust::new(identity, pins, admission);
-    let nearby = nearby::Nearby::start(
-        &config,
-        trust.fingerprint(),
-        trust.pinned(&config).into_iter().map(|(f, _)| f).collect(),
-        advertise,
+    let sip_ports = (
+        ua.local_addr().port(),
+        ua.tls_port().unwrap_or(config.security.tls_port),
     );
+    let nearby = nearby::Nearby::start(&config, locator, trust.fingerprint(), sip_ports, advertise);
     let station = Station {
         ui: screen::Ui::new(compositor, key_interpreter(&config), input_tx),
         idle_watch: watch::IdleWatch::default(),
@@ -358,8 +358,6 @@ impl Station {
     }
 
     fn on_tick(&mut self) {
-        // Who may ring follows the neighbours' addresses as they change.
-        self.trust.admit_by(&self.located_config());
         self.end_unanswered_ringing();
         self.pairing_tick();
         self.blank_when_quiet();
@@ -371,6 +369,7 @@ impl Station {
         self.watch_media();
         drop(step);
         self.return_freed_memory();
+        self.follow_own_address();
         self.publish_status();
     }
 

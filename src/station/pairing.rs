@@ -74,9 +74,9 @@ impl Trust {
         self.identity.fingerprint
     }
 
-    /// The certificate `contact` is known by (paired, or pinned in the config).
-    pub(super) fn pin_of(&self, contact: &Contact) -> Option<Fingerprint> {
-        pin_for(contact, &self.pins.lock().unwrap()).map(|(f, _)| f)
+    /// `f` with the pins held (paired contacts).
+    pub(super) fn with_pins<T>(&self, f: impl FnOnce(&PinStore) -> T) -> T {
+        f(&self.pins.lock().unwrap())
     }
 
     /// The contacts of `config` whose certificate we know (paired, or pinned in the

@@ -15,6 +15,7 @@ use tracing::warn;
 
 impl Station {
     pub(super) fn dial(&mut self, target: &str) -> Result<(), String> {
+        self.check_own_address();
         if let Some(group) = self.config.group(target).cloned() {
             return self.dial_group(group);
         }
@@ -186,6 +187,7 @@ impl Station {
     pub(super) fn on_sip(&mut self, event: UaEvent) {
         let event = match event {
             UaEvent::Incoming { call, caller, offer } => {
+                self.check_own_address();
                 let Some(peer) = self.identify(&caller) else {
                     let _ = self.ua.reject(&call, 403);
                     return;
@@ -246,13 +248,19 @@ impl Station {
 }
 
 /// Who may ring: contacts (paired ones only with their certificate), or everyone when
-/// the config allows unknown callers.
-pub(super) fn admission(config: &AdmissionConfig, pins: Arc<Mutex<PinStore>>) -> crate::call::ua::Admission {
+/// the config allows unknown callers. Contacts found on the LAN are taken at the address
+/// they were last heard at, the moment they are heard.
+pub(super) fn admission(
+    config: &AdmissionConfig,
+    pins: Arc<Mutex<PinStore>>,
+    locator: Arc<super::nearby::Locator>,
+) -> crate::call::ua::Admission {
     let config = config.clone();
     crate::call::ua::Admission(Arc::new(move |caller| {
         let config = config.0.lock().unwrap().clone();
         let pins = pins.lock().unwrap();
-        crate::call::identify::recognise(&config, &pins, caller).map(|_| ())
+        let located = locator.located(&config, &pins);
+        crate::call::identify::recognise(&located, &pins, caller).map(|_| ())
     }))
 }
 

@@ -88,11 +88,13 @@ impl Lan {
     /// Moves host `n` from its address to 10.77.0.`to` (as a DHCP lease that changed).
     pub fn readdress(&self, n: u8, from: u8, to: u8) {
         let ns = self.namespace(n);
-        ip_in(Some(&ns), &["addr", "add", &format!("10.77.0.{to}/24"), "dev", "eth0"]);
+        // The old one goes first: deleting a primary address takes its secondaries
+        // with it.
         ip_in(
             Some(&ns),
             &["addr", "del", &format!("10.77.0.{from}/24"), "dev", "eth0"],
         );
+        ip_in(Some(&ns), &["addr", "add", &format!("10.77.0.{to}/24"), "dev", "eth0"]);
     }
 
     /// `program ARGS` run in host `n`'s network namespace.

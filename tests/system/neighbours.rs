@@ -77,7 +77,14 @@ impl Neighbour {
             .flatten()
             .any(|n| n["code"] == code.as_str() && n["address"] == address)
         {
-            assert!(Instant::now() < deadline, "{} did not hear {}", self.name, other.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not hear {} at {address} (it gives {}); it lists {:#}",
+                self.name,
+                other.name,
+                other.status()["address"],
+                self.status()["neighbours"]
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -152,38 +159,33 @@ fn stations_with_no_addresses_find_each_other_and_a_silent_one_is_not_found() {
     );
 }
 
-/// Door knows Hall only by the name Hall's station announces: no address in either
-/// config. Door calls it, and the call carries pictures both ways over the LAN.
-#[test]
-fn a_contact_given_by_its_station_name_is_called_with_no_address() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut lan = Lan::new("nc");
-    for n in 1..=2 {
-        lan.add_host(n);
-    }
+/// Door and Hall, each knowing the other only by the name its station announces.
+fn door_and_hall_by_name(lan: &Lan, dir: &Path) -> (Neighbour, Neighbour) {
     let door = Neighbour::start_with(
-        &lan,
-        dir.path(),
+        lan,
+        dir,
         1,
         "Front door",
         true,
         "[[contact]]\nname = \"Hall\"\nstation = \"Hall\"\n",
     );
     let hall = Neighbour::start_with(
-        &lan,
-        dir.path(),
+        lan,
+        dir,
         2,
         "Hall",
         true,
         "[[contact]]\nname = \"Door\"\nstation = \"Front door\"\nauto_answer = true\n",
     );
-    door.wait_for_listed(&hall, "10.77.0.2", 10);
-    hall.wait_for_listed(&door, "10.77.0.1", 10);
-    // Who may ring follows the list at the station's next tick (a second at most).
-    std::thread::sleep(Duration::from_millis(1500));
+    (door, hall)
+}
+
+/// Door calls Hall (who answers by itself) and the call carries pictures both ways,
+/// each side knowing who the other is; then Door hangs up.
+fn call_with_pictures(door: &Neighbour, hall: &Neighbour, secs: u64) {
     let call = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
     assert!(call.status.success(), "{}", printed(&call));
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let (d, h) = (door.status(), hall.status());
         let frames = |s: &Value| s["media"]["frames_decoded"].as_u64().unwrap_or(0);
@@ -200,4 +202,54 @@ fn a_contact_given_by_its_station_name_is_called_with_no_address() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    let hangup = crate::common::doorway_cli(&["hangup", "--socket", door.socket.to_str().unwrap()]);
+    assert!(hangup.status.success(), "{}", printed(&hangup));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while door.status()["call"]["state"] != "idle" || hall.status()["call"]["state"] != "idle" {
+        assert!(Instant::now() < deadline, "the call did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Door knows Hall only by the name Hall's station announces: no address in either
+/// config. Door calls it, and the call carries pictures both ways over the LAN.
+#[test]
+fn a_contact_given_by_its_station_name_is_called_with_no_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("nc");
+    for n in 1..=2 {
+        lan.add_host(n);
+    }
+    let (door, hall) = door_and_hall_by_name(&lan, dir.path());
+    door.wait_for_listed(&hall, "10.77.0.2", 10);
+    hall.wait_for_listed(&door, "10.77.0.1", 10);
+    call_with_pictures(&door, &hall, 20);
+}
+
+/// Hall gets a new address (a new DHCP lease after a power cut), with no change to
+/// either config: within 5 s Door calls it there, and each still knows the other.
+#[test]
+fn a_neighbour_that_moves_is_called_at_its_new_address_within_five_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("nm");
+    for n in 1..=2 {
+        lan.add_host(n);
+    }
+    let (door, hall) = door_and_hall_by_name(&lan, dir.path());
+    door.wait_for_listed(&hall, "10.77.0.2", 10);
+    hall.wait_for_listed(&door, "10.77.0.1", 10);
+    call_with_pictures(&door, &hall, 20);
+    lan.readdress(2, 2, 12);
+    let moved = Instant::now();
+    door.wait_for_listed(&hall, "10.77.0.12", 5);
+    println!(
+        "Door listed Hall at its new address {:.1} s after it moved",
+        moved.elapsed().as_secs_f64()
+    );
+    call_with_pictures(&door, &hall, 20);
+    assert!(
+        hall.status()["address"] == "10.77.0.12",
+        "Hall gives its new address: {}",
+        hall.status()["address"]
+    );
 }

@@ -227,7 +227,7 @@ impl UserAgent {
         let suffix = if tcp { ";transport=tcp" } else { "" };
         let text = format!(
             "sip:{user}@{}{suffix}",
-            SocketAddr::new(s.advertise, self.inner.local.port())
+            SocketAddr::new(self.advertise(), self.inner.local.port())
         );
         Uri::try_from(text.as_str()).expect("own URI is valid")
     }

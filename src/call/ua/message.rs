@@ -152,9 +152,9 @@ impl UserAgent {
         // has our SIP port, not the TLS one.
         let s = &self.inner.settings;
         let from_text = if secure {
-            format!("sip:{}@{}", s.user, s.advertise)
+            format!("sip:{}@{}", s.user, self.advertise())
         } else {
-            format!("sip:{}@{}:{}", s.user, s.advertise, self.inner.local.port())
+            format!("sip:{}@{}:{}", s.user, self.advertise(), self.inner.local.port())
         };
         let from_uri = rsipstack::sip::Uri::try_from(from_text.as_str()).map_err(|e| sip_err(e.to_string()))?;
         let from = rsipstack::sip::typed::From {

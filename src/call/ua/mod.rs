@@ -166,6 +166,9 @@ impl std::fmt::Debug for Admission {
 
 struct Inner {
     settings: UaSettings,
+    /// The address we give in our URIs: the settings' at first, then wherever the
+    /// station finds itself after its address changes ([`UserAgent::set_advertise`]).
+    advertise: Mutex<IpAddr>,
     local: SocketAddr,
     layer: Arc<DialogLayer>,
     state_sender: DialogStateSender,
@@ -283,6 +286,7 @@ impl UserAgent {
         let (state_sender, state_receiver) = layer.new_dialog_state_channel();
         let ua = UserAgent {
             inner: Arc::new(Inner {
+                advertise: Mutex::new(settings.advertise),
                 settings,
                 local,
                 layer,
@@ -347,7 +351,19 @@ impl UserAgent {
     /// Our own SIP URI.
     pub fn uri(&self) -> String {
         let s = &self.inner.settings;
-        format!("sip:{}@{}:{}", s.user, s.advertise, self.inner.local.port())
+        format!("sip:{}@{}:{}", s.user, self.advertise(), self.inner.local.port())
+    }
+
+    /// The address we give in our URIs.
+    pub fn advertise(&self) -> IpAddr {
+        *self.inner.advertise.lock().unwrap()
+    }
+
+    /// Gives `address` in our URIs from now on: the station's address changed (a new
+    /// DHCP lease). Peers answer requests where they came from, so the transports'
+    /// own Via addresses may stay as they were.
+    pub fn set_advertise(&self, address: IpAddr) {
+        *self.inner.advertise.lock().unwrap() = address;
     }
 
     fn contact(&self) -> rsipstack::sip::Uri {

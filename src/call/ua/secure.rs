@@ -65,7 +65,7 @@ impl UserAgent {
     pub fn tls_uri(&self) -> Option<String> {
         let port = self.inner.tls_port?;
         let s = &self.inner.settings;
-        Some(format!("sip:{}@{}:{};transport=tls", s.user, s.advertise, port))
+        Some(format!("sip:{}@{}:{};transport=tls", s.user, self.advertise(), port))
     }
 
     /// The TLS port we listen on.
