@@ -91,9 +91,10 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
-    /// Pair with a contact: both screens show a code to compare.
+    /// Pair with a contact, or with a station nearby (it then becomes a contact): both
+    /// screens show a code to compare.
     Pair {
-        /// Contact name.
+        /// A contact's name, or a station from `doorway neighbours`: its name or its code.
         name: String,
         #[command(flatten)]
         socket: SocketArgs,

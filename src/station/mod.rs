@@ -148,7 +148,7 @@ pub async fn start_with(
     )));
     let web = web::start_page(
         &config,
-        config_file,
+        config_file.clone(),
         &identity,
         handle.commands.downgrade(),
         advertise,
@@ -198,6 +198,7 @@ pub async fn start_with(
         browser: browser::BrowserSide::default(),
         trust,
         nearby,
+        config_file,
         visitors: visitors::Visitors::new(visitors),
         links: web::Links::new(web, home, rtsp, account, door),
         own_commands,
@@ -266,6 +267,9 @@ struct Station {
     links: web::Links,
     /// Its announcement on the LAN and the neighbour stations heard.
     nearby: nearby::Nearby,
+    /// The file the config came from: contacts paired from the list of neighbours are
+    /// added to it. None for a config given in memory (the demo's stations).
+    config_file: Option<PathBuf>,
 }
 
 impl Station {

@@ -22,6 +22,13 @@ pub(super) struct Nearby {
     own_checked: Option<Instant>,
 }
 
+impl Nearby {
+    /// The stations heard, by name.
+    pub(super) fn neighbours(&self) -> Vec<Neighbour> {
+        self.locator.neighbours()
+    }
+}
+
 /// How often the station looks for a change of its own address.
 const OWN_ADDRESS_EVERY: Duration = Duration::from_secs(1);
 
@@ -117,6 +124,11 @@ impl Locator {
             list: Arc::new(Mutex::new(neighbours)),
             last: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The stations heard, by name.
+    pub(super) fn neighbours(&self) -> Vec<Neighbour> {
+        self.list().all().into_iter().cloned().collect()
     }
 
     fn list(&self) -> std::sync::MutexGuard<'_, Neighbours> {

@@ -20,6 +20,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 mod exchange;
+mod listed;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Role {
@@ -42,6 +43,8 @@ pub struct Session {
     decisions: Decisions,
     stage: Stage,
     note: String,
+    /// A station from the list of neighbours, not yet a contact: what it becomes.
+    new_contact: Option<listed::NewContact>,
 }
 
 /// Whom the station trusts: its identity, the pins of paired contacts, who may call, and a
@@ -148,8 +151,9 @@ impl Station {
     }
 
     fn contact_tls_addr(&self, name: &str) -> Result<(String, SocketAddr), String> {
-        let contact = self
-            .config
+        // A contact found on the LAN is where it was heard.
+        let located = self.located_config();
+        let contact = located
             .contact(name)
             .ok_or_else(|| format!("{name:?} is not a contact"))?
             .clone();
@@ -179,7 +183,16 @@ impl Station {
         if self.trust.pairing.as_ref().is_some_and(Session::open) {
             return Err("a pairing is already under way".into());
         }
-        let (contact, addr) = self.contact_tls_addr(name)?;
+        let (contact, addr, new_contact) = match self.config.contact(name) {
+            Some(_) => {
+                let (contact, addr) = self.contact_tls_addr(name)?;
+                (contact, addr, None)
+            }
+            None => {
+                let (contact, addr, new) = self.neighbour_to_pair(name)?;
+                (contact, addr, Some(new))
+            }
+        };
         let id = rand::random();
         let na = pairing::fresh_nonce();
         info!(%contact, %addr, "pairing: starting");
@@ -196,6 +209,7 @@ impl Station {
             decisions: Decisions::default(),
             stage: Stage::Connecting,
             note: format!("Connecting to {contact}..."),
+            new_contact,
         });
         self.wake();
         let (ua, commands) = (self.ua.clone(), self.own_commands.clone());
@@ -218,6 +232,13 @@ impl Station {
         let Some(s) = self.trust.pairing.as_mut().filter(|s| s.id == id && s.open()) else {
             return;
         };
+        let result = result.and_then(|x| match &s.new_contact {
+            Some(new) if new.announced != x.peer => Err(format!(
+                "the station that answered holds another certificate than {} announced",
+                s.contact
+            )),
+            _ => Ok(x),
+        });
         match result {
             Ok(x) => {
                 s.peer = Some(x.peer);
@@ -283,7 +304,22 @@ impl Station {
                         .unwrap_or(0),
                 };
                 let contact = s.contact.clone();
-                match self.trust.pins.lock().unwrap().insert(pin.clone()) {
+                let new_contact = s.new_contact.take();
+                let stored = self
+                    .trust
+                    .pins
+                    .lock()
+                    .unwrap()
+                    .insert(pin.clone())
+                    .map_err(|e| e.to_string());
+                // A station from the list becomes a contact (the pin is stored under its
+                // name first, so that it is paired the moment it is a contact).
+                let stored = stored.and_then(|()| match &new_contact {
+                    Some(new) => self.add_paired_neighbour(&contact, new),
+                    None => Ok(()),
+                });
+                let s = self.trust.pairing.as_mut().expect("the session settled above");
+                match stored {
                     Ok(()) => {
                         info!(%contact, fingerprint = %pin.fingerprint, "paired");
                         s.stage = Stage::Paired;
@@ -291,11 +327,15 @@ impl Station {
                     }
                     Err(e) => {
                         warn!(%contact, error = %e, "cannot store the pairing");
+                        if new_contact.is_some() {
+                            let _ = self.trust.pins.lock().unwrap().remove(&contact);
+                        }
+                        let s = self.trust.pairing.as_mut().expect("the session settled above");
                         s.stage = Stage::Failed;
                         s.note = format!("Pairing with {contact} could not be stored: {e}");
                     }
                 }
-                let note = s.note.clone();
+                let note = self.trust.pairing.as_ref().map(|s| s.note.clone()).unwrap_or_default();
                 self.act(Action::Tell(note));
             }
             Some(false) => {
@@ -367,25 +407,32 @@ impl Station {
                 if self.trust.pairing.as_ref().is_some_and(Session::open) {
                     return reply.send(486, None);
                 }
-                let contacts = &self.config.contacts;
-                let Some(contact) = crate::call::identify::match_contact(contacts, &caller.from_uri, caller.source)
-                else {
-                    warn!(from = %caller.from_uri, source = %caller.source, "pairing refused: not a contact");
-                    return reply.send(403, None);
+                let located = self.located_config();
+                let (contact, new_contact) = match crate::call::identify::match_contact(
+                    &located.contacts,
+                    &caller.from_uri,
+                    caller.source,
+                ) {
+                    Some(c) if c.fingerprint.is_some() => return reply.send(403, None),
+                    Some(c) => (c.name.clone(), None),
+                    None => match self.neighbour_asking(presented) {
+                        Some((name, new)) => (name, Some(new)),
+                        None => {
+                            warn!(from = %caller.from_uri, source = %caller.source, "pairing refused: not a contact, nor a station nearby");
+                            return reply.send(403, None);
+                        }
+                    },
                 };
-                if contact.fingerprint.is_some() {
-                    return reply.send(403, None);
-                }
                 let nb = pairing::fresh_nonce();
                 let answer = Message::Committed {
                     name: self.config.station.name.clone(),
                     tls_port: self.ua.tls_port().unwrap_or(0),
                     commitment: pairing::commitment(presented, own, &nb),
                 };
-                info!(contact = %contact.name, "pairing: asked to pair");
+                info!(%contact, "pairing: asked to pair");
                 self.trust.pairing = Some(Session {
                     id: rand::random(),
-                    contact: contact.name.clone(),
+                    contact: contact.clone(),
                     role: Role::Responder,
                     started: Instant::now(),
                     peer: Some(presented),
@@ -395,7 +442,8 @@ impl Station {
                     code: None,
                     decisions: Decisions::default(),
                     stage: Stage::Connecting,
-                    note: format!("{} wants to pair...", contact.name),
+                    note: format!("{contact} wants to pair..."),
+                    new_contact,
                 });
                 self.wake();
                 reply.send(200, Some(answer.to_body()));

@@ -253,3 +253,88 @@ fn a_neighbour_that_moves_is_called_at_its_new_address_within_five_seconds() {
         hall.status()["address"]
     );
 }
+
+/// Two stations with no contacts: Door pairs with Hall from the list by Hall's name,
+/// both screens show the same code and both people confirm. Each becomes the other's
+/// contact (written to its config file, on a free key), and Door's call to Hall is
+/// encrypted, with pictures both ways.
+#[test]
+fn stations_with_no_contacts_pair_from_the_list_and_call_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("np");
+    for n in 1..=2 {
+        lan.add_host(n);
+    }
+    let door = Neighbour::start(&lan, dir.path(), 1, "Front door", true);
+    let hall = Neighbour::start(&lan, dir.path(), 2, "Hall", true);
+    door.wait_for_listed(&hall, "10.77.0.2", 10);
+    hall.wait_for_listed(&door, "10.77.0.1", 10);
+    let pairing = std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["pair", "Hall", "--socket", door.socket.to_str().unwrap()])
+        .env("DOORWAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = |s: &Neighbour| s.status()["security"]["pairing"]["code"].as_str().map(str::to_string);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while code(&door).is_none() || code(&hall).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no code on both screens: {:#} / {:#}",
+            door.status()["security"]["pairing"],
+            hall.status()["security"]["pairing"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(code(&door), code(&hall), "both screens show the same code");
+    assert_eq!(hall.status()["security"]["pairing"]["contact"], "Front door");
+    for s in [&hall, &door] {
+        let confirmed = crate::common::doorway_cli(&["pair-confirm", "--socket", s.socket.to_str().unwrap()]);
+        assert!(confirmed.status.success(), "{}", printed(&confirmed));
+    }
+    let out = pairing.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", printed(&out));
+    // Each is now the other's contact, paired, in its config file and on a free key.
+    for (s, other) in [(&door, "Hall"), (&hall, "Front door")] {
+        let file = std::fs::read_to_string(
+            dir.path()
+                .join(format!("{}.toml", s.name.to_lowercase().replace(' ', "-"))),
+        )
+        .unwrap();
+        let config: toml::Table = toml::from_str(&file).unwrap();
+        let contact = &config["contact"].as_array().unwrap()[0];
+        assert_eq!(contact["name"].as_str(), Some(other), "{file}");
+        assert_eq!(contact["station"].as_str(), Some(other), "{file}");
+        assert_eq!(contact["key"].as_str(), Some("KEY_F1"), "{file}");
+        let listed = s.status()["neighbours"].clone();
+        assert_eq!(listed[0]["contact"], other, "{listed:#}");
+    }
+    let call = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
+    assert!(call.status.success(), "{}", printed(&call));
+    let answer = crate::common::doorway_cli(&["answer", "--socket", hall.socket.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answered = answer.status.success();
+    loop {
+        let (d, h) = (door.status(), hall.status());
+        if !answered && h["call"]["state"] == "incoming" {
+            let answer = crate::common::doorway_cli(&["answer", "--socket", hall.socket.to_str().unwrap()]);
+            answered = answer.status.success();
+        }
+        let frames = |s: &Value| s["media"]["frames_decoded"].as_u64().unwrap_or(0);
+        if d["call"]["state"] == "active" && frames(&d) > 10 && frames(&h) > 10 {
+            assert_eq!(d["call"]["peer"]["contact"], "Hall", "{:#}", d["call"]);
+            assert_eq!(h["call"]["peer"]["contact"], "Front door", "{:#}", h["call"]);
+            assert_eq!(d["call"]["peer"]["secure"], true, "encrypted: {:#}", d["call"]);
+            assert_eq!(h["call"]["peer"]["secure"], true, "encrypted: {:#}", h["call"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no encrypted call with pictures: {:#} / {:#}",
+            d["call"],
+            h["call"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
