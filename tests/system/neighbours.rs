@@ -254,23 +254,11 @@ fn a_neighbour_that_moves_is_called_at_its_new_address_within_five_seconds() {
     );
 }
 
-/// Two stations with no contacts: Door pairs with Hall from the list by Hall's name,
-/// both screens show the same code and both people confirm. Each becomes the other's
-/// contact (written to its config file, on a free key), and Door's call to Hall is
-/// encrypted, with pictures both ways.
-#[test]
-fn stations_with_no_contacts_pair_from_the_list_and_call_encrypted() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut lan = Lan::new("np");
-    for n in 1..=2 {
-        lan.add_host(n);
-    }
-    let door = Neighbour::start(&lan, dir.path(), 1, "Front door", true);
-    let hall = Neighbour::start(&lan, dir.path(), 2, "Hall", true);
-    door.wait_for_listed(&hall, "10.77.0.2", 10);
-    hall.wait_for_listed(&door, "10.77.0.1", 10);
+/// `door` pairs with the station nearby named `name` from the list (`doorway pair
+/// NAME`); both screens show the same code and both people confirm.
+fn pair_from_the_list(door: &Neighbour, hall: &Neighbour, name: &str) {
     let pairing = std::process::Command::new(env!("CARGO_BIN_EXE_doorway"))
-        .args(["pair", "Hall", "--socket", door.socket.to_str().unwrap()])
+        .args(["pair", name, "--socket", door.socket.to_str().unwrap()])
         .env("DOORWAY_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -288,13 +276,31 @@ fn stations_with_no_contacts_pair_from_the_list_and_call_encrypted() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(code(&door), code(&hall), "both screens show the same code");
-    assert_eq!(hall.status()["security"]["pairing"]["contact"], "Front door");
+    assert_eq!(hall.status()["security"]["pairing"]["contact"], door.name);
     for s in [&hall, &door] {
         let confirmed = crate::common::doorway_cli(&["pair-confirm", "--socket", s.socket.to_str().unwrap()]);
         assert!(confirmed.status.success(), "{}", printed(&confirmed));
     }
     let out = pairing.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", printed(&out));
+}
+
+/// Two stations with no contacts: Door pairs with Hall from the list by Hall's name,
+/// both screens show the same code and both people confirm. Each becomes the other's
+/// contact (written to its config file, on a free key), and Door's call to Hall is
+/// encrypted, with pictures both ways.
+#[test]
+fn stations_with_no_contacts_pair_from_the_list_and_call_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("np");
+    for n in 1..=2 {
+        lan.add_host(n);
+    }
+    let door = Neighbour::start(&lan, dir.path(), 1, "Front door", true);
+    let hall = Neighbour::start(&lan, dir.path(), 2, "Hall", true);
+    door.wait_for_listed(&hall, "10.77.0.2", 10);
+    hall.wait_for_listed(&door, "10.77.0.1", 10);
+    pair_from_the_list(&door, &hall, "Hall");
     // Each is now the other's contact, paired, in its config file and on a free key.
     for (s, other) in [(&door, "Hall"), (&hall, "Front door")] {
         let file = std::fs::read_to_string(
@@ -335,6 +341,84 @@ fn stations_with_no_contacts_pair_from_the_list_and_call_encrypted() {
             d["call"],
             h["call"]
         );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Door is paired with Hall. A spoofer on the LAN announces itself as "Hall" with
+/// another certificate: Door lists it as another station, not a contact, and Door's
+/// calls to Hall go to Hall, never to it. With Hall gone, Door's call fails rather than
+/// reach the spoofer.
+#[test]
+fn a_spoofer_announcing_a_paired_name_is_listed_apart_and_never_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("ns");
+    for n in 1..=3 {
+        lan.add_host(n);
+    }
+    let door = Neighbour::start(&lan, dir.path(), 1, "Front door", true);
+    let mut hall = Neighbour::start(&lan, dir.path(), 2, "Hall", true);
+    door.wait_for_listed(&hall, "10.77.0.2", 10);
+    hall.wait_for_listed(&door, "10.77.0.1", 10);
+    pair_from_the_list(&door, &hall, "Hall");
+    let spoofer_dir = dir.path().join("spoofer");
+    std::fs::create_dir(&spoofer_dir).unwrap();
+    let spoofer = Neighbour::start(&lan, &spoofer_dir, 3, "Hall", true);
+    door.wait_for_listed(&spoofer, "10.77.0.3", 10);
+    let listed = door.status()["neighbours"].clone();
+    let halls: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["name"] == "Hall")
+        .collect();
+    assert_eq!(halls.len(), 2, "{listed:#}");
+    let spoofed = halls.iter().find(|n| n["address"] == "10.77.0.3").unwrap();
+    assert_eq!(
+        spoofed["contact"],
+        Value::Null,
+        "the spoofer is not the contact: {listed:#}"
+    );
+    let real = halls.iter().find(|n| n["address"] == "10.77.0.2").unwrap();
+    assert_eq!(real["contact"], "Hall", "{listed:#}");
+    assert_ne!(spoofed["fingerprint"], real["fingerprint"]);
+    let call = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
+    assert!(call.status.success(), "{}", printed(&call));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hall.status()["call"]["state"] != "incoming" {
+        assert!(
+            Instant::now() < deadline,
+            "Hall did not ring: {:#}",
+            door.status()["call"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(spoofer.status()["call"]["state"], "idle", "the spoofer never rings");
+    let calling = door.status()["call"].clone();
+    assert!(
+        calling["peer"]["uri"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10.77.0.2"),
+        "Door calls Hall where Hall is: {calling:#}"
+    );
+    let hangup = crate::common::doorway_cli(&["hangup", "--socket", door.socket.to_str().unwrap()]);
+    assert!(hangup.status.success(), "{}", printed(&hangup));
+    // Hall is gone: Door's call to it fails, and the spoofer still never rings.
+    let _ = hall.child.kill();
+    let _ = hall.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while door.status()["call"]["state"] != "idle" {
+        assert!(Instant::now() < deadline, "the first call did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let calling = door.status()["call"].clone();
+        let uri = calling["peer"]["uri"].as_str().unwrap_or_default().to_string();
+        assert!(!uri.contains("10.77.0.3"), "Door never calls the spoofer: {calling:#}");
+        assert_eq!(spoofer.status()["call"]["state"], "idle", "the spoofer never rings");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
