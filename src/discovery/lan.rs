@@ -1,14 +1,17 @@
 //! DNS-SD over mDNS on the LAN (RFC 6762/6763, through the mdns-sd crate): the station
 //! announces itself as `_doorway._tcp`, `_sip._udp` and `_sips._tcp` with the same
 //! properties, and browses for `_doorway._tcp`. What it hears goes through
-//! [`super::record::Announced::parse`] into the bounded [`Neighbours`] list.
+//! [`super::record::Announced::parse`] into the bounded [`Neighbours`] list. The browse
+//! runs on a daemon of its own, started afresh after a flood of announcements, so that
+//! the daemon's cache of what it heard stays bounded too.
 
 use super::neighbours::{Heard, Neighbours};
 use super::record::{Announced, DOORWAY_SERVICE, SIPS_SERVICE, SIP_SERVICE};
 use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent, ServiceInfo};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 /// Why discovery cannot run.
@@ -28,11 +31,39 @@ pub struct Announce {
     pub address: Option<IpAddr>,
 }
 
-/// Discovery while it runs: the announcement (if any) and the browse. Dropping it says
-/// goodbye on the LAN.
+/// Announcements refused (the list full) after which the browse starts afresh: mdns-sd
+/// caches every record it hears for a browsed service, and a flood of fake stations
+/// would grow that cache without end. About 2 kB each: a restart bounds it near 2 MB.
+pub const FLOOD_REFUSALS: u64 = 1000;
+/// The pause before browsing again after a flood: a sustained flood costs one restart
+/// per pause at most.
+const FLOOD_PAUSE: Duration = Duration::from_secs(10);
+
+/// Discovery while it runs: the announcement (if any) and the browse, each on a daemon
+/// of its own. Dropping it says goodbye on the LAN and stops the browse.
 pub struct Discovery {
-    daemon: ServiceDaemon,
-    announced: Vec<String>,
+    announcer: Option<(ServiceDaemon, Vec<String>)>,
+    browse: Option<Browse>,
+}
+
+/// The browse's thread and what stops it.
+struct Browse {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A daemon for the LAN: IPv4, no loopback, addresses looked at every second.
+fn lan_daemon() -> Result<ServiceDaemon, mdns_sd::Error> {
+    let daemon = ServiceDaemon::new()?;
+    // Neighbours are on the LAN, and SIP listens on IPv4: announcing on loopback only
+    // makes the daemon hear itself, and over IPv6 a neighbour's first answer can carry
+    // only a link-local address (useless without its interface) and be taken as the
+    // whole answer.
+    daemon.disable_interface(vec![IfKind::LoopbackV4, IfKind::LoopbackV6, IfKind::IPv6])?;
+    // A new address (a DHCP lease after a power cut) is announced within a second, so
+    // that neighbours call the station there at once.
+    daemon.set_ip_check_interval(1)?;
+    Ok(daemon)
 }
 
 impl Discovery {
@@ -43,52 +74,97 @@ impl Discovery {
         neighbours: Arc<Mutex<Neighbours>>,
         browse: bool,
     ) -> Result<Self, DiscoveryError> {
-        let daemon = ServiceDaemon::new()?;
-        // Neighbours are on the LAN, and SIP listens on IPv4: announcing on loopback
-        // only makes the daemon hear itself, and over IPv6 a neighbour's first answer
-        // can carry only a link-local address (useless without its interface) and be
-        // taken as the whole answer.
-        daemon.disable_interface(vec![IfKind::LoopbackV4, IfKind::LoopbackV6, IfKind::IPv6])?;
-        // A new address (a DHCP lease after a power cut) is announced within a second,
-        // so that neighbours call the station there at once.
-        daemon.set_ip_check_interval(1)?;
-        let mut announced = vec![];
-        if let Some(a) = announce {
-            let properties = a.station.properties();
-            let host = format!("{}.local.", a.host_name);
-            let services = [
-                (DOORWAY_SERVICE, a.station.sip_port),
-                (SIP_SERVICE, a.station.sip_port),
-                (SIPS_SERVICE, a.station.tls_port),
-            ];
-            for (service, port) in services {
-                let info = match a.address {
-                    Some(ip) if !ip.is_unspecified() && !ip.is_loopback() => {
-                        ServiceInfo::new(service, &a.station.name, &host, ip, port, &properties[..])?
-                    }
-                    _ => {
-                        ServiceInfo::new(service, &a.station.name, &host, (), port, &properties[..])?.enable_addr_auto()
-                    }
-                };
-                announced.push(info.get_fullname().to_string());
-                daemon.register(info)?;
-            }
-            info!(name = %a.station.name, host = %host.trim_end_matches('.'), "announced on the LAN");
-        }
-        if browse {
-            let events = daemon.browse(DOORWAY_SERVICE)?;
-            let list = neighbours;
-            std::thread::Builder::new()
-                .name("discovery".into())
-                .spawn(move || {
-                    // Ends when the daemon shuts down and closes the channel.
-                    while let Ok(event) = events.recv() {
-                        take(&list, event);
-                    }
+        let announcer = match announce {
+            Some(a) => Some(announce_on_lan(a)?),
+            None => None,
+        };
+        let browse = match browse {
+            true => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let stopped = stop.clone();
+                let thread = std::thread::Builder::new()
+                    .name("discovery".into())
+                    .spawn(move || browse_until_stopped(&neighbours, &stopped))
+                    .map_err(|e| mdns_sd::Error::Msg(format!("no thread for discovery: {e}")))?;
+                Some(Browse {
+                    stop,
+                    thread: Some(thread),
                 })
-                .map_err(|e| mdns_sd::Error::Msg(format!("no thread for discovery: {e}")))?;
+            }
+            false => None,
+        };
+        Ok(Self { announcer, browse })
+    }
+}
+
+/// Registers the station's three services; the daemon and their full names.
+fn announce_on_lan(a: &Announce) -> Result<(ServiceDaemon, Vec<String>), mdns_sd::Error> {
+    let daemon = lan_daemon()?;
+    let properties = a.station.properties();
+    let host = format!("{}.local.", a.host_name);
+    let services = [
+        (DOORWAY_SERVICE, a.station.sip_port),
+        (SIP_SERVICE, a.station.sip_port),
+        (SIPS_SERVICE, a.station.tls_port),
+    ];
+    let mut announced = vec![];
+    for (service, port) in services {
+        let info = match a.address {
+            Some(ip) if !ip.is_unspecified() && !ip.is_loopback() => {
+                ServiceInfo::new(service, &a.station.name, &host, ip, port, &properties[..])?
+            }
+            _ => ServiceInfo::new(service, &a.station.name, &host, (), port, &properties[..])?.enable_addr_auto(),
+        };
+        announced.push(info.get_fullname().to_string());
+        daemon.register(info)?;
+    }
+    info!(name = %a.station.name, host = %host.trim_end_matches('.'), "announced on the LAN");
+    Ok((daemon, announced))
+}
+
+/// Browses for stations into `list` until `stop`: afresh, on a new daemon, after a
+/// flood ([`FLOOD_REFUSALS`]) or when the daemon cannot run (after a pause).
+fn browse_until_stopped(list: &Mutex<Neighbours>, stop: &AtomicBool) {
+    let refused = || list.lock().unwrap_or_else(|e| e.into_inner()).refused();
+    while !stop.load(Ordering::SeqCst) {
+        let browsing = lan_daemon().and_then(|d| d.browse(DOORWAY_SERVICE).map(|events| (d, events)));
+        let (daemon, events) = match browsing {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "cannot look for stations nearby; trying again shortly");
+                pause(stop, FLOOD_PAUSE);
+                continue;
+            }
+        };
+        let refused_before = refused();
+        let mut flooded = false;
+        while !stop.load(Ordering::SeqCst) {
+            match events.recv_timeout(Duration::from_millis(500)) {
+                Ok(event) => take(list, event),
+                Err(mdns_sd::RecvTimeoutError::Timeout) => {}
+                Err(mdns_sd::RecvTimeoutError::Disconnected) => break,
+            }
+            if refused().saturating_sub(refused_before) > FLOOD_REFUSALS {
+                flooded = true;
+                break;
+            }
         }
-        Ok(Self { daemon, announced })
+        let _ = daemon.shutdown();
+        if flooded {
+            warn!(
+                refused = FLOOD_REFUSALS,
+                "a flood of station announcements on the LAN; listening afresh in a moment"
+            );
+            pause(stop, FLOOD_PAUSE);
+        }
+    }
+}
+
+/// Sleeps `how_long`, or less when `stop` is set.
+fn pause(stop: &AtomicBool, how_long: Duration) {
+    let until = Instant::now() + how_long;
+    while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -132,11 +208,19 @@ fn printable(text: &str) -> String {
 
 impl Drop for Discovery {
     fn drop(&mut self) {
-        for fullname in &self.announced {
-            if let Err(e) = self.daemon.unregister(fullname) {
-                warn!(error = %e, "cannot say goodbye on the LAN");
+        if let Some((daemon, announced)) = &self.announcer {
+            for fullname in announced {
+                if let Err(e) = daemon.unregister(fullname) {
+                    warn!(error = %e, "cannot say goodbye on the LAN");
+                }
+            }
+            let _ = daemon.shutdown();
+        }
+        if let Some(browse) = &mut self.browse {
+            browse.stop.store(true, Ordering::SeqCst);
+            if let Some(thread) = browse.thread.take() {
+                let _ = thread.join();
             }
         }
-        let _ = self.daemon.shutdown();
     }
 }

@@ -97,6 +97,16 @@ impl Lan {
         ip_in(Some(&ns), &["addr", "add", &format!("10.77.0.{to}/24"), "dev", "eth0"]);
     }
 
+    /// Moves the calling thread into host `n`'s network namespace: the sockets it opens
+    /// from then on, and the threads it starts, are on that host.
+    pub fn enter_on_this_thread(&self, n: u8) {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(format!("/run/netns/{}", self.namespace(n))).expect("the host's namespace");
+        // SAFETY: setns on a namespace file we hold open; it affects this thread only.
+        let done = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(done, 0, "setns: {}", std::io::Error::last_os_error());
+    }
+
     /// `program ARGS` run in host `n`'s network namespace.
     pub fn command(&self, n: u8, program: &str) -> Command {
         let mut command = Command::new("nsenter");

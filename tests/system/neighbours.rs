@@ -266,7 +266,7 @@ fn pair_from_the_list(door: &Neighbour, hall: &Neighbour, name: &str) {
         .unwrap();
     let code = |s: &Neighbour| s.status()["security"]["pairing"]["code"].as_str().map(str::to_string);
     let deadline = Instant::now() + Duration::from_secs(15);
-    while code(&door).is_none() || code(&hall).is_none() {
+    while code(door).is_none() || code(hall).is_none() {
         assert!(
             Instant::now() < deadline,
             "no code on both screens: {:#} / {:#}",
@@ -275,7 +275,7 @@ fn pair_from_the_list(door: &Neighbour, hall: &Neighbour, name: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(code(&door), code(&hall), "both screens show the same code");
+    assert_eq!(code(door), code(hall), "both screens show the same code");
     assert_eq!(hall.status()["security"]["pairing"]["contact"], door.name);
     for s in [&hall, &door] {
         let confirmed = crate::common::doorway_cli(&["pair-confirm", "--socket", s.socket.to_str().unwrap()]);
