@@ -17,7 +17,7 @@ use doorway::media::parts;
 use doorway::station::{self, Command};
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod report;
 pub use report::{BenchReport, CaseFigures, CpuParts};
@@ -254,6 +254,10 @@ fn settings(options: BenchOptions) -> Result<doorway::media::MediaSettings, Benc
     })
 }
 
+/// How long a call may take to show its first picture before the run fails (encoders
+/// start slowly on a busy machine).
+const FIRST_PICTURE_WITHIN: Duration = Duration::from_secs(30);
+
 fn reference_call(
     settings: &doorway::media::MediaSettings,
     options: BenchOptions,
@@ -264,6 +268,21 @@ fn reference_call(
         reference::ReferenceSide::start(settings, options.screen, (a, b), probe::station_tag("Bench A"), 880.0)?,
         reference::ReferenceSide::start(settings, options.screen, (b, a), probe::station_tag("Bench B"), 1020.0)?,
     ];
+    // Measured from when pictures flow both ways: on a busy machine the encoders take
+    // seconds to start.
+    let flowing = Instant::now();
+    while sides
+        .iter()
+        .any(|s| s.frames_decoded.load(std::sync::atomic::Ordering::Relaxed) == 0)
+    {
+        if flowing.elapsed() > FIRST_PICTURE_WITHIN {
+            for side in sides {
+                side.stop();
+            }
+            return Err(failed("the reference call did not carry video"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_secs(2));
     for side in &sides {
         side.probe.lock().unwrap().latencies.clear();
@@ -304,6 +323,10 @@ async fn doorway_call(options: BenchOptions, seconds: u64, secured: bool) -> Res
     let active = |s: &station::Status| matches!(s.call, State::Active { .. });
     wait_for(&a, Duration::from_secs(10), active).await.map_err(failed)?;
     wait_for(&b, Duration::from_secs(10), active).await.map_err(failed)?;
+    // Measured from when pictures flow both ways, as the reference is.
+    let decoding = |s: &station::Status| s.media.as_ref().is_some_and(|m| m.frames_decoded > 0);
+    wait_for(&a, FIRST_PICTURE_WITHIN, decoding).await.map_err(failed)?;
+    wait_for(&b, FIRST_PICTURE_WITHIN, decoding).await.map_err(failed)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     a.send(Command::ResetProbes).map_err(failed)?;
     b.send(Command::ResetProbes).map_err(failed)?;
