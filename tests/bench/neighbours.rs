@@ -105,14 +105,20 @@ fn main() {
         // Hall has forgotten the Door of the run before (its goodbye).
         let forgotten = Instant::now();
         while hall.lists("Door") {
-            assert!(forgotten.elapsed() < Duration::from_secs(10), "Hall still lists the stopped Door");
+            assert!(
+                forgotten.elapsed() < Duration::from_secs(10),
+                "Hall still lists the stopped Door"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let started = Instant::now();
         let door = Process::start(&lan, dir.path(), 1, "Door");
         let (mut door_at, mut hall_at) = (None, None);
         while door_at.is_none() || hall_at.is_none() {
-            assert!(started.elapsed() < Duration::from_secs(30), "run {run}: not listed within 30 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "run {run}: not listed within 30 s"
+            );
             if door_at.is_none() && door.lists("Hall") {
                 door_at = Some(started.elapsed());
             }
@@ -145,7 +151,11 @@ fn main() {
     let met = p95 < TARGET;
     match met {
         true => println!("target met: p95 under {} s", TARGET.as_secs()),
-        false => println!("past the target: p95 {:.2} s, not under {} s", p95.as_secs_f64(), TARGET.as_secs()),
+        false => println!(
+            "past the target: p95 {:.2} s, not under {} s",
+            p95.as_secs_f64(),
+            TARGET.as_secs()
+        ),
     }
     // Hall and the LAN go before the exit code is given.
     drop(hall);
