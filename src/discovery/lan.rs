@@ -31,10 +31,12 @@ pub struct Announce {
     pub address: Option<IpAddr>,
 }
 
-/// Announcements refused (the list full) after which the browse starts afresh: mdns-sd
-/// caches every record it hears for a browsed service, and a flood of fake stations
-/// would grow that cache without end. About 2 kB each: a restart bounds it near 2 MB.
-pub const FLOOD_REFUSALS: u64 = 1000;
+/// Stations first heard by one browse after which it starts afresh: mdns-sd caches every
+/// record it hears for a browsed service (about 2 kB a station), and a flood of fake
+/// stations would grow that cache without end. A home has a handful of stations and the
+/// list holds 32; a browse that meets this many is flooded. Counted as each station's
+/// first record arrives (before it is resolved), so the cache stays near 1 MB.
+pub const FLOOD_STATIONS: u64 = 500;
 /// The pause before browsing again after a flood: a sustained flood costs one restart
 /// per pause at most.
 const FLOOD_PAUSE: Duration = Duration::from_secs(10);
@@ -123,9 +125,8 @@ fn announce_on_lan(a: &Announce) -> Result<(ServiceDaemon, Vec<String>), mdns_sd
 }
 
 /// Browses for stations into `list` until `stop`: afresh, on a new daemon, after a
-/// flood ([`FLOOD_REFUSALS`]) or when the daemon cannot run (after a pause).
+/// flood ([`FLOOD_STATIONS`]) or when the daemon cannot run (after a pause).
 fn browse_until_stopped(list: &Mutex<Neighbours>, stop: &AtomicBool) {
-    let refused = || list.lock().unwrap_or_else(|e| e.into_inner()).refused();
     while !stop.load(Ordering::SeqCst) {
         let browsing = lan_daemon().and_then(|d| d.browse(DOORWAY_SERVICE).map(|events| (d, events)));
         let (daemon, events) = match browsing {
@@ -136,15 +137,15 @@ fn browse_until_stopped(list: &Mutex<Neighbours>, stop: &AtomicBool) {
                 continue;
             }
         };
-        let refused_before = refused();
-        let mut flooded = false;
+        let (mut first_heard, mut flooded) = (0u64, false);
         while !stop.load(Ordering::SeqCst) {
             match events.recv_timeout(Duration::from_millis(500)) {
+                Ok(ServiceEvent::ServiceFound(..)) => first_heard += 1,
                 Ok(event) => take(list, event),
                 Err(mdns_sd::RecvTimeoutError::Timeout) => {}
                 Err(mdns_sd::RecvTimeoutError::Disconnected) => break,
             }
-            if refused().saturating_sub(refused_before) > FLOOD_REFUSALS {
+            if first_heard > FLOOD_STATIONS {
                 flooded = true;
                 break;
             }
@@ -152,7 +153,7 @@ fn browse_until_stopped(list: &Mutex<Neighbours>, stop: &AtomicBool) {
         let _ = daemon.shutdown();
         if flooded {
             warn!(
-                refused = FLOOD_REFUSALS,
+                stations = FLOOD_STATIONS,
                 "a flood of station announcements on the LAN; listening afresh in a moment"
             );
             pause(stop, FLOOD_PAUSE);

@@ -422,3 +422,132 @@ fn a_spoofer_announcing_a_paired_name_is_listed_apart_and_never_called() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+/// Anonymous memory of process `pid`, in kB.
+fn anon_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// A host on the LAN announces 5,000 fake stations, each with a certificate of its own
+/// (mdns-sd, as a real station announces). Door's memory grows by under 10 MB, its list
+/// stays bounded, its paired Hall keeps its place, and a call to Hall still rings it.
+#[test]
+fn five_thousand_fake_stations_leave_memory_bounded_and_the_list_usable() {
+    const FAKES: u32 = 5000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("nf");
+    for n in 1..=3 {
+        lan.add_host(n);
+    }
+    let door = Neighbour::start(&lan, dir.path(), 1, "Front door", true);
+    let hall = Neighbour::start(&lan, dir.path(), 2, "Hall", true);
+    door.wait_for_listed(&hall, "10.77.0.2", 10);
+    hall.wait_for_listed(&door, "10.77.0.1", 10);
+    pair_from_the_list(&door, &hall, "Hall");
+    std::thread::sleep(Duration::from_secs(1));
+    let before = anon_kb(door.child.id());
+    println!("Door's heap before the flood: {}", door.status()["heap"]);
+    let flooding = std::sync::atomic::AtomicBool::new(true);
+    let flooder = {
+        let (lan, flooding) = (&lan, &flooding);
+        std::thread::scope(|scope| {
+            let flood = scope.spawn(move || {
+                lan.enter_on_this_thread(3);
+                let daemon = mdns_sd::ServiceDaemon::new().unwrap();
+                for i in 0..FAKES {
+                    let mut fingerprint = [7u8; 32];
+                    fingerprint[..4].copy_from_slice(&i.to_be_bytes());
+                    let fake = doorway::discovery::Announced {
+                        name: format!("Fake {i}"),
+                        user: format!("fake{i}"),
+                        fingerprint: doorway::base::fingerprint::Fingerprint(fingerprint),
+                        sip_port: 5060,
+                        tls_port: 5061,
+                    };
+                    let properties = fake.properties();
+                    let info = mdns_sd::ServiceInfo::new(
+                        doorway::discovery::record::DOORWAY_SERVICE,
+                        &fake.name,
+                        &format!("fake{i}.local."),
+                        "10.77.0.3",
+                        5060,
+                        &properties[..],
+                    )
+                    .unwrap();
+                    // The daemon takes commands through a bounded channel: wait for room.
+                    loop {
+                        match daemon.register(info.clone()) {
+                            Err(mdns_sd::Error::Again) => std::thread::sleep(Duration::from_millis(5)),
+                            done => break done.unwrap(),
+                        }
+                    }
+                }
+                // Announced; held while Door is looked at.
+                while flooding.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = daemon.shutdown();
+            });
+            // Door hears the flood: its list fills, and stays full.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let listed = door.status()["neighbours"].as_array().unwrap().len();
+                if listed >= doorway::discovery::neighbours::MAX_NEIGHBOURS {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the flood did not reach Door: {listed} listed"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            // The rest of the flood arrives (registering 5,000 takes a while), and Door
+            // listens afresh once it has heard enough of it, to be flooded again by the
+            // answers to its new query.
+            std::thread::sleep(Duration::from_secs(15));
+            let after = anon_kb(door.child.id());
+            println!("Door's heap after the flood: {}", door.status()["heap"]);
+            let asked = Instant::now();
+            let listed = door.status()["neighbours"].clone();
+            let answered_in = asked.elapsed();
+            flooding.store(false, std::sync::atomic::Ordering::SeqCst);
+            flood.join().unwrap();
+            (before, after, listed, answered_in)
+        })
+    };
+    let (before, after, listed, answered_in) = flooder;
+    println!(
+        "{FAKES} fake stations: Door's anonymous memory {:.1} -> {:.1} MB; {} listed; status in {} ms",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        listed.as_array().unwrap().len(),
+        answered_in.as_millis()
+    );
+    assert!(after < before + 10 * 1024, "memory grew by {} kB", after - before);
+    let log = std::fs::read_to_string(&door._log.0).unwrap();
+    assert!(
+        log.contains("a flood of station announcements"),
+        "the flood reached the limit of what Door takes"
+    );
+    let entries = listed.as_array().unwrap();
+    assert_eq!(entries.len(), doorway::discovery::neighbours::MAX_NEIGHBOURS, "bounded");
+    assert!(
+        entries.iter().any(|n| n["name"] == "Hall" && n["contact"] == "Hall"),
+        "the paired station keeps its place: {listed:#}"
+    );
+    let call = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
+    assert!(call.status.success(), "{}", printed(&call));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hall.status()["call"]["state"] != "incoming" {
+        assert!(
+            Instant::now() < deadline,
+            "Hall did not ring: {:#}",
+            door.status()["call"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
