@@ -35,6 +35,9 @@ pub struct Status {
     pub codecs: CodecChoice,
     /// The last message for people.
     pub last_message: Option<String>,
+    /// What the screen is about: idle, nearby (the stations to pair with), calling,
+    /// ringing, call, add or pairing.
+    pub screen: &'static str,
     /// The message the screen shows now (an event's, a missed call, a lasting problem).
     pub screen_message: Option<String>,
     /// The screen is on (not blanked).

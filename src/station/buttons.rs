@@ -41,6 +41,15 @@ impl Station {
                     Some(UiAction::PairConfirm) => Some(InputAction::Answer),
                     Some(UiAction::PairDecline) => Some(InputAction::Hangup),
                     Some(UiAction::QuickReply(n)) => Some(InputAction::Reply(n)),
+                    Some(UiAction::ShowNearby | UiAction::NearbyBack) => {
+                        self.ui.set_browsing_nearby(hit == Some(UiAction::ShowNearby));
+                        self.update_screen();
+                        None
+                    }
+                    Some(UiAction::PairWith(code)) => {
+                        self.ui.set_browsing_nearby(false);
+                        Some(InputAction::Pair(code))
+                    }
                     Some(UiAction::AddStation | UiAction::AddBack) => {
                         self.ui.set_picking(hit == Some(UiAction::AddStation));
                         self.update_screen();

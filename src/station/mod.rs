@@ -162,7 +162,7 @@ pub async fn start_with(
         devices.display.clone(),
         width,
         height,
-        idle_screen(&config, &messages, web.as_ref().map(web::StationWeb::screen_line)),
+        idle_screen(&config, &messages, web.as_ref().map(web::StationWeb::screen_line), 0),
     )));
     let (input_tx, input_rx) = mpsc::unbounded_channel();
     if config.input.backend == "evdev" {

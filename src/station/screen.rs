@@ -22,6 +22,8 @@ pub(super) struct Ui {
     message_at: Instant,
     /// The call screen shows the contacts that can join ("Add" was touched).
     picking: bool,
+    /// The idle screen shows the stations nearby to pair with ("Nearby" was touched).
+    browsing_nearby: bool,
     last_message: Option<String>,
     /// The note of a call that rang out unanswered.
     missed_call: Option<String>,
@@ -44,6 +46,7 @@ impl Ui {
             last_activity: Instant::now(),
             message_at: Instant::now(),
             picking: false,
+            browsing_nearby: false,
             last_message: None,
             missed_call: None,
             keys,
@@ -118,6 +121,11 @@ impl Ui {
         self.picking = picking;
     }
 
+    /// Whether the idle screen shows the stations nearby to pair with.
+    pub(super) fn set_browsing_nearby(&mut self, browsing: bool) {
+        self.browsing_nearby = browsing;
+    }
+
     /// What a key going down or up `at` means, if anything (debounce and long presses
     /// are the key interpreter's).
     pub(super) fn key(&mut self, key: &str, pressed: bool, at: Instant) -> Option<crate::input::InputAction> {
@@ -143,6 +151,11 @@ impl Ui {
     /// The message on the screen now, for the status.
     pub(super) fn screen_message(&self) -> Option<String> {
         self.compositor.lock().unwrap().message().map(str::to_string)
+    }
+
+    /// What the screen is about now ([`Screen::kind`]).
+    pub(super) fn screen_kind(&self) -> &'static str {
+        self.compositor.lock().unwrap().screen().kind()
     }
 
     /// The compositor that draws the screen, for whatever puts pictures on it (a call's
@@ -176,9 +189,18 @@ impl Station {
                 replies: vec![],
                 can_add: false,
             },
-            State::Idle => self
-                .pairing_screen()
-                .unwrap_or_else(|| idle_screen(&self.config, &self.messages, self.links.web_line())),
+            State::Idle => self.pairing_screen().unwrap_or_else(|| {
+                let no_contacts = self.config.contacts.is_empty() && self.config.groups.is_empty();
+                let nearby = self.nearby_to_pair();
+                match self.ui.browsing_nearby || no_contacts {
+                    // A first boot shows the stations to pair with, not an empty screen.
+                    true => Screen::Nearby {
+                        stations: nearby,
+                        can_go_back: !no_contacts,
+                    },
+                    false => idle_screen(&self.config, &self.messages, self.links.web_line(), nearby.len()),
+                }
+            }),
             State::Outgoing { peer, ringing, .. } => Screen::Calling {
                 // A ring group is called by its name until a member answers.
                 peer: self.machine.group().unwrap_or(peer.label()).into(),
@@ -249,9 +271,9 @@ impl Station {
 }
 
 /// The idle screen: name, clock, contacts, the last messages with quick replies to
-/// whoever wrote last, and `web_line` ([`super::web::StationWeb::screen_line`]) when the
-/// web page runs.
-pub(super) fn idle_screen(config: &Config, log: &MessageLog, web_line: Option<String>) -> Screen {
+/// whoever wrote last, `web_line` ([`super::web::StationWeb::screen_line`]) when the
+/// web page runs, and a button for the `nearby` stations to pair with.
+pub(super) fn idle_screen(config: &Config, log: &MessageLog, web_line: Option<String>, nearby: usize) -> Screen {
     // Contacts, then ring groups: a button each.
     let contacts = config
         .contacts
@@ -282,6 +304,7 @@ pub(super) fn idle_screen(config: &Config, log: &MessageLog, web_line: Option<St
         messages,
         replies,
         web: web_line,
+        nearby,
     }
 }
 

@@ -18,6 +18,7 @@ impl Station {
             probes: self.devices.probes.report(),
             codecs: self.call_media.settings().codecs.clone(),
             last_message: self.ui.last_message(),
+            screen: self.ui.screen_kind(),
             screen_message: self.ui.screen_message(),
             screen_on: self.ui.is_on(),
             device_problem: self.idle_watch.problem(),

@@ -1,8 +1,9 @@
-//! The picker that adds a station to a call: the contacts not in it, as big buttons
-//! (touching one calls it into the call), and "Back".
+//! Pickers: the one that adds a station to a call (the contacts not in it, as big
+//! buttons: touching one calls it into the call), and the list of stations nearby to
+//! pair with (touching one starts pairing); each with "Back".
 
 use super::canvas::Rect;
-use super::{Button, UiAction, BLUE, RED};
+use super::{Button, NearbyStation, UiAction, BLUE, RED, TEAL};
 
 /// The picker's buttons on a `w`x`h` display: contacts in up to three columns above a
 /// "Back" bar.
@@ -39,6 +40,51 @@ pub(super) fn buttons(contacts: &[String], w: i32, h: i32, margin: i32) -> Vec<B
             colour: BLUE,
         })
         .chain(std::iter::once(back))
+        .collect()
+}
+
+/// The list of stations nearby on a `w`x`h` display: one button each (its name, its
+/// code under it) in up to three columns, above "Back" when there are contacts.
+pub(super) fn nearby_buttons(
+    stations: &[NearbyStation],
+    can_go_back: bool,
+    w: i32,
+    h: i32,
+    margin: i32,
+) -> Vec<Button> {
+    let bar_h = h / 6;
+    let top = h / 4;
+    let bottom = if can_go_back { h - bar_h - margin } else { h };
+    let area = Rect {
+        x: 0,
+        y: top,
+        w,
+        h: bottom - margin - top,
+    };
+    let cols = (stations.len() as i32).clamp(1, 3);
+    let back = can_go_back.then(|| Button {
+        rect: Rect {
+            x: w / 4,
+            y: h - bar_h - margin,
+            w: w / 2,
+            h: bar_h,
+        },
+        label: "Back".into(),
+        hint: None,
+        action: UiAction::NearbyBack,
+        colour: RED,
+    });
+    stations
+        .iter()
+        .zip(cells(stations.len(), cols, area, margin))
+        .map(|(s, rect)| Button {
+            rect,
+            label: s.name.clone(),
+            hint: Some(s.code.clone()),
+            action: UiAction::PairWith(s.code.clone()),
+            colour: TEAL,
+        })
+        .chain(back)
         .collect()
 }
 

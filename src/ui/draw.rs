@@ -161,6 +161,40 @@ pub fn render_overlay(canvas: &mut Canvas, screen: &Screen, has_remote: bool, me
             let size = (small * 0.8).min(small * (w - 32) as f32 / Canvas::text_width(note, small).max(1) as f32);
             canvas.text_centred(row(h / 2), note, size, WHITE);
         }
+        Screen::Nearby { stations, .. } => {
+            let title = if stations.is_empty() {
+                "No station nearby yet"
+            } else {
+                "Stations nearby"
+            };
+            canvas.text_centred(
+                Rect {
+                    x: 0,
+                    y: h / 30,
+                    w,
+                    h: h / 8,
+                },
+                title,
+                big,
+                WHITE,
+            );
+            let hint = if stations.is_empty() {
+                "Stations on this network appear here"
+            } else {
+                "Touch one to pair: both screens show a code"
+            };
+            canvas.text_centred(
+                Rect {
+                    x: 0,
+                    y: h / 30 + h / 8,
+                    w,
+                    h: h / 12,
+                },
+                hint,
+                small * 0.7,
+                QUIET,
+            );
+        }
         Screen::AddToCall { contacts } => {
             let title = if contacts.is_empty() {
                 "Nobody else to add"

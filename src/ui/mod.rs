@@ -40,6 +40,8 @@ pub enum Screen {
         replies: Vec<String>,
         /// The web page's address, and its one-time setup code while no password is set.
         web: Option<String>,
+        /// Stations nearby that are not contacts yet: a button opens their list.
+        nearby: usize,
     },
     /// We call someone.
     Calling {
@@ -75,6 +77,14 @@ pub enum Screen {
         /// Contacts that are not in the call.
         contacts: Vec<String>,
     },
+    /// The stations nearby that are not contacts yet: touching one pairs with it. Shown
+    /// instead of the idle screen while the station has no contacts.
+    Nearby {
+        /// Each station's name and short code.
+        stations: Vec<NearbyStation>,
+        /// There are contacts to go back to.
+        can_go_back: bool,
+    },
     /// Pairing with a contact: the code to compare with the other station's screen.
     Pairing {
         /// With whom.
@@ -97,6 +107,7 @@ impl Screen {
             Screen::Ringing { .. } => "ringing",
             Screen::InCall { .. } => "call",
             Screen::AddToCall { .. } => "add",
+            Screen::Nearby { .. } => "nearby",
             Screen::Pairing { .. } => "pairing",
         }
     }
@@ -127,6 +138,21 @@ pub enum UiAction {
     AddStation,
     /// Back to the call without adding anyone.
     AddBack,
+    /// Show the stations nearby that are not contacts yet.
+    ShowNearby,
+    /// Back to the idle screen from the stations nearby.
+    NearbyBack,
+    /// Pair with the station nearby whose short code this is.
+    PairWith(String),
+}
+
+/// A station nearby, on the list to pair with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearbyStation {
+    /// The name it announces.
+    pub name: String,
+    /// Its short code, as its own screen shows it.
+    pub code: String,
 }
 
 /// A touchable area.
@@ -180,6 +206,7 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
             contacts,
             messages,
             replies,
+            nearby,
             ..
         } => {
             let top = h / 4;
@@ -200,7 +227,9 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
                     messages::reply_buttons(replies, messages::replies_area(panel, replies.len(), bar_h), false),
                 )
             };
-            let n = contacts.len().max(1) as i32;
+            // Stations nearby to pair with take one more cell after the contacts.
+            let cells = contacts.len() + usize::from(*nearby > 0);
+            let n = cells.max(1) as i32;
             let cols = if n <= 2 {
                 n
             } else if n <= 6 {
@@ -214,9 +243,17 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
                 w,
                 h: h - top,
             };
+            let places = add::cells(cells, cols, area, margin);
+            let nearby_button = (*nearby > 0).then(|| Button {
+                rect: places[cells - 1],
+                label: format!("Nearby ({nearby})"),
+                hint: Some("pair".into()),
+                action: UiAction::ShowNearby,
+                colour: TEAL,
+            });
             contacts
                 .iter()
-                .zip(add::cells(contacts.len(), cols, area, margin))
+                .zip(places)
                 .map(|(c, rect)| Button {
                     rect,
                     label: c.name.clone(),
@@ -224,6 +261,7 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
                     action: UiAction::Call(c.name.clone()),
                     colour: BLUE,
                 })
+                .chain(nearby_button)
                 .chain(extra.drain(..))
                 .collect()
         }
@@ -250,6 +288,7 @@ pub fn buttons(screen: &Screen, w: i32, h: i32) -> Vec<Button> {
         }
         Screen::Pairing { .. } => vec![],
         Screen::AddToCall { contacts } => add::buttons(contacts, w, h, margin),
+        Screen::Nearby { stations, can_go_back } => add::nearby_buttons(stations, *can_go_back, w, h, margin),
         Screen::InCall {
             door_open,
             replies,

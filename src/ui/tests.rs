@@ -15,6 +15,7 @@ fn idle(n: usize) -> Screen {
         messages: vec![],
         replies: vec![],
         web: None,
+        nearby: 0,
     }
 }
 
@@ -338,4 +339,51 @@ fn add_opens_a_picker_of_contacts_with_a_way_back() {
     assert!(b.iter().any(|b| b.action == UiAction::AddBack));
     let mut canvas = Canvas::new(w as u32, h as u32);
     render(&mut canvas, &picker, None, None, None);
+}
+
+#[test]
+fn stations_nearby_get_a_button_on_the_idle_screen_and_a_list_that_pairs() {
+    let (w, h) = (800, 480);
+    let mut screen = idle(2);
+    assert!(buttons(&screen, w, h).iter().all(|b| b.action != UiAction::ShowNearby));
+    if let Screen::Idle { nearby, .. } = &mut screen {
+        *nearby = 2;
+    }
+    let b = buttons(&screen, w, h);
+    let open = b
+        .iter()
+        .find(|b| b.action == UiAction::ShowNearby)
+        .expect("a Nearby button");
+    assert_eq!(open.label, "Nearby (2)");
+    assert_eq!(b.iter().filter(|b| matches!(b.action, UiAction::Call(_))).count(), 2);
+    let list = Screen::Nearby {
+        stations: vec![
+            NearbyStation {
+                name: "Kitchen".into(),
+                code: "KE3J-0DAG".into(),
+            },
+            NearbyStation {
+                name: "Kitchen".into(),
+                code: "77QX-PL2M".into(),
+            },
+        ],
+        can_go_back: true,
+    };
+    let b = buttons(&list, w, h);
+    assert_eq!(b.len(), 3, "two stations and Back");
+    // Two stations with one name: each is touched by its own code.
+    let second = &b[1];
+    assert_eq!(second.hint.as_deref(), Some("77QX-PL2M"));
+    let (x, y) = (second.rect.x + second.rect.w / 2, second.rect.y + second.rect.h / 2);
+    assert_eq!(hit(&list, w, h, x, y), Some(UiAction::PairWith("77QX-PL2M".into())));
+    assert!(b.iter().any(|b| b.action == UiAction::NearbyBack));
+    // A first boot: no contacts to go back to.
+    let first_boot = Screen::Nearby {
+        stations: vec![],
+        can_go_back: false,
+    };
+    assert!(buttons(&first_boot, w, h).is_empty());
+    let mut canvas = Canvas::new(w as u32, h as u32);
+    render(&mut canvas, &list, None, None, None);
+    render(&mut canvas, &first_boot, None, None, None);
 }

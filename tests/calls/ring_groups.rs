@@ -74,6 +74,7 @@ async fn banner_shows(s: &Station, message: &str) {
         messages: vec![],
         replies: vec![],
         web: None,
+        nearby: 0,
     };
     doorway::ui::render(&mut expected, &screen, None, None, Some(message));
     // The banner band of an idle screen: from 3/20 of the height, a line of text high.

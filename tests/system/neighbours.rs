@@ -300,6 +300,10 @@ fn stations_with_no_contacts_pair_from_the_list_and_call_encrypted() {
     let hall = Neighbour::start(&lan, dir.path(), 2, "Hall", true);
     door.wait_for_listed(&hall, "10.77.0.2", 10);
     hall.wait_for_listed(&door, "10.77.0.1", 10);
+    // With no contacts, each screen shows the stations nearby to pair with.
+    for s in [&door, &hall] {
+        assert_eq!(s.status()["screen"], "nearby", "{}", s.name);
+    }
     pair_from_the_list(&door, &hall, "Hall");
     // Each is now the other's contact, paired, in its config file and on a free key.
     for (s, other) in [(&door, "Hall"), (&hall, "Front door")] {
@@ -315,6 +319,12 @@ fn stations_with_no_contacts_pair_from_the_list_and_call_encrypted() {
         assert_eq!(contact["key"].as_str(), Some("KEY_F1"), "{file}");
         let listed = s.status()["neighbours"].clone();
         assert_eq!(listed[0]["contact"], other, "{listed:#}");
+        // The new contact's button is on the idle screen at once.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while s.status()["screen"] != "idle" {
+            assert!(Instant::now() < deadline, "{}: {}", s.name, s.status()["screen"]);
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     let call = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
     assert!(call.status.success(), "{}", printed(&call));

@@ -107,13 +107,39 @@ impl Station {
         Ok(())
     }
 
-    /// The stations heard that no contact holds the certificate of.
+    /// The stations nearby to pair with, for the screen.
+    pub(in crate::station) fn nearby_to_pair(&self) -> Vec<crate::ui::NearbyStation> {
+        self.not_yet_contacts()
+            .into_iter()
+            .map(|n| crate::ui::NearbyStation {
+                name: n.announced.name,
+                code: n.announced.fingerprint.short_code(),
+            })
+            .collect()
+    }
+
+    /// The stations heard that are no contact: none holds their certificate, is given by
+    /// the name they announce, or is at their address.
     fn not_yet_contacts(&self) -> Vec<Neighbour> {
         let pinned: Vec<Fingerprint> = self.trust.pinned(&self.config).into_iter().map(|(f, _)| f).collect();
+        let contacts = &self.config.contacts;
+        let named = |n: &Neighbour| {
+            contacts.iter().any(|c| {
+                c.station
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&n.announced.name))
+            })
+        };
+        let addressed = |n: &Neighbour| {
+            n.address().is_some_and(|ip| {
+                let uri = format!("sip:{}@{ip}:{}", n.announced.user, n.announced.sip_port);
+                crate::call::identify::match_contact(contacts, &uri, ip).is_some()
+            })
+        };
         self.nearby
             .neighbours()
             .into_iter()
-            .filter(|n| !pinned.contains(&n.announced.fingerprint))
+            .filter(|n| !pinned.contains(&n.announced.fingerprint) && !named(n) && !addressed(n))
             .collect()
     }
 }

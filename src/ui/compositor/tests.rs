@@ -171,6 +171,7 @@ fn drawing_only_what_changed_shows_the_same_screen() {
             messages: vec![],
             replies: vec![],
             web: None,
+            nearby: 0,
         };
         c.set_screen(idle.clone(), None);
         let want = expected(size, &idle, None, None, None);
