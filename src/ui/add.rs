@@ -17,18 +17,7 @@ pub(super) fn buttons(contacts: &[String], w: i32, h: i32, margin: i32) -> Vec<B
         h: h - bar_h - margin - top,
     };
     let cols = (contacts.len() as i32).clamp(1, 3);
-    let back = Button {
-        rect: Rect {
-            x: w / 4,
-            y: h - bar_h - margin,
-            w: w / 2,
-            h: bar_h,
-        },
-        label: "Back".into(),
-        hint: None,
-        action: UiAction::AddBack,
-        colour: RED,
-    };
+    let back = back(UiAction::AddBack, w, h, margin);
     contacts
         .iter()
         .zip(cells(contacts.len(), cols, area, margin))
@@ -62,18 +51,7 @@ pub(super) fn nearby_buttons(
         h: bottom - margin - top,
     };
     let cols = (stations.len() as i32).clamp(1, 3);
-    let back = can_go_back.then(|| Button {
-        rect: Rect {
-            x: w / 4,
-            y: h - bar_h - margin,
-            w: w / 2,
-            h: bar_h,
-        },
-        label: "Back".into(),
-        hint: None,
-        action: UiAction::NearbyBack,
-        colour: RED,
-    });
+    let back = can_go_back.then(|| back(UiAction::NearbyBack, w, h, margin));
     stations
         .iter()
         .zip(cells(stations.len(), cols, area, margin))
@@ -86,6 +64,23 @@ pub(super) fn nearby_buttons(
         })
         .chain(back)
         .collect()
+}
+
+/// A picker's "Back" bar, doing `action`, on a `w`x`h` display.
+fn back(action: UiAction, w: i32, h: i32, margin: i32) -> Button {
+    let bar_h = h / 6;
+    Button {
+        rect: Rect {
+            x: w / 4,
+            y: h - bar_h - margin,
+            w: w / 2,
+            h: bar_h,
+        },
+        label: "Back".into(),
+        hint: None,
+        action,
+        colour: RED,
+    }
 }
 
 /// `count` buttons' places in `cols` columns filling `area` (left to right, top to

@@ -10,6 +10,7 @@ mod common;
 mod cli;
 mod image_recipe;
 mod neighbours;
+mod neighbours_trust;
 mod pi_image;
 mod power_cut;
 mod stuck_loop;
