@@ -190,7 +190,9 @@ impl Station {
                 can_add: false,
             },
             State::Idle => self.pairing_screen().unwrap_or_else(|| {
-                let no_contacts = self.config.contacts.is_empty() && self.config.groups.is_empty();
+                // Only where stations can be heard: with browsing off the list stays empty.
+                let no_contacts =
+                    self.config.contacts.is_empty() && self.config.groups.is_empty() && self.config.discovery.browse;
                 let nearby = self.nearby_to_pair();
                 match self.ui.browsing_nearby || no_contacts {
                     // A first boot shows the stations to pair with, not an empty screen.
