@@ -55,6 +55,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/events", get(events))
         .route("/api/hangup", post(hang_up))
         .route("/api/door/open", post(open_door))
+        .route("/api/pair", post(pair))
         .route("/api/log", get(log_lines))
         .merge(super::settings::routes())
         .merge(super::visitor_routes::routes())
@@ -398,6 +399,34 @@ async fn hang_up(State(app): State<Arc<App>>, _: Changing) -> StatusCode {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// What "Pair" on the page sends: a contact's name, or a station nearby by its name or
+/// its short code.
+#[derive(Deserialize)]
+struct PairWith {
+    name: String,
+}
+
+/// The longest name or code the page may send (a contact's name is at most 64).
+const MAX_PAIR_NAME: usize = 100;
+
+/// "Pair" from the page: starts pairing as `doorway pair NAME` does; both stations'
+/// screens then show the code to compare, and a person confirms on each.
+async fn pair(State(app): State<Arc<App>>, _: Changing, Json(with): Json<PairWith>) -> Response {
+    if with.name.trim().is_empty() || with.name.len() > MAX_PAIR_NAME {
+        return (StatusCode::BAD_REQUEST, "a contact's name or a station's code").into_response();
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let start = crate::api::PairingCommand::Start(with.name, tx);
+    if !app.send(Command::Pairing(start)) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => Json(serde_json::json!({ "started": true })).into_response(),
+        Ok(Err(why)) => (StatusCode::CONFLICT, Json(serde_json::json!({ "error": why }))).into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 

@@ -45,6 +45,7 @@ const READS: &[&str] = &[
 const CHANGES: &[(&str, &str)] = &[
     ("POST", "/api/hangup"),
     ("POST", "/api/door/open"),
+    ("POST", "/api/pair"),
     ("POST", "/api/logout"),
     ("POST", "/api/config"),
     ("DELETE", "/api/visitors/1"),
@@ -349,4 +350,62 @@ async fn settings_refuse_a_bad_value_and_apply_a_good_one_without_a_restart() {
     assert_eq!(download.text(), std::fs::read_to_string(&file).unwrap());
     door.stop().await;
     hall.stop().await;
+}
+
+/// "Pair" on the page starts the same pairing as `doorway pair`: with a contact by name,
+/// both screens show the code. A name that is neither a contact nor a station nearby
+/// is refused with why, and a name too long is refused before it reaches the station.
+#[tokio::test]
+async fn the_owner_starts_pairing_from_the_page() {
+    let _serial = common::SERIAL.lock().await;
+    let (door_port, hall_port) = (demo::free_sip_port(), demo::free_sip_port());
+    let (mut door, mut hall) = (
+        demo::loopback_config("Door", door_port, vec![]),
+        demo::loopback_config("Hall", hall_port, vec![]),
+    );
+    // Each knows where the other takes TLS.
+    let (mut to_hall, mut to_door) = (demo::contact("Hall", hall_port), demo::contact("Door", door_port));
+    to_hall.tls_port = Some(hall.security.tls_port);
+    to_door.tls_port = Some(door.security.tls_port);
+    door.contacts = vec![to_hall];
+    hall.contacts = vec![to_door];
+    let (door, hall) = (Station::start(door).await, Station::start(hall).await);
+    let mut owner = logged_in(&door, "a good password").await;
+    let r = owner
+        .request("POST", "/api/pair", Some(serde_json::json!({ "name": "Nobody" })))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("neither a contact nor a station nearby"),
+        "{}",
+        r.text()
+    );
+    let long = "x".repeat(101);
+    let r = owner
+        .request("POST", "/api/pair", Some(serde_json::json!({ "name": long })))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = owner
+        .request("POST", "/api/pair", Some(serde_json::json!({ "name": "Hall" })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let code = |s: &Status| s.security.pairing.as_ref().and_then(|p| p.code.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (d, h) = (door.status().await, hall.status().await);
+        if let (Some(a), Some(b)) = (code(&d), code(&h)) {
+            assert_eq!(a, b, "both screens show the same code");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no code on both screens: {:?} / {:?}",
+            d.security.pairing,
+            h.security.pairing
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -322,7 +322,33 @@ async function changePassword(e) {
   }
 }
 
+// ---- stations nearby that are not contacts yet, with "Pair" ----
+async function nearbyStations() {
+  const r = await api('GET', '/api/status');
+  if (!r.ok) return;
+  const status = (await r.json()).status;
+  const list = (status.neighbours || []).filter((n) => !n.contact);
+  const ul = $('#nearby-list');
+  ul.replaceChildren();
+  $('#nearby').hidden = list.length === 0;
+  for (const n of list) {
+    const button = el('button', { text: 'Pair' });
+    button.onclick = async () => {
+      const result = $('#nearby-result');
+      const r = await api('POST', '/api/pair', { name: n.code });
+      const data = await r.json().catch(() => ({}));
+      result.className = r.ok ? '' : 'problem';
+      result.textContent = r.ok
+        ? `Pairing with ${n.name}: compare the code on both stations' screens and confirm on each.`
+        : (data.error || 'Pairing could not start.');
+    };
+    const where = n.address ? `, ${n.address}` : '';
+    ul.append(el('li', {}, el('span', { text: `${n.name} (${n.code}${where}) ` }), button));
+  }
+}
+
 async function settingsPage() {
+  nearbyStations();
   const r = await api('GET', '/api/config');
   if (!r.ok) {
     $('#settings-file').textContent = await r.text();
