@@ -146,42 +146,66 @@ impl Locator {
         pins: &PinStore,
         contact: &Contact,
     ) -> Result<Option<Located>, String> {
-        let pin = pin_for(contact, pins).map(|(f, _)| f);
-        if pin.is_none() && contact.station.is_none() {
-            return Ok(None);
-        }
-        let mut list = self.list();
-        list.set_paired(paired(config, pins));
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        match list.find(pin.as_ref(), contact.station.as_deref()) {
-            Found::Here(n) => {
-                let here = Located::of(n);
-                if let Some(here) = &here {
-                    last.insert(contact.name.clone(), here.clone());
-                }
-                Ok(here)
-            }
-            Found::NotHeard => Ok(last.get(&contact.name).cloned()),
-            Found::Ambiguous(_) if !contact.uri.trim().is_empty() => Ok(None),
-            Found::Ambiguous(many) => Err(format!(
-                "{many} stations on the LAN call themselves {:?}; pair with the right one (doorway pair {})",
-                contact.station.as_deref().unwrap_or_default(),
-                contact.name
-            )),
-        }
+        let (list, mut last) = self.paired_list(config, pins);
+        locate_in(&list, &mut last, pins, contact)
     }
 
     /// `config` with each contact found on the LAN at its address there: who may call
-    /// and who a caller is are decided by it.
+    /// and who a caller is are decided by it. One look at the list for all contacts.
     pub(super) fn located(&self, config: &Config, pins: &PinStore) -> Config {
         let mut located = config.clone();
+        let (list, mut last) = self.paired_list(config, pins);
         for contact in &mut located.contacts {
-            if let Ok(Some(here)) = self.locate(config, pins, contact) {
+            if let Ok(Some(here)) = locate_in(&list, &mut last, pins, contact) {
                 contact.uri = here.uri;
                 contact.tls_port = Some(here.tls_port);
             }
         }
         located
+    }
+
+    /// The list, told which certificates `config`'s contacts are paired with, and the
+    /// last places found; both held for one lookup.
+    fn paired_list(
+        &self,
+        config: &Config,
+        pins: &PinStore,
+    ) -> (
+        std::sync::MutexGuard<'_, Neighbours>,
+        std::sync::MutexGuard<'_, HashMap<String, Located>>,
+    ) {
+        let mut list = self.list();
+        list.set_paired(paired(config, pins));
+        (list, self.last.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// [`Locator::locate`] in `list`, with the last places found in `last`.
+fn locate_in(
+    list: &Neighbours,
+    last: &mut HashMap<String, Located>,
+    pins: &PinStore,
+    contact: &Contact,
+) -> Result<Option<Located>, String> {
+    let pin = pin_for(contact, pins).map(|(f, _)| f);
+    if pin.is_none() && contact.station.is_none() {
+        return Ok(None);
+    }
+    match list.find(pin.as_ref(), contact.station.as_deref()) {
+        Found::Here(n) => {
+            let here = Located::of(n);
+            if let Some(here) = &here {
+                last.insert(contact.name.clone(), here.clone());
+            }
+            Ok(here)
+        }
+        Found::NotHeard => Ok(last.get(&contact.name).cloned()),
+        Found::Ambiguous(_) if !contact.uri.trim().is_empty() => Ok(None),
+        Found::Ambiguous(many) => Err(format!(
+            "{many} stations on the LAN call themselves {:?}; pair with the right one (doorway pair {})",
+            contact.station.as_deref().unwrap_or_default(),
+            contact.name
+        )),
     }
 }
 
