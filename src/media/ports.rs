@@ -1,6 +1,49 @@
 //! RTP port pairs: an even RTP port and the RTCP port above it, from the configured range.
+//!
+//! A pair found free stays bound here until the call's receive pipeline takes its
+//! sockets ([`take_held`]): between the offer and the answer another station on the same
+//! host (the demo, the tests) or any program would otherwise find the same ports free,
+//! and one of the two calls could not receive.
 
 use std::net::{IpAddr, UdpSocket};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a pair is held for a call that has not started its media: longer than a
+/// call rings (60 s by default) and is set up.
+const HOLD_FOR: Duration = Duration::from_secs(120);
+
+/// At most this many pairs are held (a call of four holds six); the oldest is let go
+/// first, so calls that never start cannot take the station's descriptors.
+const MAX_HELD: usize = 32;
+
+struct Held {
+    port: u16,
+    since: Instant,
+    sockets: (UdpSocket, UdpSocket),
+}
+
+static HELD: Mutex<Vec<Held>> = Mutex::new(Vec::new());
+
+fn held() -> std::sync::MutexGuard<'static, Vec<Held>> {
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    held.retain(|h| h.since.elapsed() < HOLD_FOR);
+    held
+}
+
+/// The bound RTP and RTCP sockets of a pair [`allocate_pair`] found, for the pipeline
+/// that receives on it; `None` once taken or let go (the pipeline then binds the port
+/// itself, as it does when it is rebuilt for a changed call).
+pub fn take_held(port: u16) -> Option<(UdpSocket, UdpSocket)> {
+    let mut held = held();
+    let at = held.iter().position(|h| h.port == port)?;
+    Some(held.swap_remove(at).sockets)
+}
+
+/// Lets go of a pair a call will not use.
+pub fn release(port: u16) {
+    drop(take_held(port));
+}
 
 /// Finds a free RTP/RTCP pair in `min..=max`, starting at a random place so that two
 /// stations on one machine (tests, demo) do not race for the same ports. The range
@@ -12,17 +55,26 @@ pub fn allocate_pair(bind: IpAddr, min: u16, max: u16, skip: &[u16]) -> Option<u
     // Pairs whose RTCP port (the odd one) is still within `max`.
     let pairs = ((u32::from(max) + 1).saturating_sub(first) / 2).max(1);
     let start = rand::random::<u32>() % pairs;
-    (0..pairs).find_map(|i| {
+    let mut held = held();
+    let port = (0..pairs).find_map(|i| {
         let port = u16::try_from(first + ((start + i) % pairs) * 2).ok()?;
-        if skip.contains(&port) {
+        if skip.contains(&port) || held.iter().any(|h| h.port == port) {
             return None;
         }
-        // Both must bind now; the pipeline binds them again right after we let go.
         let rtp = UdpSocket::bind((bind, port)).ok()?;
         let rtcp = UdpSocket::bind((bind, port + 1)).ok()?;
-        drop((rtp, rtcp));
-        Some(port)
-    })
+        Some((port, (rtp, rtcp)))
+    });
+    let (port, sockets) = port?;
+    if held.len() >= MAX_HELD {
+        held.remove(0);
+    }
+    held.push(Held {
+        port,
+        since: Instant::now(),
+        sockets,
+    });
+    Some(port)
 }
 
 #[cfg(test)]
@@ -39,6 +91,8 @@ mod tests {
             assert!((31000..31100).contains(&p));
         }
         assert_ne!(a, b);
+        release(a);
+        release(b);
     }
 
     #[test]
@@ -49,14 +103,31 @@ mod tests {
         let mut both = [a, b];
         both.sort();
         assert_eq!(both, [31300, 31302]);
+        both.into_iter().for_each(release);
+    }
+
+    #[test]
+    fn a_found_pair_stays_bound_until_taken() {
+        let lo = IpAddr::from([127, 0, 0, 1]);
+        let port = allocate_pair(lo, 31400, 31401, &[]).unwrap();
+        assert!(UdpSocket::bind((lo, port)).is_err(), "another program could take it");
+        assert_eq!(allocate_pair(lo, 31400, 31401, &[]), None, "found twice");
+        let (rtp, rtcp) = take_held(port).expect("held for the pipeline");
+        assert_eq!(rtp.local_addr().unwrap().port(), port);
+        assert_eq!(rtcp.local_addr().unwrap().port(), port + 1);
+        assert!(take_held(port).is_none(), "taken once");
+        drop((rtp, rtcp));
+        assert_eq!(allocate_pair(lo, 31400, 31401, &[]), Some(port));
+        release(port);
     }
 
     #[test]
     fn busy_ports_are_skipped() {
         let lo = IpAddr::from([127, 0, 0, 1]);
-        let _held = UdpSocket::bind((lo, 31202)).unwrap();
+        let _busy = UdpSocket::bind((lo, 31202)).unwrap();
         for _ in 0..20 {
             assert_eq!(allocate_pair(lo, 31200, 31204, &[]), Some(31200));
+            release(31200);
         }
     }
 }

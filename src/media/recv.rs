@@ -174,6 +174,11 @@ impl Drop for RecvPipeline {
     }
 }
 
+/// A bound socket as udpsrc takes it (it closes it when the pipeline stops).
+fn gio_socket(socket: std::net::UdpSocket) -> Result<gio::Socket, MediaError> {
+    gio::Socket::from_fd(std::os::fd::OwnedFd::from(socket)).map_err(MediaError::link)
+}
+
 fn add_udp_inputs(
     pipeline: &gst::Pipeline,
     rtpbin: &gst::Element,
@@ -189,16 +194,24 @@ fn add_udp_inputs(
         Some(_) => (srtp::srtp_caps(&caps), "application/x-srtcp"),
         None => (caps, "application/x-rtcp"),
     };
+    // The sockets held since the port was offered, when this is the call's first
+    // pipeline; a rebuilt one binds the port again.
+    let (rtp_socket, rtcp_socket) = match super::ports::take_held(port) {
+        Some((rtp, rtcp)) => (Some(gio_socket(rtp)?), Some(gio_socket(rtcp)?)),
+        None => (None, None),
+    };
     let rtp = gst::ElementFactory::make("udpsrc")
         .property("port", port as i32)
         .property("caps", caps)
         .property("reuse", false)
+        .property_if_some("socket", rtp_socket)
         .build()
         .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
     let rtcp = gst::ElementFactory::make("udpsrc")
         .property("port", port as i32 + 1)
         .property("caps", gst::Caps::new_empty_simple(rtcp_caps))
         .property("reuse", false)
+        .property_if_some("socket", rtcp_socket)
         .build()
         .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
     pipeline.add_many([&rtp, &rtcp]).map_err(MediaError::link)?;

@@ -263,23 +263,26 @@ fn reference_call(
     options: BenchOptions,
     seconds: u64,
 ) -> Result<Window, BenchError> {
-    let (a, b) = (reference::Ports::allocate()?, reference::Ports::allocate()?);
+    let (a, b) = reference::Ports::allocate_both()?;
     let sides = [
         reference::ReferenceSide::start(settings, options.screen, (a, b), probe::station_tag("Bench A"), 880.0)?,
         reference::ReferenceSide::start(settings, options.screen, (b, a), probe::station_tag("Bench B"), 1020.0)?,
     ];
     // Measured from when pictures flow both ways: on a busy machine the encoders take
     // seconds to start.
+    // A decoded picture is not enough: the first ones after a lost packet are smeared
+    // until the next keyframe, and their code cannot be read.
     let flowing = Instant::now();
-    while sides
-        .iter()
-        .any(|s| s.frames_decoded.load(std::sync::atomic::Ordering::Relaxed) == 0)
-    {
+    while sides.iter().any(|s| s.probe.lock().unwrap().latencies.is_empty()) {
         if flowing.elapsed() > FIRST_PICTURE_WITHIN {
+            let seen = reference_figures(&sides);
             for side in sides {
                 side.stop();
             }
-            return Err(failed("the reference call did not carry video"));
+            return Err(failed(format!(
+                "the reference call showed no readable picture within {} s ({seen})",
+                FIRST_PICTURE_WITHIN.as_secs()
+            )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -301,14 +304,31 @@ fn reference_call(
         .iter()
         .flat_map(|s| s.probe.lock().unwrap().latencies.clone())
         .collect();
+    let seen = reference_figures(&sides);
     for side in sides {
         side.stop();
     }
     if latencies.is_empty() {
-        return Err(failed("the reference call did not carry video"));
+        return Err(failed(format!(
+            "the reference call's pictures stopped while measured ({seen})"
+        )));
     }
     let frames = (frames1.0 - frames0.0, frames1.1 - frames0.1);
     Ok(Window::between(&start, &end, seconds as f64, latencies, frames))
+}
+
+/// What each side of the reference has sent, decoded and read, for a failure's message.
+fn reference_figures(sides: &[reference::ReferenceSide; 2]) -> String {
+    let side = |s: &reference::ReferenceSide| {
+        let probe = s.probe.lock().unwrap();
+        format!(
+            "sent {}, decoded {}, read {}",
+            s.frames_sent.load(std::sync::atomic::Ordering::Relaxed),
+            s.frames_decoded.load(std::sync::atomic::Ordering::Relaxed),
+            probe.recognised.values().sum::<u64>()
+        )
+    };
+    format!("A {}; B {}", side(&sides[0]), side(&sides[1]))
 }
 
 /// A call between two stations; `secured`: paired first, so it goes over TLS with SRTP.
@@ -324,7 +344,7 @@ async fn doorway_call(options: BenchOptions, seconds: u64, secured: bool) -> Res
     wait_for(&a, Duration::from_secs(10), active).await.map_err(failed)?;
     wait_for(&b, Duration::from_secs(10), active).await.map_err(failed)?;
     // Measured from when pictures flow both ways, as the reference is.
-    let decoding = |s: &station::Status| s.media.as_ref().is_some_and(|m| m.frames_decoded > 0);
+    let decoding = |s: &station::Status| !s.probes.latencies.is_empty();
     wait_for(&a, FIRST_PICTURE_WITHIN, decoding).await.map_err(failed)?;
     wait_for(&b, FIRST_PICTURE_WITHIN, decoding).await.map_err(failed)?;
     tokio::time::sleep(Duration::from_secs(2)).await;

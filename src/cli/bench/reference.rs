@@ -38,14 +38,27 @@ pub(super) struct Ports {
 }
 
 impl Ports {
-    pub fn allocate() -> Result<Self, BenchError> {
-        let pair = |taken: &[u16]| {
-            media::ports::allocate_pair([127, 0, 0, 1].into(), 26000, 26998, taken)
-                .ok_or_else(|| failed("no free port"))
+    /// Ports for both sides of a call. Each side's must differ from the other's: a probe
+    /// lets go of the ports it found, so the second side's probe would find the first
+    /// side's free again, and two receivers bound to one port (GStreamer binds with
+    /// SO_REUSEADDR) split one stream between them.
+    pub fn allocate_both() -> Result<(Self, Self), BenchError> {
+        let mut taken = Vec::new();
+        let mut pair = || {
+            let port = media::ports::allocate_pair([127, 0, 0, 1].into(), 26000, 26998, &taken)
+                .ok_or_else(|| failed("no free port"))?;
+            taken.push(port);
+            Ok::<_, BenchError>(port)
         };
-        let video = pair(&[])?;
-        let audio = pair(&[video, video + 1])?;
-        Ok(Self { video, audio })
+        let a = Self {
+            video: pair()?,
+            audio: pair()?,
+        };
+        let b = Self {
+            video: pair()?,
+            audio: pair()?,
+        };
+        Ok((a, b))
     }
 }
 
