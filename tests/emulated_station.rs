@@ -11,12 +11,16 @@ mod appliance;
 mod harness;
 #[path = "vm/host.rs"]
 mod host;
+#[path = "vm/neighbours.rs"]
+mod neighbours;
 #[path = "common/requires.rs"]
 mod requires;
 #[path = "vm/screen.rs"]
 mod screen;
 #[path = "vm/station.rs"]
 mod station;
+#[path = "vm/station_config.rs"]
+mod station_config;
 
 use doorway::ui::{Screen, UiAction};
 use screen::{Shot, ANSWER_GREEN, BACKGROUND, BUTTON_BLUE, HANGUP_RED, MESSAGE_AMBER, PLACEHOLDER_GREY};
@@ -184,6 +188,12 @@ fn boot_shows_idle_screens_and_reports_ready_time() {
 /// "Same code: pair" on each pins the other.
 fn pair_on_the_screens(pair: &mut Pair) {
     pair.door.guest.hold_key("f1", 1500);
+    confirm_the_same_code(pair);
+}
+
+/// Both screens show the same pairing code, and a touch on "Same code: pair" on each
+/// pins the other.
+fn confirm_the_same_code(pair: &mut Pair) {
     let code = |s: &serde_json::Value| s["security"]["pairing"]["code"].as_str().map(String::from);
     let door = pair
         .door
@@ -225,9 +235,23 @@ fn button_call_touch_answer_then_hall_hangs_up() {
     };
     let mut pair = Pair::boot_with("2-button-call", door);
     pair_on_the_screens(&mut pair);
+    secure_call_with_tones(&mut pair);
+
+    open_the_door_from_the_hall(&mut pair);
+
+    // The product's target is under 2 s on a board; under TCG the figure follows the
+    // host's speed (0.8 to 2.8 s seen on different machines), so it is printed, and the
+    // bound here only proves the BYE ended the call: the media timeout (6 s) did not.
+    let took = hang_up_from_hall(&mut pair);
+    assert!(took < 5.0, "both screens idle only after {took:.2} s");
+}
+
+/// The door's F1 key rings the hall, a touch answers, and the call goes over TLS with
+/// SRTP: each sees the other's camera and hears the other's microphone.
+fn secure_call_with_tones(pair: &mut Pair) {
     pair.door.play_into_microphone(700);
     pair.hall.play_into_microphone(1100);
-    call_door_to_hall(&mut pair);
+    call_door_to_hall(pair);
     for station in [&mut pair.door, &mut pair.hall] {
         let s = station.status();
         assert_eq!(
@@ -256,14 +280,6 @@ fn button_call_touch_answer_then_hall_hangs_up() {
         tone_near(heard_at_door, 1100.0),
         "the door hears {heard_at_door:?} Hz, not the hall's 1100 Hz"
     );
-
-    open_the_door_from_the_hall(&mut pair);
-
-    // The product's target is under 2 s on a board; under TCG the figure follows the
-    // host's speed (0.8 to 2.8 s seen on different machines), so it is printed, and the
-    // bound here only proves the BYE ended the call: the media timeout (6 s) did not.
-    let took = hang_up_from_hall(&mut pair);
-    assert!(took < 5.0, "both screens idle only after {took:.2} s");
 }
 
 /// In the call, the hall touches "Open door": the digit goes to the door over SRTP, and

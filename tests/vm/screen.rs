@@ -18,6 +18,8 @@ pub const BACKGROUND: Colour = Colour(18, 22, 30);
 pub const BUTTON_BLUE: Colour = Colour(30, 90, 160);
 pub const ANSWER_GREEN: Colour = Colour(30, 150, 60);
 pub const HANGUP_RED: Colour = Colour(190, 40, 40);
+/// A station nearby, in the list of those that are not contacts yet.
+pub const NEARBY_TEAL: Colour = Colour(20, 125, 135);
 pub const MESSAGE_AMBER: Colour = Colour(200, 130, 20);
 /// The grey picture a station sends while its camera is not working.
 pub const PLACEHOLDER_GREY: Colour = Colour(86, 86, 86);

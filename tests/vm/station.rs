@@ -4,6 +4,7 @@
 //! touches.
 use super::harness::{free_udp_port, Guest, System, Wiring};
 use super::screen::Shot;
+pub use super::station_config::{config, config_with, DoorSetup};
 use doorway::ui::{buttons, Screen, UiAction};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -13,7 +14,6 @@ use std::time::{Duration, Instant};
 /// device 1 subdevice N. The station's microphone hears subdevice 0, its speaker plays
 /// into subdevice 1.
 const MIC_FEED: &str = "plughw:CARD=Loopback,DEV=0,SUBDEV=0";
-const STATION_MIC: &str = "plughw:CARD=Loopback,DEV=1,SUBDEV=0";
 const STATION_SPEAKER: &str = "plughw:CARD=Loopback,DEV=0,SUBDEV=1";
 const SPEAKER_TAP: &str = "plughw:CARD=Loopback,DEV=1,SUBDEV=1";
 
@@ -71,76 +71,6 @@ fn artifacts(scenario: &str) -> PathBuf {
     dir
 }
 
-/// How the door differs from a standard emulated station.
-#[derive(Default, Clone, Copy)]
-pub struct DoorSetup<'a> {
-    /// Its speaker's ALSA PCM instead of the loopback card.
-    pub speaker: Option<&'a str>,
-    /// More `[devices]` lines.
-    pub devices: &'a str,
-    /// More lines in its entry for the hall (`may_open_door = true`).
-    pub contact: &'a str,
-    /// Its `[door]` table, if it has a lock.
-    pub door: &'a str,
-}
-
-/// The config of a station on the emulated hardware: `listen` its SIP address,
-/// `control` an extra line for the control socket, `devices` the speaker line and
-/// any more `[devices]` lines.
-pub fn config(name: &str, listen: &str, control: &str, peer: &str, peer_ip: &str, devices: &str) -> String {
-    config_with(name, listen, control, (peer, peer_ip), devices, &DoorSetup::default())
-}
-
-/// As [`config`], with the door's extra contact lines and `[door]` table from `setup`.
-pub fn config_with(
-    name: &str,
-    listen: &str,
-    control: &str,
-    (peer, peer_ip): (&str, &str),
-    devices: &str,
-    setup: &DoorSetup<'_>,
-) -> String {
-    format!(
-        r#"[station]
-name = "{name}"
-user = "{user}"
-listen = "{listen}"
-{control}
-media_timeout_secs = 6
-
-[[contact]]
-name = "{peer}"
-uri = "sip:{peer_user}@{peer_ip}:5060"
-key = "KEY_F1"
-{contact}
-
-[devices]
-camera = "v4l2:/dev/video0"
-microphone = "alsa:{STATION_MIC}"
-display = "drm"
-{devices}
-# vivid writes its settings over the picture; "OSD Text Mode" 2 turns that off.
-camera_controls = {{ "OSD Text Mode" = 2 }}
-
-[input]
-backend = "evdev"
-keys = {{ KEY_ENTER = "answer", KEY_ESC = "hangup", KEY_VOLUMEUP = "volume_up", KEY_VOLUMEDOWN = "volume_down" }}
-
-[media]
-width = 320
-height = 180
-fps = 10
-video_bitrate_kbps = 400
-
-{door}
-"#,
-        user = name.to_lowercase(),
-        peer_user = peer.to_lowercase(),
-        contact = setup.contact,
-        door = setup.door,
-    )
-}
-
 /// The appliance image as "Door" (10.0.0.1, by DHCP from the hall) and a hall station.
 pub struct AppliancePair {
     pub door: Guest,
@@ -187,14 +117,29 @@ impl Pair {
 
     /// Both stations, the door set up as `door` says.
     pub fn boot_with(scenario: &str, door: DoorSetup<'_>) -> Pair {
+        Self::boot_knowing(scenario, door, true)
+    }
+
+    /// Both stations as new ones: no contact, and no address in either config (each
+    /// listens on all its addresses and finds the other on the LAN).
+    pub fn boot_strangers(scenario: &str) -> Pair {
+        Self::boot_knowing(scenario, DoorSetup::default(), false)
+    }
+
+    fn boot_knowing(scenario: &str, door: DoorSetup<'_>, contacts: bool) -> Pair {
         let dir = artifacts(scenario);
         let (p1, p2) = (free_udp_port(), free_udp_port());
         let (door, hall) = std::thread::scope(|s| {
             let door = s.spawn(|| {
                 let wiring = door_wiring(p1, p2);
-                Station::boot("Door", "10.0.0.1", ("Hall", "10.0.0.2"), &dir, &wiring, door)
+                let peer = contacts.then_some(("Hall", "10.0.0.2"));
+                Station::boot("Door", "10.0.0.1", peer, &dir, &wiring, door)
             });
-            let hall = s.spawn(|| Station::boot_hall(&dir, p1, p2));
+            let hall = s.spawn(|| {
+                let wiring = hall_wiring(p1, p2);
+                let peer = contacts.then_some(("Door", "10.0.0.1"));
+                Station::boot("Hall", "10.0.0.2", peer, &dir, &wiring, DoorSetup::default())
+            });
             (door.join().expect("Door boots"), hall.join().expect("Hall boots"))
         });
         Pair { door, hall }
@@ -208,7 +153,7 @@ impl Station {
         Station::boot(
             "Hall",
             "10.0.0.2",
-            ("Door", "10.0.0.1"),
+            Some(("Door", "10.0.0.1")),
             dir,
             &wiring,
             DoorSetup::default(),
@@ -218,7 +163,7 @@ impl Station {
     fn boot(
         name: &str,
         ip: &str,
-        (peer, peer_ip): (&str, &str),
+        peer: Option<(&str, &str)>,
         dir: &std::path::Path,
         wiring: &Wiring,
         setup: DoorSetup<'_>,
@@ -227,7 +172,12 @@ impl Station {
         let speaker = setup.speaker.unwrap_or(STATION_SPEAKER);
         let devices = format!("speaker = \"alsa:{speaker}\"\n{}", setup.devices);
         let control = "control_socket = \"/tmp/doorway.sock\"\nstate_dir = \"/tmp/out/state\"";
-        let config = config_with(name, &format!("{ip}:5060"), control, (peer, peer_ip), &devices, &setup);
+        // A station that knows nobody is configured as a new one is: no address at all.
+        let listen = match peer {
+            Some(_) => format!("{ip}:5060"),
+            None => "0.0.0.0:5060".into(),
+        };
+        let config = config_with(name, &listen, control, peer, &devices, &setup);
         std::fs::write(guest.dir.join("station.toml"), config).unwrap();
         // The drivers a Pi's camera, sound card, screen, buttons and touchscreen would have.
         guest.sh(
