@@ -96,6 +96,14 @@ pub struct DevicesConfig {
     /// away, to show calls going on around it.
     #[serde(default)]
     pub test_speaker_stuck_after_ms: u64,
+    /// A raw recording (signed 16-bit little-endian, mono, 48 kHz) the test microphone
+    /// plays in a loop instead of its tone: speech, to measure how a call carries it.
+    #[serde(default)]
+    pub test_microphone_file: Option<std::path::PathBuf>,
+    /// A file the test speaker writes everything it plays to, in the same format, with
+    /// silence where it ran dry.
+    #[serde(default)]
+    pub test_speaker_file: Option<std::path::PathBuf>,
     /// Clockwise rotation of the screen (0, 90, 180, 270) for panels mounted turned.
     #[serde(default)]
     pub display_rotation: u32,
@@ -198,6 +206,8 @@ impl Default for DevicesConfig {
             test_tone_hz: None,
             test_camera_stall_secs: 0,
             test_speaker_stuck_after_ms: 0,
+            test_microphone_file: None,
+            test_speaker_file: None,
             display_rotation: 0,
             screen_blank_secs: default_blank(),
             camera_controls: Default::default(),

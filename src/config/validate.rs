@@ -148,6 +148,18 @@ impl Config {
                 "only for the test speaker",
             ));
         }
+        if d.test_microphone_file.is_some() && d.microphone != "test" {
+            return Err(Problem::new(
+                &["devices", "test_microphone_file"],
+                "only for the test microphone",
+            ));
+        }
+        if d.test_speaker_file.is_some() && d.speaker != "test" {
+            return Err(Problem::new(
+                &["devices", "test_speaker_file"],
+                "only for the test speaker",
+            ));
+        }
         if let Some(hz) = d.test_tone_hz {
             if !(100.0..=4000.0).contains(&hz) {
                 return Err(Problem::new(&["devices", "test_tone_hz"], "allowed: 100 to 4000 Hz"));

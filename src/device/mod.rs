@@ -312,19 +312,25 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
         other => return Err(DeviceError::Unsupported(format!("camera backend {other:?}"))),
     };
     let microphone: Box<dyn Microphone> = match d.microphone.as_str() {
-        "test" => {
-            let hz = d
-                .test_tone_hz
-                .unwrap_or_else(|| probe::station_tone_hz(&config.station.name));
-            probes.tone_hz = Some(hz);
-            Box::new(testdev::ToneMicrophone::new(hz))
-        }
+        "test" => match &d.test_microphone_file {
+            Some(path) => Box::new(testdev::FileMicrophone::new(path)),
+            None => {
+                let hz = d
+                    .test_tone_hz
+                    .unwrap_or_else(|| probe::station_tone_hz(&config.station.name));
+                probes.tone_hz = Some(hz);
+                Box::new(testdev::ToneMicrophone::new(hz))
+            }
+        },
         other if other == "alsa" || other.starts_with("alsa:") => Box::new(alsa::AlsaMicrophone::new(alsa_name(other))),
         other => return Err(DeviceError::Unsupported(format!("microphone backend {other:?}"))),
     };
     let speaker: Box<dyn Speaker> = match d.speaker.as_str() {
         "test" => {
             let mut s = testdev::RecordingSpeaker::new();
+            if let Some(path) = &d.test_speaker_file {
+                s.record_to(testdev::SpeakerTape::create(path)?);
+            }
             if d.test_speaker_stuck_after_ms > 0 {
                 s.stick_after(std::time::Duration::from_millis(d.test_speaker_stuck_after_ms));
             }

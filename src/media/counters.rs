@@ -26,6 +26,13 @@ pub struct RecvCounters {
     /// When the write to the speaker in progress began ([`crate::device::probe::monotonic_ms`]),
     /// 0 when none is: a write that never returns shows here.
     pub speaker_write_since_ms: AtomicU64,
+    /// Audio packets that never came in time, each concealed by the decoder (Opus loss
+    /// concealment, or recovered from the next packet's in-band FEC).
+    pub audio_lost: AtomicU64,
+    /// Video packets that never came in time.
+    pub video_lost: AtomicU64,
+    /// How long the audio jitter buffer waits now, in ms (it adapts to the jitter).
+    pub audio_buffer_ms: AtomicU64,
 }
 
 /// A write to the speaker that has not returned after this long means it is stuck.
@@ -51,6 +58,8 @@ impl RecvCounters {
             (&self.samples_played, &before.samples_played),
             (&self.dropped, &before.dropped),
             (&self.keyframes_asked, &before.keyframes_asked),
+            (&self.audio_lost, &before.audio_lost),
+            (&self.video_lost, &before.video_lost),
         ] {
             to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
         }

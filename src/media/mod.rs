@@ -15,6 +15,7 @@ mod keyframes;
 pub mod parts;
 pub mod ports;
 pub mod recv;
+mod resilience;
 pub mod ring;
 pub mod rtp_filter;
 pub mod rtsp;
@@ -143,6 +144,13 @@ pub struct MediaStats {
     pub keyframes_asked: u64,
     /// Keyframes we sent because the other side asked (PLI or FIR).
     pub keyframes_forced: u64,
+    /// Audio packets that never came in time; the decoder concealed each one (or
+    /// recovered it from the next packet's in-band FEC).
+    pub audio_packets_concealed: u64,
+    /// Video packets that never came in time.
+    pub video_packets_lost: u64,
+    /// How long the audio jitter buffer waits now, in ms: it adapts to the link.
+    pub audio_buffer_ms: u64,
 }
 
 /// The video and audio streams of `n` that run in a pipeline (`on`) whose direction
@@ -194,6 +202,8 @@ pub struct MediaSession {
     keyframes: keyframes::KeyframeSource,
     /// Where the other side's DTMF digits go, whichever receive pipeline runs.
     digits: dtmf::DigitSlot,
+    /// Carries the other side's reports of our sound to the Opus encoder.
+    loss: resilience::LossFeedback,
 }
 
 impl MediaSession {
@@ -217,6 +227,7 @@ impl MediaSession {
             audio_held: Default::default(),
             keyframes: Default::default(),
             digits: Default::default(),
+            loss: Default::default(),
         };
         session.update(negotiated, devices)?;
         // Silence counts from when the pipelines run: starting them can take a while on
@@ -265,6 +276,7 @@ impl MediaSession {
         }
         if sending(negotiated) != sending(&self.negotiated) || self.send.is_none() {
             self.keyframes.set(None);
+            self.loss.set_encoder(None);
             if let Some(old) = self.send.take() {
                 old.stop();
             }
@@ -280,6 +292,13 @@ impl MediaSession {
                 )?);
                 self.keyframes
                     .set(self.send.as_ref().and_then(|s| s.pipeline.by_name("h264pay")));
+                let fec = a.as_ref().is_some_and(|a| a.fec);
+                self.loss.set_encoder(
+                    self.send
+                        .as_ref()
+                        .and_then(|s| s.pipeline.by_name("aenc"))
+                        .filter(|_| fec),
+                );
                 info!(video = v.is_some(), audio = a.is_some(), "sending media");
             }
         }
@@ -311,6 +330,7 @@ impl MediaSession {
                     audio_held: self.audio_held.clone(),
                     keyframes: self.keyframes.clone(),
                     digits: self.digits.clone(),
+                    loss: self.loss.clone(),
                 },
                 negotiated.signalling_peer,
             )?;
@@ -408,6 +428,9 @@ impl MediaSession {
             s.ms_since_last_packet = (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last));
             s.packets_unauthenticated = recv.srtp_dropped();
             s.keyframes_asked = c.keyframes_asked.load(Ordering::Relaxed);
+            s.audio_packets_concealed = c.audio_lost.load(Ordering::Relaxed);
+            s.video_packets_lost = c.video_lost.load(Ordering::Relaxed);
+            s.audio_buffer_ms = c.audio_buffer_ms.load(Ordering::Relaxed);
         }
         s.keyframes_forced = self.keyframes.forced();
         s.packets_unauthenticated += self.srtp_dropped_before;

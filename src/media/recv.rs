@@ -26,6 +26,8 @@ pub struct Outlets {
     pub keyframes: KeyframeSource,
     /// The DTMF digits the other side sends (RFC 4733 events).
     pub digits: super::dtmf::DigitSlot,
+    /// The other side's reports of our sound, for our send pipeline's encoder.
+    pub loss: super::resilience::LossFeedback,
 }
 
 /// A running receive pipeline.
@@ -52,18 +54,20 @@ impl RecvPipeline {
             audio_held,
             keyframes,
             digits,
+            loss,
         } = outlets;
         let pipeline = gst::Pipeline::with_name("recv");
         let rtpbin = make("rtpbin", "rtpbin")?;
         rtpbin.set_property("latency", settings.jitter_ms);
         rtpbin.set_property("drop-on-latency", true);
+        let counters = Arc::new(RecvCounters::default());
+        super::resilience::watch(&rtpbin, settings.jitter_ms, counters.clone(), loss);
         if video.is_some_and(|v| v.pli) {
             // Feedback profile timing: a keyframe request goes out at once, not with the
             // next regular report seconds later.
             rtpbin.set_property_from_str("rtp-profile", "avpf");
         }
         pipeline.add(&rtpbin).map_err(MediaError::link)?;
-        let counters = Arc::new(RecvCounters::default());
         let mut video_sink = None;
         let mut audio_sink = None;
         if let Some(v) = video {
@@ -404,6 +408,12 @@ fn add_audio_chain(
         super::parts::name_streaming_thread(&pad, super::parts::AUDIO_RECEIVE);
     }
     let decoder = make(decoder, "adec")?;
+    if codec == AudioCodec::Opus {
+        // A lost packet (rtpbin reports each one) is recovered from the next packet's
+        // FEC when it carries some, else concealed.
+        decoder.set_property("plc", true);
+        decoder.set_property("use-inband-fec", true);
+    }
     let convert = make("audioconvert", "aconvert")?;
     let resample = make("audioresample", "aresample")?;
     let sink = gst_app::AppSink::builder()

@@ -16,18 +16,13 @@ async fn a_call_whose_media_cannot_start_is_ended_and_says_why() {
         vec![demo::contact("Hall", hall_port)],
     ))
     .await;
-    // Hall's RTP ports: two pairs, both chosen when the call rings.
+    // Hall's speaker is a sound card that is not there: its sound cannot start.
     let mut hall_config = demo::loopback_config("Hall", hall_port, vec![demo::contact("Door", door_port)]);
-    hall_config.media.rtp_port_min = 31600;
-    hall_config.media.rtp_port_max = 31603;
+    hall_config.devices.speaker = "alsa:hw:CARD=Nowhere".into();
     let hall = Station::start(hall_config).await;
     door.handle.call("Hall").await.unwrap().unwrap();
     let rang = hall.wait(10, ringing).await;
     assert!(ringing(&rang), "{:?}", rang.call);
-    // Another program takes the ports between the ring and the answer.
-    let _taken: Vec<UdpSocket> = (31600..=31603)
-        .map(|p| UdpSocket::bind(("127.0.0.1", p)).expect("the port is free while it rings"))
-        .collect();
     hall.send(Command::Answer);
     let s = hall
         .wait(5, |s| {
@@ -40,6 +35,45 @@ async fn a_call_whose_media_cannot_start_is_ended_and_says_why() {
     // Door hears the hang-up (a BYE), well before its own media timeout would end it.
     let s = door.wait(3, idle).await;
     assert!(idle(&s), "{:?}", s.call);
+    hall.stop().await;
+    door.stop().await;
+}
+
+/// The RTP ports a ringing call offered stay the station's until its media takes them:
+/// another program (or another station on the host) cannot take them in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ports_offered_while_ringing_stay_the_stations() {
+    let _serial = SERIAL.lock().await;
+    let (door_port, hall_port) = (demo::free_sip_port(), demo::free_sip_port());
+    let door = Station::start(demo::loopback_config(
+        "Door",
+        door_port,
+        vec![demo::contact("Hall", hall_port)],
+    ))
+    .await;
+    // Hall's RTP ports: two pairs, both chosen when the call rings.
+    let mut hall_config = demo::loopback_config("Hall", hall_port, vec![demo::contact("Door", door_port)]);
+    hall_config.media.rtp_port_min = 31600;
+    hall_config.media.rtp_port_max = 31603;
+    let hall = Station::start(hall_config).await;
+    door.handle.call("Hall").await.unwrap().unwrap();
+    let rang = hall.wait(10, ringing).await;
+    assert!(ringing(&rang), "{:?}", rang.call);
+    for port in 31600..=31603 {
+        assert!(
+            UdpSocket::bind(("127.0.0.1", port)).is_err(),
+            "another program took port {port} while the call rang"
+        );
+    }
+    hall.send(Command::Answer);
+    let s = hall
+        .wait(10, |s| {
+            s.media
+                .as_ref()
+                .is_some_and(|m| m.frames_decoded > 0 && m.samples_played > 0)
+        })
+        .await;
+    assert!(active(&s), "{:?} {:?}", s.call, s.last_message);
     hall.stop().await;
     door.stop().await;
 }

@@ -43,6 +43,8 @@ fn ports(from: u16) -> Vec<u16> {
         let p = media::ports::allocate_pair(lo, from, from + 998, &taken).unwrap();
         taken.push(p);
     }
+    // The pipelines here bind them by number: let go of the sockets found free.
+    taken.iter().for_each(|p| media::ports::release(*p));
     taken
 }
 

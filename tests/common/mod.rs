@@ -4,6 +4,7 @@
 pub mod baresip;
 pub mod capture;
 pub mod chrome;
+pub mod impair;
 pub mod kamailio;
 pub mod mosquitto;
 pub mod netns;

@@ -85,6 +85,23 @@ impl Lan {
         ns
     }
 
+    /// Adds host `n` with address 10.77.0.`n`/24 on a TAP device instead of the bridge:
+    /// every frame it sends comes out of the returned file, and what is written to that
+    /// file arrives on its `eth0` (a wire a program can impair, `tests/common/impair.rs`).
+    pub fn add_tap_host(&mut self, n: u8) -> std::fs::File {
+        let ns = self.namespace(n);
+        let name = format!("{}t{n}", self.tag);
+        ip(&["netns", "add", &ns]);
+        let tap = open_tap(&name);
+        ip(&["link", "set", &name, "netns", &ns]);
+        ip_in(Some(&ns), &["link", "set", "lo", "up"]);
+        ip_in(Some(&ns), &["link", "set", &name, "name", "eth0"]);
+        ip_in(Some(&ns), &["addr", "add", &format!("10.77.0.{n}/24"), "dev", "eth0"]);
+        ip_in(Some(&ns), &["link", "set", "eth0", "up"]);
+        self.hosts.push(ns);
+        tap
+    }
+
     /// Moves host `n` from its address to 10.77.0.`to` (as a DHCP lease that changed).
     pub fn readdress(&self, n: u8, from: u8, to: u8) {
         let ns = self.namespace(n);
@@ -115,6 +132,36 @@ impl Lan {
             .arg(program);
         command
     }
+}
+
+/// A new TAP device named `name` (frames without a packet-information header).
+fn open_tap(name: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+    #[repr(C)]
+    struct IfReq {
+        name: [libc::c_char; libc::IFNAMSIZ],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    let tun = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .expect("/dev/net/tun (the tun module)");
+    let mut request = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
+        _pad: [0; 22],
+    };
+    assert!(name.len() < libc::IFNAMSIZ, "interface name {name} too long");
+    for (to, from) in request.name.iter_mut().zip(name.bytes()) {
+        *to = from as libc::c_char;
+    }
+    // SAFETY: TUNSETIFF reads and writes one ifreq, which `request` is laid out as.
+    let done = unsafe { libc::ioctl(tun.as_raw_fd(), TUNSETIFF, &mut request) };
+    assert_eq!(done, 0, "TUNSETIFF {name}: {}", std::io::Error::last_os_error());
+    tun
 }
 
 impl Drop for Lan {

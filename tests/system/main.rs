@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bad_wifi;
 mod cli;
 mod image_recipe;
 mod neighbours;

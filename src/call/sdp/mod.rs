@@ -176,6 +176,9 @@ pub struct AudioStream {
     /// Its clock rate: the audio codec's where the other side offers that, else the
     /// rate it has (many phones send 8000 beside Opus).
     pub dtmf_rate: Option<u32>,
+    /// The other side asks for Opus in-band FEC (it can recover a lost packet from the
+    /// next one).
+    pub fec: bool,
 }
 
 /// The outcome of offer/answer: what media to run.
@@ -299,6 +302,7 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
                         codec,
                         dtmf_pt: dtmf.map(|(pt, _)| pt),
                         dtmf_rate: dtmf.map(|(_, rate)| rate),
+                        fec: codec == AudioCodec::Opus && remote::asks_for_fec(md, pt),
                     });
                     out = out.with_media(seal(answer_md, sec));
                     continue;
@@ -373,6 +377,7 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
                         codec,
                         dtmf_pt: dtmf.map(|(pt, _)| pt),
                         dtmf_rate: dtmf.map(|(_, rate)| rate),
+                        fec: codec == AudioCodec::Opus && remote::asks_for_fec(md, pt),
                     });
                 }
             }

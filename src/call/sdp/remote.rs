@@ -135,6 +135,15 @@ fn packetization_mode(fmtp: &str) -> Option<u8> {
     }
 }
 
+/// Whether the other side asks for Opus in-band FEC on format `pt` (RFC 7587:
+/// `useinbandfec=1`; absent means no).
+pub(super) fn asks_for_fec(md: &MediaDescription, pt: u8) -> bool {
+    fmtp(md, pt)
+        .split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .any(|(k, v)| k.trim().eq_ignore_ascii_case("useinbandfec") && v.trim() == "1")
+}
+
 /// First H.264 format with packetization-mode 1, else the first with mode 0.
 pub(super) fn pick_h264(md: &MediaDescription) -> Option<(u8, u8)> {
     let h264: Vec<(u8, u8)> = formats(md)

@@ -117,6 +117,8 @@ fn legs(remotes: usize, taken: &mut Vec<u16>) -> Result<(Vec<Negotiated>, Vec<Re
     let mut pair = || {
         let p = media::ports::allocate_pair(IpAddr::from(LOOPBACK), 25000, 25998, taken)
             .ok_or_else(|| failed("no free ports"))?;
+        // The remotes' processes and the host's pipelines bind them by number.
+        media::ports::release(p);
         taken.push(p);
         Ok::<u16, BenchError>(p)
     };

@@ -47,6 +47,8 @@ impl Ports {
         let mut pair = || {
             let port = media::ports::allocate_pair([127, 0, 0, 1].into(), 26000, 26998, &taken)
                 .ok_or_else(|| failed("no free port"))?;
+            // The reference's pipelines bind them by number.
+            media::ports::release(port);
             taken.push(port);
             Ok::<_, BenchError>(port)
         };

@@ -193,7 +193,17 @@ pub struct DisplayProbe {
     last_code: Option<FrameCode>,
     /// The screen is blanked (DPMS off).
     pub screen_off: bool,
+    /// When the last new camera frame was shown (monotonic ms).
+    last_new_ms: Option<u64>,
+    /// The picture's freezes: the last ones, as (from, to) in monotonic ms.
+    pub freezes: VecDeque<(u64, u64)>,
 }
+
+/// A picture that stays this long without a new frame is frozen (three frames at
+/// 30 fps).
+pub const FREEZE_MS: u64 = 100;
+/// How many freezes are kept.
+const FREEZES_KEPT: usize = 64;
 
 impl DisplayProbe {
     /// Records one shown screen. A screen redrawn around the same camera frame (clock or
@@ -205,6 +215,14 @@ impl DisplayProbe {
         }
         self.last_code = code;
         if let Some(code) = code {
+            let now = monotonic_ms();
+            if let Some(last) = self.last_new_ms.filter(|last| now.saturating_sub(*last) > FREEZE_MS) {
+                if self.freezes.len() == FREEZES_KEPT {
+                    self.freezes.pop_front();
+                }
+                self.freezes.push_back((last, now));
+            }
+            self.last_new_ms = Some(now);
             *self.recognised.entry(code.tag).or_default() += 1;
             if let Some(latency) = latency_ms(code.ms) {
                 if self.latencies.len() == LATENCY_WINDOW {
@@ -353,6 +371,9 @@ pub struct ProbeReport {
     /// The latency samples behind the percentiles (not serialised: thousands of them).
     #[serde(skip)]
     pub latencies: Vec<f64>,
+    /// The picture's last freezes (longer than [`FREEZE_MS`]): from and to, in
+    /// monotonic ms.
+    pub freezes: Vec<(u64, u64)>,
     /// The last half second the speaker played and its rate (not serialised), for tests
     /// that listen for several tones at once.
     #[serde(skip)]
@@ -393,6 +414,7 @@ impl Probes {
                 .as_ref()
                 .map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed)),
             latencies: Vec::new(),
+            freezes: Vec::new(),
             recent_sound: (Vec::new(), 0),
         };
         if let Some(d) = &self.display {
@@ -402,6 +424,7 @@ impl Probes {
             r.latency_p50_ms = d.latency_percentile(50.0);
             r.latency_p95_ms = d.latency_percentile(95.0);
             r.latencies = d.latencies.iter().copied().collect();
+            r.freezes = d.freezes.iter().copied().collect();
             r.screen_off = d.screen_off;
         }
         if let Some(s) = &self.speaker {

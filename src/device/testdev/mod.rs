@@ -7,6 +7,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod tape;
+pub use tape::{FileMicrophone, SpeakerTape};
+
 /// Paces a producer to real time: `wait(n)` returns when `n` more units are due.
 struct Pacer {
     start: Instant,
@@ -217,6 +220,8 @@ impl Microphone for ToneMicrophone {
 pub struct RecordingSpeaker {
     probe: Arc<Mutex<SpeakerProbe>>,
     channels: u16,
+    /// Everything it plays, on a file, when it has one.
+    tape: Option<SpeakerTape>,
     /// After this much sound, every write hangs for good.
     stuck_after: Option<std::time::Duration>,
 }
@@ -233,8 +238,13 @@ impl RecordingSpeaker {
         Self {
             probe: Arc::default(),
             channels: 1,
+            tape: None,
             stuck_after: None,
         }
+    }
+    /// Writes everything it plays to `tape` too.
+    pub fn record_to(&mut self, tape: SpeakerTape) {
+        self.tape = Some(tape);
     }
     /// Makes it hang, as a driver that stops without going away, once it has played
     /// `sound` (counted from the first sample, at the rate it was opened with).
@@ -251,6 +261,9 @@ impl Speaker for RecordingSpeaker {
     fn open(&mut self, rate: u32, channels: u16) -> Result<(), DeviceError> {
         self.channels = channels.max(1);
         self.probe.lock().unwrap().rate = rate;
+        if let Some(tape) = &mut self.tape {
+            tape.open(rate);
+        }
         Ok(())
     }
 
@@ -266,6 +279,9 @@ impl Speaker for RecordingSpeaker {
                     std::thread::park();
                 }
             }
+        }
+        if let Some(tape) = &mut self.tape {
+            tape.play(samples.chunks(self.channels as usize).map(|f| f[0]))?;
         }
         let mut p = self.probe.lock().unwrap();
         let keep = (p.rate / 2).max(1) as usize;

@@ -121,6 +121,7 @@ impl ConferenceMedia {
                 audio_held: Default::default(),
                 keyframes: keyframes.clone(),
                 digits: Default::default(),
+                loss: Default::default(),
             };
             this.digits.push(outlets.digits.clone());
             let recv = (v.is_some() || a.is_some())

@@ -1,0 +1,204 @@
+//! Calls over a poor link (the far end of a home's Wi-Fi): what the receive side does
+//! about late and lost packets, and what it tells the send side.
+//!
+//! - Lost packets are reported to the decoders (rtpbin `do-lost`): Opus conceals each
+//!   one (its PLC) or recovers it from the next packet's in-band FEC.
+//! - Each jitter buffer waits as long as the link's jitter needs, within bounds: the
+//!   configured wait on a clean LAN, up to [`MAX_BUFFER_MS`] on a bad one. A packet that
+//!   comes too late to be played lengthens the wait at once; the wait shrinks back
+//!   slowly while the link is calm.
+//! - The share of our sound the other side reports lost (RTCP receiver reports, heard
+//!   by the receive pipeline) sets how much in-band FEC our Opus encoder sends, when the
+//!   other side asked for FEC.
+
+use super::counters::RecvCounters;
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::debug;
+
+/// The longest a jitter buffer waits: past it, a conversation feels like a radio link.
+pub const MAX_BUFFER_MS: u32 = 120;
+/// How often the buffers and reports are looked at.
+const TICK: Duration = Duration::from_millis(250);
+/// How much a late packet lengthens the wait, and how fast a calm link shortens it
+/// (per tick).
+const LONGER_MS: u32 = 20;
+const SHORTER_MS: u32 = 2;
+/// The least expected loss FEC is sent for once the other side asked for it: a Wi-Fi
+/// loses packets before any report says so.
+const FEC_FLOOR_PERCENT: u32 = 3;
+
+/// Carries the other side's reports of our sound from the receive pipeline (which hears
+/// them) to the send pipeline's Opus encoder (which acts on them), whichever run.
+#[derive(Clone, Default)]
+pub struct LossFeedback {
+    encoder: Arc<Mutex<Option<gst::Element>>>,
+    reported_percent: Arc<AtomicU32>,
+}
+
+impl LossFeedback {
+    /// The Opus encoder that sends FEC (None: no encoder does). It starts at what was
+    /// last reported.
+    pub(super) fn set_encoder(&self, encoder: Option<gst::Element>) {
+        if let Some(e) = &encoder {
+            set_expected_loss(e, self.reported_percent.load(Ordering::Relaxed));
+        }
+        *self.encoder.lock().unwrap_or_else(|e| e.into_inner()) = encoder;
+    }
+
+    fn reported(&self, percent: u32) {
+        if self.reported_percent.swap(percent, Ordering::Relaxed) == percent {
+            return;
+        }
+        if let Some(e) = self.encoder.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            set_expected_loss(e, percent);
+            debug!(percent, "the other side reports this share of our sound lost");
+        }
+    }
+}
+
+fn set_expected_loss(encoder: &gst::Element, percent: u32) {
+    encoder.set_property("packet-loss-percentage", percent.clamp(FEC_FLOOR_PERCENT, 30) as i32);
+}
+
+/// Sets up a receive pipeline's `rtpbin` for a poor link: losses reported to the
+/// decoders, and a watch on its jitter buffers (for as long as the rtpbin lives) that
+/// adapts their waits from `min_ms` up and passes the other side's reports of our
+/// audio session (1) to `feedback`.
+pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounters>, feedback: LossFeedback) {
+    rtpbin.set_property("do-lost", true);
+    let buffers: Arc<Mutex<NewBuffers>> = Arc::default();
+    let found = buffers.clone();
+    rtpbin.connect("new-jitterbuffer", false, move |args| {
+        let buffer = args.get(1).and_then(|v| v.get::<gst::Element>().ok());
+        let session = args.get(2).and_then(|v| v.get::<u32>().ok());
+        if let (Some(buffer), Some(session)) = (buffer, session) {
+            found
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((session, buffer.downgrade()));
+        }
+        None
+    });
+    let rtpbin = rtpbin.downgrade();
+    let spawned = std::thread::Builder::new().name("link-watch".into()).spawn(move || {
+        let mut waits: Vec<(glib::WeakRef<gst::Element>, Adaptive)> = Vec::new();
+        while let Some(bin) = rtpbin.upgrade() {
+            for (session, buffer) in buffers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+                waits.push((buffer, Adaptive::new(session, min_ms)));
+            }
+            waits.retain(|(buffer, _)| buffer.upgrade().is_some());
+            let mut lost = [0u64; 2];
+            for (buffer, adaptive) in &mut waits {
+                let Some(buffer) = buffer.upgrade() else { continue };
+                let stats = buffer.property::<gst::Structure>("stats");
+                let field = |name: &str| stats.get::<u64>(name).unwrap_or(0);
+                lost[adaptive.session.min(1) as usize] += field("num-lost");
+                if let Some(wait) = adaptive.next(field("num-late"), field("avg-jitter") / 1_000_000) {
+                    buffer.set_property("latency", wait);
+                }
+                if adaptive.session == 1 {
+                    counters.audio_buffer_ms.store(adaptive.wait as u64, Ordering::Relaxed);
+                }
+            }
+            counters.video_lost.fetch_max(lost[0], Ordering::Relaxed);
+            counters.audio_lost.fetch_max(lost[1], Ordering::Relaxed);
+            if let Some(percent) = reported_loss(&bin, 1) {
+                feedback.reported(percent);
+            }
+            drop(bin);
+            std::thread::sleep(TICK);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch the link; jitter buffers keep their wait");
+    }
+}
+
+/// Jitter buffers rtpbin made since the watch last looked, with their session.
+type NewBuffers = Vec<(u32, glib::WeakRef<gst::Element>)>;
+
+/// One jitter buffer's wait.
+struct Adaptive {
+    session: u32,
+    min_ms: u32,
+    wait: u32,
+    late_before: u64,
+}
+
+impl Adaptive {
+    fn new(session: u32, min_ms: u32) -> Self {
+        Self {
+            session,
+            min_ms,
+            wait: min_ms,
+            late_before: 0,
+        }
+    }
+
+    /// The wait after this tick, when it changed: `late`, the packets that came too
+    /// late so far; `jitter_ms`, the RFC 3550 interarrival jitter.
+    fn next(&mut self, late: u64, jitter_ms: u64) -> Option<u32> {
+        let came_late = late > self.late_before;
+        self.late_before = late;
+        // Packets spread over about three times the interarrival jitter.
+        let needed = (jitter_ms as u32).saturating_mul(3).clamp(self.min_ms, MAX_BUFFER_MS);
+        let wait = if came_late {
+            (self.wait + LONGER_MS).max(needed)
+        } else {
+            self.wait.saturating_sub(SHORTER_MS).max(needed)
+        }
+        .clamp(self.min_ms, MAX_BUFFER_MS);
+        (wait != self.wait).then(|| {
+            self.wait = wait;
+            wait
+        })
+    }
+}
+
+/// The share of our stream in `session` the other side last reported lost, in percent.
+fn reported_loss(rtpbin: &gst::Element, session: u32) -> Option<u32> {
+    let rtp_session = rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&session])?;
+    let stats = rtp_session.property::<gst::Structure>("stats");
+    let sources = stats.get::<glib::ValueArray>("source-stats").ok()?;
+    sources
+        .iter()
+        .filter_map(|v| v.get::<gst::Structure>().ok())
+        .filter(|s| !s.get::<bool>("internal").unwrap_or(true) && s.get::<bool>("have-rb").unwrap_or(false))
+        .filter_map(|s| s.get::<u32>("rb-fractionlost").ok())
+        .max()
+        .map(|fraction| (fraction * 100).div_ceil(256))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_packet_lengthens_the_wait_and_a_calm_link_shortens_it_slowly() {
+        let mut a = Adaptive::new(1, 20);
+        assert_eq!(a.next(0, 1), None, "a clean LAN keeps the configured wait");
+        assert_eq!(a.next(1, 1), Some(40));
+        assert_eq!(a.next(3, 1), Some(60));
+        assert_eq!(a.next(3, 1), Some(58));
+        for _ in 0..100 {
+            a.next(3, 1);
+        }
+        assert_eq!(a.wait, 20, "back to the configured wait");
+    }
+
+    #[test]
+    fn the_wait_follows_the_jitter_within_bounds() {
+        let mut a = Adaptive::new(1, 20);
+        assert_eq!(a.next(0, 15), Some(45));
+        assert_eq!(a.next(0, 200), Some(MAX_BUFFER_MS));
+        for late in 1..10 {
+            a.next(late, 200);
+        }
+        assert_eq!(a.wait, MAX_BUFFER_MS);
+    }
+}

@@ -1,0 +1,79 @@
+//! A call over a bad Wi-Fi, the short form of `cargo bench --bench impaired`: two
+//! stations in network namespaces joined by a wire that loses 5% of the media and
+//! delays each packet by 0 to 60 ms (tests/common/impair.rs). The call goes on with
+//! pictures both ways; each station conceals the sound it lost (its count in `doorway
+//! status`) and its audio jitter buffer waits longer than on a clean LAN. The scores
+//! are the bench's, not checked here.
+
+use crate::common::impair::{Condition, Wire};
+use crate::common::netns::Lan;
+use crate::neighbours::Neighbour;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The wait the stations are configured with (the default), which they lengthen.
+const CONFIGURED_WAIT_MS: u64 = 20;
+
+#[test]
+fn a_call_over_a_lossy_jittery_link_conceals_what_it_lost_and_waits_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = Lan::new("bw");
+    let (a, b) = (lan.add_tap_host(1), lan.add_tap_host(2));
+    let wire = Wire::between(
+        a,
+        b,
+        Condition {
+            loss: 0.05,
+            jitter_ms: 30,
+            ..Condition::default()
+        },
+    );
+    let contact = |name: &str, n: u8, answers: bool| {
+        format!(
+            "[[contact]]\nname = \"{name}\"\nuri = \"sip:{}@10.77.0.{n}:5060\"\nauto_answer = {answers}\n",
+            name.to_lowercase()
+        )
+    };
+    let door = Neighbour::start_with(&lan, dir.path(), 1, "Door", false, &contact("Hall", 2, false));
+    let hall = Neighbour::start_with(&lan, dir.path(), 2, "Hall", false, &contact("Door", 1, true));
+    let call = crate::common::doorway_cli(&["call", "Hall", "--socket", door.socket.to_str().unwrap()]);
+    assert!(call.status.success(), "{}", crate::common::printed(&call));
+    let frames = |s: &Value| s["media"]["frames_decoded"].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !{
+        let (d, h) = (door.status(), hall.status());
+        d["call"]["state"] == "active" && frames(&d) > 10 && frames(&h) > 10
+    } {
+        assert!(Instant::now() < deadline, "no call with pictures over the bad link");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = [frames(&door.status()), frames(&hall.status())];
+    std::thread::sleep(Duration::from_secs(8));
+    let lost = wire.counts.lost.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(lost > 0, "the wire lost nothing");
+    for (station, before) in [&door, &hall].into_iter().zip(before) {
+        let s = station.status();
+        let m = &s["media"];
+        println!(
+            "{}: {} audio packets concealed, audio buffer {} ms, {} video packets lost, {} pictures in 8 s",
+            station.name,
+            m["audio_packets_concealed"],
+            m["audio_buffer_ms"],
+            m["video_packets_lost"],
+            frames(&s) - before
+        );
+        assert_eq!(s["call"]["state"], "active", "{}: the call did not hold", station.name);
+        assert!(
+            m["audio_packets_concealed"].as_u64().unwrap_or(0) > 0,
+            "{}: no lost sound was concealed: {m:#}",
+            station.name
+        );
+        assert!(
+            m["audio_buffer_ms"].as_u64().unwrap_or(0) > CONFIGURED_WAIT_MS,
+            "{}: the jitter buffer did not adapt: {m:#}",
+            station.name
+        );
+        assert!(frames(&s) > before + 30, "{}: the picture stopped: {m:#}", station.name);
+    }
+    println!("the wire lost {lost} media packets");
+}
