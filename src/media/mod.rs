@@ -151,6 +151,9 @@ pub struct MediaStats {
     pub video_packets_lost: u64,
     /// How long the audio jitter buffer waits now, in ms: it adapts to the link.
     pub audio_buffer_ms: u64,
+    /// The loss our Opus encoder's in-band FEC is set for now, in percent (None when
+    /// the other side did not ask for FEC).
+    pub audio_fec_percent: Option<u32>,
 }
 
 /// The video and audio streams of `n` that run in a pipeline (`on`) whose direction
@@ -433,6 +436,7 @@ impl MediaSession {
             s.audio_buffer_ms = c.audio_buffer_ms.load(Ordering::Relaxed);
         }
         s.keyframes_forced = self.keyframes.forced();
+        s.audio_fec_percent = self.loss.fec_percent();
         s.packets_unauthenticated += self.srtp_dropped_before;
         // What the running pipelines do, stream by stream.
         let (v, a) = running(&self.negotiated, self.send.is_some(), Direction::sends);

@@ -7,9 +7,11 @@
 //!   configured wait on a clean LAN, up to [`MAX_BUFFER_MS`] on a bad one. A packet that
 //!   comes too late to be played lengthens the wait at once; the wait shrinks back
 //!   slowly while the link is calm.
-//! - The share of our sound the other side reports lost (RTCP receiver reports, heard
-//!   by the receive pipeline) sets how much in-band FEC our Opus encoder sends, when the
-//!   other side asked for FEC.
+//! - The share of the other side's sound we lose sets how much in-band FEC our Opus
+//!   encoder sends, when the other side asked for FEC: a home Wi-Fi loses about as much
+//!   both ways. (The other side's RTCP receiver reports say it exactly, but they are
+//!   about our sender, which lives in the send pipeline, and reach only the receive
+//!   pipeline's RTP session, which keeps no report about a sender it does not own.)
 
 use super::counters::RecvCounters;
 use gstreamer as gst;
@@ -29,11 +31,11 @@ const TICK: Duration = Duration::from_millis(250);
 const LONGER_MS: u32 = 20;
 const SHORTER_MS: u32 = 2;
 /// The least expected loss FEC is sent for once the other side asked for it: a Wi-Fi
-/// loses packets before any report says so.
+/// loses packets before any has been measured.
 const FEC_FLOOR_PERCENT: u32 = 3;
 
-/// Carries the other side's reports of our sound from the receive pipeline (which hears
-/// them) to the send pipeline's Opus encoder (which acts on them), whichever run.
+/// Carries the loss of sound the receive pipeline measures to the send pipeline's Opus
+/// encoder (which sends FEC for it), whichever run.
 #[derive(Clone, Default)]
 pub struct LossFeedback {
     encoder: Arc<Mutex<Option<gst::Element>>>,
@@ -56,8 +58,22 @@ impl LossFeedback {
         }
         if let Some(e) = self.encoder.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             set_expected_loss(e, percent);
-            debug!(percent, "the other side reports this share of our sound lost");
+            debug!(
+                percent,
+                "this share of the other side's sound is lost: as much FEC is sent"
+            );
         }
+    }
+}
+
+impl LossFeedback {
+    /// The loss the Opus encoder's FEC is set for now, in percent (None while no
+    /// encoder sends FEC).
+    pub fn fec_percent(&self) -> Option<u32> {
+        let encoder = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
+        encoder
+            .as_ref()
+            .map(|e| e.property::<i32>("packet-loss-percentage").max(0) as u32)
     }
 }
 
@@ -67,8 +83,8 @@ fn set_expected_loss(encoder: &gst::Element, percent: u32) {
 
 /// Sets up a receive pipeline's `rtpbin` for a poor link: losses reported to the
 /// decoders, and a watch on its jitter buffers (for as long as the rtpbin lives) that
-/// adapts their waits from `min_ms` up and passes the other side's reports of our
-/// audio session (1) to `feedback`.
+/// adapts their waits from `min_ms` up and passes the share of sound lost over the last
+/// seconds to `feedback`.
 pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounters>, feedback: LossFeedback) {
     rtpbin.set_property("do-lost", true);
     let buffers: Arc<Mutex<NewBuffers>> = Arc::default();
@@ -87,17 +103,19 @@ pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounte
     let rtpbin = rtpbin.downgrade();
     let spawned = std::thread::Builder::new().name("link-watch".into()).spawn(move || {
         let mut waits: Vec<(glib::WeakRef<gst::Element>, Adaptive)> = Vec::new();
+        let mut sound_loss = RecentLoss::default();
         while let Some(bin) = rtpbin.upgrade() {
             for (session, buffer) in buffers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
                 waits.push((buffer, Adaptive::new(session, min_ms)));
             }
             waits.retain(|(buffer, _)| buffer.upgrade().is_some());
-            let mut lost = [0u64; 2];
+            let (mut lost, mut pushed) = ([0u64; 2], [0u64; 2]);
             for (buffer, adaptive) in &mut waits {
                 let Some(buffer) = buffer.upgrade() else { continue };
                 let stats = buffer.property::<gst::Structure>("stats");
                 let field = |name: &str| stats.get::<u64>(name).unwrap_or(0);
                 lost[adaptive.session.min(1) as usize] += field("num-lost");
+                pushed[adaptive.session.min(1) as usize] += field("num-pushed");
                 if let Some(wait) = adaptive.next(field("num-late"), field("avg-jitter") / 1_000_000) {
                     buffer.set_property("latency", wait);
                 }
@@ -107,7 +125,7 @@ pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounte
             }
             counters.video_lost.fetch_max(lost[0], Ordering::Relaxed);
             counters.audio_lost.fetch_max(lost[1], Ordering::Relaxed);
-            if let Some(percent) = reported_loss(&bin, 1) {
+            if let Some(percent) = sound_loss.add(lost[1], pushed[1]) {
                 feedback.reported(percent);
             }
             drop(bin);
@@ -160,23 +178,56 @@ impl Adaptive {
     }
 }
 
-/// The share of our stream in `session` the other side last reported lost, in percent.
-fn reported_loss(rtpbin: &gst::Element, session: u32) -> Option<u32> {
-    let rtp_session = rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&session])?;
-    let stats = rtp_session.property::<gst::Structure>("stats");
-    let sources = stats.get::<glib::ValueArray>("source-stats").ok()?;
-    sources
-        .iter()
-        .filter_map(|v| v.get::<gst::Structure>().ok())
-        .filter(|s| !s.get::<bool>("internal").unwrap_or(true) && s.get::<bool>("have-rb").unwrap_or(false))
-        .filter_map(|s| s.get::<u32>("rb-fractionlost").ok())
-        .max()
-        .map(|fraction| (fraction * 100).div_ceil(256))
+/// How many ticks the loss of sound is measured over (2 s).
+const LOSS_WINDOW: usize = 8;
+
+/// The share of packets lost over the last [`LOSS_WINDOW`] ticks, from a jitter
+/// buffer's running counts.
+#[derive(Default)]
+struct RecentLoss {
+    /// (lost, pushed) at each of the last ticks, oldest first.
+    counts: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl RecentLoss {
+    /// This tick's running counts; the share lost over the window, in percent, once the
+    /// window is full.
+    fn add(&mut self, lost: u64, pushed: u64) -> Option<u32> {
+        if self.counts.back().is_some_and(|(l, p)| lost < *l || pushed < *p) {
+            // A new jitter buffer (a rebuilt pipeline) counts from zero again.
+            self.counts.clear();
+        }
+        self.counts.push_back((lost, pushed));
+        if self.counts.len() <= LOSS_WINDOW {
+            return None;
+        }
+        let (lost_then, pushed_then) = self.counts.pop_front()?;
+        let (lost, pushed) = (lost - lost_then, pushed - pushed_then);
+        Some(((lost * 100) / (lost + pushed).max(1)) as u32)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_loss_of_sound_is_measured_over_the_last_two_seconds() {
+        let mut loss = RecentLoss::default();
+        for tick in 0..LOSS_WINDOW as u64 {
+            assert_eq!(loss.add(0, tick * 12), None, "not a whole window yet");
+        }
+        // From now on, of every 10 packets a tick, 9 arrive and 1 is lost.
+        let (mut lost, mut pushed) = (0, (LOSS_WINDOW as u64 - 1) * 12);
+        let mut last = None;
+        for _ in 0..2 * LOSS_WINDOW {
+            pushed += 9;
+            lost += 1;
+            last = loss.add(lost, pushed);
+        }
+        assert_eq!(last, Some(10));
+        assert_eq!(loss.add(0, 5), None, "a new jitter buffer starts a new window");
+    }
 
     #[test]
     fn a_late_packet_lengthens_the_wait_and_a_calm_link_shortens_it_slowly() {

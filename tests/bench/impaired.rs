@@ -108,6 +108,17 @@ fn cases() -> Vec<Case> {
             false,
             false,
         ),
+        // Under what the stations send with the test camera's mostly still picture
+        // (about 230 kbit/s each): the link's queue overflows until they back off.
+        case(
+            "150 kbit/s",
+            Condition {
+                rate_kbps: Some(150),
+                ..Condition::default()
+            },
+            false,
+            false,
+        ),
     ]
 }
 
@@ -225,6 +236,8 @@ struct Figures {
     frozen_ms: u64,
     /// After the outage: its end to the next new picture.
     recovery_ms: Option<u64>,
+    /// What one side sent, in kbit/s (IP and UDP headers included).
+    sent_kbps: u64,
 }
 
 #[path = "impaired/baresip_side.rs"]
@@ -251,8 +264,19 @@ fn main() {
     let python = scorer();
     println!("speech through a call: {seconds} s measured per call, both directions scored; PESQ-WB (1 to 4.64)");
     println!(
-        "{:<13} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>6} | {:>6} {:>6} {:>6} | {:>6}",
-        "condition", "PESQ", "silent", "lost", "freeze", "frozen", "back", "baresip", "silent", "lost", "ratio"
+        "{:<13} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>6}",
+        "condition",
+        "PESQ",
+        "silent",
+        "lost",
+        "freeze",
+        "frozen",
+        "back",
+        "kbit/s",
+        "baresip",
+        "silent",
+        "lost",
+        "ratio"
     );
     let mut failed = Vec::new();
     for case in cases() {
@@ -263,7 +287,7 @@ fn main() {
         let theirs = baresip_side::call(&case, &speech, &python, seconds, dir.path());
         let ratio = ours.0.pesq / theirs.0.pesq.max(1.0);
         println!(
-            "{:<13} | {:>6.2} {:>5.1}% {:>5.1}% | {:>5} ms {:>4} ms {:>6} | {:>6.2} {:>5.1}% {:>5.1}% | {:>6.2}",
+            "{:<13} | {:>6.2} {:>5.1}% {:>5.1}% | {:>5} ms {:>4} ms {:>6} {:>6} | {:>6.2} {:>5.1}% {:>5.1}% | {:>6.2}",
             case.name,
             ours.0.pesq,
             ours.0.silent * 100.0,
@@ -271,6 +295,7 @@ fn main() {
             ours.0.longest_freeze_ms,
             ours.0.frozen_ms,
             ours.0.recovery_ms.map_or("-".into(), |ms| format!("{ms} ms")),
+            ours.0.sent_kbps,
             theirs.0.pesq,
             theirs.0.silent * 100.0,
             theirs.1 * 100.0,
@@ -280,7 +305,7 @@ fn main() {
             failed.push(case.name);
         }
     }
-    println!("(lost: media packets the wire lost; freeze: the longest time the picture stood still; back: outage end to the next new picture)");
+    println!("(lost: media packets the wire lost; freeze: the longest time the picture stood still; back: outage end to the next new picture; kbit/s: what one station sent)");
     if !failed.is_empty() {
         println!("the station's speech scored under baresip's in: {}", failed.join(", "));
         std::process::exit(1);

@@ -45,6 +45,8 @@ pub struct Condition {
 pub struct Counts {
     pub media: AtomicU64,
     pub lost: AtomicU64,
+    /// Bytes of media offered to the wire (IP and UDP headers included), both ways.
+    pub media_bytes: AtomicU64,
 }
 
 /// The two ends of a wire and the threads that carry frames across.
@@ -105,6 +107,9 @@ impl Wire {
                 let mut at = now;
                 if is_media(&frame[..n]) {
                     counts.media.fetch_add(1, Ordering::Relaxed);
+                    counts
+                        .media_bytes
+                        .fetch_add(n.saturating_sub(14) as u64, Ordering::Relaxed);
                     let c = *condition.lock().unwrap();
                     let outage = down.lock().unwrap().is_some_and(|until| now < until);
                     if let Some(b) = c.burst {

@@ -2,7 +2,8 @@
 //! stations in network namespaces joined by a wire that loses 5% of the media and
 //! delays each packet by 0 to 60 ms (tests/common/impair.rs). The call goes on with
 //! pictures both ways; each station conceals the sound it lost (its count in `doorway
-//! status`) and its audio jitter buffer waits longer than on a clean LAN. The scores
+//! status`), sends Opus in-band FEC for the loss it measures, and its audio jitter
+//! buffer waits longer than on a clean LAN. The scores
 //! are the bench's, not checked here.
 
 use crate::common::impair::{Condition, Wire};
@@ -55,9 +56,10 @@ fn a_call_over_a_lossy_jittery_link_conceals_what_it_lost_and_waits_longer() {
         let s = station.status();
         let m = &s["media"];
         println!(
-            "{}: {} audio packets concealed, audio buffer {} ms, {} video packets lost, {} pictures in 8 s",
+            "{}: {} audio packets concealed, FEC for {}% loss, audio buffer {} ms, {} video packets lost, {} pictures in 8 s",
             station.name,
             m["audio_packets_concealed"],
+            m["audio_fec_percent"],
             m["audio_buffer_ms"],
             m["video_packets_lost"],
             frames(&s) - before
@@ -66,6 +68,11 @@ fn a_call_over_a_lossy_jittery_link_conceals_what_it_lost_and_waits_longer() {
         assert!(
             m["audio_packets_concealed"].as_u64().unwrap_or(0) > 0,
             "{}: no lost sound was concealed: {m:#}",
+            station.name
+        );
+        assert!(
+            m["audio_fec_percent"].as_u64().is_some_and(|p| p >= 3),
+            "{}: no FEC sent for the loss: {m:#}",
             station.name
         );
         assert!(

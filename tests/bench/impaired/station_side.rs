@@ -79,7 +79,9 @@ pub fn call(case: &Case, speech: &Speech, python: &Path, seconds: u64, dir: &Pat
         std::thread::sleep(Duration::from_millis(200));
     }
     let from = doorway::base::clock::monotonic_ms();
+    let bytes_before = wire.counts.media_bytes.load(std::sync::atomic::Ordering::Relaxed);
     let outage_ended = talk(case, &wire, seconds);
+    let bytes = wire.counts.media_bytes.load(std::sync::atomic::Ordering::Relaxed) - bytes_before;
     let (to, to_at) = (doorway::base::clock::monotonic_ms(), Instant::now());
     let statuses = [door.status(), hall.status()];
     let lost = wire.counts.lost.load(std::sync::atomic::Ordering::Relaxed) as f64
@@ -88,7 +90,11 @@ pub fn call(case: &Case, speech: &Speech, python: &Path, seconds: u64, dir: &Pat
     stop(door.child);
     stop(hall.child);
     drop((wire, lan));
-    let mut figures = Figures::default();
+    let mut figures = Figures {
+        // Each station's: half of both ways.
+        sent_kbps: bytes * 8 / seconds / 1000 / 2,
+        ..Figures::default()
+    };
     for tape in &tapes {
         let (pesq, silent) = score(python, speech, &last_seconds(tape, seconds), seconds);
         figures.pesq += pesq / 2.0;
