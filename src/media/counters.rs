@@ -27,9 +27,11 @@ pub struct RecvCounters {
     /// 0 when none is: a write that never returns shows here.
     pub speaker_write_since_ms: AtomicU64,
     /// Audio packets that never came in time, each concealed by the decoder (Opus loss
-    /// concealment, or recovered from the next packet's in-band FEC).
+    /// concealment, or recovered from the next packet's in-band FEC): this pipeline's
+    /// own count (its jitter buffers count from zero; the media session adds the counts
+    /// of the pipelines it replaced).
     pub audio_lost: AtomicU64,
-    /// Video packets that never came in time.
+    /// Video packets that never came in time: this pipeline's own count.
     pub video_lost: AtomicU64,
     /// How long the audio jitter buffer waits now, in ms (it adapts to the jitter).
     pub audio_buffer_ms: AtomicU64,
@@ -58,8 +60,6 @@ impl RecvCounters {
             (&self.samples_played, &before.samples_played),
             (&self.dropped, &before.dropped),
             (&self.keyframes_asked, &before.keyframes_asked),
-            (&self.audio_lost, &before.audio_lost),
-            (&self.video_lost, &before.video_lost),
         ] {
             to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
         }

@@ -197,6 +197,8 @@ pub struct MediaSession {
     started_ms: u64,
     /// SRTP packets dropped by receive pipelines this session replaced.
     srtp_dropped_before: u64,
+    /// Audio and video packets lost by receive pipelines this session replaced.
+    lost_before: (u64, u64),
     /// The peer's sound is held back while the call still rings (shared with the receive
     /// pipeline, whichever is running).
     audio_held: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -205,7 +207,7 @@ pub struct MediaSession {
     keyframes: keyframes::KeyframeSource,
     /// Where the other side's DTMF digits go, whichever receive pipeline runs.
     digits: dtmf::DigitSlot,
-    /// Carries the other side's reports of our sound to the Opus encoder.
+    /// Carries the loss of the other side's sound to our Opus encoder's FEC.
     loss: resilience::LossFeedback,
 }
 
@@ -227,6 +229,7 @@ impl MediaSession {
             self_view,
             started_ms: crate::device::probe::monotonic_ms(),
             srtp_dropped_before: 0,
+            lost_before: (0, 0),
             audio_held: Default::default(),
             keyframes: Default::default(),
             digits: Default::default(),
@@ -319,6 +322,10 @@ impl MediaSession {
         // carry over (the media timeout counts from the last packet, not the rebuild).
         let old = self.recv.take();
         self.srtp_dropped_before += old.as_ref().map_or(0, |r| r.srtp_dropped());
+        if let Some(c) = old.as_ref().map(|r| &r.counters) {
+            self.lost_before.0 += c.audio_lost.load(Ordering::Relaxed);
+            self.lost_before.1 += c.video_lost.load(Ordering::Relaxed);
+        }
         let before = old.map(|r| r.counters.clone());
         let v = negotiated.video.as_ref().filter(|v| v.rtp.direction.receives());
         let a = negotiated.audio.as_ref().filter(|a| a.rtp.direction.receives());
@@ -431,8 +438,8 @@ impl MediaSession {
             s.ms_since_last_packet = (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last));
             s.packets_unauthenticated = recv.srtp_dropped();
             s.keyframes_asked = c.keyframes_asked.load(Ordering::Relaxed);
-            s.audio_packets_concealed = c.audio_lost.load(Ordering::Relaxed);
-            s.video_packets_lost = c.video_lost.load(Ordering::Relaxed);
+            s.audio_packets_concealed = self.lost_before.0 + c.audio_lost.load(Ordering::Relaxed);
+            s.video_packets_lost = self.lost_before.1 + c.video_lost.load(Ordering::Relaxed);
             s.audio_buffer_ms = c.audio_buffer_ms.load(Ordering::Relaxed);
         }
         s.keyframes_forced = self.keyframes.forced();
