@@ -40,32 +40,14 @@ pub fn take_held(port: u16) -> Option<(UdpSocket, UdpSocket)> {
     Some(held.swap_remove(at).sockets)
 }
 
-/// Lets go of a pair a call will not use.
-pub fn release(port: u16) {
-    drop(take_held(port));
-}
-
 /// Finds a free RTP/RTCP pair in `min..=max`, starting at a random place so that two
-/// stations on one machine (tests, demo) do not race for the same ports. The range
-/// should lie outside the kernel's ephemeral ports (`ip_local_port_range`, 32768-60999
-/// by default; the station's default is 10000-20000): there any socket bound to port 0
-/// can take a port between this probe and the pipeline's own bind.
+/// stations on one machine (tests, demo) do not race for the same ports, and holds it
+/// for the call's receive pipeline ([`take_held`]). The range should lie outside the
+/// kernel's ephemeral ports (`ip_local_port_range`, 32768-60999 by default; the
+/// station's default is 10000-20000): a pipeline rebuilt later binds the port by number.
 pub fn allocate_pair(bind: IpAddr, min: u16, max: u16, skip: &[u16]) -> Option<u16> {
-    let first = u32::from(min).div_ceil(2) * 2;
-    // Pairs whose RTCP port (the odd one) is still within `max`.
-    let pairs = ((u32::from(max) + 1).saturating_sub(first) / 2).max(1);
-    let start = rand::random::<u32>() % pairs;
     let mut held = held();
-    let port = (0..pairs).find_map(|i| {
-        let port = u16::try_from(first + ((start + i) % pairs) * 2).ok()?;
-        if skip.contains(&port) || held.iter().any(|h| h.port == port) {
-            return None;
-        }
-        let rtp = UdpSocket::bind((bind, port)).ok()?;
-        let rtcp = UdpSocket::bind((bind, port + 1)).ok()?;
-        Some((port, (rtp, rtcp)))
-    });
-    let (port, sockets) = port?;
+    let (port, sockets) = find_pair(bind, min, max, skip, &held)?;
     if held.len() >= MAX_HELD {
         held.remove(0);
     }
@@ -77,9 +59,38 @@ pub fn allocate_pair(bind: IpAddr, min: u16, max: u16, skip: &[u16]) -> Option<u
     Some(port)
 }
 
+/// As [`allocate_pair`], but let go at once: for pipelines and programs that bind the
+/// pair by number themselves (the benchmark's reference, test peers). Two calls do not
+/// find the same pair only when each gives the other's in `skip`.
+pub fn free_pair(bind: IpAddr, min: u16, max: u16, skip: &[u16]) -> Option<u16> {
+    find_pair(bind, min, max, skip, &held()).map(|(port, _)| port)
+}
+
+/// A pair in `min..=max` not in `skip` nor `held`, bound.
+fn find_pair(bind: IpAddr, min: u16, max: u16, skip: &[u16], held: &[Held]) -> Option<(u16, (UdpSocket, UdpSocket))> {
+    let first = u32::from(min).div_ceil(2) * 2;
+    // Pairs whose RTCP port (the odd one) is still within `max`.
+    let pairs = ((u32::from(max) + 1).saturating_sub(first) / 2).max(1);
+    let start = rand::random::<u32>() % pairs;
+    (0..pairs).find_map(|i| {
+        let port = u16::try_from(first + ((start + i) % pairs) * 2).ok()?;
+        if skip.contains(&port) || held.iter().any(|h| h.port == port) {
+            return None;
+        }
+        let rtp = UdpSocket::bind((bind, port)).ok()?;
+        let rtcp = UdpSocket::bind((bind, port + 1)).ok()?;
+        Some((port, (rtp, rtcp)))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lets go of a pair a test found.
+    fn release(port: u16) {
+        drop(take_held(port));
+    }
 
     #[test]
     fn pairs_are_even_in_range_and_distinct() {

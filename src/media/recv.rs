@@ -26,7 +26,7 @@ pub struct Outlets {
     pub keyframes: KeyframeSource,
     /// The DTMF digits the other side sends (RFC 4733 events).
     pub digits: super::dtmf::DigitSlot,
-    /// The other side's reports of our sound, for our send pipeline's encoder.
+    /// The share of the other side's sound lost, for our send pipeline's Opus FEC.
     pub loss: super::resilience::LossFeedback,
 }
 

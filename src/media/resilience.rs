@@ -24,7 +24,7 @@ use tracing::debug;
 
 /// The longest a jitter buffer waits: past it, a conversation feels like a radio link.
 pub const MAX_BUFFER_MS: u32 = 120;
-/// How often the buffers and reports are looked at.
+/// How often the jitter buffers are looked at.
 const TICK: Duration = Duration::from_millis(250);
 /// How much a late packet lengthens the wait, and how fast a calm link shortens it
 /// (per tick).
@@ -39,21 +39,21 @@ const FEC_FLOOR_PERCENT: u32 = 3;
 #[derive(Clone, Default)]
 pub struct LossFeedback {
     encoder: Arc<Mutex<Option<gst::Element>>>,
-    reported_percent: Arc<AtomicU32>,
+    measured_percent: Arc<AtomicU32>,
 }
 
 impl LossFeedback {
     /// The Opus encoder that sends FEC (None: no encoder does). It starts at what was
-    /// last reported.
+    /// last measured.
     pub(super) fn set_encoder(&self, encoder: Option<gst::Element>) {
         if let Some(e) = &encoder {
-            set_expected_loss(e, self.reported_percent.load(Ordering::Relaxed));
+            set_expected_loss(e, self.measured_percent.load(Ordering::Relaxed));
         }
         *self.encoder.lock().unwrap_or_else(|e| e.into_inner()) = encoder;
     }
 
-    fn reported(&self, percent: u32) {
-        if self.reported_percent.swap(percent, Ordering::Relaxed) == percent {
+    fn measured(&self, percent: u32) {
+        if self.measured_percent.swap(percent, Ordering::Relaxed) == percent {
             return;
         }
         if let Some(e) = self.encoder.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -64,9 +64,7 @@ impl LossFeedback {
             );
         }
     }
-}
 
-impl LossFeedback {
     /// The loss the Opus encoder's FEC is set for now, in percent (None while no
     /// encoder sends FEC).
     pub fn fec_percent(&self) -> Option<u32> {
@@ -126,7 +124,7 @@ pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounte
             counters.video_lost.fetch_max(lost[0], Ordering::Relaxed);
             counters.audio_lost.fetch_max(lost[1], Ordering::Relaxed);
             if let Some(percent) = sound_loss.add(lost[1], pushed[1]) {
-                feedback.reported(percent);
+                feedback.measured(percent);
             }
             drop(bin);
             std::thread::sleep(TICK);

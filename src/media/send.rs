@@ -358,7 +358,7 @@ fn add_audio_branch(
         encoder.set_property_from_str("frame-size", "20");
         encoder.set_property_from_str("audio-type", "voice");
         // In-band FEC when the other side asked for it (its SDP's useinbandfec=1); how
-        // much follows the loss it reports (`resilience::LossFeedback`).
+        // much follows the loss of its sound we measure (`resilience::LossFeedback`).
         encoder.set_property("inband-fec", a.fec);
     }
     let pay = make(payloader, "apay")?;

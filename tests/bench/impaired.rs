@@ -158,18 +158,14 @@ fn speech(dir: &Path) -> Speech {
     };
     let raw = ["-t", "raw", "-e", "signed", "-b", "16", "-c", "1"];
     // About -20 dBFS, as a voice a metre from the microphone.
-    run(Command::new("sox")
-        .arg(&spoken)
-        .args(["-r", "48000"])
-        .args(raw)
-        .arg(&s.raw48)
-        .args(["norm", "-6"]));
-    run(Command::new("sox")
-        .arg(&spoken)
-        .args(["-r", "16000"])
-        .args(raw)
-        .arg(&s.raw16)
-        .args(["norm", "-6"]));
+    for (rate, out) in [("48000", &s.raw48), ("16000", &s.raw16)] {
+        run(Command::new("sox")
+            .arg(&spoken)
+            .args(["-r", rate])
+            .args(raw)
+            .arg(out)
+            .args(["norm", "-6"]));
+    }
     // baresip's file source stops at the end: ten times over is longer than any call.
     let mut repeated = Command::new("sox");
     for _ in 0..10 {

@@ -6,9 +6,8 @@ use doorway::api::loopback as demo;
 use doorway::station::Command;
 use std::net::UdpSocket;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_whose_media_cannot_start_is_ended_and_says_why() {
-    let _serial = SERIAL.lock().await;
+/// Door calls Hall, set up as `hall_set_up` says; returns both once Hall rings.
+async fn door_rings_hall(hall_set_up: impl FnOnce(&mut doorway::config::Config)) -> (Station, Station) {
     let (door_port, hall_port) = (demo::free_sip_port(), demo::free_sip_port());
     let door = Station::start(demo::loopback_config(
         "Door",
@@ -16,13 +15,20 @@ async fn a_call_whose_media_cannot_start_is_ended_and_says_why() {
         vec![demo::contact("Hall", hall_port)],
     ))
     .await;
-    // Hall's speaker is a sound card that is not there: its sound cannot start.
     let mut hall_config = demo::loopback_config("Hall", hall_port, vec![demo::contact("Door", door_port)]);
-    hall_config.devices.speaker = "alsa:hw:CARD=Nowhere".into();
+    hall_set_up(&mut hall_config);
     let hall = Station::start(hall_config).await;
     door.handle.call("Hall").await.unwrap().unwrap();
     let rang = hall.wait(10, ringing).await;
     assert!(ringing(&rang), "{:?}", rang.call);
+    (door, hall)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_media_cannot_start_is_ended_and_says_why() {
+    let _serial = SERIAL.lock().await;
+    // Hall's speaker is a sound card that is not there: its sound cannot start.
+    let (door, hall) = door_rings_hall(|hall| hall.devices.speaker = "alsa:hw:CARD=Nowhere".into()).await;
     hall.send(Command::Answer);
     let s = hall
         .wait(5, |s| {
@@ -44,21 +50,12 @@ async fn a_call_whose_media_cannot_start_is_ended_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ports_offered_while_ringing_stay_the_stations() {
     let _serial = SERIAL.lock().await;
-    let (door_port, hall_port) = (demo::free_sip_port(), demo::free_sip_port());
-    let door = Station::start(demo::loopback_config(
-        "Door",
-        door_port,
-        vec![demo::contact("Hall", hall_port)],
-    ))
-    .await;
     // Hall's RTP ports: two pairs, both chosen when the call rings.
-    let mut hall_config = demo::loopback_config("Hall", hall_port, vec![demo::contact("Door", door_port)]);
-    hall_config.media.rtp_port_min = 31600;
-    hall_config.media.rtp_port_max = 31603;
-    let hall = Station::start(hall_config).await;
-    door.handle.call("Hall").await.unwrap().unwrap();
-    let rang = hall.wait(10, ringing).await;
-    assert!(ringing(&rang), "{:?}", rang.call);
+    let (door, hall) = door_rings_hall(|hall| {
+        hall.media.rtp_port_min = 31600;
+        hall.media.rtp_port_max = 31603;
+    })
+    .await;
     for port in 31600..=31603 {
         assert!(
             UdpSocket::bind(("127.0.0.1", port)).is_err(),

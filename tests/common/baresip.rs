@@ -178,20 +178,9 @@ impl Baresip {
     /// The last second of baresip's dump of the audio it decoded (written out when its
     /// call ends), first channel, and its rate.
     pub fn decoded_tail(&self) -> Option<(Vec<f64>, u32)> {
-        let wav = std::fs::read_dir(self.dir.path())
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))?;
-        let mut reader = hound::WavReader::open(&wav).ok()?;
-        let spec = reader.spec();
-        let samples: Vec<f64> = reader
-            .samples::<i16>()
-            .filter_map(Result::ok)
-            .step_by(spec.channels as usize)
-            .map(f64::from)
-            .collect();
-        let tail = samples[samples.len().saturating_sub(spec.sample_rate as usize)..].to_vec();
-        Some((tail, spec.sample_rate))
+        let (samples, rate) = decoded_sound(self.dir.path())?;
+        let tail = &samples[samples.len().saturating_sub(rate as usize)..];
+        Some((tail.iter().copied().map(f64::from).collect(), rate))
     }
 
     /// The station tags in the cells of the grid baresip receives from a host.
@@ -238,4 +227,21 @@ fn read_png_bgrx(path: &PathBuf) -> Option<(Vec<u8>, u32, u32)> {
         .flat_map(|p| [p[2], p[1], p[0], 255])
         .collect();
     Some((bgrx, info.width, info.height))
+}
+
+/// The sound a baresip with its sndfile module dumped as decoded in `folder` (its
+/// `snd_path`): the first channel, and its rate.
+pub fn decoded_sound(folder: &Path) -> Option<(Vec<i16>, u32)> {
+    let wav = std::fs::read_dir(folder)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))?;
+    let mut reader = hound::WavReader::open(&wav).ok()?;
+    let spec = reader.spec();
+    let samples = reader
+        .samples::<i16>()
+        .filter_map(Result::ok)
+        .step_by(spec.channels as usize)
+        .collect();
+    Some((samples, spec.sample_rate))
 }

@@ -49,6 +49,13 @@ pub struct Counts {
     pub media_bytes: AtomicU64,
 }
 
+impl Counts {
+    /// The share of media packets the wire lost so far.
+    pub fn lost_share(&self) -> f64 {
+        self.lost.load(Ordering::Relaxed) as f64 / self.media.load(Ordering::Relaxed).max(1) as f64
+    }
+}
+
 /// The two ends of a wire and the threads that carry frames across.
 pub struct Wire {
     condition: Arc<Mutex<Condition>>,

@@ -77,12 +77,18 @@ impl Lan {
             Some(&self.bridge_ns()),
             &["link", "set", &outside, "master", "br0", "up"],
         );
-        ip_in(Some(&ns), &["link", "set", "lo", "up"]);
-        ip_in(Some(&ns), &["link", "set", &inside, "name", "eth0"]);
-        ip_in(Some(&ns), &["addr", "add", &format!("10.77.0.{n}/24"), "dev", "eth0"]);
-        ip_in(Some(&ns), &["link", "set", "eth0", "up"]);
-        self.hosts.push(ns.clone());
+        self.bring_up(&ns, n, &inside);
         ns
+    }
+
+    /// Host `n`'s namespace `ns` with loopback up, and `device` (moved in already) as
+    /// its `eth0` with address 10.77.0.`n`/24.
+    fn bring_up(&mut self, ns: &str, n: u8, device: &str) {
+        ip_in(Some(ns), &["link", "set", "lo", "up"]);
+        ip_in(Some(ns), &["link", "set", device, "name", "eth0"]);
+        ip_in(Some(ns), &["addr", "add", &format!("10.77.0.{n}/24"), "dev", "eth0"]);
+        ip_in(Some(ns), &["link", "set", "eth0", "up"]);
+        self.hosts.push(ns.to_string());
     }
 
     /// Adds host `n` with address 10.77.0.`n`/24 on a TAP device instead of the bridge:
@@ -94,11 +100,7 @@ impl Lan {
         ip(&["netns", "add", &ns]);
         let tap = open_tap(&name);
         ip(&["link", "set", &name, "netns", &ns]);
-        ip_in(Some(&ns), &["link", "set", "lo", "up"]);
-        ip_in(Some(&ns), &["link", "set", &name, "name", "eth0"]);
-        ip_in(Some(&ns), &["addr", "add", &format!("10.77.0.{n}/24"), "dev", "eth0"]);
-        ip_in(Some(&ns), &["link", "set", "eth0", "up"]);
-        self.hosts.push(ns);
+        self.bring_up(&ns, n, &name);
         tap
     }
 

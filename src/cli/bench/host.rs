@@ -115,10 +115,9 @@ impl Drop for Remote {
 /// The host's view of `remotes` legs and the remotes themselves.
 fn legs(remotes: usize, taken: &mut Vec<u16>) -> Result<(Vec<Negotiated>, Vec<Remote>), BenchError> {
     let mut pair = || {
-        let p = media::ports::allocate_pair(IpAddr::from(LOOPBACK), 25000, 25998, taken)
-            .ok_or_else(|| failed("no free ports"))?;
         // The remotes' processes and the host's pipelines bind them by number.
-        media::ports::release(p);
+        let p = media::ports::free_pair(IpAddr::from(LOOPBACK), 25000, 25998, taken)
+            .ok_or_else(|| failed("no free ports"))?;
         taken.push(p);
         Ok::<u16, BenchError>(p)
     };

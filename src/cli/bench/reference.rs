@@ -39,16 +39,15 @@ pub(super) struct Ports {
 
 impl Ports {
     /// Ports for both sides of a call. Each side's must differ from the other's: a probe
-    /// lets go of the ports it found, so the second side's probe would find the first
-    /// side's free again, and two receivers bound to one port (GStreamer binds with
-    /// SO_REUSEADDR) split one stream between them.
+    /// lets go of the ports it found ([`media::ports::free_pair`]), so the second side's
+    /// probe would find the first side's free again, and two receivers bound to one port
+    /// (GStreamer binds with SO_REUSEADDR) split one stream between them.
     pub fn allocate_both() -> Result<(Self, Self), BenchError> {
         let mut taken = Vec::new();
         let mut pair = || {
-            let port = media::ports::allocate_pair([127, 0, 0, 1].into(), 26000, 26998, &taken)
-                .ok_or_else(|| failed("no free port"))?;
             // The reference's pipelines bind them by number.
-            media::ports::release(port);
+            let port = media::ports::free_pair([127, 0, 0, 1].into(), 26000, 26998, &taken)
+                .ok_or_else(|| failed("no free port"))?;
             taken.push(port);
             Ok::<_, BenchError>(port)
         };

@@ -55,20 +55,10 @@ fn start(
 
 /// baresip's dump of what it decoded, first channel, as raw 48 kHz.
 fn decoded(home: &Path) -> PathBuf {
-    let wav = std::fs::read_dir(home)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+    let (samples, rate) = super::common::baresip::decoded_sound(home)
         .unwrap_or_else(|| panic!("baresip dumped no decoded sound in {}", home.display()));
-    let mut reader = hound::WavReader::open(&wav).unwrap();
-    let spec = reader.spec();
-    assert_eq!(spec.sample_rate, 48000, "baresip decoded at {} Hz", spec.sample_rate);
-    let raw: Vec<u8> = reader
-        .samples::<i16>()
-        .filter_map(Result::ok)
-        .step_by(spec.channels as usize)
-        .flat_map(i16::to_le_bytes)
-        .collect();
+    assert_eq!(rate, 48000, "baresip decoded at {rate} Hz");
+    let raw: Vec<u8> = samples.into_iter().flat_map(i16::to_le_bytes).collect();
     let out = home.join("heard.raw");
     std::fs::write(&out, raw).unwrap();
     out
@@ -89,8 +79,7 @@ pub fn call(case: &Case, speech: &Speech, python: &Path, seconds: u64, dir: &Pat
     for mut child in [a, b] {
         let _ = child.wait();
     }
-    let lost = wire.counts.lost.load(std::sync::atomic::Ordering::Relaxed) as f64
-        / wire.counts.media.load(std::sync::atomic::Ordering::Relaxed).max(1) as f64;
+    let lost = wire.counts.lost_share();
     drop((wire, lan));
     let mut figures = Figures::default();
     for id in ["a", "b"] {

@@ -84,8 +84,7 @@ pub fn call(case: &Case, speech: &Speech, python: &Path, seconds: u64, dir: &Pat
     let bytes = wire.counts.media_bytes.load(std::sync::atomic::Ordering::Relaxed) - bytes_before;
     let (to, to_at) = (doorway::base::clock::monotonic_ms(), Instant::now());
     let statuses = [door.status(), hall.status()];
-    let lost = wire.counts.lost.load(std::sync::atomic::Ordering::Relaxed) as f64
-        / wire.counts.media.load(std::sync::atomic::Ordering::Relaxed).max(1) as f64;
+    let lost = wire.counts.lost_share();
     let tapes = [door.tape.clone(), hall.tape.clone()];
     stop(door.child);
     stop(hall.child);
