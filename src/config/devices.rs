@@ -96,6 +96,11 @@ pub struct DevicesConfig {
     /// away, to show calls going on around it.
     #[serde(default)]
     pub test_speaker_stuck_after_ms: u64,
+    /// Milliseconds of pictures after which the test camera gets stuck for good (0: it
+    /// does not): its capture never returns, as a camera driver that stops delivering
+    /// without going away.
+    #[serde(default)]
+    pub test_camera_stuck_after_ms: u64,
     /// A raw recording (signed 16-bit little-endian, mono, 48 kHz) the test microphone
     /// plays in a loop instead of its tone: speech, to measure how a call carries it.
     #[serde(default)]
@@ -206,6 +211,7 @@ impl Default for DevicesConfig {
             test_tone_hz: None,
             test_camera_stall_secs: 0,
             test_speaker_stuck_after_ms: 0,
+            test_camera_stuck_after_ms: 0,
             test_microphone_file: None,
             test_speaker_file: None,
             display_rotation: 0,

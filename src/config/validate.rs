@@ -148,6 +148,12 @@ impl Config {
                 "only for the test speaker",
             ));
         }
+        if d.test_camera_stuck_after_ms > 0 && d.camera != "test" {
+            return Err(Problem::new(
+                &["devices", "test_camera_stuck_after_ms"],
+                "only for the test camera",
+            ));
+        }
         if d.test_microphone_file.is_some() && d.microphone != "test" {
             return Err(Problem::new(
                 &["devices", "test_microphone_file"],

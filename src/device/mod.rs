@@ -302,6 +302,9 @@ pub fn open(config: &Config) -> Result<Devices, DeviceError> {
         "test" => {
             let mut camera = testdev::PatternCamera::new(tag);
             camera.stall_first_open(std::time::Duration::from_secs(d.test_camera_stall_secs));
+            if d.test_camera_stuck_after_ms > 0 {
+                camera.stick_after(std::time::Duration::from_millis(d.test_camera_stuck_after_ms));
+            }
             probes.camera_opens = Some(camera.opens());
             Box::new(camera)
         }

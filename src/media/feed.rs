@@ -19,6 +19,11 @@ const AUDIO_CHUNK: usize = 480;
 /// How often a feeder whose device hands frames over itself looks for the stop.
 const IDLE: Duration = Duration::from_millis(20);
 
+/// A camera that hands over nothing for this long, not even an error, is stuck (a driver
+/// hung inside a capture): the placeholder goes out instead. Longer than a USB camera
+/// takes to deliver its first picture.
+const SILENT_CAMERA: Duration = Duration::from_secs(3);
+
 /// A frame the camera shared with us, as the bytes of a buffer (no copy).
 struct SharedFrame(Arc<VideoFrame>);
 
@@ -53,6 +58,9 @@ struct VideoFeed {
     /// What the appsrc caps say now; a camera that comes back may deliver another format.
     caps_format: VideoFormat,
     lost_since: Option<Instant>,
+    /// When the camera last delivered a picture, and when anything was last sent.
+    last_picture: Instant,
+    last_sent: Instant,
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     failures: Arc<AtomicU64>,
@@ -68,9 +76,11 @@ impl VideoFeed {
                 if self.lost_since.take().is_some() {
                     info!("camera is back");
                 }
+                self.last_picture = Instant::now();
                 f
             }
-            Err(DeviceError::Temporary(e)) => {
+            // A hiccup that lasts is no longer one.
+            Err(DeviceError::Temporary(e)) if self.last_picture.elapsed() < SILENT_CAMERA => {
                 warn!(error = %e, "camera hiccup");
                 return !self.stop.load(Ordering::SeqCst);
             }
@@ -110,8 +120,21 @@ impl VideoFeed {
         if !push(&self.src, buffer, &self.stop) {
             return false;
         }
+        self.last_sent = Instant::now();
         self.sent.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// For a camera that hands frames over itself: once it has been silent for
+    /// [`SILENT_CAMERA`], one placeholder per frame interval.
+    fn cover_silence(&mut self) {
+        let interval = Duration::from_millis(1000 / self.wanted.fps.max(1) as u64);
+        if self.last_picture.elapsed() >= SILENT_CAMERA && self.last_sent.elapsed() >= interval {
+            let silent = self.last_picture.elapsed().as_secs();
+            self.send(Err(DeviceError::Stuck(format!(
+                "no picture from the camera for {silent} s"
+            ))));
+        }
     }
 }
 
@@ -131,6 +154,8 @@ pub(super) fn feed_video(
         wanted,
         caps_format: wanted,
         lost_since: None,
+        last_picture: Instant::now(),
+        last_sent: Instant::now(),
         stop: stop.clone(),
         sent,
         failures,
@@ -143,6 +168,7 @@ pub(super) fn feed_video(
     if subscribed {
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(IDLE);
+            feed.lock().unwrap_or_else(|e| e.into_inner()).cover_silence();
         }
         camera.lock().unwrap().close();
         return;

@@ -1,7 +1,7 @@
-//! A speaker that gets stuck in a call: its write never returns, as a sound driver that
-//! hangs without going away. The station goes on around it: the screen says so, the
-//! volume keys and the status answer, the call ends normally, and the next calls ring,
-//! are answered, show pictures and end.
+//! A speaker or a camera that gets stuck in a call: its write or capture never returns,
+//! as a driver that hangs without going away. The station goes on around it: the screen
+//! says so, the status (and for the speaker the volume keys) answer, the call ends
+//! normally, and the next calls ring, are answered, show pictures and end.
 
 use crate::common::*;
 use doorway::api::loopback::{contact, free_sip_port, loopback_config};
@@ -62,6 +62,57 @@ async fn a_stuck_speaker_holds_neither_the_station_nor_the_next_call() {
             s.last_message.as_deref().is_some_and(|m| m.contains("volume")),
             "round {round}: the volume key went unanswered: {:?}",
             s.last_message
+        );
+        eprintln!("round {round}: hanging up");
+        a.send(Command::Hangup);
+        let s = b.wait(10, idle).await;
+        assert!(idle(&s), "round {round}: Hall is still in {:?}", s.call);
+        a.wait(10, idle).await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(5), b.status()).await;
+    assert!(status.is_ok(), "Hall no longer answers");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_camera_holds_neither_the_station_nor_the_next_call() {
+    let _serial = SERIAL.lock().await;
+    let (pa, pb) = (free_sip_port(), free_sip_port());
+    let door = loopback_config("Door", pa, vec![contact("Hall", pb)]);
+    let mut hall = loopback_config("Hall", pb, vec![contact("Door", pa)]);
+    // Stuck after two seconds of pictures, in the first call, and for good.
+    hall.devices.test_camera_stuck_after_ms = 2000;
+    let (a, b) = (Station::start(door).await, Station::start(hall).await);
+    for round in 0..3 {
+        eprintln!("round {round}: calling");
+        a.handle.call("Hall").await.unwrap().unwrap();
+        let s = b.wait(15, ringing).await;
+        assert!(ringing(&s), "round {round}: Hall does not ring: {:?}", s.call);
+        b.send(Command::Answer);
+        let s = b.wait(15, active).await;
+        assert!(active(&s), "round {round}: Hall does not answer: {:?}", s.call);
+        let s = b
+            .wait(10, |s| {
+                s.last_message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("camera is not working"))
+            })
+            .await;
+        assert!(
+            s.last_message
+                .as_deref()
+                .is_some_and(|m| m.contains("camera is not working")),
+            "round {round}: the screen does not say the camera is stuck: {:?}",
+            s.last_message
+        );
+        // Door keeps a live picture: Hall's placeholder, decoded as it comes.
+        let before = decoded(&a.status().await);
+        let s = a.wait(10, |s| decoded(s) > before + 20).await;
+        assert!(
+            decoded(&s) > before + 20,
+            "round {round}: Door's picture froze at {} frames",
+            decoded(&s)
         );
         eprintln!("round {round}: hanging up");
         a.send(Command::Hangup);

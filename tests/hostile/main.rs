@@ -9,6 +9,7 @@ mod common;
 #[path = "../fuzz/targets.rs"]
 mod targets;
 
+mod dialed_tls;
 mod fuzz_corpus;
 mod hostile_lan;
 mod malformed_sip;

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 /// The message with its first Via's sent-by pointed at 127.0.0.1:`port`, and its
 /// transport the one it is sent over (as a real client writes it).
-fn aimed_at(message: &[u8], port: u16, transport: &str) -> Vec<u8> {
+pub(super) fn aimed_at(message: &[u8], port: u16, transport: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(message).to_string();
     let lines: Vec<&str> = text.split("\r\n").collect();
     let is_via = |l: &str| {

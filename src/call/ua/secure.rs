@@ -1,6 +1,7 @@
 //! SIP over TLS: our listener (through the TCP guard, with client certificates
 //! remembered per connection) and our own dialing, which checks the server's
-//! certificate against the contact's pin before rsipstack may use the connection.
+//! certificate against the contact's pin before rsipstack may use the connection. Both
+//! kinds of connection reach the stack through [`super::stream_relay`]'s checks.
 //!
 //! rsipstack would dial TLS itself with a CA check, which a LAN of self-signed stations
 //! cannot pass; so every request we originate towards a TLS peer is preceded by
@@ -9,8 +10,7 @@
 
 use super::{tcp_guard, UaError, UserAgent};
 use crate::security::identity::{Fingerprint, Identity};
-use rsipstack::transport::tls::TlsConnection;
-use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
+use rsipstack::transport::{SipAddr, TransportLayer};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
@@ -133,11 +133,21 @@ impl UserAgent {
         let fingerprint = seen.get().ok_or_else(|| unreachable("no certificate".into()))?;
         let suite = crate::security::tls::suite_name(tls.get_ref().1.negotiated_cipher_suite());
         let token = self.inner.cancel.child_token();
-        let remote = SipAddr::new(rsipstack::sip::Transport::Tls, addr.into());
-        let connection = TlsConnection::from_client_stream(tls, remote, Some(token.clone()))
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        self.inner.transport.add_connection(SipConnection::Tls(connection));
+        // What the peer sends back on it (answers, and its requests in our dialogs) is
+        // framed and checked as on the connections we accept: a pin proves who the peer
+        // is, not that its messages are sound, and pairing dials with no pin at all.
+        let local = tls.get_ref().0.local_addr().map_err(|e| unreachable(e.to_string()))?;
+        let tls_kind = rsipstack::sip::Transport::Tls;
+        super::stream_relay::serve(
+            tls,
+            addr,
+            SipAddr::new(tls_kind, local.into()),
+            tls_kind,
+            &self.inner.transport,
+            token.clone(),
+        )
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
         info!(%addr, certificate = %fingerprint.short_code(), %suite, "TLS connection");
         let mut dialed = self.inner.dialed.0.lock().unwrap();
         // Bounded: connections that are gone are dropped here.

@@ -1,8 +1,9 @@
-//! Inbound SIP over TCP and TLS, checked like datagrams before the stack sees it.
+//! SIP over TCP and TLS, checked like datagrams before the stack sees it: on the
+//! connections we accept and on the TLS connections we dial.
 //!
 //! rsipstack reads a stream connection itself and drops it without an answer at the
 //! first message it cannot parse; its lenient parser would also accept what the UDP
-//! guard refuses. So an inbound connection's bytes (after TLS, for TLS) are read here:
+//! guard refuses. So a connection's bytes (after TLS, for TLS) are read here:
 //! [`Framer`] cuts them into messages, each gets [`first_look`] as a datagram does, and
 //! what passes is written into a loopback TCP pair whose inner end the stack reads as
 //! the connection, under the real peer's address. The stack's answers flow back the
@@ -27,8 +28,8 @@ use tracing::{debug, warn};
 /// After the peer stops sending, how long its answers may still flow back.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Hands the connection `outer` from `remote` (plain TCP, or TLS already handshaken,
-/// as `kind` says) to `transport` behind the checks.
+/// Hands the connection `outer` with `remote` (plain TCP, or TLS already handshaken,
+/// as `kind` says; accepted or dialed) to `transport` behind the checks.
 pub(super) async fn serve<S>(
     outer: S,
     remote: SocketAddr,

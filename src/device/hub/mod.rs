@@ -42,6 +42,8 @@ struct CameraState {
     seq: u64,
     /// The capture thread is running (it stops when `users` falls to 0).
     capturing: bool,
+    /// When the capture thread found no user left and began closing the device.
+    closing_since: Option<Instant>,
     /// Numbers for subscriptions.
     next_subscription: u64,
 }
@@ -91,8 +93,9 @@ impl CameraShared {
         let mut lost_at: Option<Instant> = None;
         loop {
             let wanted = {
-                let state = self.state.lock().unwrap();
+                let mut state = self.state.lock().unwrap();
                 if state.users == 0 {
+                    state.closing_since = Some(Instant::now());
                     break;
                 }
                 state.wanted
@@ -139,6 +142,7 @@ impl CameraShared {
         self.camera.lock().unwrap().close();
         let mut state = self.state.lock().unwrap();
         state.capturing = false;
+        state.closing_since = None;
         state.format = None;
         state.latest = None;
         drop(state);
@@ -165,9 +169,16 @@ impl Camera for CameraHandle {
             // Asked again (after a loss): the capture reopens the device itself.
             return Ok(state.format.unwrap_or(want));
         }
-        // The last user's capture may still be closing the device.
-        while state.capturing && state.users == 0 {
-            state = hub.fresh.wait_timeout(state, WAIT).unwrap().0;
+        // The last user's capture may still be closing the device: wait for that, but
+        // not for a driver stuck in its close. A capture that has not begun closing is
+        // joined, even one stuck inside a capture: its next frames are ours, and
+        // meanwhile the user sends its placeholder.
+        while let Some(since) = state.closing_since.filter(|_| state.capturing) {
+            let left = (since + WAIT).saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(DeviceError::Stuck("the camera did not finish closing".into()));
+            }
+            state = hub.fresh.wait_timeout(state, left).unwrap().0;
         }
         if let Some(format) = state.format.filter(|_| state.capturing) {
             state.users += 1;

@@ -48,6 +48,9 @@ pub struct PatternCamera {
     opens: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// How long the next open hangs, once.
     stall: std::time::Duration,
+    /// After this many frames, every capture hangs for good.
+    stuck_after_frames: Option<u64>,
+    captured: u64,
 }
 
 impl PatternCamera {
@@ -60,7 +63,15 @@ impl PatternCamera {
             background: Vec::new(),
             opens: Default::default(),
             stall: std::time::Duration::ZERO,
+            stuck_after_frames: None,
+            captured: 0,
         }
+    }
+
+    /// Makes it hang in capture, as a driver that stops delivering without going away,
+    /// once it has delivered `pictures` (counted from its first capture, at 30 a second).
+    pub fn stick_after(&mut self, pictures: std::time::Duration) {
+        self.stuck_after_frames = Some(pictures.as_millis() as u64 * 30 / 1000);
     }
 
     /// Makes the first open hang for `stall`, as a driver that does not return would.
@@ -146,6 +157,13 @@ impl Camera for PatternCamera {
         let format = self
             .format
             .ok_or_else(|| DeviceError::Lost("pattern camera is not open".into()))?;
+        if self.stuck_after_frames.is_some_and(|n| self.captured >= n) {
+            tracing::warn!("test camera stuck: this capture never returns");
+            loop {
+                std::thread::park();
+            }
+        }
+        self.captured += 1;
         self.pacer.wait(1);
         let (w, h) = (format.width as usize, format.height as usize);
         let mut data = self.background.clone();
