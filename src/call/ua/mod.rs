@@ -459,7 +459,15 @@ impl UserAgent {
         if let Err(e) = self.ensure_call_link(call).await {
             warn!(%call, error = %e, "cannot reach the peer to hang up");
         }
-        // Answered but not yet ACKed: stop retransmitting the 200 the call no longer needs.
+        // Answered but not yet ACKed: wait for the ACK, or for our 200 to time out, as
+        // RFC 3261 section 15 asks of the callee. A BYE sent at once can overtake the 200
+        // (which its transaction sends on its own task): the caller answers it 481, takes
+        // the 200 afterwards, and sits in a call nobody is in until its media timeout.
+        let deadline = tokio::time::Instant::now() + ACK_WAIT;
+        while dialog.state().waiting_ack() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The 200 no longer needs retransmitting.
         if let Some(task) = self.inner.invite_tasks.lock().unwrap().remove(call) {
             task.abort();
         }
@@ -473,6 +481,10 @@ impl UserAgent {
         self.inner.cancel.cancel();
     }
 }
+
+/// Longest wait for the ACK of our 200 before hanging up: RFC 3261's timer H (64·T1),
+/// after which the server transaction gives up on it.
+const ACK_WAIT: Duration = Duration::from_secs(32);
 
 fn sdp_type() -> Header {
     Header::ContentType("application/sdp".into())

@@ -44,12 +44,13 @@ where
     let (ours, theirs) = loopback_pair().await?;
     let (read_half, write_half) = tokio::io::split(theirs);
     let peer = SipAddr::new(kind, remote.into());
+    let cancel_flow = cancel.clone();
     let connection = TcpConnection {
         inner: Arc::new(StreamConnectionInner::new(local, peer, read_half, write_half)),
         cancel_token: Some(cancel),
     };
     transport.add_connection(SipConnection::Tcp(connection));
-    tokio::spawn(pump(outer, ours, remote));
+    tokio::spawn(pump(outer, ours, remote, cancel_flow));
     Ok(())
 }
 
@@ -77,8 +78,11 @@ async fn loopback_pair() -> std::io::Result<(TcpStream, TcpStream)> {
 
 type Shared<W> = Arc<tokio::sync::Mutex<W>>;
 
-/// Moves checked messages in and answers out until either side ends.
-async fn pump<S>(outer: S, inner: TcpStream, remote: SocketAddr)
+/// Moves checked messages in and answers out until either side ends. `flow` is the
+/// connection's token: cancelled as soon as the peer stops sending, so that no new
+/// request is sent on it (a request of ours then opens a new connection) while the
+/// answers already on their way may still go out.
+async fn pump<S>(outer: S, inner: TcpStream, remote: SocketAddr, flow: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -87,7 +91,7 @@ where
     let (inner_read, inner_write) = inner.into_split();
     let answers = tokio::spawn(answers_out(inner_read, outer_write.clone()));
     tokio::select! {
-        _ = requests_in(outer_read, inner_write, outer_write.clone(), remote) => {}
+        _ = requests_in(outer_read, inner_write, outer_write.clone(), remote, flow) => {}
         // The stack closed the connection: nothing more is read from the peer.
         _ = answers => {}
     }
@@ -114,6 +118,7 @@ async fn requests_in<R, W>(
     mut inner_write: tokio::net::tcp::OwnedWriteHalf,
     outer_write: Shared<W>,
     remote: SocketAddr,
+    flow: CancellationToken,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -148,6 +153,7 @@ async fn requests_in<R, W>(
             }
         }
     };
+    flow.cancel();
     match lost {
         Some(lost) => {
             refuse_and_close(&lost, &outer_write, remote).await;
