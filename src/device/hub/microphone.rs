@@ -31,6 +31,10 @@ struct MicState {
     failure: Option<(u64, DeviceError)>,
     failures: u64,
     reading: bool,
+    /// When the reading thread found no user left and began closing the device.
+    closing_since: Option<Instant>,
+    /// When a user began opening the device (no reading runs yet).
+    opening_since: Option<Instant>,
     /// Open handles that subscribed (they have no queue).
     subscribed: usize,
 }
@@ -74,8 +78,9 @@ impl MicShared {
         let mut lost_at: Option<Instant> = None;
         loop {
             let opened = {
-                let state = self.state.lock().unwrap();
+                let mut state = self.state.lock().unwrap();
                 if state.unused() {
+                    state.closing_since = Some(Instant::now());
                     break;
                 }
                 state.opened
@@ -131,6 +136,7 @@ impl MicShared {
         self.microphone.lock().unwrap().close();
         let mut state = self.state.lock().unwrap();
         state.reading = false;
+        state.closing_since = None;
         state.opened = None;
         drop(state);
         self.fresh.notify_all();
@@ -152,8 +158,24 @@ impl Microphone for MicHandle {
         if self.id.is_some() {
             return Ok(());
         }
-        while state.reading && state.unused() {
-            state = hub.fresh.wait_timeout(state, WAIT).unwrap().0;
+        // As the camera's hub does: a reading that is closing is waited for, one that is
+        // not (even one stuck inside a read) is joined, and neither a driver stuck in
+        // its close nor one stuck in another user's open is waited for. A reading nobody
+        // uses any more at another rate is waited for too, to open afresh at this one.
+        let asked = Instant::now();
+        loop {
+            let other_rate = state.reading && state.unused() && state.opened != Some((rate, channels));
+            let since = match (state.closing_since.filter(|_| state.reading), state.opening_since) {
+                (Some(since), _) | (None, Some(since)) => since,
+                (None, None) if other_rate => asked,
+                (None, None) => break,
+            };
+            if since.elapsed() >= WAIT {
+                return Err(DeviceError::Stuck(
+                    "the microphone did not finish closing or opening".into(),
+                ));
+            }
+            state = hub.fresh.wait_timeout(state, WAIT - since.elapsed()).unwrap().0;
         }
         match state.opened.filter(|_| state.reading) {
             Some(opened) if opened != (rate, channels) => {
@@ -164,7 +186,14 @@ impl Microphone for MicHandle {
             }
             Some(_) => {}
             None => {
-                hub.microphone.lock().unwrap().open(rate, channels)?;
+                // Opened outside the state's lock: a driver can hang in its open.
+                state.opening_since = Some(Instant::now());
+                drop(state);
+                let opened = hub.microphone.lock().unwrap().open(rate, channels);
+                state = hub.state.lock().unwrap();
+                state.opening_since = None;
+                hub.fresh.notify_all();
+                opened?;
                 state.opened = Some((rate, channels));
                 state.reading = true;
                 let shared = hub.clone();

@@ -44,6 +44,8 @@ struct CameraState {
     capturing: bool,
     /// When the capture thread found no user left and began closing the device.
     closing_since: Option<Instant>,
+    /// When a user began opening the device (no capture runs yet).
+    opening_since: Option<Instant>,
     /// Numbers for subscriptions.
     next_subscription: u64,
 }
@@ -169,24 +171,44 @@ impl Camera for CameraHandle {
             // Asked again (after a loss): the capture reopens the device itself.
             return Ok(state.format.unwrap_or(want));
         }
-        // The last user's capture may still be closing the device: wait for that, but
-        // not for a driver stuck in its close. A capture that has not begun closing is
-        // joined, even one stuck inside a capture: its next frames are ours, and
-        // meanwhile the user sends its placeholder.
-        while let Some(since) = state.closing_since.filter(|_| state.capturing) {
-            let left = (since + WAIT).saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(DeviceError::Stuck("the camera did not finish closing".into()));
+        loop {
+            // The last user's capture may still be closing the device: wait for that, but
+            // not for a driver stuck in its close. A capture that has not begun closing is
+            // joined, even one stuck inside a capture: its next frames are ours, and
+            // meanwhile the user sends its placeholder.
+            if let Some(since) = state.closing_since.filter(|_| state.capturing) {
+                if since.elapsed() >= WAIT {
+                    return Err(DeviceError::Stuck("the camera did not finish closing".into()));
+                }
+                state = hub.fresh.wait_timeout(state, WAIT - since.elapsed()).unwrap().0;
+                continue;
             }
-            state = hub.fresh.wait_timeout(state, left).unwrap().0;
+            if let Some(format) = state.format.filter(|_| state.capturing) {
+                state.users += 1;
+                self.open = true;
+                self.seen = state.seq;
+                return Ok(format);
+            }
+            // Another user is opening the device: its capture is joined once it runs, but
+            // a driver stuck in its open is not waited for.
+            if let Some(since) = state.opening_since {
+                if since.elapsed() >= WAIT {
+                    return Err(DeviceError::Stuck("the camera did not finish opening".into()));
+                }
+                state = hub.fresh.wait_timeout(state, WAIT - since.elapsed()).unwrap().0;
+                continue;
+            }
+            break;
         }
-        if let Some(format) = state.format.filter(|_| state.capturing) {
-            state.users += 1;
-            self.open = true;
-            self.seen = state.seq;
-            return Ok(format);
-        }
-        let format = hub.camera.lock().unwrap().open(want)?;
+        // Opened outside the state's lock: a driver can hang in its open, and whether the
+        // camera is there or in use must still be answered meanwhile.
+        state.opening_since = Some(Instant::now());
+        drop(state);
+        let opened = hub.camera.lock().unwrap().open(want);
+        let mut state = hub.state.lock().unwrap();
+        state.opening_since = None;
+        hub.fresh.notify_all();
+        let format = opened?;
         state.users += 1;
         state.format = Some(format);
         state.wanted = Some(want);
