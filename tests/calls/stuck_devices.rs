@@ -9,6 +9,35 @@ use doorway::input::RawInput;
 use doorway::station::Command;
 use std::time::Duration;
 
+/// Door calls Hall, Hall rings and is told to answer.
+async fn door_rings_and_hall_answers(door: &Station, hall: &Station, round: usize) {
+    eprintln!("round {round}: calling");
+    door.handle.call("Hall").await.unwrap().unwrap();
+    let s = hall.wait(15, ringing).await;
+    assert!(ringing(&s), "round {round}: Hall does not ring: {:?}", s.call);
+    hall.send(Command::Answer);
+}
+
+/// Waits for `station`'s screen to say `words`.
+async fn screen_says(station: &Station, words: &str, round: usize) {
+    let says = |s: &doorway::station::Status| s.last_message.as_deref().is_some_and(|m| m.contains(words));
+    let s = station.wait(10, says).await;
+    assert!(
+        says(&s),
+        "round {round}: the screen does not say {words:?}: {:?}",
+        s.last_message
+    );
+}
+
+/// Door hangs up; both are idle again.
+async fn door_hangs_up(door: &Station, hall: &Station, round: usize) {
+    eprintln!("round {round}: hanging up");
+    door.send(Command::Hangup);
+    let s = hall.wait(10, idle).await;
+    assert!(idle(&s), "round {round}: Hall is still in {:?}", s.call);
+    door.wait(10, idle).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_speaker_holds_neither_the_station_nor_the_next_call() {
     let _serial = SERIAL.lock().await;
@@ -20,12 +49,7 @@ async fn a_stuck_speaker_holds_neither_the_station_nor_the_next_call() {
     hall.input.keys.insert("KEY_F9".into(), "volume_up".into());
     let (a, b) = (Station::start(door).await, Station::start(hall).await);
     for round in 0..3 {
-        eprintln!("round {round}: calling");
-        a.handle.call("Hall").await.unwrap().unwrap();
-        let s = b.wait(15, ringing).await;
-        assert!(ringing(&s), "round {round}: Hall does not ring: {:?}", s.call);
-        eprintln!("round {round}: answering");
-        b.send(Command::Answer);
+        door_rings_and_hall_answers(&a, &b, round).await;
         let s = b.wait(15, |s| active(s) && decoded(s) > 10).await;
         assert!(
             active(&s) && decoded(&s) > 10,
@@ -34,20 +58,7 @@ async fn a_stuck_speaker_holds_neither_the_station_nor_the_next_call() {
             decoded(&s)
         );
         // The speaker gets stuck in the first call, and stays so.
-        let s = b
-            .wait(8, |s| {
-                s.last_message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("speaker is stuck"))
-            })
-            .await;
-        assert!(
-            s.last_message
-                .as_deref()
-                .is_some_and(|m| m.contains("speaker is stuck")),
-            "round {round}: the screen does not say the speaker is stuck: {:?}",
-            s.last_message
-        );
+        screen_says(&b, "speaker is stuck", round).await;
         // The volume keys go to the card's own control, not through the stuck speaker.
         for pressed in [true, false] {
             b.send(Command::Input(RawInput::Key {
@@ -63,11 +74,7 @@ async fn a_stuck_speaker_holds_neither_the_station_nor_the_next_call() {
             "round {round}: the volume key went unanswered: {:?}",
             s.last_message
         );
-        eprintln!("round {round}: hanging up");
-        a.send(Command::Hangup);
-        let s = b.wait(10, idle).await;
-        assert!(idle(&s), "round {round}: Hall is still in {:?}", s.call);
-        a.wait(10, idle).await;
+        door_hangs_up(&a, &b, round).await;
     }
     let status = tokio::time::timeout(Duration::from_secs(5), b.status()).await;
     assert!(status.is_ok(), "Hall no longer answers");
@@ -85,27 +92,10 @@ async fn a_stuck_camera_holds_neither_the_station_nor_the_next_call() {
     hall.devices.test_camera_stuck_after_ms = 2000;
     let (a, b) = (Station::start(door).await, Station::start(hall).await);
     for round in 0..3 {
-        eprintln!("round {round}: calling");
-        a.handle.call("Hall").await.unwrap().unwrap();
-        let s = b.wait(15, ringing).await;
-        assert!(ringing(&s), "round {round}: Hall does not ring: {:?}", s.call);
-        b.send(Command::Answer);
+        door_rings_and_hall_answers(&a, &b, round).await;
         let s = b.wait(15, active).await;
         assert!(active(&s), "round {round}: Hall does not answer: {:?}", s.call);
-        let s = b
-            .wait(10, |s| {
-                s.last_message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("camera is not working"))
-            })
-            .await;
-        assert!(
-            s.last_message
-                .as_deref()
-                .is_some_and(|m| m.contains("camera is not working")),
-            "round {round}: the screen does not say the camera is stuck: {:?}",
-            s.last_message
-        );
+        screen_says(&b, "camera is not working", round).await;
         // Door keeps a live picture: Hall's placeholder, decoded as it comes.
         let before = decoded(&a.status().await);
         let s = a.wait(10, |s| decoded(s) > before + 20).await;
@@ -114,11 +104,7 @@ async fn a_stuck_camera_holds_neither_the_station_nor_the_next_call() {
             "round {round}: Door's picture froze at {} frames",
             decoded(&s)
         );
-        eprintln!("round {round}: hanging up");
-        a.send(Command::Hangup);
-        let s = b.wait(10, idle).await;
-        assert!(idle(&s), "round {round}: Hall is still in {:?}", s.call);
-        a.wait(10, idle).await;
+        door_hangs_up(&a, &b, round).await;
     }
     let status = tokio::time::timeout(Duration::from_secs(5), b.status()).await;
     assert!(status.is_ok(), "Hall no longer answers");

@@ -57,30 +57,30 @@ async fn start_door(config: &Path, socket: &Path) -> (Child, serde_json::Value) 
     panic!("Door did not start");
 }
 
-/// The texts in Door's messages file; the file must parse whenever it is there.
-fn kept_texts(state: &Path) -> Vec<String> {
-    let Ok(bytes) = std::fs::read(state.join("messages.json")) else {
+/// The entries of a JSON list Door keeps (none when the file is not there yet); the
+/// file must parse whenever it is there.
+fn kept_list(path: &Path) -> Vec<serde_json::Value> {
+    let Ok(bytes) = std::fs::read(path) else {
         return vec![];
     };
     let list: serde_json::Value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("messages.json does not parse after a power cut: {e}"));
+        .unwrap_or_else(|e| panic!("{} does not parse after a power cut: {e}", path.display()));
     list.as_array()
-        .expect("a list of messages")
+        .cloned()
+        .unwrap_or_else(|| panic!("{} is not a list", path.display()))
+}
+
+/// The texts in Door's messages file.
+fn kept_texts(state: &Path) -> Vec<String> {
+    kept_list(&state.join("messages.json"))
         .iter()
         .map(|m| m["text"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
-/// The rings in Door's visitor log, as (id, who); the index must parse whenever it is
-/// there.
+/// The rings in Door's visitor log, as (id, who).
 fn kept_rings(state: &Path) -> Vec<(u64, String)> {
-    let Ok(bytes) = std::fs::read(state.join("visitors/index.json")) else {
-        return vec![];
-    };
-    let list: serde_json::Value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("the visitor log does not parse after a power cut: {e}"));
-    list.as_array()
-        .expect("a list of rings")
+    kept_list(&state.join("visitors/index.json"))
         .iter()
         .map(|v| {
             (
