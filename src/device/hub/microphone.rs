@@ -33,8 +33,6 @@ struct MicState {
     reading: bool,
     /// When the reading thread found no user left and began closing the device.
     closing_since: Option<Instant>,
-    /// When a user began opening the device (no reading runs yet).
-    opening_since: Option<Instant>,
     /// Open handles that subscribed (they have no queue).
     subscribed: usize,
 }
@@ -159,21 +157,19 @@ impl Microphone for MicHandle {
             return Ok(());
         }
         // As the camera's hub does: a reading that is closing is waited for, one that is
-        // not (even one stuck inside a read) is joined, and neither a driver stuck in
-        // its close nor one stuck in another user's open is waited for. A reading nobody
-        // uses any more at another rate is waited for too, to open afresh at this one.
+        // not (even one stuck inside a read) is joined, and a driver stuck in its close
+        // is not waited for. A reading nobody uses any more at another rate is waited
+        // for too, to open afresh at this one.
         let asked = Instant::now();
         loop {
             let other_rate = state.reading && state.unused() && state.opened != Some((rate, channels));
-            let since = match (state.closing_since.filter(|_| state.reading), state.opening_since) {
-                (Some(since), _) | (None, Some(since)) => since,
-                (None, None) if other_rate => asked,
-                (None, None) => break,
+            let since = match state.closing_since.filter(|_| state.reading) {
+                Some(since) => since,
+                None if other_rate => asked,
+                None => break,
             };
             if since.elapsed() >= WAIT {
-                return Err(DeviceError::Stuck(
-                    "the microphone did not finish closing or opening".into(),
-                ));
+                return Err(DeviceError::Stuck("the microphone did not finish closing".into()));
             }
             state = hub.fresh.wait_timeout(state, WAIT - since.elapsed()).unwrap().0;
         }
@@ -186,14 +182,7 @@ impl Microphone for MicHandle {
             }
             Some(_) => {}
             None => {
-                // Opened outside the state's lock: a driver can hang in its open.
-                state.opening_since = Some(Instant::now());
-                drop(state);
-                let opened = hub.microphone.lock().unwrap().open(rate, channels);
-                state = hub.state.lock().unwrap();
-                state.opening_since = None;
-                hub.fresh.notify_all();
-                opened?;
+                hub.microphone.lock().unwrap().open(rate, channels)?;
                 state.opened = Some((rate, channels));
                 state.reading = true;
                 let shared = hub.clone();

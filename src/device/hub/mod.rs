@@ -44,8 +44,6 @@ struct CameraState {
     capturing: bool,
     /// When the capture thread found no user left and began closing the device.
     closing_since: Option<Instant>,
-    /// When a user began opening the device (no capture runs yet).
-    opening_since: Option<Instant>,
     /// Numbers for subscriptions.
     next_subscription: u64,
 }
@@ -189,26 +187,11 @@ impl Camera for CameraHandle {
                 self.seen = state.seq;
                 return Ok(format);
             }
-            // Another user is opening the device: its capture is joined once it runs, but
-            // a driver stuck in its open is not waited for.
-            if let Some(since) = state.opening_since {
-                if since.elapsed() >= WAIT {
-                    return Err(DeviceError::Stuck("the camera did not finish opening".into()));
-                }
-                state = hub.fresh.wait_timeout(state, WAIT - since.elapsed()).unwrap().0;
-                continue;
-            }
             break;
         }
-        // Opened outside the state's lock: a driver can hang in its open, and whether the
-        // camera is there or in use must still be answered meanwhile.
-        state.opening_since = Some(Instant::now());
-        drop(state);
-        let opened = hub.camera.lock().unwrap().open(want);
-        let mut state = hub.state.lock().unwrap();
-        state.opening_since = None;
-        hub.fresh.notify_all();
-        let format = opened?;
+        // Opened under the state's lock: a driver that hangs in its open holds the next
+        // user too (the station's loop watch then says where it is stuck).
+        let format = hub.camera.lock().unwrap().open(want)?;
         state.users += 1;
         state.format = Some(format);
         state.wanted = Some(want);
