@@ -169,25 +169,21 @@ impl Camera for CameraHandle {
             // Asked again (after a loss): the capture reopens the device itself.
             return Ok(state.format.unwrap_or(want));
         }
-        loop {
-            // The last user's capture may still be closing the device: wait for that, but
-            // not for a driver stuck in its close. A capture that has not begun closing is
-            // joined, even one stuck inside a capture: its next frames are ours, and
-            // meanwhile the user sends its placeholder.
-            if let Some(since) = state.closing_since.filter(|_| state.capturing) {
-                if since.elapsed() >= WAIT {
-                    return Err(DeviceError::Stuck("the camera did not finish closing".into()));
-                }
-                state = hub.fresh.wait_timeout(state, WAIT - since.elapsed()).unwrap().0;
-                continue;
+        // The last user's capture may still be closing the device: wait for that, but not
+        // for a driver stuck in its close. A capture that has not begun closing is joined,
+        // even one stuck inside a capture: its next frames are ours, and meanwhile the
+        // user sends its placeholder.
+        while let Some(since) = state.closing_since.filter(|_| state.capturing) {
+            if since.elapsed() >= WAIT {
+                return Err(DeviceError::Stuck("the camera did not finish closing".into()));
             }
-            if let Some(format) = state.format.filter(|_| state.capturing) {
-                state.users += 1;
-                self.open = true;
-                self.seen = state.seq;
-                return Ok(format);
-            }
-            break;
+            state = hub.fresh.wait_timeout(state, WAIT - since.elapsed()).unwrap().0;
+        }
+        if let Some(format) = state.format.filter(|_| state.capturing) {
+            state.users += 1;
+            self.open = true;
+            self.seen = state.seq;
+            return Ok(format);
         }
         // Opened under the state's lock: a driver that hangs in its open holds the next
         // user too (the station's loop watch then says where it is stuck).
