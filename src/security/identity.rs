@@ -234,7 +234,7 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), IdentityError> {
         return Ok(());
     }
     std::fs::rename(&tmp, path).map_err(io(path))?;
-    super::sync_directory_of(path).map_err(io(path))
+    crate::base::durable::sync_directory_of(path).map_err(io(path))
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ impl PinStore {
         })
         .map_err(|e| err(std::io::Error::other(e)))?;
         let header = "# Stations paired with this one (doorway pair / unpair). Written by doorway.\n";
-        super::write_private(path, format!("{header}{text}").as_bytes()).map_err(err)
+        crate::base::durable::write_private(path, format!("{header}{text}").as_bytes()).map_err(err)
     }
 }
 

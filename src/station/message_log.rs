@@ -1,11 +1,14 @@
 //! The station's last text messages, both ways, kept in `messages.json` in the state
 //! directory so a restart loses none. The file is the station's own; still, what it
 //! holds is checked again when read, as a file from an older version could hold more.
+//! The file is written on a thread of its own ([`BackgroundWriter`]): the station's loop
+//! never waits for the disk.
 
 use crate::api::TextMessage;
+use crate::base::durable::{BackgroundWriter, Saved};
 use crate::call::ua::text::{clean_text, MAX_TEXT};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tracing::warn;
 
 /// How many messages are kept.
@@ -15,7 +18,7 @@ const FILE: &str = "messages.json";
 /// The last [`KEPT`] messages, oldest first.
 #[derive(Debug)]
 pub struct MessageLog {
-    path: Option<PathBuf>,
+    file: Option<BackgroundWriter>,
     messages: VecDeque<TextMessage>,
 }
 
@@ -23,7 +26,7 @@ impl MessageLog {
     /// A log that lives in memory only (the demo's stations).
     pub fn in_memory() -> MessageLog {
         MessageLog {
-            path: None,
+            file: None,
             messages: VecDeque::new(),
         }
     }
@@ -57,7 +60,7 @@ impl MessageLog {
             }
         };
         let mut log = MessageLog {
-            path: Some(path),
+            file: Some(BackgroundWriter::private(path)),
             messages,
         };
         log.trim();
@@ -70,11 +73,12 @@ impl MessageLog {
         }
     }
 
-    /// Adds a message and saves the log.
-    pub fn push(&mut self, message: TextMessage) {
+    /// Adds a message and saves the log; `then` is told once the message is on disk (at
+    /// once for a log in memory).
+    pub fn push(&mut self, message: TextMessage, then: Option<Saved>) {
         self.messages.push_back(message);
         self.trim();
-        self.save();
+        self.save(then);
     }
 
     /// Everything kept, oldest first.
@@ -101,21 +105,32 @@ impl MessageLog {
     pub fn mark_read(&mut self) {
         if self.messages.iter().any(|m| m.unread) {
             self.messages.iter_mut().for_each(|m| m.unread = false);
-            self.save();
+            self.save(None);
         }
     }
 
-    /// Writes the file: a new file renamed over the old one, readable by the service
-    /// only (messages are private). A failure is logged; the messages stay in memory.
-    fn save(&self) {
-        let Some(path) = &self.path else { return };
-        let list: Vec<&TextMessage> = self.messages.iter().collect();
-        let text = match serde_json::to_vec_pretty(&list) {
-            Ok(t) => t,
-            Err(e) => return warn!(error = %e, "cannot encode the messages"),
+    /// Has the file written: a new file renamed over the old one, readable by the
+    /// service only (messages are private). A failure is logged; the messages stay in
+    /// memory.
+    fn save(&self, then: Option<Saved>) {
+        let Some(file) = &self.file else {
+            return then.into_iter().for_each(|told| told(true));
         };
-        if let Err(e) = crate::security::write_private(path, &text) {
-            warn!(file = %path.display(), error = %e, "cannot save the messages");
+        let list: Vec<&TextMessage> = self.messages.iter().collect();
+        match serde_json::to_vec_pretty(&list) {
+            Ok(text) => file.save(text, then),
+            Err(e) => {
+                warn!(error = %e, "cannot encode the messages");
+                then.into_iter().for_each(|told| told(false));
+            }
+        }
+    }
+
+    /// Waits until every change so far is on disk.
+    #[cfg(test)]
+    pub fn flush(&self) {
+        if let Some(file) = &self.file {
+            file.flush();
         }
     }
 }
@@ -147,8 +162,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = MessageLog::load(dir.path());
         for n in 0..25 {
-            log.push(message(n, n % 2 == 0));
+            log.push(message(n, n % 2 == 0), None);
         }
+        log.flush();
         let again = MessageLog::load(dir.path());
         assert_eq!(again.all().len(), KEPT);
         assert_eq!(again.all()[0].text, "message 5");
@@ -164,8 +180,9 @@ mod tests {
     fn read_messages_stay_read_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = MessageLog::load(dir.path());
-        log.push(message(1, true));
+        log.push(message(1, true), None);
         log.mark_read();
+        log.flush();
         assert!(MessageLog::load(dir.path()).unread().is_empty());
     }
 
@@ -179,7 +196,9 @@ mod tests {
             std::fs::read(dir.path().join("messages.json.unreadable")).unwrap(),
             b"{not json"
         );
-        log.push(message(1, true));
+        let (told, heard) = std::sync::mpsc::channel();
+        log.push(message(1, true), Some(Box::new(move |saved| told.send(saved).unwrap())));
+        assert!(heard.recv().unwrap(), "told once it is on disk");
         assert_eq!(MessageLog::load(dir.path()).all().len(), 1);
     }
 

@@ -28,23 +28,30 @@ impl Station {
                 result,
                 reply,
             } => {
-                match &result {
+                // Whoever asked is answered once the sent message is on disk.
+                let answer = move |result| {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result);
+                    }
+                };
+                match result {
                     Ok(()) => {
                         info!(to = %to, bytes = text.len(), "text message delivered");
-                        self.messages.push(TextMessage {
+                        let message = TextMessage {
                             at: now(),
                             peer: to,
                             incoming: false,
                             text,
                             unread: false,
-                        });
+                        };
+                        self.messages.push(message, Some(Box::new(move |_| answer(Ok(())))));
                     }
-                    Err(why) => self.act(Action::Tell(why.clone())),
+                    Err(why) => {
+                        self.act(Action::Tell(why.clone()));
+                        answer(Err(why));
+                    }
                 }
                 self.update_screen();
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
             }
         }
     }
@@ -179,15 +186,18 @@ impl Station {
             return reply.send(403, None);
         };
         info!(from = %sender, bytes = text.len(), "text message");
-        self.messages.push(TextMessage {
+        let message = TextMessage {
             at: now(),
             peer: sender.clone(),
             incoming: true,
             text: text.clone(),
             unread: true,
-        });
+        };
         // Acknowledged only once it is on disk: a power cut after the 200 loses nothing.
-        reply.send(200, None);
+        // The station took it even where the disk failed: it is on the screen and in
+        // memory, and the failure is logged.
+        self.messages
+            .push(message, Some(Box::new(move |_| reply.send(200, None))));
         self.ui.show_message(banner(&sender, &text));
         self.wake();
         // The blip only between calls: in a call the speaker carries the call.

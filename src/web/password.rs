@@ -132,7 +132,7 @@ impl Hashing {
 pub fn store(state_dir: &Path, password: &str) -> Result<(), PasswordError> {
     let hashed = hash(password)?;
     let file = path(state_dir);
-    crate::security::write_private(&file, format!("{hashed}\n").as_bytes())
+    crate::base::durable::write_private(&file, format!("{hashed}\n").as_bytes())
         .map_err(|source| PasswordError::Write { file, source })
 }
 

@@ -175,14 +175,14 @@ fn without_nulls(value: serde_json::Value) -> serde_json::Value {
 }
 
 /// Replaces the file through a temporary one beside it, keeping its permissions (0600
-/// for a new file): [`crate::security::replace_file`], off the runtime.
+/// for a new file): [`crate::base::durable::replace_file`], off the runtime.
 async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let path = path.to_path_buf();
     let bytes = bytes.to_vec();
     tokio::task::spawn_blocking(move || {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-        crate::security::replace_file(&path, &bytes, mode)
+        crate::base::durable::replace_file(&path, &bytes, mode)
     })
     .await
     .map_err(std::io::Error::other)?

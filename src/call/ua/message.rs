@@ -17,8 +17,11 @@ use tracing::{debug, warn};
 pub const PAIRING_TYPE: &str = "application/x-doorway-pairing+json";
 /// The largest MESSAGE body taken.
 pub const MAX_BODY: usize = 4096;
-/// How long the station may take to answer a message.
-const ANSWER_TIME: Duration = Duration::from_secs(5);
+/// How long the station may take to answer a message. A text is answered once it is on
+/// disk, and an SD card's flush can take seconds under load; this is still well inside
+/// the 32 s a sender's transaction waits (RFC 3261 Timer F), so a station that never
+/// answers still gets a 500 back to its sender rather than silence.
+const ANSWER_TIME: Duration = Duration::from_secs(15);
 
 /// The station's answer to a request: status and body.
 pub type Answer = (u16, Option<String>);

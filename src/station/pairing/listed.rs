@@ -205,7 +205,7 @@ fn add_to_file(path: &Path, contact: &Contact) -> Result<(), String> {
     Config::parse(&new_text, path).map_err(|e| failed(&e))?;
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    crate::security::replace_file(path, new_text.as_bytes(), mode).map_err(|e| failed(&e))
+    crate::base::durable::replace_file(path, new_text.as_bytes(), mode).map_err(|e| failed(&e))
 }
 
 #[cfg(test)]

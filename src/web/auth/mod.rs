@@ -218,7 +218,7 @@ impl Auth {
         match &mut self.store {
             Store::Memory(h) => *h = Some(new_hash.clone()),
             Store::Dir(dir) => {
-                crate::security::write_private(&super::password::path(dir), format!("{new_hash}\n").as_bytes())?
+                crate::base::durable::write_private(&super::password::path(dir), format!("{new_hash}\n").as_bytes())?
             }
         }
         self.setup_code = None;
