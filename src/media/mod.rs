@@ -15,6 +15,7 @@ mod keyframes;
 pub mod parts;
 pub mod ports;
 pub mod recv;
+pub mod repair;
 mod resilience;
 pub mod ring;
 pub mod rtp_filter;
@@ -149,6 +150,12 @@ pub struct MediaStats {
     pub audio_packets_concealed: u64,
     /// Video packets that never came in time.
     pub video_packets_lost: u64,
+    /// Video packets we asked the other side to send again (NACK).
+    pub video_packets_asked_again: u64,
+    /// Video packets whose repair (RTX) came in time.
+    pub video_packets_repaired: u64,
+    /// Video packets we sent again because the other side asked.
+    pub video_packets_resent: u64,
     /// How long the audio jitter buffer waits now, in ms: it adapts to the link.
     pub audio_buffer_ms: u64,
     /// The loss our Opus encoder's in-band FEC is set for now, in percent (None when
@@ -209,6 +216,8 @@ pub struct MediaSession {
     digits: dtmf::DigitSlot,
     /// Carries the loss of the other side's sound to our Opus encoder's FEC.
     loss: resilience::LossFeedback,
+    /// Carries the other side's NACKs to our send pipeline's retransmissions.
+    repairs: repair::RepairSource,
 }
 
 impl MediaSession {
@@ -234,6 +243,7 @@ impl MediaSession {
             keyframes: Default::default(),
             digits: Default::default(),
             loss: Default::default(),
+            repairs: Default::default(),
         };
         session.update(negotiated, devices)?;
         // Silence counts from when the pipelines run: starting them can take a while on
@@ -261,7 +271,7 @@ impl MediaSession {
                         v.rtp.recv_pt,
                         v.rtp.remote_rtp,
                         v.rtp.remote_rtcp,
-                        v.rtp.crypto.clone(),
+                        (v.rtp.crypto.clone(), v.retransmission),
                     )
                 }),
                 n.audio.as_ref().filter(|a| a.rtp.direction.receives()).map(|a| {
@@ -283,6 +293,7 @@ impl MediaSession {
         if sending(negotiated) != sending(&self.negotiated) || self.send.is_none() {
             self.keyframes.set(None);
             self.loss.set_encoder(None);
+            self.repairs.set(None);
             if let Some(old) = self.send.take() {
                 old.stop();
             }
@@ -296,8 +307,9 @@ impl MediaSession {
                     devices.microphone.handle(),
                     self.self_view.clone(),
                 )?);
-                self.keyframes
-                    .set(self.send.as_ref().and_then(|s| s.pipeline.by_name("h264pay")));
+                let by_name = |name: &str| self.send.as_ref().and_then(|s| s.pipeline.by_name(name));
+                self.keyframes.set(by_name("h264pay"));
+                self.repairs.set(by_name(repair::SENDER));
                 let fec = a.as_ref().is_some_and(|a| a.fec);
                 self.loss.set_encoder(
                     self.send
@@ -341,6 +353,7 @@ impl MediaSession {
                     keyframes: self.keyframes.clone(),
                     digits: self.digits.clone(),
                     loss: self.loss.clone(),
+                    repairs: self.repairs.clone(),
                 },
                 negotiated.signalling_peer,
             )?;
@@ -440,9 +453,12 @@ impl MediaSession {
             s.keyframes_asked = c.keyframes_asked.load(Ordering::Relaxed);
             s.audio_packets_concealed = self.lost_before.0 + c.audio_lost.load(Ordering::Relaxed);
             s.video_packets_lost = self.lost_before.1 + c.video_lost.load(Ordering::Relaxed);
+            s.video_packets_asked_again = c.video_asked_again.load(Ordering::Relaxed);
+            s.video_packets_repaired = c.video_repaired.load(Ordering::Relaxed);
             s.audio_buffer_ms = c.audio_buffer_ms.load(Ordering::Relaxed);
         }
         s.keyframes_forced = self.keyframes.forced();
+        s.video_packets_resent = self.repairs.sent();
         s.audio_fec_percent = self.loss.fec_percent();
         s.packets_unauthenticated += self.srtp_dropped_before;
         // What the running pipelines do, stream by stream.
@@ -475,6 +491,7 @@ impl MediaSession {
         let speaker = devices.speaker.clone();
         let stop = move || {
             self.keyframes.set(None);
+            self.repairs.set(None);
             if let Some(s) = self.send.take() {
                 s.stop();
             }

@@ -3,7 +3,7 @@
 
 use super::counters::RecvCounters;
 use super::keyframes::{self, KeyframeSource};
-use super::{make, rtp_filter, srtp, MediaError, MediaSettings};
+use super::{make, repair, rtp_filter, srtp, MediaError, MediaSettings};
 use crate::call::sdp::{AudioCodec, AudioStream, VideoStream};
 use crate::device::{Picture, PixelFormat, Shared, Speaker, VideoFormat};
 use gstreamer as gst;
@@ -28,6 +28,8 @@ pub struct Outlets {
     pub digits: super::dtmf::DigitSlot,
     /// The share of the other side's sound lost, for our send pipeline's Opus FEC.
     pub loss: super::resilience::LossFeedback,
+    /// The other side's NACKs, for our send pipeline's retransmissions.
+    pub repairs: super::repair::RepairSource,
 }
 
 /// A running receive pipeline.
@@ -55,14 +57,16 @@ impl RecvPipeline {
             keyframes,
             digits,
             loss,
+            repairs,
         } = outlets;
         let pipeline = gst::Pipeline::with_name("recv");
         let rtpbin = make("rtpbin", "rtpbin")?;
         rtpbin.set_property("latency", settings.jitter_ms);
         rtpbin.set_property("drop-on-latency", true);
         let counters = Arc::new(RecvCounters::default());
-        super::resilience::watch(&rtpbin, settings.jitter_ms, counters.clone(), loss);
-        if video.is_some_and(|v| v.pli) {
+        let repaired = video.is_some_and(|v| v.retransmission.is_some());
+        super::resilience::watch(&rtpbin, (settings.jitter_ms, repaired), counters.clone(), loss);
+        if video.is_some_and(|v| v.pli || v.retransmission.is_some()) {
             // Feedback profile timing: a keyframe request goes out at once, not with the
             // next regular report seconds later.
             rtpbin.set_property_from_str("rtp-profile", "avpf");
@@ -81,8 +85,24 @@ impl RecvPipeline {
                 caps = caps.field("rtcp-fb-nack-pli", true);
             }
             let caps = caps.build();
-            add_udp_inputs(&pipeline, &rtpbin, 0, (&v.rtp, None), signalling_peer, caps, &counters)?;
+            let payloads = rtp_filter::Payloads {
+                repairs: v.retransmission.map(|r| r.recv_pt),
+                ..rtp_filter::Payloads::only(v.rtp.recv_pt)
+            };
+            if let Some(r) = v.retransmission {
+                repair::receive_repairs(&rtpbin, 0, v.rtp.recv_pt, r.recv_pt);
+            }
+            add_udp_inputs(
+                &pipeline,
+                &rtpbin,
+                0,
+                (&v.rtp, payloads),
+                signalling_peer,
+                caps,
+                &counters,
+            )?;
             keyframes::honour_requests(&rtpbin, 0, keyframes);
+            repair::honour_nacks(&rtpbin, 0, repairs);
             video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters, v.pli)?);
         }
         if let Some(a) = audio {
@@ -106,11 +126,15 @@ impl RecvPipeline {
                 .field("encoding-name", name)
                 .field("payload", a.rtp.recv_pt as i32)
                 .build();
+            let payloads = rtp_filter::Payloads {
+                events: a.dtmf_pt,
+                ..rtp_filter::Payloads::only(a.rtp.recv_pt)
+            };
             add_udp_inputs(
                 &pipeline,
                 &rtpbin,
                 1,
-                (&a.rtp, a.dtmf_pt),
+                (&a.rtp, payloads),
                 signalling_peer,
                 caps,
                 &counters,
@@ -187,7 +211,7 @@ fn add_udp_inputs(
     pipeline: &gst::Pipeline,
     rtpbin: &gst::Element,
     session: u32,
-    (stream, events): (&crate::call::sdp::Stream, Option<u8>),
+    (stream, payloads): (&crate::call::sdp::Stream, rtp_filter::Payloads),
     signalling_peer: Option<IpAddr>,
     caps: gst::Caps,
     counters: &Arc<RecvCounters>,
@@ -237,8 +261,8 @@ fn add_udp_inputs(
         // SRTP keeps the RTP header in the clear: the gate checks it all the same. Its
         // packets count once srtpdec has authenticated them, below.
         let (expect, arrived) = match secure {
-            Some(_) => (rtp_filter::Expect::Srtp(stream.recv_pt, events), None),
-            None => (rtp_filter::Expect::Rtp(stream.recv_pt, events), Some(arrived.clone())),
+            Some(_) => (rtp_filter::Expect::Srtp(payloads), None),
+            None => (rtp_filter::Expect::Rtp(payloads), Some(arrived.clone())),
         };
         let accepted = move || arrived.iter().for_each(|f| f());
         rtp_filter::install(&pad, peer.clone(), expect, accepted, dropped(counters.clone()));
@@ -271,6 +295,7 @@ fn add_udp_inputs(
         rtcp,
         rtcp_out,
         session,
+        payloads,
     };
     srtp::link_receive(
         pipeline,

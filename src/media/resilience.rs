@@ -24,6 +24,11 @@ use tracing::debug;
 
 /// The longest a jitter buffer waits: past it, a conversation feels like a radio link.
 pub const MAX_BUFFER_MS: u32 = 120;
+/// The longest the video jitter buffer waits when lost packets are sent again: long
+/// enough for a repair to come back over a bad Wi-Fi (a round trip after the loss was
+/// noticed), which saves a frozen picture. The picture may then lag the sound by up to
+/// this less the sound's wait, on a bad link only.
+pub const MAX_REPAIRED_VIDEO_MS: u32 = 250;
 /// How often the jitter buffers are looked at.
 const TICK: Duration = Duration::from_millis(250);
 /// How much a late packet lengthens the wait, and how fast a calm link shortens it
@@ -83,7 +88,12 @@ fn set_expected_loss(encoder: &gst::Element, percent: u32) {
 /// decoders, and a watch on its jitter buffers (for as long as the rtpbin lives) that
 /// adapts their waits from `min_ms` up and passes the share of sound lost over the last
 /// seconds to `feedback`.
-pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounters>, feedback: LossFeedback) {
+pub(super) fn watch(
+    rtpbin: &gst::Element,
+    (min_ms, repairs): (u32, bool),
+    counters: Arc<RecvCounters>,
+    feedback: LossFeedback,
+) {
     rtpbin.set_property("do-lost", true);
     let buffers: Arc<Mutex<NewBuffers>> = Arc::default();
     let found = buffers.clone();
@@ -104,17 +114,28 @@ pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounte
         let mut sound_loss = RecentLoss::default();
         while let Some(bin) = rtpbin.upgrade() {
             for (session, buffer) in buffers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-                waits.push((buffer, Adaptive::new(session, min_ms)));
+                let max_ms = if session == 0 && repairs {
+                    MAX_REPAIRED_VIDEO_MS
+                } else {
+                    MAX_BUFFER_MS
+                };
+                waits.push((buffer, Adaptive::new(session, min_ms, max_ms)));
             }
             waits.retain(|(buffer, _)| buffer.upgrade().is_some());
             let (mut lost, mut pushed) = ([0u64; 2], [0u64; 2]);
+            let (mut asked_again, mut repaired) = (0, 0);
             for (buffer, adaptive) in &mut waits {
                 let Some(buffer) = buffer.upgrade() else { continue };
                 let stats = buffer.property::<gst::Structure>("stats");
                 let field = |name: &str| stats.get::<u64>(name).unwrap_or(0);
                 lost[adaptive.session.min(1) as usize] += field("num-lost");
+                if adaptive.session == 0 {
+                    asked_again += field("rtx-count");
+                    repaired += field("rtx-success-count");
+                }
                 pushed[adaptive.session.min(1) as usize] += field("num-pushed");
-                if let Some(wait) = adaptive.next(field("num-late"), field("avg-jitter") / 1_000_000) {
+                let (jitter_ms, repair_ms) = (field("avg-jitter") / 1_000_000, field("rtx-rtt") / 1_000_000);
+                if let Some(wait) = adaptive.next(field("num-late"), (jitter_ms, repair_ms)) {
                     buffer.set_property("latency", wait);
                 }
                 if adaptive.session == 1 {
@@ -122,6 +143,8 @@ pub(super) fn watch(rtpbin: &gst::Element, min_ms: u32, counters: Arc<RecvCounte
                 }
             }
             counters.video_lost.fetch_max(lost[0], Ordering::Relaxed);
+            counters.video_asked_again.fetch_max(asked_again, Ordering::Relaxed);
+            counters.video_repaired.fetch_max(repaired, Ordering::Relaxed);
             counters.audio_lost.fetch_max(lost[1], Ordering::Relaxed);
             if let Some(percent) = sound_loss.add(lost[1], pushed[1]) {
                 feedback.measured(percent);
@@ -142,33 +165,41 @@ type NewBuffers = Vec<(u32, glib::WeakRef<gst::Element>)>;
 struct Adaptive {
     session: u32,
     min_ms: u32,
+    max_ms: u32,
     wait: u32,
     late_before: u64,
 }
 
 impl Adaptive {
-    fn new(session: u32, min_ms: u32) -> Self {
+    fn new(session: u32, min_ms: u32, max_ms: u32) -> Self {
         Self {
             session,
             min_ms,
+            max_ms: max_ms.max(min_ms),
             wait: min_ms,
             late_before: 0,
         }
     }
 
     /// The wait after this tick, when it changed: `late`, the packets that came too
-    /// late so far; `jitter_ms`, the RFC 3550 interarrival jitter.
-    fn next(&mut self, late: u64, jitter_ms: u64) -> Option<u32> {
+    /// late so far; `jitter_ms`, the RFC 3550 interarrival jitter; `repair_ms`, where
+    /// lost packets are sent again, the round trip a repair takes (0 elsewhere).
+    fn next(&mut self, late: u64, (jitter_ms, repair_ms): (u64, u64)) -> Option<u32> {
         let came_late = late > self.late_before;
         self.late_before = late;
-        // Packets spread over about three times the interarrival jitter.
-        let needed = (jitter_ms as u32).saturating_mul(3).clamp(self.min_ms, MAX_BUFFER_MS);
+        // Packets spread over about three times the interarrival jitter, and a repair
+        // comes a round trip after.
+        let needed = jitter_ms
+            .saturating_mul(3)
+            .saturating_add(repair_ms)
+            .min(u32::MAX as u64) as u32;
+        let needed = needed.clamp(self.min_ms, self.max_ms);
         let wait = if came_late {
             (self.wait + LONGER_MS).max(needed)
         } else {
             self.wait.saturating_sub(SHORTER_MS).max(needed)
         }
-        .clamp(self.min_ms, MAX_BUFFER_MS);
+        .clamp(self.min_ms, self.max_ms);
         (wait != self.wait).then(|| {
             self.wait = wait;
             wait
@@ -229,24 +260,32 @@ mod tests {
 
     #[test]
     fn a_late_packet_lengthens_the_wait_and_a_calm_link_shortens_it_slowly() {
-        let mut a = Adaptive::new(1, 20);
-        assert_eq!(a.next(0, 1), None, "a clean LAN keeps the configured wait");
-        assert_eq!(a.next(1, 1), Some(40));
-        assert_eq!(a.next(3, 1), Some(60));
-        assert_eq!(a.next(3, 1), Some(58));
+        let mut a = Adaptive::new(1, 20, MAX_BUFFER_MS);
+        assert_eq!(a.next(0, (1, 0)), None, "a clean LAN keeps the configured wait");
+        assert_eq!(a.next(1, (1, 0)), Some(40));
+        assert_eq!(a.next(3, (1, 0)), Some(60));
+        assert_eq!(a.next(3, (1, 0)), Some(58));
         for _ in 0..100 {
-            a.next(3, 1);
+            a.next(3, (1, 0));
         }
         assert_eq!(a.wait, 20, "back to the configured wait");
     }
 
     #[test]
+    fn a_repaired_video_stream_waits_for_its_repairs_within_its_own_bound() {
+        let mut a = Adaptive::new(0, 20, MAX_REPAIRED_VIDEO_MS);
+        assert_eq!(a.next(0, (1, 0)), None, "no repair yet: the configured wait");
+        assert_eq!(a.next(0, (20, 80)), Some(140), "three jitters and a round trip");
+        assert_eq!(a.next(0, (100, 300)), Some(MAX_REPAIRED_VIDEO_MS));
+    }
+
+    #[test]
     fn the_wait_follows_the_jitter_within_bounds() {
-        let mut a = Adaptive::new(1, 20);
-        assert_eq!(a.next(0, 15), Some(45));
-        assert_eq!(a.next(0, 200), Some(MAX_BUFFER_MS));
+        let mut a = Adaptive::new(1, 20, MAX_BUFFER_MS);
+        assert_eq!(a.next(0, (15, 0)), Some(45));
+        assert_eq!(a.next(0, (200, 0)), Some(MAX_BUFFER_MS));
         for late in 1..10 {
-            a.next(late, 200);
+            a.next(late, (200, 0));
         }
         assert_eq!(a.wait, MAX_BUFFER_MS);
     }

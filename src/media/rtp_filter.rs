@@ -94,13 +94,68 @@ fn ssrc(data: &[u8]) -> u32 {
     u32::from_be_bytes([data[8], data[9], data[10], data[11]])
 }
 
+/// The payload types of a received stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payloads {
+    /// The codec's.
+    pub main: u8,
+    /// The telephone events' (RFC 4733), when there are.
+    pub events: Option<u8>,
+    /// The repairs' (RFC 4588 RTX), when lost packets are sent again: they come under an
+    /// SSRC of their own, followed apart from the stream's.
+    pub repairs: Option<u8>,
+}
+
+impl Payloads {
+    /// A stream of one payload type.
+    pub fn only(main: u8) -> Payloads {
+        Payloads {
+            main,
+            events: None,
+            repairs: None,
+        }
+    }
+
+    /// Whether `check` holds for `data` as one of these payload types.
+    fn admit(&self, data: &[u8], check: fn(&[u8], u8) -> bool) -> bool {
+        [Some(self.main), self.events, self.repairs]
+            .into_iter()
+            .flatten()
+            .any(|pt| check(data, pt))
+    }
+
+    /// Whether `data` (whose header was checked) is a repair.
+    fn is_repair(&self, data: &[u8]) -> bool {
+        self.repairs
+            .is_some_and(|pt| data.get(1).is_some_and(|b| b & 0x7f == pt))
+    }
+}
+
+/// The SSRCs a stream follows: one for its packets, one for its repairs.
+#[derive(Debug, Default)]
+struct StreamLocks {
+    packets: SsrcLock,
+    repairs: SsrcLock,
+}
+
+impl StreamLocks {
+    fn admit(&mut self, payloads: &Payloads, data: &[u8]) -> bool {
+        let lock = if payloads.is_repair(data) {
+            &mut self.repairs
+        } else {
+            &mut self.packets
+        };
+        lock.admit(ssrc(data), crate::device::probe::monotonic_ms())
+    }
+}
+
 /// What a gate lets through.
 #[derive(Debug, Clone, Copy)]
 pub enum Expect {
-    /// RTP of this payload type, or of the telephone events' (RFC 4733) when there are.
-    Rtp(u8, Option<u8>),
+    /// RTP of these payload types.
+    Rtp(Payloads),
     /// SRTP of these payload types (the header is checked; srtpdec authenticates the rest).
-    Srtp(u8, Option<u8>),
+    Srtp(Payloads),
     /// RTCP.
     Rtcp,
 }
@@ -131,23 +186,19 @@ pub fn install(
     // [`follow_one_ssrc`] after srtpdec): locking on a forged header here would let a
     // stranger on the LAN hold the stream until srtpdec drops everything it sends.
     let follows_ssrc = !matches!(expect, Expect::Srtp(..));
-    let lock = std::sync::Mutex::new(SsrcLock::default());
+    let locks = std::sync::Mutex::new(StreamLocks::default());
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let Some(buffer) = info.buffer() else {
             return gst::PadProbeReturn::Ok;
         };
         let from_peer = sender(buffer).is_some_and(|ip| peer.contains(&ip));
         let well_formed = buffer.map_readable().is_ok_and(|map| {
-            let header = match expect {
-                Expect::Rtp(pt, events) => is_rtp(&map, pt) || events.is_some_and(|e| is_rtp(&map, e)),
-                Expect::Srtp(pt, events) => is_srtp(&map, pt) || events.is_some_and(|e| is_srtp(&map, e)),
+            let (payloads, header) = match expect {
+                Expect::Rtp(p) => (p, p.admit(&map, is_rtp)),
+                Expect::Srtp(p) => (p, p.admit(&map, is_srtp)),
                 Expect::Rtcp => return is_rtcp(&map),
             };
-            header
-                && (!follows_ssrc
-                    || lock
-                        .lock()
-                        .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms())))
+            header && (!follows_ssrc || locks.lock().is_ok_and(|mut l| l.admit(&payloads, &map)))
         });
         if from_peer && well_formed {
             on_accept();
@@ -160,17 +211,14 @@ pub fn install(
 }
 
 /// Keeps, on `pad` (srtpdec's RTP source pad: only packets that authenticated), one
-/// SSRC as [`SsrcLock`] does, drops the others' buffers, and calls `on_accept` for each
-/// buffer it keeps.
-pub fn follow_one_ssrc(pad: &gst::Pad, on_accept: impl Fn() + Send + Sync + 'static) {
-    let lock = std::sync::Mutex::new(SsrcLock::default());
+/// SSRC as [`SsrcLock`] does (and one for the repairs, when `payloads` has them), drops
+/// the others' buffers, and calls `on_accept` for each buffer it keeps.
+pub fn follow_one_ssrc(pad: &gst::Pad, payloads: Payloads, on_accept: impl Fn() + Send + Sync + 'static) {
+    let locks = std::sync::Mutex::new(StreamLocks::default());
     let admit = move |buffer: &gst::BufferRef| {
-        buffer.map_readable().is_ok_and(|map| {
-            map.len() >= 12
-                && lock
-                    .lock()
-                    .is_ok_and(|mut l| l.admit(ssrc(&map), crate::device::probe::monotonic_ms()))
-        })
+        buffer
+            .map_readable()
+            .is_ok_and(|map| map.len() >= 12 && locks.lock().is_ok_and(|mut l| l.admit(&payloads, &map)))
     };
     pad.add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
@@ -301,7 +349,11 @@ mod tests {
         let kept = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let counted = kept.clone();
         let gate = pipeline.by_name("gate").unwrap().static_pad("src").unwrap();
-        follow_one_ssrc(&gate, move || {
+        let payloads = Payloads {
+            repairs: Some(98),
+            ..Payloads::only(96)
+        };
+        follow_one_ssrc(&gate, payloads, move || {
             counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         });
         let src = pipeline
@@ -316,11 +368,12 @@ mod tests {
             .unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
         let packet = |ssrc: u8| {
-            let mut p = rtp(96, &[1, 2, 3]);
+            let mut p = rtp(if ssrc > 20 { 98 } else { 96 }, &[1, 2, 3]);
             p[11] = ssrc;
             gst::Buffer::from_slice(p)
         };
-        for ssrc in [7, 7, 9, 7] {
+        // 21 and 23 are repairs: the first repair SSRC is followed beside the stream's.
+        for ssrc in [7, 7, 21, 9, 23, 7, 21] {
             src.push_buffer(packet(ssrc)).unwrap();
         }
         let mut list = gst::BufferList::new();
@@ -337,7 +390,38 @@ mod tests {
             }
         }
         pipeline.set_state(gst::State::Null).unwrap();
-        assert_eq!(ssrcs, vec![7, 7, 7, 7]);
-        assert_eq!(kept.load(std::sync::atomic::Ordering::Relaxed), 4);
+        assert_eq!(ssrcs, vec![7, 7, 21, 7, 21, 7]);
+        assert_eq!(kept.load(std::sync::atomic::Ordering::Relaxed), 6);
+    }
+
+    #[test]
+    fn repairs_pass_as_their_own_type_under_their_own_ssrc() {
+        let payloads = Payloads {
+            main: 96,
+            events: None,
+            repairs: Some(98),
+        };
+        assert!(payloads.admit(&rtp(98, &[0, 1, 2]), is_rtp));
+        assert!(
+            !Payloads::only(96).admit(&rtp(98, &[0, 1, 2]), is_rtp),
+            "no repairs negotiated"
+        );
+        assert!(!payloads.admit(&rtp(99, &[0, 1, 2]), is_rtp));
+        let mut locks = StreamLocks::default();
+        let with_ssrc = |pt: u8, ssrc: u8| {
+            let mut p = rtp(pt, &[1]);
+            p[11] = ssrc;
+            p
+        };
+        assert!(locks.admit(&payloads, &with_ssrc(96, 7)));
+        assert!(
+            locks.admit(&payloads, &with_ssrc(98, 8)),
+            "the repairs' SSRC beside the stream's"
+        );
+        assert!(!locks.admit(&payloads, &with_ssrc(98, 9)), "a second repair SSRC");
+        assert!(
+            !locks.admit(&payloads, &with_ssrc(96, 8)),
+            "the repairs' SSRC as the stream"
+        );
     }
 }

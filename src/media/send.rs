@@ -156,6 +156,9 @@ fn add_video_branch(
 ) -> Result<gst_app::AppSrc, MediaError> {
     let (src, encode) = h264_encode_chain("", settings, format, v.packetization_mode)?;
     let (h264_caps, pay) = h264_payloader(v.rtp.send_pt)?;
+    if let Some(r) = v.retransmission {
+        super::repair::send_repairs(rtpbin, 0, v.rtp.send_pt, r.send_pt);
+    }
     let mut elements: Vec<&gst::Element> = vec![src.upcast_ref()];
     elements.extend(encode.iter());
     elements.extend([&h264_caps, &pay]);

@@ -75,6 +75,8 @@ pub(super) struct Inputs {
     pub(super) rtcp_out: gst::Element,
     /// rtpbin's session number (0 video, 1 audio).
     pub(super) session: u32,
+    /// The stream's payload types.
+    pub(super) payloads: super::rtp_filter::Payloads,
 }
 
 /// Puts SRTP between a receive session's network ends and rtpbin: udpsrc → srtpdec →
@@ -99,7 +101,7 @@ pub(super) fn link_receive(
     link(&dec, "rtcp_src", rtpbin, &format!("recv_rtcp_sink_{n}"))?;
     // Authenticated RTP follows one SSRC here, after srtpdec, not at the network gate.
     if let Some(pad) = dec.static_pad("rtp_src") {
-        super::rtp_filter::follow_one_ssrc(&pad, on_rtp);
+        super::rtp_filter::follow_one_ssrc(&pad, inputs.payloads, on_rtp);
     }
     if let Some(pad) = dec.static_pad("rtcp_src") {
         pad.add_probe(

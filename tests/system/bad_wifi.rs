@@ -56,14 +56,29 @@ fn a_call_over_a_lossy_jittery_link_conceals_what_it_lost_and_waits_longer() {
         let s = station.status();
         let m = &s["media"];
         println!(
-            "{}: {} audio packets concealed, FEC for {}% loss, audio buffer {} ms, {} video packets lost, {} pictures in 8 s",
+            "{}: {} audio packets concealed, FEC for {}% loss, audio buffer {} ms, {} video packets lost, \
+             {} asked for again and {} of them repaired, {} sent again, {} pictures in 8 s",
             station.name,
             m["audio_packets_concealed"],
             m["audio_fec_percent"],
             m["audio_buffer_ms"],
             m["video_packets_lost"],
+            m["video_packets_asked_again"],
+            m["video_packets_repaired"],
+            m["video_packets_resent"],
             frames(&s) - before
         );
+        for count in [
+            "video_packets_asked_again",
+            "video_packets_repaired",
+            "video_packets_resent",
+        ] {
+            assert!(
+                m[count].as_u64().unwrap_or(0) > 0,
+                "{}: no retransmission ({count}): {m:#}",
+                station.name
+            );
+        }
         assert_eq!(s["call"]["state"], "active", "{}: the call did not hold", station.name);
         assert!(
             m["audio_packets_concealed"].as_u64().unwrap_or(0) > 0,

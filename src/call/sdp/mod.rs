@@ -14,8 +14,8 @@ mod write;
 pub use crypto::{offers_srtp, LocalCrypto, SrtpSuite, StreamCrypto};
 use crypto::{Kind, Refusal};
 pub use direction::Direction;
-use remote::{asks_for_pli, parse, pick_audio, pick_h264, pick_telephone_event, stream_addrs};
-use write::{add_audio, add_dtmf, add_h264, media, rejected, session};
+use remote::{asks_for_pli, parse, pick_audio, pick_h264, pick_telephone_event, repairs, stream_addrs};
+use write::{add_audio, add_dtmf, add_h264, add_rtx, media, rejected, session};
 
 /// Why an SDP body cannot be used; [`SdpError::status`] gives the SIP answer.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -162,6 +162,20 @@ pub struct VideoStream {
     /// The other side takes picture loss indications (`a=rtcp-fb:PT nack pli`): while
     /// its picture cannot be decoded we ask it for a keyframe rather than wait for one.
     pub pli: bool,
+    /// Retransmission (RFC 4585 generic NACK with RFC 4588 RTX), when the other side
+    /// takes NACKs and has an RTX format for the H.264 one: a lost packet is asked for
+    /// again and comes back in the RTX stream, rather than costing a keyframe.
+    pub retransmission: Option<Retransmission>,
+}
+
+/// The RTX payload types of a video stream with retransmission (RFC 4588, SSRC
+/// multiplexed: the repairs come on the stream's own port under an SSRC of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Retransmission {
+    /// The RTX payload type of the repairs we send.
+    pub send_pt: u8,
+    /// The RTX payload type of the repairs we receive.
+    pub recv_pt: u8,
 }
 
 /// Negotiated audio stream.
@@ -199,6 +213,9 @@ pub struct Negotiated {
 
 const H264_PT_MODE1: u8 = 96;
 const H264_PT_MODE0: u8 = 97;
+/// The RTX formats that repair each H.264 one.
+const RTX_PT_MODE1: u8 = 98;
+const RTX_PT_MODE0: u8 = 99;
 /// telephone-event beside Opus (48 kHz) and beside G.711 (8 kHz): RFC 4733 section 2.1
 /// wants the audio codec's clock rate.
 const DTMF_PT_48K: u8 = 101;
@@ -210,6 +227,9 @@ pub fn build_offer(local: &LocalMedia) -> String {
     let mut video = media("video", local.video_port, local.direction);
     for (pt, mode) in [(H264_PT_MODE1, 1), (H264_PT_MODE0, 0)] {
         video = add_h264(video, pt, mode);
+    }
+    for (rtx, pt) in [(RTX_PT_MODE1, H264_PT_MODE1), (RTX_PT_MODE0, H264_PT_MODE0)] {
+        video = add_rtx(video, rtx, pt);
     }
     let mut audio = media("audio", local.audio_port, local.direction);
     for codec in &local.audio_codecs {
@@ -278,13 +298,22 @@ pub fn answer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), S
             (Some((rtp, rtcp)), Ok(sec)) if take_video => {
                 if let Some((pt, mode)) = pick_h264(md) {
                     let keys = sec.as_ref().map(|a| a.crypto.clone());
+                    // Its RTX format, answered with the same number both ways.
+                    let rtx = repairs(md, pt);
                     negotiated.video = Some(VideoStream {
                         rtp: Stream::new((rtp, rtcp), local.video_port, (pt, pt), want, keys),
                         packetization_mode: mode,
                         pli: asks_for_pli(md, pt),
+                        retransmission: rtx.map(|rtx| Retransmission {
+                            send_pt: rtx,
+                            recv_pt: rtx,
+                        }),
                     });
                     negotiated.video_refused = None;
-                    let answer_md = add_h264(media("video", local.video_port, want), pt, mode);
+                    let mut answer_md = add_h264(media("video", local.video_port, want), pt, mode);
+                    if let Some(rtx) = rtx {
+                        answer_md = add_rtx(answer_md, rtx, pt);
+                    }
                     out = out.with_media(seal(answer_md, sec));
                     continue;
                 }
@@ -358,11 +387,19 @@ pub fn apply_answer(local: &LocalMedia, answer: &str) -> Result<Negotiated, SdpE
         match kind {
             "video" if negotiated.video.is_none() => match pick_h264(md) {
                 Some((pt, mode)) => {
-                    let recv_pt = if mode == 1 { H264_PT_MODE1 } else { H264_PT_MODE0 };
+                    let (recv_pt, recv_rtx) = if mode == 1 {
+                        (H264_PT_MODE1, RTX_PT_MODE1)
+                    } else {
+                        (H264_PT_MODE0, RTX_PT_MODE0)
+                    };
                     negotiated.video = Some(VideoStream {
                         rtp: Stream::new((rtp, rtcp), local.video_port, (pt, recv_pt), direction, keys),
                         packetization_mode: mode,
                         pli: asks_for_pli(md, pt),
+                        retransmission: repairs(md, pt).map(|send_pt| Retransmission {
+                            send_pt,
+                            recv_pt: recv_rtx,
+                        }),
                     });
                     negotiated.video_refused = None;
                 }

@@ -204,3 +204,37 @@ pub(super) fn asks_for_pli(md: &MediaDescription, pt: u8) -> bool {
                 && words.next().is_none()
         })
 }
+
+/// Whether the section takes generic NACKs for format `pt` (`a=rtcp-fb:PT nack` or
+/// `a=rtcp-fb:* nack`, RFC 4585 section 4.2: `nack` alone, not `nack pli`).
+fn takes_nack(md: &MediaDescription, pt: u8) -> bool {
+    md.attributes
+        .iter()
+        .filter(|a| a.key == "rtcp-fb")
+        .filter_map(|a| a.value.as_deref())
+        .any(|value| {
+            let mut words = value.split_ascii_whitespace();
+            let applies = words
+                .next()
+                .is_some_and(|p| p == "*" || p.parse::<u8>().ok() == Some(pt));
+            applies && words.next().is_some_and(|w| w.eq_ignore_ascii_case("nack")) && words.next().is_none()
+        })
+}
+
+/// The RTX format (RFC 4588: `rtx/90000` with `apt=PT`) that repairs format `pt`, when
+/// the section has one and takes NACKs for `pt`: retransmission needs both.
+pub(super) fn repairs(md: &MediaDescription, pt: u8) -> Option<u8> {
+    if !takes_nack(md, pt) {
+        return None;
+    }
+    formats(md)
+        .into_iter()
+        .filter(|(_, enc)| enc.eq_ignore_ascii_case("rtx/90000"))
+        .find(|(rtx, _)| {
+            fmtp(md, *rtx)
+                .split(';')
+                .filter_map(|kv| kv.trim().split_once('='))
+                .any(|(k, v)| k.trim().eq_ignore_ascii_case("apt") && v.trim().parse::<u8>().ok() == Some(pt))
+        })
+        .map(|(rtx, _)| rtx)
+}

@@ -20,7 +20,7 @@ m=video 4002 RTP/AVP 100\r\na=rtpmap:100 H264/90000\r\na=fmtp:100 packetization-
 #[test]
 fn offer_lists_h264_modes_opus_pcmu_and_dtmf() {
     let offer = build_offer(&local(Direction::SendRecv));
-    assert!(offer.contains("m=video 10000 RTP/AVP 96 97"), "{offer}");
+    assert!(offer.contains("m=video 10000 RTP/AVP 96 97 98 99"), "{offer}");
     assert!(offer.contains("a=fmtp:96 profile-level-id=42e01f;packetization-mode=1"));
     assert!(offer.contains("a=fmtp:97 profile-level-id=42e01f;packetization-mode=0"));
     assert!(offer.contains("m=audio 10002 RTP/AVP 111 0 101 100"), "{offer}");
@@ -43,7 +43,7 @@ fn answering_our_own_offer_prefers_mode_1_and_opus() {
     assert_eq!(v.rtp.local_port, 20000);
     let a = n.audio.unwrap();
     assert_eq!((a.codec, a.rtp.send_pt, a.dtmf_pt), (AudioCodec::Opus, 111, Some(101)));
-    assert!(answer.contains("m=video 20000 RTP/AVP 96\r\n"), "{answer}");
+    assert!(answer.contains("m=video 20000 RTP/AVP 96 98\r\n"), "{answer}");
     assert!(answer.contains("m=audio 20002 RTP/AVP 111 101\r\n"), "{answer}");
     // And the offerer reads the answer back to the same streams.
     let back = apply_answer(&local(Direction::SendRecv), &answer).unwrap();
@@ -281,4 +281,66 @@ fn picture_loss_feedback_is_offered_and_recognised() {
     assert!(!pli("a=rtcp-fb:101 nack pli\r\n"), "another format's feedback");
     assert!(!pli("a=rtcp-fb:100 nack\r\n"), "NACK alone is retransmission, not PLI");
     assert!(!pli("a=rtcp-fb:100 nack pli sli\r\n"));
+}
+
+#[test]
+fn retransmission_is_offered_and_taken_only_with_nack_and_rtx() {
+    let ours = build_offer(&local(Direction::SendRecv));
+    for line in [
+        "a=rtpmap:98 rtx/90000",
+        "a=fmtp:98 apt=96",
+        "a=rtpmap:99 rtx/90000",
+        "a=fmtp:99 apt=97",
+        "a=rtcp-fb:96 nack\r\n",
+        "a=rtcp-fb:97 nack\r\n",
+    ] {
+        assert!(ours.contains(line), "{line} in {ours}");
+    }
+    // Our own offer: RTX both ways, and the answer says so for the chosen format only.
+    let (reply, n) = answer(&ours, &local(Direction::SendRecv)).unwrap();
+    let rtx = Retransmission {
+        send_pt: 98,
+        recv_pt: 98,
+    };
+    assert_eq!(n.video.unwrap().retransmission, Some(rtx));
+    assert!(reply.contains("m=video 10000 RTP/AVP 96 98\r\n"), "{reply}");
+    assert!(reply.contains("a=fmtp:98 apt=96") && reply.contains("a=rtcp-fb:96 nack\r\n"));
+    let back = apply_answer(&local(Direction::SendRecv), &reply).unwrap();
+    assert_eq!(back.video.unwrap().retransmission, Some(rtx));
+
+    let video = |lines: &str| {
+        format!(
+            "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+             m=video 4002 RTP/AVP 100 120\r\na=rtpmap:100 H264/90000\r\n\
+             a=fmtp:100 packetization-mode=1\r\n{lines}"
+        )
+    };
+    let taken = |lines: &str| {
+        let (reply, n) = answer(&video(lines), &local(Direction::SendRecv)).unwrap();
+        let rtx = n.video.unwrap().retransmission;
+        assert_eq!(rtx.is_some(), reply.contains("rtx/90000"), "{reply}");
+        rtx
+    };
+    let rtx = "a=rtpmap:120 rtx/90000\r\na=fmtp:120 apt=100\r\n";
+    assert_eq!(
+        taken(&format!("{rtx}a=rtcp-fb:100 nack\r\n")),
+        Some(Retransmission {
+            send_pt: 120,
+            recv_pt: 120
+        })
+    );
+    assert!(taken(&format!("{rtx}a=rtcp-fb:* nack\r\n")).is_some(), "a wildcard");
+    assert!(taken(rtx).is_none(), "RTX but no NACK");
+    assert!(
+        taken("a=rtcp-fb:* nack\r\na=rtcp-fb:* nack pli\r\n").is_none(),
+        "baresip: NACK, no RTX"
+    );
+    assert!(
+        taken("a=rtpmap:120 rtx/90000\r\na=fmtp:120 apt=101\r\na=rtcp-fb:100 nack\r\n").is_none(),
+        "RTX for another format"
+    );
+    assert!(
+        taken("a=rtpmap:120 rtx/90000\r\na=fmtp:120 apt=x\r\na=rtcp-fb:100 nack\r\n").is_none(),
+        "a garbled apt"
+    );
 }

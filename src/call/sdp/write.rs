@@ -81,6 +81,13 @@ pub(super) fn add_h264(md: MediaDescription, pt: u8, mode: u8) -> MediaDescripti
     with_format(md, pt, "H264/90000", Some(&fmtp)).with_value_attribute("rtcp-fb".into(), format!("{pt} nack pli"))
 }
 
+/// The RTX format (RFC 4588) that repairs format `apt`, and generic NACK for `apt`
+/// (RFC 4585): we take the other side's NACKs and send the lost packets again.
+pub(super) fn add_rtx(md: MediaDescription, pt: u8, apt: u8) -> MediaDescription {
+    with_format(md, pt, "rtx/90000", Some(&format!("apt={apt}")))
+        .with_value_attribute("rtcp-fb".into(), format!("{apt} nack"))
+}
+
 pub(super) fn add_audio(md: MediaDescription, codec: AudioCodec, pt: u8) -> MediaDescription {
     let fmtp = (codec == AudioCodec::Opus).then_some("useinbandfec=1;stereo=0");
     with_format(md, pt, codec.rtpmap(), fmtp)

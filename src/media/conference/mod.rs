@@ -122,6 +122,7 @@ impl ConferenceMedia {
                 keyframes: keyframes.clone(),
                 digits: Default::default(),
                 loss: Default::default(),
+                repairs: Default::default(),
             };
             this.digits.push(outlets.digits.clone());
             let recv = (v.is_some() || a.is_some())

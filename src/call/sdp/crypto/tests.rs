@@ -54,7 +54,7 @@ fn audio_offer(proto: &str, crypto: &[String]) -> String {
 #[test]
 fn secure_offer_is_savp_with_one_key_per_suite_in_our_order() {
     let offer = build_offer(&secure());
-    assert!(offer.contains("m=video 10000 RTP/SAVP 96 97\r\n"), "{offer}");
+    assert!(offer.contains("m=video 10000 RTP/SAVP 96 97 98 99\r\n"), "{offer}");
     assert!(offer.contains("m=audio 10002 RTP/SAVP 111 0 101 100\r\n"), "{offer}");
     let mut all_keys = Vec::new();
     for media in ["video", "audio"] {
@@ -87,7 +87,10 @@ fn both_roles_agree_on_suite_and_each_uses_its_own_key() {
     (callee.video_port, callee.audio_port) = (20000, 20002);
     let offer = build_offer(&caller);
     let (answer_text, answered) = answer(&offer, &callee).unwrap();
-    assert!(answer_text.contains("m=video 20000 RTP/SAVP 96\r\n"), "{answer_text}");
+    assert!(
+        answer_text.contains("m=video 20000 RTP/SAVP 96 98\r\n"),
+        "{answer_text}"
+    );
     assert!(
         answer_text.contains("m=audio 20002 RTP/SAVP 111 101\r\n"),
         "{answer_text}"

@@ -1,0 +1,235 @@
+//! Lost video packets sent again: generic NACK (RFC 4585 section 6.2.1) with RTX
+//! (RFC 4588, SSRC-multiplexed: the repairs come on the stream's own port under a
+//! payload type and SSRC of their own), when both sides' SDP have them
+//! ([`crate::call::sdp::Retransmission`]).
+//!
+//! Receiving: the jitter buffers ask for what is missing (rtpbin `do-retransmission`),
+//! rtpsession turns the requests into NACKs, and an rtprtxreceive before the jitter
+//! buffers turns the repairs back into the packets they carry. A lost packet then costs
+//! a round trip rather than a keyframe; PLI stays for what no repair saves.
+//!
+//! Sending: an rtprtxsend keeps the last second of sent packets. The other side's NACKs
+//! reach our receive pipeline's RTP session (the one that hears its RTCP), and
+//! [`RepairSource`] carries each asked-for packet across to the send pipeline's
+//! rtprtxsend, as [`super::keyframes::KeyframeSource`] carries keyframe requests.
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tracing::debug;
+
+/// RTCP transport-layer feedback (RFC 4585 section 6.1) and its generic NACK format.
+const RTPFB: u32 = 205;
+const GENERIC_NACK: u32 = 1;
+/// How long sent packets are kept to be sent again: a Wi-Fi's round trip many times
+/// over; a repair later than the other side's jitter buffer waits is of no use.
+const KEPT_MS: u32 = 1000;
+/// And at most this many (a keyframe at a high rate is a few hundred).
+const KEPT_PACKETS: u32 = 1000;
+/// The most packets one NACK may ask for: what a peer asks beyond is not sent. Each of
+/// its entries names up to 17; a sane one rarely needs more than a handful.
+const MOST_PER_NACK: usize = 64;
+/// The most packets sent again per second, whatever the other side asks: repairs may
+/// not take more of the link than the stream itself.
+const MOST_PER_SECOND: u64 = 300;
+
+/// The element names, for the media session to find them.
+pub(super) const SENDER: &str = "rtxsend";
+const RECEIVER: &str = "rtxreceive";
+
+/// The packets a generic NACK's FCI asks for (RFC 4585 section 6.2.1: entries of a
+/// packet ID and a bitmask of the 16 after it), at most [`MOST_PER_NACK`].
+pub fn nacked(fci: &[u8]) -> Vec<u16> {
+    let mut asked = Vec::new();
+    for entry in fci.chunks_exact(4) {
+        let pid = u16::from_be_bytes([entry[0], entry[1]]);
+        let blp = u16::from_be_bytes([entry[2], entry[3]]);
+        asked.push(pid);
+        asked.extend(
+            (0..16)
+                .filter(|bit| blp & (1 << bit) != 0)
+                .map(|bit| pid.wrapping_add(bit + 1)),
+        );
+        if asked.len() >= MOST_PER_NACK {
+            asked.truncate(MOST_PER_NACK);
+            break;
+        }
+    }
+    asked
+}
+
+/// Where the other side's NACKs go: the running send pipeline's rtprtxsend. Shared by
+/// a media session, its receive pipeline (which hears the NACKs) and its send pipeline.
+#[derive(Clone, Default)]
+pub struct RepairSource {
+    sender: Arc<Mutex<Option<gst::Element>>>,
+    /// Packets sent again by senders this source no longer points at.
+    sent_before: Arc<AtomicU64>,
+    /// (the second this budget is for, packets asked for in it)
+    budget: Arc<Mutex<(u64, u64)>>,
+}
+
+impl RepairSource {
+    /// Points NACKs at this rtprtxsend (None: nothing is sent again).
+    pub(super) fn set(&self, sender: Option<gst::Element>) {
+        let mut current = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = current.take() {
+            self.sent_before.fetch_add(sent_by(&old), Ordering::Relaxed);
+        }
+        *current = sender;
+    }
+
+    /// The other side lost these packets of our stream `ssrc`: send them again, within
+    /// the budget.
+    fn resend(&self, ssrc: u32, seqnums: &[u16]) {
+        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(pad) = sender.and_then(|s| s.static_pad("src")) else {
+            return;
+        };
+        let allowed = {
+            let second = crate::device::probe::monotonic_ms() / 1000;
+            let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+            if budget.0 != second {
+                *budget = (second, 0);
+            }
+            let allowed = MOST_PER_SECOND.saturating_sub(budget.1).min(seqnums.len() as u64) as usize;
+            budget.1 += allowed as u64;
+            allowed
+        };
+        for seqnum in &seqnums[..allowed] {
+            let request = gst::Structure::builder("GstRTPRetransmissionRequest")
+                .field("seqnum", *seqnum as u32)
+                .field("ssrc", ssrc)
+                .build();
+            pad.send_event(gst::event::CustomUpstream::new(request));
+        }
+        debug!(
+            ssrc,
+            asked = seqnums.len(),
+            allowed,
+            "the other side asked for packets again"
+        );
+    }
+
+    /// Packets sent again so far.
+    pub fn sent(&self) -> u64 {
+        let current = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        self.sent_before.load(Ordering::Relaxed) + current.as_ref().map_or(0, sent_by)
+    }
+}
+
+fn sent_by(sender: &gst::Element) -> u64 {
+    u64::from(sender.property::<u32>("num-rtx-packets"))
+}
+
+/// A bin for rtpbin's aux pads of `session`: `element` between `sink_N` and `src_N`.
+fn aux_bin(element: gst::Element, session: u32) -> Option<gst::Bin> {
+    let bin = gst::Bin::new();
+    bin.add(&element).ok()?;
+    for (inner, outer) in [("sink", format!("sink_{session}")), ("src", format!("src_{session}"))] {
+        let target = element.static_pad(inner)?;
+        let ghost = gst::GhostPad::builder_with_target(&target).ok()?.name(outer).build();
+        bin.add_pad(&ghost).ok()?;
+    }
+    Some(bin)
+}
+
+/// What an aux signal handler answers: the bin around `element`, or no element (the
+/// signal wants an element-typed value either way; other sessions get none).
+fn aux_answer(element: Option<gst::Element>, session: u32) -> gst::glib::Value {
+    element
+        .and_then(|e| aux_bin(e, session))
+        .map(|bin| bin.upcast::<gst::Element>())
+        .to_value()
+}
+
+/// `pt` → `rtx_pt`, as rtprtxsend and rtprtxreceive take it.
+fn payload_map(pt: u8, rtx_pt: u8) -> gst::Structure {
+    gst::Structure::builder("application/x-rtp-pt-map")
+        .field(pt.to_string(), rtx_pt as u32)
+        .build()
+}
+
+/// Sends repairs of session `session`'s payload type `pt` as `rtx_pt`, when asked
+/// through [`RepairSource`] (the send pipeline's rtpbin, before it starts).
+pub(super) fn send_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_pt: u8) {
+    rtpbin.connect("request-aux-sender", false, move |args| {
+        let sender = (args.get(1).and_then(|v| v.get::<u32>().ok()) == Some(session))
+            .then(|| {
+                gst::ElementFactory::make("rtprtxsend")
+                    .name(SENDER)
+                    .property("payload-type-map", payload_map(pt, rtx_pt))
+                    .property("max-size-time", KEPT_MS)
+                    .property("max-size-packets", KEPT_PACKETS)
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Some(aux_answer(sender, session))
+    });
+}
+
+/// Asks for session `session`'s lost packets of payload type `pt` again and takes their
+/// repairs as `rtx_pt` (the receive pipeline's rtpbin, before it starts).
+pub(super) fn receive_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_pt: u8) {
+    rtpbin.set_property("do-retransmission", true);
+    rtpbin.connect("request-aux-receiver", false, move |args| {
+        let receiver = (args.get(1).and_then(|v| v.get::<u32>().ok()) == Some(session))
+            .then(|| {
+                gst::ElementFactory::make("rtprtxreceive")
+                    .name(RECEIVER)
+                    .property("payload-type-map", payload_map(pt, rtx_pt))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Some(aux_answer(receiver, session))
+    });
+}
+
+/// Sends the other side's NACKs for the stream of rtpbin session `session` (the receive
+/// pipeline's, which hears them) to `source`.
+pub(super) fn honour_nacks(rtpbin: &gst::Element, session: u32, source: RepairSource) {
+    let Some(rtp_session) = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session])
+    else {
+        return;
+    };
+    rtp_session.connect("on-feedback-rtcp", false, move |args| {
+        let kind = args.get(1).and_then(|v| v.get::<u32>().ok());
+        let format = args.get(2).and_then(|v| v.get::<u32>().ok());
+        if kind != Some(RTPFB) || format != Some(GENERIC_NACK) {
+            return None;
+        }
+        let media_ssrc = args.get(4).and_then(|v| v.get::<u32>().ok());
+        let fci = args.get(5).and_then(|v| v.get::<Option<gst::Buffer>>().ok()).flatten();
+        if let (Some(ssrc), Some(fci)) = (media_ssrc, fci) {
+            if let Ok(map) = fci.map_readable() {
+                source.resend(ssrc, &nacked(&map));
+            }
+        }
+        None
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nack_names_its_packet_and_the_ones_its_mask_sets() {
+        // 100, then bits 0 and 15: 101 and 116; then 65535 wrapping to 0.
+        let fci = [0, 100, 0x80, 0x01, 0xff, 0xff, 0x00, 0x01];
+        assert_eq!(nacked(&fci), vec![100, 101, 116, 65535, 0]);
+        assert!(nacked(&[]).is_empty());
+        assert!(nacked(&[0, 7, 0]).is_empty(), "a cut entry asks for nothing");
+    }
+
+    #[test]
+    fn one_nack_asks_for_at_most_so_many() {
+        let fci: Vec<u8> = (0..300u16)
+            .flat_map(|i| [(i >> 8) as u8, i as u8, 0xff, 0xff])
+            .collect();
+        assert_eq!(nacked(&fci).len(), MOST_PER_NACK);
+    }
+}
