@@ -35,8 +35,9 @@ pub struct RecvCounters {
     pub video_lost: AtomicU64,
     /// Video packets asked for again (NACK): this pipeline's own count.
     pub video_asked_again: AtomicU64,
-    /// Video packets whose repair came in time: this pipeline's own count.
-    pub video_repaired: AtomicU64,
+    /// Repairs of video packets received (RTX, each taken back to the packet it
+    /// carries): this pipeline's own count.
+    pub video_repairs: AtomicU64,
     /// How long the audio jitter buffer waits now, in ms (it adapts to the jitter).
     pub audio_buffer_ms: AtomicU64,
 }

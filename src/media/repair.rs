@@ -36,7 +36,7 @@ const MOST_PER_SECOND: u64 = 300;
 
 /// The element names, for the media session to find them.
 pub(super) const SENDER: &str = "rtxsend";
-const RECEIVER: &str = "rtxreceive";
+pub(super) const RECEIVER: &str = "rtxreceive";
 
 /// The packets a generic NACK's FCI asks for (RFC 4585 section 6.2.1: entries of a
 /// packet ID and a bitmask of the 16 after it), at most [`MOST_PER_NACK`].

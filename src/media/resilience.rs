@@ -123,7 +123,7 @@ pub(super) fn watch(
             }
             waits.retain(|(buffer, _)| buffer.upgrade().is_some());
             let (mut lost, mut pushed) = ([0u64; 2], [0u64; 2]);
-            let (mut asked_again, mut repaired) = (0, 0);
+            let mut asked_again = 0;
             for (buffer, adaptive) in &mut waits {
                 let Some(buffer) = buffer.upgrade() else { continue };
                 let stats = buffer.property::<gst::Structure>("stats");
@@ -131,7 +131,6 @@ pub(super) fn watch(
                 lost[adaptive.session.min(1) as usize] += field("num-lost");
                 if adaptive.session == 0 {
                     asked_again += field("rtx-count");
-                    repaired += field("rtx-success-count");
                 }
                 pushed[adaptive.session.min(1) as usize] += field("num-pushed");
                 let (jitter_ms, repair_ms) = (field("avg-jitter") / 1_000_000, field("rtx-rtt") / 1_000_000);
@@ -144,7 +143,13 @@ pub(super) fn watch(
             }
             counters.video_lost.fetch_max(lost[0], Ordering::Relaxed);
             counters.video_asked_again.fetch_max(asked_again, Ordering::Relaxed);
-            counters.video_repaired.fetch_max(repaired, Ordering::Relaxed);
+            let repairs = bin
+                .downcast_ref::<gst::Bin>()
+                .and_then(|b| b.by_name(super::repair::RECEIVER));
+            if let Some(repairs) = repairs {
+                let received = repairs.property::<u32>("num-rtx-assoc-packets");
+                counters.video_repairs.fetch_max(u64::from(received), Ordering::Relaxed);
+            }
             counters.audio_lost.fetch_max(lost[1], Ordering::Relaxed);
             if let Some(percent) = sound_loss.add(lost[1], pushed[1]) {
                 feedback.measured(percent);
@@ -187,12 +192,11 @@ impl Adaptive {
     fn next(&mut self, late: u64, (jitter_ms, repair_ms): (u64, u64)) -> Option<u32> {
         let came_late = late > self.late_before;
         self.late_before = late;
-        // Packets spread over about three times the interarrival jitter, and a repair
-        // comes a round trip after.
-        let needed = jitter_ms
-            .saturating_mul(3)
-            .saturating_add(repair_ms)
-            .min(u32::MAX as u64) as u32;
+        // Packets spread over about three times the interarrival jitter; a repair comes
+        // a round trip after its packet was missed, which itself takes about the jitter
+        // again to notice.
+        let repair = if repair_ms > 0 { repair_ms + jitter_ms } else { 0 };
+        let needed = jitter_ms.saturating_mul(3).saturating_add(repair).min(u32::MAX as u64) as u32;
         let needed = needed.clamp(self.min_ms, self.max_ms);
         let wait = if came_late {
             (self.wait + LONGER_MS).max(needed)
@@ -275,7 +279,11 @@ mod tests {
     fn a_repaired_video_stream_waits_for_its_repairs_within_its_own_bound() {
         let mut a = Adaptive::new(0, 20, MAX_REPAIRED_VIDEO_MS);
         assert_eq!(a.next(0, (1, 0)), None, "no repair yet: the configured wait");
-        assert_eq!(a.next(0, (20, 80)), Some(140), "three jitters and a round trip");
+        assert_eq!(
+            a.next(0, (20, 80)),
+            Some(160),
+            "three jitters, and a round trip after a jitter"
+        );
         assert_eq!(a.next(0, (100, 300)), Some(MAX_REPAIRED_VIDEO_MS));
     }
 

@@ -57,20 +57,20 @@ fn a_call_over_a_lossy_jittery_link_conceals_what_it_lost_and_waits_longer() {
         let m = &s["media"];
         println!(
             "{}: {} audio packets concealed, FEC for {}% loss, audio buffer {} ms, {} video packets lost, \
-             {} asked for again and {} of them repaired, {} sent again, {} pictures in 8 s",
+             {} asked for again, {} repairs received, {} sent again, {} pictures in 8 s",
             station.name,
             m["audio_packets_concealed"],
             m["audio_fec_percent"],
             m["audio_buffer_ms"],
             m["video_packets_lost"],
             m["video_packets_asked_again"],
-            m["video_packets_repaired"],
+            m["video_repairs_received"],
             m["video_packets_resent"],
             frames(&s) - before
         );
         for count in [
             "video_packets_asked_again",
-            "video_packets_repaired",
+            "video_repairs_received",
             "video_packets_resent",
         ] {
             assert!(
