@@ -11,9 +11,11 @@ pub mod conference;
 pub mod counters;
 pub mod dtmf;
 mod feed;
+mod inputs;
 mod keyframes;
 pub mod parts;
 pub mod ports;
+pub mod rate;
 pub mod recv;
 pub mod repair;
 mod resilience;
@@ -163,6 +165,8 @@ pub struct MediaSession {
     loss: resilience::LossFeedback,
     /// Carries the other side's NACKs to our send pipeline's retransmissions.
     repairs: repair::RepairSource,
+    /// Carries the other side's reports of our video to our encoder's bitrate.
+    rate: rate::RateTarget,
 }
 
 impl MediaSession {
@@ -189,6 +193,7 @@ impl MediaSession {
             digits: Default::default(),
             loss: Default::default(),
             repairs: Default::default(),
+            rate: Default::default(),
         };
         session.update(negotiated, devices)?;
         // Silence counts from when the pipelines run: starting them can take a while on
@@ -239,6 +244,7 @@ impl MediaSession {
             self.keyframes.set(None);
             self.loss.set_encoder(None);
             self.repairs.set(None);
+            self.rate.set(None, self.settings.bitrate_kbps);
             if let Some(old) = self.send.take() {
                 old.stop();
             }
@@ -255,6 +261,8 @@ impl MediaSession {
                 let by_name = |name: &str| self.send.as_ref().and_then(|s| s.pipeline.by_name(name));
                 self.keyframes.set(by_name("h264pay"));
                 self.repairs.set(by_name(repair::SENDER));
+                self.rate
+                    .set(by_name("h264enc").zip(by_name("h264pay")), self.settings.bitrate_kbps);
                 let fec = a.as_ref().is_some_and(|a| a.fec);
                 self.loss.set_encoder(
                     self.send
@@ -299,6 +307,7 @@ impl MediaSession {
                     digits: self.digits.clone(),
                     loss: self.loss.clone(),
                     repairs: self.repairs.clone(),
+                    rate: self.rate.clone(),
                 },
                 negotiated.signalling_peer,
             )?;
@@ -404,6 +413,7 @@ impl MediaSession {
         }
         s.keyframes_forced = self.keyframes.forced();
         s.video_packets_resent = self.repairs.sent();
+        s.video_kbps = self.rate.kbps();
         s.audio_fec_percent = self.loss.fec_percent();
         s.packets_unauthenticated += self.srtp_dropped_before;
         // What the running pipelines do, stream by stream.
@@ -437,6 +447,7 @@ impl MediaSession {
         let stop = move || {
             self.keyframes.set(None);
             self.repairs.set(None);
+            self.rate.set(None, 0);
             if let Some(s) = self.send.take() {
                 s.stop();
             }

@@ -30,6 +30,8 @@ pub struct Outlets {
     pub loss: super::resilience::LossFeedback,
     /// The other side's NACKs, for our send pipeline's retransmissions.
     pub repairs: super::repair::RepairSource,
+    /// The other side's reports of our video, for our encoder's bitrate.
+    pub rate: super::rate::RateTarget,
 }
 
 /// A running receive pipeline.
@@ -58,6 +60,7 @@ impl RecvPipeline {
             digits,
             loss,
             repairs,
+            rate,
         } = outlets;
         let pipeline = gst::Pipeline::with_name("recv");
         let rtpbin = make("rtpbin", "rtpbin")?;
@@ -65,7 +68,8 @@ impl RecvPipeline {
         rtpbin.set_property("drop-on-latency", true);
         let counters = Arc::new(RecvCounters::default());
         let repaired = video.is_some_and(|v| v.retransmission.is_some());
-        super::resilience::watch(&rtpbin, (settings.jitter_ms, repaired), counters.clone(), loss);
+        let feedback = (loss, rate.clone());
+        super::resilience::watch(&rtpbin, (settings.jitter_ms, repaired), counters.clone(), feedback);
         if video.is_some_and(|v| v.pli || v.retransmission.is_some()) {
             // Feedback profile timing: a keyframe request goes out at once, not with the
             // next regular report seconds later.
@@ -92,7 +96,7 @@ impl RecvPipeline {
             if let Some(r) = v.retransmission {
                 repair::receive_repairs(&rtpbin, 0, v.rtp.recv_pt, r.recv_pt);
             }
-            add_udp_inputs(
+            super::inputs::add_udp_inputs(
                 &pipeline,
                 &rtpbin,
                 0,
@@ -103,6 +107,7 @@ impl RecvPipeline {
             )?;
             keyframes::honour_requests(&rtpbin, 0, keyframes);
             repair::honour_nacks(&rtpbin, 0, repairs);
+            super::rate::follow_reports(&rtpbin, 0, rate);
             video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters, v.pli)?);
         }
         if let Some(a) = audio {
@@ -130,7 +135,7 @@ impl RecvPipeline {
                 events: a.dtmf_pt,
                 ..rtp_filter::Payloads::only(a.rtp.recv_pt)
             };
-            add_udp_inputs(
+            super::inputs::add_udp_inputs(
                 &pipeline,
                 &rtpbin,
                 1,
@@ -200,111 +205,6 @@ impl Drop for RecvPipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-/// A bound socket as udpsrc takes it (it closes it when the pipeline stops).
-fn gio_socket(socket: std::net::UdpSocket) -> Result<gio::Socket, MediaError> {
-    gio::Socket::from_fd(std::os::fd::OwnedFd::from(socket)).map_err(MediaError::link)
-}
-
-fn add_udp_inputs(
-    pipeline: &gst::Pipeline,
-    rtpbin: &gst::Element,
-    session: u32,
-    (stream, payloads): (&crate::call::sdp::Stream, rtp_filter::Payloads),
-    signalling_peer: Option<IpAddr>,
-    caps: gst::Caps,
-    counters: &Arc<RecvCounters>,
-) -> Result<(), MediaError> {
-    let port = stream.local_port;
-    let secure = stream.crypto.as_ref();
-    let (caps, rtcp_caps) = match secure {
-        Some(_) => (srtp::srtp_caps(&caps), "application/x-srtcp"),
-        None => (caps, "application/x-rtcp"),
-    };
-    // The sockets held since the port was offered, when this is the call's first
-    // pipeline; a rebuilt one binds the port again.
-    let (rtp_socket, rtcp_socket) = match super::ports::take_held(port) {
-        Some((rtp, rtcp)) => (Some(gio_socket(rtp)?), Some(gio_socket(rtcp)?)),
-        None => (None, None),
-    };
-    let rtp = gst::ElementFactory::make("udpsrc")
-        .property("port", port as i32)
-        .property("caps", caps)
-        .property("reuse", false)
-        .property_if_some("socket", rtp_socket)
-        .build()
-        .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
-    let rtcp = gst::ElementFactory::make("udpsrc")
-        .property("port", port as i32 + 1)
-        .property("caps", gst::Caps::new_empty_simple(rtcp_caps))
-        .property("reuse", false)
-        .property_if_some("socket", rtcp_socket)
-        .build()
-        .map_err(|_| MediaError::MissingElement("udpsrc".into()))?;
-    pipeline.add_many([&rtp, &rtcp]).map_err(MediaError::link)?;
-    // Receiver reports go back to the sender's RTCP port.
-    let rtcp_out = super::send::udp_sink(pipeline, stream.remote_rtcp)?;
-    let peer: Vec<IpAddr> = std::iter::once(stream.remote_rtp.ip()).chain(signalling_peer).collect();
-    let dropped = |c: Arc<RecvCounters>| {
-        move || {
-            c.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    };
-    let c = counters.clone();
-    let arrived = move || {
-        c.packets.fetch_add(1, Ordering::Relaxed);
-        c.last_packet_ms
-            .store(crate::device::probe::monotonic_ms(), Ordering::Relaxed);
-    };
-    if let Some(pad) = rtp.static_pad("src") {
-        // SRTP keeps the RTP header in the clear: the gate checks it all the same. Its
-        // packets count once srtpdec has authenticated them, below.
-        let (expect, arrived) = match secure {
-            Some(_) => (rtp_filter::Expect::Srtp(payloads), None),
-            None => (rtp_filter::Expect::Rtp(payloads), Some(arrived.clone())),
-        };
-        let accepted = move || arrived.iter().for_each(|f| f());
-        rtp_filter::install(&pad, peer.clone(), expect, accepted, dropped(counters.clone()));
-    }
-    let c = counters.clone();
-    let rtcp_arrived = move || {
-        c.rtcp.fetch_add(1, Ordering::Relaxed);
-    };
-    if let Some(pad) = rtcp.static_pad("src") {
-        let arrived = secure.is_none().then(|| rtcp_arrived.clone());
-        let accepted = move || arrived.iter().for_each(|f| f());
-        rtp_filter::install(
-            &pad,
-            peer,
-            rtp_filter::Expect::Rtcp,
-            accepted,
-            dropped(counters.clone()),
-        );
-    }
-    let Some(crypto) = secure else {
-        let link = |src: &gst::Element, from: &str, to: &gst::Element, into: &str| {
-            src.link_pads(Some(from), to, Some(into)).map_err(MediaError::link)
-        };
-        link(&rtp, "src", rtpbin, &format!("recv_rtp_sink_{session}"))?;
-        link(&rtcp, "src", rtpbin, &format!("recv_rtcp_sink_{session}"))?;
-        return link(rtpbin, &format!("send_rtcp_src_{session}"), &rtcp_out, "sink");
-    };
-    let inputs = srtp::Inputs {
-        rtp,
-        rtcp,
-        rtcp_out,
-        session,
-        payloads,
-    };
-    srtp::link_receive(
-        pipeline,
-        rtpbin,
-        inputs,
-        crypto,
-        Box::new(arrived),
-        Box::new(rtcp_arrived),
-    )
 }
 
 /// Calls `deliver` with every sample that reaches `sink`, on the streaming thread.

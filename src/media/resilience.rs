@@ -92,7 +92,7 @@ pub(super) fn watch(
     rtpbin: &gst::Element,
     (min_ms, repairs): (u32, bool),
     counters: Arc<RecvCounters>,
-    feedback: LossFeedback,
+    (feedback, rate): (LossFeedback, super::rate::RateTarget),
 ) {
     rtpbin.set_property("do-lost", true);
     let buffers: Arc<Mutex<NewBuffers>> = Arc::default();
@@ -111,7 +111,8 @@ pub(super) fn watch(
     let rtpbin = rtpbin.downgrade();
     let spawned = std::thread::Builder::new().name("link-watch".into()).spawn(move || {
         let mut waits: Vec<(glib::WeakRef<gst::Element>, Adaptive)> = Vec::new();
-        let mut sound_loss = RecentLoss::default();
+        let (mut sound_loss, mut video_loss) = (RecentLoss::default(), RecentLoss::default());
+        let mut ticks = 0u32;
         while let Some(bin) = rtpbin.upgrade() {
             for (session, buffer) in buffers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
                 let max_ms = if session == 0 && repairs {
@@ -153,6 +154,11 @@ pub(super) fn watch(
             counters.audio_lost.fetch_max(lost[1], Ordering::Relaxed);
             if let Some(percent) = sound_loss.add(lost[1], pushed[1]) {
                 feedback.measured(percent);
+            }
+            ticks += 1;
+            // Once a second, as a receiver report would say it.
+            if let Some(percent) = video_loss.add(lost[0], pushed[0]).filter(|_| ticks.is_multiple_of(4)) {
+                rate.measured_loss(percent);
             }
             drop(bin);
             std::thread::sleep(TICK);

@@ -52,6 +52,9 @@ pub struct MediaStats {
     pub video_repairs_received: u64,
     /// Video packets we sent again because the other side asked.
     pub video_packets_resent: u64,
+    /// The bitrate our video encoder is set to now, kbit/s: it follows the loss the
+    /// other side reports (None while no encoder follows it).
+    pub video_kbps: Option<u32>,
     /// How long the audio jitter buffer waits now, in ms: it adapts to the link.
     pub audio_buffer_ms: u64,
     /// The loss our Opus encoder's in-band FEC is set for now, in percent (None when

@@ -123,6 +123,7 @@ impl ConferenceMedia {
                 digits: Default::default(),
                 loss: Default::default(),
                 repairs: Default::default(),
+                rate: Default::default(),
             };
             this.digits.push(outlets.digits.clone());
             let recv = (v.is_some() || a.is_some())

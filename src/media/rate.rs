@@ -1,0 +1,258 @@
+//! The video bitrate follows the link: the other side's RTCP receiver reports say what
+//! share of our video it lost (RFC 3550 section 6.4.1, "fraction lost"), and the
+//! encoder's bitrate backs off when much is lost and climbs back while little is, the
+//! loss-based half of Google Congestion Control (draft-ietf-rmcat-gcc-02 section 6):
+//! over 10% lost, the rate is cut by half the loss; under 2%, it grows by 8% a report,
+//! up to the configured rate. A capped link then loses a burst when the cap bites,
+//! rather than a fifth of every picture for as long as the call lasts.
+//!
+//! The reports reach our receive pipeline's RTP session (the one that hears the other
+//! side's RTCP); [`RateTarget`] carries the new rate to the send pipeline's encoder, as
+//! [`super::keyframes::KeyframeSource`] carries keyframe requests. Under heavy loss the
+//! other side sends only feedback (NACK, PLI) in packets that carry no report, so the
+//! loss we measure of its video, each second, counts as a report too.
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::sync::{Arc, Mutex};
+use tracing::debug;
+
+/// RTCP sender and receiver reports (RFC 3550 section 6.4).
+const SR: u8 = 200;
+const RR: u8 = 201;
+/// A report block's length.
+const BLOCK: usize = 24;
+/// Loss past which the rate backs off, and under which it grows, as RTCP's fraction
+/// (of 256).
+const BACK_OFF_OVER: u32 = 26; // 10%
+const GROW_UNDER: u32 = 5; // 2%
+/// How much the rate grows per report while little is lost, in percent.
+const GROWTH_PERCENT: u32 = 8;
+/// How often this side reports what it received.
+const REPORT_EVERY_NS: u64 = 1_000_000_000;
+/// The least rate, as a share of the configured one: below it a picture is mush.
+const FLOOR_DIVISOR: u32 = 8;
+
+/// The report blocks of a compound RTCP packet as (SSRC reported on, fraction lost of
+/// 256). What does not parse ends the walk.
+pub fn report_blocks(rtcp: &[u8]) -> Vec<(u32, u8)> {
+    let mut blocks = Vec::new();
+    let mut rest = rtcp;
+    while rest.len() >= 8 && rest[0] >> 6 == 2 {
+        let count = (rest[0] & 0x1f) as usize;
+        let kind = rest[1];
+        let length = (u16::from_be_bytes([rest[2], rest[3]]) as usize + 1) * 4;
+        let Some(packet) = rest.get(..length) else { break };
+        let first = match kind {
+            SR => Some(28),
+            RR => Some(8),
+            _ => None,
+        };
+        if let Some(first) = first {
+            for block in packet.get(first..).unwrap_or_default().chunks_exact(BLOCK).take(count) {
+                let ssrc = u32::from_be_bytes([block[0], block[1], block[2], block[3]]);
+                blocks.push((ssrc, block[4]));
+            }
+        }
+        rest = &rest[length..];
+    }
+    blocks
+}
+
+/// The sans-IO controller: the rate now, and what a report makes of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateControl {
+    most_kbps: u32,
+    now_kbps: u32,
+}
+
+impl RateControl {
+    /// Starts at the configured rate, which is also the most it sends.
+    pub fn new(configured_kbps: u32) -> RateControl {
+        RateControl {
+            most_kbps: configured_kbps,
+            now_kbps: configured_kbps,
+        }
+    }
+
+    /// The rate now, kbit/s.
+    pub fn kbps(&self) -> u32 {
+        self.now_kbps
+    }
+
+    /// A report said `fraction_lost` (of 256) of our video was lost: the new rate, when
+    /// it changed.
+    pub fn on_report(&mut self, fraction_lost: u8) -> Option<u32> {
+        let lost = u32::from(fraction_lost);
+        let floor = (self.most_kbps / FLOOR_DIVISOR).max(1);
+        let next = if lost > BACK_OFF_OVER {
+            // rate × (1 − loss / 2), loss = lost / 256.
+            self.now_kbps - self.now_kbps * lost / 512
+        } else if lost < GROW_UNDER {
+            self.now_kbps + (self.now_kbps * GROWTH_PERCENT / 100).max(1)
+        } else {
+            self.now_kbps
+        }
+        .clamp(floor, self.most_kbps);
+        (next != self.now_kbps).then(|| {
+            self.now_kbps = next;
+            next
+        })
+    }
+}
+
+/// Where the rate goes: the running send pipeline's video encoder and payloader (whose
+/// SSRC the reports name). Shared by a media session, its receive pipeline (which hears
+/// the reports) and its send pipeline.
+#[derive(Clone, Default)]
+pub struct RateTarget {
+    inner: Arc<Mutex<Option<Target>>>,
+}
+
+struct Target {
+    encoder: gst::Element,
+    payloader: gst::Element,
+    control: RateControl,
+    /// How the encoder's bitrate property counts: 1 for kbit/s, 1000 for bit/s.
+    scale: u32,
+}
+
+impl RateTarget {
+    /// Points the rate at this encoder (None: nothing follows the reports), starting at
+    /// `configured_kbps`.
+    pub(super) fn set(&self, sending: Option<(gst::Element, gst::Element)>, configured_kbps: u32) {
+        let target = sending.and_then(|(encoder, payloader)| {
+            let scale = match encoder.factory()?.name().as_str() {
+                "x264enc" => 1,
+                "openh264enc" => 1000,
+                // Others (a hardware encoder's controls) keep the configured rate.
+                _ => return None,
+            };
+            Some(Target {
+                encoder,
+                payloader,
+                control: RateControl::new(configured_kbps),
+                scale,
+            })
+        });
+        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = target;
+    }
+
+    /// The video bitrate the encoder is set to now (None while no encoder follows).
+    pub fn kbps(&self) -> Option<u32> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.as_ref().map(|t| t.control.kbps())
+    }
+
+    /// The share of the other side's video we lost over the last seconds, in percent:
+    /// a home Wi-Fi loses about as much both ways, and the other side's own reports
+    /// come only between its feedback (rtpsession puts no report blocks in the early
+    /// packets that carry NACKs and PLIs, and under heavy loss those are all it sends).
+    pub(super) fn measured_loss(&self, percent: u32) {
+        let lost = (percent.min(100) * 256 / 100).min(255) as u8;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(target) = inner.as_mut() {
+            target.follow(lost);
+        }
+    }
+
+    fn on_rtcp(&self, rtcp: &[u8]) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(target) = inner.as_mut() else { return };
+        let ours = target
+            .payloader
+            .property::<Option<gst::Structure>>("stats")
+            .and_then(|s| s.get::<u32>("ssrc").ok());
+        for (ssrc, lost) in report_blocks(rtcp) {
+            if Some(ssrc) != ours {
+                continue;
+            }
+            target.follow(lost);
+        }
+    }
+}
+
+impl Target {
+    fn follow(&mut self, lost: u8) {
+        if let Some(kbps) = self.control.on_report(lost) {
+            debug!(kbps, lost_of_256 = lost, "the video bitrate follows the link");
+            self.encoder.set_property("bitrate", kbps * self.scale);
+        }
+    }
+}
+
+/// Passes the other side's reports on the stream of rtpbin session `session` (the
+/// receive pipeline's, which hears them) to `target`.
+pub(super) fn follow_reports(rtpbin: &gst::Element, session: u32, target: RateTarget) {
+    let Some(rtp_session) = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session])
+    else {
+        return;
+    };
+    // Our own reports go out every second too (rtpsession's default is 5 s): the other
+    // side's rate follows them as ours follows its.
+    if rtp_session.has_property("rtcp-min-interval") {
+        rtp_session.set_property("rtcp-min-interval", REPORT_EVERY_NS);
+    }
+    rtp_session.connect("on-receiving-rtcp", false, move |args| {
+        let buffer = args.get(1).and_then(|v| v.get::<Option<gst::Buffer>>().ok()).flatten();
+        if let Some(map) = buffer.as_ref().and_then(|b| b.map_readable().ok()) {
+            target.on_rtcp(&map);
+        }
+        None
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(ssrc: u32, lost: u8) -> Vec<u8> {
+        let mut b = ssrc.to_be_bytes().to_vec();
+        b.push(lost);
+        b.extend_from_slice(&[0; 19]);
+        b
+    }
+
+    #[test]
+    fn report_blocks_are_read_from_sender_and_receiver_reports() {
+        // An RR with two blocks, then an SR with one, then an SDES that has none.
+        let mut rtcp = vec![0x82, RR, 0, 13, 0, 0, 0, 9];
+        rtcp.extend(block(7, 25));
+        rtcp.extend(block(8, 0));
+        rtcp.extend_from_slice(&[0x81, SR, 0, 12, 0, 0, 0, 9]);
+        rtcp.extend_from_slice(&[0; 20]);
+        rtcp.extend(block(7, 128));
+        rtcp.extend_from_slice(&[0x81, 202, 0, 1, 0, 0, 0, 9]);
+        assert_eq!(report_blocks(&rtcp), vec![(7, 25), (8, 0), (7, 128)]);
+    }
+
+    #[test]
+    fn what_does_not_parse_yields_nothing_more() {
+        assert!(report_blocks(b"junk").is_empty());
+        // A count of 31 blocks in a packet that holds one.
+        let mut rtcp = vec![0x9f, RR, 0, 7, 0, 0, 0, 9];
+        rtcp.extend(block(7, 25));
+        assert_eq!(report_blocks(&rtcp), vec![(7, 25)]);
+        // A length past the datagram.
+        assert!(report_blocks(&[0x81, RR, 0, 200, 0, 0, 0, 9]).is_empty());
+    }
+
+    #[test]
+    fn the_rate_backs_off_under_loss_and_climbs_back_when_it_clears() {
+        let mut rate = RateControl::new(800);
+        assert_eq!(rate.on_report(0), None, "at the configured rate already");
+        assert_eq!(rate.on_report(64), Some(700), "25% lost: an eighth less");
+        assert_eq!(rate.on_report(64), Some(613));
+        assert_eq!(rate.on_report(13), None, "5% lost: held");
+        for _ in 0..50 {
+            rate.on_report(255);
+        }
+        assert_eq!(rate.kbps(), 100, "never under an eighth of the configured rate");
+        let mut reports = 0;
+        while rate.on_report(0).is_some() {
+            reports += 1;
+        }
+        assert_eq!(rate.kbps(), 800, "back to the configured rate");
+        assert!(reports < 30, "within {reports} reports");
+    }
+}
