@@ -75,17 +75,10 @@ impl KeyframeSource {
 /// Sends the other side's PLI and FIR for the stream of rtpbin session `session` to
 /// `source`.
 pub(super) fn honour_requests(rtpbin: &gst::Element, session: u32, source: KeyframeSource) {
-    let Some(rtp_session) = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session])
-    else {
-        return;
-    };
-    rtp_session.connect("on-feedback-rtcp", false, move |args| {
-        let kind = args.get(1).and_then(|v| v.get::<u32>().ok());
-        let format = args.get(2).and_then(|v| v.get::<u32>().ok());
-        if kind == Some(PSFB) && matches!(format, Some(PLI | FIR)) {
+    super::feedback::on_feedback(rtpbin, session, move |heard| {
+        if heard.kind == PSFB && matches!(heard.format, PLI | FIR) {
             source.request();
         }
-        None
     });
 }
 

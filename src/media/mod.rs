@@ -11,6 +11,7 @@ pub mod conference;
 pub mod counters;
 pub mod dtmf;
 mod feed;
+mod feedback;
 mod inputs;
 mod keyframes;
 pub mod parts;

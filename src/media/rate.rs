@@ -184,8 +184,7 @@ impl Target {
 /// Passes the other side's reports on the stream of rtpbin session `session` (the
 /// receive pipeline's, which hears them) to `target`.
 pub(super) fn follow_reports(rtpbin: &gst::Element, session: u32, target: RateTarget) {
-    let Some(rtp_session) = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session])
-    else {
+    let Some(rtp_session) = super::feedback::rtp_session(rtpbin, session) else {
         return;
     };
     // Our own reports go out every second too (rtpsession's default is 5 s): the other

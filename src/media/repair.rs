@@ -191,24 +191,13 @@ pub(super) fn receive_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_p
 /// Sends the other side's NACKs for the stream of rtpbin session `session` (the receive
 /// pipeline's, which hears them) to `source`.
 pub(super) fn honour_nacks(rtpbin: &gst::Element, session: u32, source: RepairSource) {
-    let Some(rtp_session) = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session])
-    else {
-        return;
-    };
-    rtp_session.connect("on-feedback-rtcp", false, move |args| {
-        let kind = args.get(1).and_then(|v| v.get::<u32>().ok());
-        let format = args.get(2).and_then(|v| v.get::<u32>().ok());
-        if kind != Some(RTPFB) || format != Some(GENERIC_NACK) {
-            return None;
+    super::feedback::on_feedback(rtpbin, session, move |heard| {
+        if heard.kind != RTPFB || heard.format != GENERIC_NACK {
+            return;
         }
-        let media_ssrc = args.get(4).and_then(|v| v.get::<u32>().ok());
-        let fci = args.get(5).and_then(|v| v.get::<Option<gst::Buffer>>().ok()).flatten();
-        if let (Some(ssrc), Some(fci)) = (media_ssrc, fci) {
-            if let Ok(map) = fci.map_readable() {
-                source.resend(ssrc, &nacked(&map));
-            }
+        if let Some(map) = heard.fci.as_ref().and_then(|fci| fci.map_readable().ok()) {
+            source.resend(heard.media_ssrc, &nacked(&map));
         }
-        None
     });
 }
 

@@ -189,25 +189,18 @@ pub(super) fn pick_telephone_event(md: &MediaDescription, codec: AudioCodec) -> 
 /// Whether the section takes picture loss indications for format `pt`
 /// (`a=rtcp-fb:PT nack pli` or `a=rtcp-fb:* nack pli`, RFC 4585 section 4.2).
 pub(super) fn asks_for_pli(md: &MediaDescription, pt: u8) -> bool {
-    md.attributes
-        .iter()
-        .filter(|a| a.key == "rtcp-fb")
-        .filter_map(|a| a.value.as_deref())
-        .any(|value| {
-            let mut words = value.split_ascii_whitespace();
-            let applies = words
-                .next()
-                .is_some_and(|p| p == "*" || p.parse::<u8>().ok() == Some(pt));
-            applies
-                && words.next().is_some_and(|w| w.eq_ignore_ascii_case("nack"))
-                && words.next().is_some_and(|w| w.eq_ignore_ascii_case("pli"))
-                && words.next().is_none()
-        })
+    takes_feedback(md, pt, &["nack", "pli"])
 }
 
 /// Whether the section takes generic NACKs for format `pt` (`a=rtcp-fb:PT nack` or
-/// `a=rtcp-fb:* nack`, RFC 4585 section 4.2: `nack` alone, not `nack pli`).
+/// `a=rtcp-fb:* nack`: `nack` alone, not `nack pli`).
 fn takes_nack(md: &MediaDescription, pt: u8) -> bool {
+    takes_feedback(md, pt, &["nack"])
+}
+
+/// Whether an `a=rtcp-fb` line for format `pt` (or `*`) names exactly `kind` (RFC 4585
+/// section 4.2), in any case.
+fn takes_feedback(md: &MediaDescription, pt: u8, kind: &[&str]) -> bool {
     md.attributes
         .iter()
         .filter(|a| a.key == "rtcp-fb")
@@ -217,7 +210,8 @@ fn takes_nack(md: &MediaDescription, pt: u8) -> bool {
             let applies = words
                 .next()
                 .is_some_and(|p| p == "*" || p.parse::<u8>().ok() == Some(pt));
-            applies && words.next().is_some_and(|w| w.eq_ignore_ascii_case("nack")) && words.next().is_none()
+            let named: Vec<&str> = words.collect();
+            applies && named.len() == kind.len() && named.iter().zip(kind).all(|(w, k)| w.eq_ignore_ascii_case(k))
         })
 }
 
