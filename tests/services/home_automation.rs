@@ -305,7 +305,8 @@ async fn over_tls_the_broker_must_show_a_certificate_from_the_configured_ca() {
 
     // Trusting another CA, the station refuses this broker and says so.
     config.mqtt.ca_file = Some(dir.path().join("other-ca.pem"));
-    let door = Station::start(config).await;
+    // The same SIP ports the first station just let go of.
+    let door = Station::start_on_released_ports(config).await;
     let s = door
         .wait(10, |s| s.mqtt.as_ref().is_some_and(|m| m.problem.is_some()))
         .await;
