@@ -173,7 +173,17 @@ pub(super) fn send_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_pt: 
 /// Asks for session `session`'s lost packets of payload type `pt` again and takes their
 /// repairs as `rtx_pt` (the receive pipeline's rtpbin, before it starts).
 pub(super) fn receive_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_pt: u8) {
-    rtpbin.set_property("do-retransmission", true);
+    // The video's jitter buffer only: rtpbin's own property would make the sound's wait
+    // for repairs that never come, and play silence meanwhile.
+    rtpbin.connect("new-jitterbuffer", false, move |args| {
+        let buffer = args.get(1).and_then(|v| v.get::<gst::Element>().ok());
+        if args.get(2).and_then(|v| v.get::<u32>().ok()) == Some(session) {
+            if let Some(buffer) = buffer {
+                buffer.set_property("do-retransmission", true);
+            }
+        }
+        None
+    });
     rtpbin.connect("request-aux-receiver", false, move |args| {
         let receiver = (args.get(1).and_then(|v| v.get::<u32>().ok()) == Some(session))
             .then(|| {
