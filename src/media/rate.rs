@@ -3,8 +3,9 @@
 //! encoder's bitrate backs off when much is lost and climbs back while little is, the
 //! loss-based half of Google Congestion Control (draft-ietf-rmcat-gcc-02 section 6):
 //! over 10% lost, the rate is cut by half the loss; under 2%, it grows by 8% a report,
-//! up to the configured rate, and no lower than a sixteenth of it. A capped link then loses a burst when the cap bites,
-//! rather than a fifth of every picture for as long as the call lasts.
+//! up to the configured rate, and no lower than a sixteenth of it. A capped link then
+//! loses a burst when the cap bites, rather than a fifth of every picture for as long
+//! as the call lasts.
 //!
 //! The reports reach our receive pipeline's RTP session (the one that hears the other
 //! side's RTCP); [`RateTarget`] carries the new rate to the send pipeline's encoder, as

@@ -3,9 +3,9 @@
 //! payload type and SSRC of their own), when both sides' SDP have them
 //! ([`crate::call::sdp::Retransmission`]).
 //!
-//! Receiving: the jitter buffers ask for what is missing (rtpbin `do-retransmission`),
-//! rtpsession turns the requests into NACKs, and an rtprtxreceive before the jitter
-//! buffers turns the repairs back into the packets they carry. A lost packet then costs
+//! Receiving: the video's jitter buffer asks for what is missing (its
+//! `do-retransmission`), rtpsession turns the requests into NACKs, and an rtprtxreceive
+//! before the jitter buffers turns the repairs back into the packets they carry. A lost packet then costs
 //! a round trip rather than a keyframe; PLI stays for what no repair saves.
 //!
 //! Sending: an rtprtxsend keeps the last second of sent packets. The other side's NACKs
@@ -135,13 +135,24 @@ fn aux_bin(element: gst::Element, session: u32) -> Option<gst::Bin> {
     Some(bin)
 }
 
-/// What an aux signal handler answers: the bin around `element`, or no element (the
-/// signal wants an element-typed value either way; other sessions get none).
-fn aux_answer(element: Option<gst::Element>, session: u32) -> gst::glib::Value {
-    element
-        .and_then(|e| aux_bin(e, session))
-        .map(|bin| bin.upcast::<gst::Element>())
-        .to_value()
+/// Answers rtpbin's `signal` (`request-aux-sender` or `request-aux-receiver`) for
+/// session `session` with a bin around what `make` builds; other sessions get no
+/// element (the signal wants an element-typed value either way).
+fn answer_aux(
+    rtpbin: &gst::Element,
+    signal: &str,
+    session: u32,
+    make: impl Fn() -> Option<gst::Element> + Send + Sync + 'static,
+) {
+    rtpbin.connect(signal, false, move |args| {
+        let asked = args.get(1).and_then(|v| v.get::<u32>().ok()) == Some(session);
+        let bin = asked
+            .then(&make)
+            .flatten()
+            .and_then(|e| aux_bin(e, session))
+            .map(|bin| bin.upcast::<gst::Element>());
+        Some(bin.to_value())
+    });
 }
 
 /// `pt` → `rtx_pt`, as rtprtxsend and rtprtxreceive take it.
@@ -154,19 +165,14 @@ fn payload_map(pt: u8, rtx_pt: u8) -> gst::Structure {
 /// Sends repairs of session `session`'s payload type `pt` as `rtx_pt`, when asked
 /// through [`RepairSource`] (the send pipeline's rtpbin, before it starts).
 pub(super) fn send_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_pt: u8) {
-    rtpbin.connect("request-aux-sender", false, move |args| {
-        let sender = (args.get(1).and_then(|v| v.get::<u32>().ok()) == Some(session))
-            .then(|| {
-                gst::ElementFactory::make("rtprtxsend")
-                    .name(SENDER)
-                    .property("payload-type-map", payload_map(pt, rtx_pt))
-                    .property("max-size-time", KEPT_MS)
-                    .property("max-size-packets", KEPT_PACKETS)
-                    .build()
-                    .ok()
-            })
-            .flatten();
-        Some(aux_answer(sender, session))
+    answer_aux(rtpbin, "request-aux-sender", session, move || {
+        gst::ElementFactory::make("rtprtxsend")
+            .name(SENDER)
+            .property("payload-type-map", payload_map(pt, rtx_pt))
+            .property("max-size-time", KEPT_MS)
+            .property("max-size-packets", KEPT_PACKETS)
+            .build()
+            .ok()
     });
 }
 
@@ -184,17 +190,12 @@ pub(super) fn receive_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_p
         }
         None
     });
-    rtpbin.connect("request-aux-receiver", false, move |args| {
-        let receiver = (args.get(1).and_then(|v| v.get::<u32>().ok()) == Some(session))
-            .then(|| {
-                gst::ElementFactory::make("rtprtxreceive")
-                    .name(RECEIVER)
-                    .property("payload-type-map", payload_map(pt, rtx_pt))
-                    .build()
-                    .ok()
-            })
-            .flatten();
-        Some(aux_answer(receiver, session))
+    answer_aux(rtpbin, "request-aux-receiver", session, move || {
+        gst::ElementFactory::make("rtprtxreceive")
+            .name(RECEIVER)
+            .property("payload-type-map", payload_map(pt, rtx_pt))
+            .build()
+            .ok()
     });
 }
 

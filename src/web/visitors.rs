@@ -77,6 +77,13 @@ pub struct VisitorLog {
 
 const INDEX: &str = "index.json";
 
+/// Whether a change to the index waits until it is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    No,
+    UntilOnDisk,
+}
+
 impl VisitorLog {
     /// Opens the log in `dir` (created when first written), or in memory for `None`. An
     /// index that cannot be read starts an empty log and is left for a person to look at.
@@ -122,7 +129,7 @@ impl VisitorLog {
         self.max_count = max_count.max(1);
         self.max_bytes = max_bytes;
         self.enforce_caps();
-        self.save_index();
+        self.save_index(Wait::No);
         Ok(())
     }
 
@@ -145,10 +152,7 @@ impl VisitorLog {
         // The ring is on disk before the station says it rings: a power cut after the
         // caller hears it ring loses no visitor. (A failed write is logged by the writer;
         // the ring stays in memory.)
-        if let Some(index) = &self.index {
-            let list: Vec<&Visit> = self.visits.iter().collect();
-            index.save_now(serde_json::to_vec(&list).unwrap_or_default());
-        }
+        self.save_index(Wait::UntilOnDisk);
         Ok(id)
     }
 
@@ -162,7 +166,7 @@ impl VisitorLog {
             v.bytes = jpeg.len() as u64;
         }
         self.enforce_caps();
-        self.save_index();
+        self.save_index(Wait::No);
         Ok(())
     }
 
@@ -170,7 +174,7 @@ impl VisitorLog {
     pub fn set_outcome(&mut self, id: u64, outcome: Outcome) -> Result<(), VisitorLogError> {
         if let Some(v) = self.visits.iter_mut().find(|v| v.id == id) {
             v.outcome = outcome;
-            self.save_index();
+            self.save_index(Wait::No);
         }
         Ok(())
     }
@@ -196,7 +200,7 @@ impl VisitorLog {
         };
         self.visits.remove(at);
         self.forget(id);
-        self.save_index();
+        self.save_index(Wait::No);
         Ok(true)
     }
 
@@ -234,11 +238,15 @@ impl VisitorLog {
         }
     }
 
-    /// Has the index written (on the writer's thread; a failure is logged there).
-    fn save_index(&self) {
+    /// Has the index written on the writer's thread (a failure is logged there), and
+    /// waits for it when asked to.
+    fn save_index(&self, wait: Wait) {
         let Some(index) = &self.index else { return };
         let list: Vec<&Visit> = self.visits.iter().collect();
         match serde_json::to_vec(&list) {
+            Ok(bytes) if wait == Wait::UntilOnDisk => {
+                index.save_now(bytes);
+            }
             Ok(bytes) => index.save(bytes, None),
             Err(e) => tracing::warn!(error = %e, "cannot encode the visitor log"),
         }
