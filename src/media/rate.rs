@@ -7,6 +7,14 @@
 //! loses a burst when the cap bites, rather than a fifth of every picture for as long
 //! as the call lasts.
 //!
+//! As in GCC, a cut starts from the rate the encoder really sends, not from its target:
+//! a still doorstep at a target of 1500 kbit/s sends a tenth of that, and cutting the
+//! target by a tenth a second would take twenty seconds to reach what the link carries.
+//!
+//! With feedback timing a receiver reports many times a second, so the loss is taken
+//! from the reports' running counts over a second or more ([`ReportWindow`]), not from
+//! each report's fraction of a handful of packets.
+//!
 //! The reports reach our receive pipeline's RTP session (the one that hears the other
 //! side's RTCP); [`RateTarget`] carries the new rate to the send pipeline's encoder, as
 //! [`super::keyframes::KeyframeSource`] carries keyframe requests. Under heavy loss the
@@ -15,7 +23,9 @@
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tracing::debug;
 
 /// RTCP sender and receiver reports (RFC 3550 section 6.4).
@@ -33,10 +43,26 @@ const GROWTH_PERCENT: u32 = 8;
 const REPORT_EVERY_NS: u64 = 1_000_000_000;
 /// The least rate, as a share of the configured one: below it a picture is mush.
 const FLOOR_DIVISOR: u32 = 16;
+/// The shortest time over which the encoder's output is measured: a keyframe makes any
+/// shorter window read high.
+const MEASURE_OVER_MS: u128 = 1000;
 
-/// The report blocks of a compound RTCP packet as (SSRC reported on, fraction lost of
-/// 256). What does not parse ends the walk.
-pub fn report_blocks(rtcp: &[u8]) -> Vec<(u32, u8)> {
+/// What one RTCP report block says of a stream (RFC 3550 section 6.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportBlock {
+    /// The stream reported on.
+    pub ssrc: u32,
+    /// Its packets lost since the reporter's last report, of 256.
+    pub fraction_lost: u8,
+    /// Its packets lost since the start (24 bits, signed: duplicates can make it
+    /// negative).
+    pub cumulative_lost: i32,
+    /// The highest sequence number received, extended with the count of wraps.
+    pub highest_seq: u32,
+}
+
+/// The report blocks of a compound RTCP packet. What does not parse ends the walk.
+pub fn report_blocks(rtcp: &[u8]) -> Vec<ReportBlock> {
     let mut blocks = Vec::new();
     let mut rest = rtcp;
     while rest.len() >= 8 && rest[0] >> 6 == 2 {
@@ -51,13 +77,51 @@ pub fn report_blocks(rtcp: &[u8]) -> Vec<(u32, u8)> {
         };
         if let Some(first) = first {
             for block in packet.get(first..).unwrap_or_default().chunks_exact(BLOCK).take(count) {
-                let ssrc = u32::from_be_bytes([block[0], block[1], block[2], block[3]]);
-                blocks.push((ssrc, block[4]));
+                let word = |at: usize| u32::from_be_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]);
+                // The 24-bit count, sign-extended.
+                let cumulative_lost = ((word(4) << 8) as i32) >> 8;
+                blocks.push(ReportBlock {
+                    ssrc: word(0),
+                    fraction_lost: block[4],
+                    cumulative_lost,
+                    highest_seq: word(8),
+                });
             }
         }
         rest = &rest[length..];
     }
     blocks
+}
+
+/// The loss over a window of reports at least [`MEASURE_OVER_MS`] long: with feedback
+/// timing a receiver reports many times a second, and one report's fraction then
+/// covers a handful of packets.
+#[derive(Debug, Default)]
+pub struct ReportWindow {
+    /// When the window opened, with the first report's counts.
+    start: Option<(u64, ReportBlock)>,
+}
+
+impl ReportWindow {
+    /// A report on our stream arrived at `now_ms`: the share lost since the window
+    /// opened (of 256), once it is long enough; a new window then opens.
+    pub fn add(&mut self, now_ms: u64, block: ReportBlock) -> Option<u8> {
+        let Some((since, first)) = self.start else {
+            self.start = Some((now_ms, block));
+            return None;
+        };
+        if now_ms.saturating_sub(since) < MEASURE_OVER_MS as u64 {
+            return None;
+        }
+        self.start = Some((now_ms, block));
+        let expected = i64::from(block.highest_seq.wrapping_sub(first.highest_seq));
+        if expected <= 0 || expected > i64::from(u16::MAX) {
+            // Nothing new, or a reporter that started over.
+            return None;
+        }
+        let lost = (i64::from(block.cumulative_lost) - i64::from(first.cumulative_lost)).clamp(0, expected);
+        Some((lost * 256 / expected).min(255) as u8)
+    }
 }
 
 /// The sans-IO controller: the rate now, and what a report makes of it.
@@ -81,14 +145,15 @@ impl RateControl {
         self.now_kbps
     }
 
-    /// A report said `fraction_lost` (of 256) of our video was lost: the new rate, when
-    /// it changed.
-    pub fn on_report(&mut self, fraction_lost: u8) -> Option<u32> {
+    /// A report said `fraction_lost` (of 256) of our video was lost, while the encoder
+    /// sent `sent_kbps` (None: not measured yet): the new rate, when it changed.
+    pub fn on_report(&mut self, fraction_lost: u8, sent_kbps: Option<u32>) -> Option<u32> {
         let lost = u32::from(fraction_lost);
         let floor = (self.most_kbps / FLOOR_DIVISOR).max(1);
         let next = if lost > BACK_OFF_OVER {
-            // rate × (1 − loss / 2), loss = lost / 256.
-            self.now_kbps - self.now_kbps * lost / 512
+            // rate × (1 − loss / 2), loss = lost / 256, from what is really sent.
+            let from = sent_kbps.map_or(self.now_kbps, |sent| sent.min(self.now_kbps));
+            from - from * lost / 512
         } else if lost < GROW_UNDER {
             self.now_kbps + (self.now_kbps * GROWTH_PERCENT / 100).max(1)
         } else {
@@ -116,6 +181,14 @@ struct Target {
     control: RateControl,
     /// How the encoder's bitrate property counts: 1 for kbit/s, 1000 for bit/s.
     scale: u32,
+    /// Bytes out of the encoder so far (a pad probe counts them).
+    encoded_bytes: Arc<AtomicU64>,
+    /// The start of the window the encoder's rate is measured over, and its bytes then.
+    window: (Instant, u64),
+    /// What the encoder sent over the last whole window, kbit/s.
+    sent_kbps: Option<u32>,
+    /// The other side's reports of our stream.
+    reports: ReportWindow,
 }
 
 impl RateTarget {
@@ -129,11 +202,25 @@ impl RateTarget {
                 // Others (a hardware encoder's controls) keep the configured rate.
                 _ => return None,
             };
+            let encoded_bytes = Arc::new(AtomicU64::new(0));
+            let counter = encoded_bytes.clone();
+            encoder
+                .static_pad("src")?
+                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(buffer) = info.buffer() {
+                        counter.fetch_add(buffer.size() as u64, Ordering::Relaxed);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
             Some(Target {
                 encoder,
                 payloader,
                 control: RateControl::new(configured_kbps),
                 scale,
+                encoded_bytes,
+                window: (Instant::now(), 0),
+                sent_kbps: None,
+                reports: ReportWindow::default(),
             })
         });
         *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = target;
@@ -164,21 +251,43 @@ impl RateTarget {
             .payloader
             .property::<Option<gst::Structure>>("stats")
             .and_then(|s| s.get::<u32>("ssrc").ok());
-        for (ssrc, lost) in report_blocks(rtcp) {
-            if Some(ssrc) != ours {
+        let now_ms = crate::base::clock::monotonic_ms();
+        for block in report_blocks(rtcp) {
+            if Some(block.ssrc) != ours {
                 continue;
             }
-            target.follow(lost);
+            if let Some(lost) = target.reports.add(now_ms, block) {
+                target.follow(lost);
+            }
         }
     }
 }
 
 impl Target {
     fn follow(&mut self, lost: u8) {
-        if let Some(kbps) = self.control.on_report(lost) {
-            debug!(kbps, lost_of_256 = lost, "the video bitrate follows the link");
+        self.measure();
+        if let Some(kbps) = self.control.on_report(lost, self.sent_kbps) {
+            debug!(
+                kbps,
+                lost_of_256 = lost,
+                sent_kbps = self.sent_kbps,
+                "the video bitrate follows the link"
+            );
             self.encoder.set_property("bitrate", kbps * self.scale);
         }
+    }
+
+    /// Closes the window the encoder's rate is measured over once it is long enough.
+    fn measure(&mut self) {
+        let (since, bytes_then) = self.window;
+        let elapsed_ms = since.elapsed().as_millis();
+        if elapsed_ms < MEASURE_OVER_MS {
+            return;
+        }
+        let bytes = self.encoded_bytes.load(Ordering::Relaxed);
+        let kbps = (bytes.saturating_sub(bytes_then) as u128 * 8 / elapsed_ms).min(u32::MAX as u128);
+        self.sent_kbps = Some(kbps as u32);
+        self.window = (Instant::now(), bytes);
     }
 }
 
@@ -189,7 +298,8 @@ pub(super) fn follow_reports(rtpbin: &gst::Element, session: u32, target: RateTa
         return;
     };
     // Our own reports go out every second too (rtpsession's default is 5 s): the other
-    // side's rate follows them as ours follows its.
+    // side's rate follows them as ours follows its. (This holds without feedback
+    // timing; with it, [`super::feedback::prompt_feedback`] sets them far more often.)
     if rtp_session.has_property("rtcp-min-interval") {
         rtp_session.set_property("rtcp-min-interval", REPORT_EVERY_NS);
     }
@@ -213,6 +323,19 @@ mod tests {
         b
     }
 
+    fn fractions(rtcp: &[u8]) -> Vec<(u32, u8)> {
+        report_blocks(rtcp).iter().map(|b| (b.ssrc, b.fraction_lost)).collect()
+    }
+
+    fn report(cumulative_lost: i32, highest_seq: u32) -> ReportBlock {
+        ReportBlock {
+            ssrc: 7,
+            fraction_lost: 0,
+            cumulative_lost,
+            highest_seq,
+        }
+    }
+
     #[test]
     fn report_blocks_are_read_from_sender_and_receiver_reports() {
         // An RR with two blocks, then an SR with one, then an SDES that has none.
@@ -223,7 +346,7 @@ mod tests {
         rtcp.extend_from_slice(&[0; 20]);
         rtcp.extend(block(7, 128));
         rtcp.extend_from_slice(&[0x81, 202, 0, 1, 0, 0, 0, 9]);
-        assert_eq!(report_blocks(&rtcp), vec![(7, 25), (8, 0), (7, 128)]);
+        assert_eq!(fractions(&rtcp), vec![(7, 25), (8, 0), (7, 128)]);
     }
 
     #[test]
@@ -232,27 +355,66 @@ mod tests {
         // A count of 31 blocks in a packet that holds one.
         let mut rtcp = vec![0x9f, RR, 0, 7, 0, 0, 0, 9];
         rtcp.extend(block(7, 25));
-        assert_eq!(report_blocks(&rtcp), vec![(7, 25)]);
+        assert_eq!(fractions(&rtcp), vec![(7, 25)]);
         // A length past the datagram.
         assert!(report_blocks(&[0x81, RR, 0, 200, 0, 0, 0, 9]).is_empty());
     }
 
     #[test]
+    fn a_block_carries_the_cumulative_loss_and_the_highest_sequence_number() {
+        let mut rtcp = vec![0x81, RR, 0, 7, 0, 0, 0, 9];
+        rtcp.extend_from_slice(&[0, 0, 0, 7, 64, 0xff, 0xff, 0xfe, 0, 1, 0, 5]);
+        rtcp.extend_from_slice(&[0; 12]);
+        let block = report_blocks(&rtcp)[0];
+        assert_eq!(
+            (block.fraction_lost, block.cumulative_lost, block.highest_seq),
+            (64, -2, 65541)
+        );
+    }
+
+    #[test]
+    fn the_loss_is_taken_over_a_second_of_reports() {
+        let mut window = ReportWindow::default();
+        assert_eq!(window.add(0, report(10, 1000)), None, "the window opens");
+        assert_eq!(window.add(300, report(12, 1010)), None, "too short a window");
+        assert_eq!(window.add(1000, report(20, 1100)), Some(25), "10 of 100: 10%");
+        assert_eq!(window.add(2000, report(20, 1200)), Some(0));
+        assert_eq!(window.add(3000, report(20, 1200)), None, "nothing new was expected");
+        assert_eq!(window.add(4000, report(0, 5)), None, "the reporter started over");
+        assert_eq!(window.add(5000, report(0, 105)), Some(0));
+    }
+
+    #[test]
     fn the_rate_backs_off_under_loss_and_climbs_back_when_it_clears() {
         let mut rate = RateControl::new(800);
-        assert_eq!(rate.on_report(0), None, "at the configured rate already");
-        assert_eq!(rate.on_report(64), Some(700), "25% lost: an eighth less");
-        assert_eq!(rate.on_report(64), Some(613));
-        assert_eq!(rate.on_report(13), None, "5% lost: held");
+        assert_eq!(rate.on_report(0, None), None, "at the configured rate already");
+        assert_eq!(rate.on_report(64, None), Some(700), "25% lost: an eighth less");
+        assert_eq!(
+            rate.on_report(64, Some(900)),
+            Some(613),
+            "from the target when more is sent"
+        );
+        assert_eq!(rate.on_report(13, None), None, "5% lost: held");
         for _ in 0..50 {
-            rate.on_report(255);
+            rate.on_report(255, None);
         }
         assert_eq!(rate.kbps(), 50, "never under a sixteenth of the configured rate");
         let mut reports = 0;
-        while rate.on_report(0).is_some() {
+        while rate.on_report(0, None).is_some() {
             reports += 1;
         }
         assert_eq!(rate.kbps(), 800, "back to the configured rate");
         assert!(reports < 40, "within {reports} reports");
+    }
+
+    #[test]
+    fn a_cut_starts_from_what_the_encoder_really_sends() {
+        // A still picture: the target is 1500 kbit/s, the encoder sends 200.
+        let mut rate = RateControl::new(1500);
+        assert_eq!(rate.on_report(64, Some(200)), Some(175), "an eighth under what is sent");
+        assert_eq!(rate.on_report(64, Some(170)), Some(149));
+        assert_eq!(rate.on_report(255, Some(10)), Some(93), "not under the floor");
+        // Little lost: it grows from the target again, whatever is sent.
+        assert_eq!(rate.on_report(0, Some(50)), Some(100));
     }
 }

@@ -108,6 +108,9 @@ impl RecvPipeline {
             keyframes::honour_requests(&rtpbin, 0, keyframes);
             repair::honour_nacks(&rtpbin, 0, repairs);
             super::rate::follow_reports(&rtpbin, 0, rate);
+            if v.pli || v.retransmission.is_some() {
+                super::feedback::prompt_feedback(&rtpbin, 0);
+            }
             video_sink = Some(add_video_chain(&pipeline, settings, video_out, &counters, v.pli)?);
         }
         if let Some(a) = audio {
