@@ -261,7 +261,7 @@ impl MediaSession {
                 )?);
                 let by_name = |name: &str| self.send.as_ref().and_then(|s| s.pipeline.by_name(name));
                 self.keyframes.set(by_name("h264pay"));
-                self.repairs.set(by_name(repair::SENDER));
+                self.repairs.set(by_name(&repair::sender_name(0)));
                 self.rate
                     .set(by_name("h264enc").zip(by_name("h264pay")), self.settings.bitrate_kbps);
                 let fec = a.as_ref().is_some_and(|a| a.fec);

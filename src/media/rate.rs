@@ -169,20 +169,75 @@ impl RateControl {
 
 /// Where the rate goes: the running send pipeline's video encoder and payloader (whose
 /// SSRC the reports name). Shared by a media session, its receive pipeline (which hears
-/// the reports) and its send pipeline.
+/// the reports) and its send pipeline; in a hosted call, each leg has one and they share
+/// the grid's encoder.
 #[derive(Clone, Default)]
 pub struct RateTarget {
     inner: Arc<Mutex<Option<Target>>>,
 }
 
-struct Target {
-    encoder: gst::Element,
-    payloader: gst::Element,
-    control: RateControl,
+/// One video encoder and the rate each of its followers wants (one per call leg that
+/// receives its stream): it goes at the least of them, as fast as the worst link.
+struct Encoder {
+    element: gst::Element,
     /// How the encoder's bitrate property counts: 1 for kbit/s, 1000 for bit/s.
     scale: u32,
     /// Bytes out of the encoder so far (a pad probe counts them).
     encoded_bytes: Arc<AtomicU64>,
+    wanted: Mutex<Vec<u32>>,
+}
+
+impl Encoder {
+    fn new(element: gst::Element, followers: usize, configured_kbps: u32) -> Option<Encoder> {
+        let scale = match element.factory()?.name().as_str() {
+            "x264enc" => 1,
+            "openh264enc" => 1000,
+            // Others (a hardware encoder's controls) keep the configured rate.
+            _ => return None,
+        };
+        let encoded_bytes = Arc::new(AtomicU64::new(0));
+        let counter = encoded_bytes.clone();
+        element
+            .static_pad("src")?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    counter.fetch_add(buffer.size() as u64, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        Some(Encoder {
+            element,
+            scale,
+            encoded_bytes,
+            wanted: Mutex::new(vec![configured_kbps; followers]),
+        })
+    }
+
+    /// The rate the encoder is set to: the least any follower wants.
+    fn kbps(&self) -> u32 {
+        let wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        wanted.iter().copied().min().unwrap_or(0)
+    }
+
+    /// Follower `slot` wants `kbps` now.
+    fn want(&self, slot: usize, kbps: u32) {
+        let before = self.kbps();
+        if let Some(w) = self.wanted.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
+            *w = kbps;
+        }
+        let now = self.kbps();
+        if now != before {
+            self.element.set_property("bitrate", now * self.scale);
+        }
+    }
+}
+
+struct Target {
+    encoder: Arc<Encoder>,
+    /// This follower's place in the encoder's list.
+    slot: usize,
+    payloader: gst::Element,
+    control: RateControl,
     /// The start of the window the encoder's rate is measured over, and its bytes then.
     window: (Instant, u64),
     /// What the encoder sent over the last whole window, kbit/s.
@@ -192,44 +247,39 @@ struct Target {
 }
 
 impl RateTarget {
-    /// Points the rate at this encoder (None: nothing follows the reports), starting at
-    /// `configured_kbps`.
+    /// Points the rate at this encoder and payloader (None: nothing follows the
+    /// reports), starting at `configured_kbps`.
     pub(super) fn set(&self, sending: Option<(gst::Element, gst::Element)>, configured_kbps: u32) {
-        let target = sending.and_then(|(encoder, payloader)| {
-            let scale = match encoder.factory()?.name().as_str() {
-                "x264enc" => 1,
-                "openh264enc" => 1000,
-                // Others (a hardware encoder's controls) keep the configured rate.
-                _ => return None,
-            };
-            let encoded_bytes = Arc::new(AtomicU64::new(0));
-            let counter = encoded_bytes.clone();
-            encoder
-                .static_pad("src")?
-                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                    if let Some(buffer) = info.buffer() {
-                        counter.fetch_add(buffer.size() as u64, Ordering::Relaxed);
-                    }
-                    gst::PadProbeReturn::Ok
-                });
-            Some(Target {
-                encoder,
+        Self::share(std::slice::from_ref(self), sending, configured_kbps);
+    }
+
+    /// Points every one of `targets` at one encoder and payloader, which goes at the
+    /// least rate any of them wants (None: nothing follows the reports).
+    pub(super) fn share(targets: &[RateTarget], sending: Option<(gst::Element, gst::Element)>, configured_kbps: u32) {
+        let encoder = sending.and_then(|(encoder, payloader)| {
+            Some((
+                Arc::new(Encoder::new(encoder, targets.len(), configured_kbps)?),
                 payloader,
+            ))
+        });
+        for (slot, target) in targets.iter().enumerate() {
+            let new = encoder.as_ref().map(|(encoder, payloader)| Target {
+                encoder: encoder.clone(),
+                slot,
+                payloader: payloader.clone(),
                 control: RateControl::new(configured_kbps),
-                scale,
-                encoded_bytes,
                 window: (Instant::now(), 0),
                 sent_kbps: None,
                 reports: ReportWindow::default(),
-            })
-        });
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = target;
+            });
+            *target.inner.lock().unwrap_or_else(|e| e.into_inner()) = new;
+        }
     }
 
     /// The video bitrate the encoder is set to now (None while no encoder follows).
     pub fn kbps(&self) -> Option<u32> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.as_ref().map(|t| t.control.kbps())
+        inner.as_ref().map(|t| t.encoder.kbps())
     }
 
     /// The share of the other side's video we lost over the last seconds, in percent:
@@ -273,7 +323,7 @@ impl Target {
                 sent_kbps = self.sent_kbps,
                 "the video bitrate follows the link"
             );
-            self.encoder.set_property("bitrate", kbps * self.scale);
+            self.encoder.want(self.slot, kbps);
         }
     }
 
@@ -284,7 +334,7 @@ impl Target {
         if elapsed_ms < MEASURE_OVER_MS {
             return;
         }
-        let bytes = self.encoded_bytes.load(Ordering::Relaxed);
+        let bytes = self.encoder.encoded_bytes.load(Ordering::Relaxed);
         let kbps = (bytes.saturating_sub(bytes_then) as u128 * 8 / elapsed_ms).min(u32::MAX as u128);
         self.sent_kbps = Some(kbps as u32);
         self.window = (Instant::now(), bytes);

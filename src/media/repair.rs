@@ -34,8 +34,9 @@ const MOST_PER_NACK: usize = 64;
 /// not take more of the link than the stream itself.
 const MOST_PER_SECOND: u64 = 300;
 
-/// The element names, for the media session to find them.
-pub(super) const SENDER: &str = "rtxsend";
+/// The element names, for the media session to find them (a sender's is
+/// [`sender_name`]).
+const SENDER: &str = "rtxsend";
 pub(super) const RECEIVER: &str = "rtxreceive";
 
 /// The packets a generic NACK's FCI asks for (RFC 4585 section 6.2.1: entries of a
@@ -135,21 +136,14 @@ fn aux_bin(element: gst::Element, session: u32) -> Option<gst::Bin> {
     Some(bin)
 }
 
-/// Answers rtpbin's `signal` (`request-aux-sender` or `request-aux-receiver`) for
-/// session `session` with a bin around what `make` builds; other sessions get no
-/// element (the signal wants an element-typed value either way).
-fn answer_aux(
-    rtpbin: &gst::Element,
-    signal: &str,
-    session: u32,
-    make: impl Fn() -> Option<gst::Element> + Send + Sync + 'static,
-) {
+/// Answers rtpbin's `signal` (`request-aux-sender` or `request-aux-receiver`) with a
+/// bin around what `make` builds for the session asked about, or no element. One
+/// handler per signal and rtpbin: the signal takes the last handler's answer.
+fn answer_aux(rtpbin: &gst::Element, signal: &str, make: impl Fn(u32) -> Option<gst::Element> + Send + Sync + 'static) {
     rtpbin.connect(signal, false, move |args| {
-        let asked = args.get(1).and_then(|v| v.get::<u32>().ok()) == Some(session);
-        let bin = asked
-            .then(&make)
-            .flatten()
-            .and_then(|e| aux_bin(e, session))
+        let session = args.get(1).and_then(|v| v.get::<u32>().ok());
+        let bin = session
+            .and_then(|session| aux_bin(make(session)?, session))
             .map(|bin| bin.upcast::<gst::Element>());
         Some(bin.to_value())
     });
@@ -162,13 +156,28 @@ fn payload_map(pt: u8, rtx_pt: u8) -> gst::Structure {
         .build()
 }
 
-/// Sends repairs of session `session`'s payload type `pt` as `rtx_pt`, when asked
-/// through [`RepairSource`] (the send pipeline's rtpbin, before it starts).
-pub(super) fn send_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_pt: u8) {
-    answer_aux(rtpbin, "request-aux-sender", session, move || {
+/// The rtprtxsend of rtpbin session `session`, by name.
+pub(super) fn sender_name(session: u32) -> String {
+    format!("{SENDER}{session}")
+}
+
+/// One stream whose lost packets are sent again: its rtpbin session, its payload type
+/// and the payload type its repairs go out as.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RepairedStream {
+    pub(super) session: u32,
+    pub(super) pt: u8,
+    pub(super) rtx_pt: u8,
+}
+
+/// Sends repairs of each of `streams` when asked through [`RepairSource`] (the send
+/// pipeline's rtpbin, before it starts): an rtprtxsend named [`sender_name`] per session.
+pub(super) fn send_repairs(rtpbin: &gst::Element, streams: Vec<RepairedStream>) {
+    answer_aux(rtpbin, "request-aux-sender", move |session| {
+        let stream = streams.iter().find(|s| s.session == session)?;
         gst::ElementFactory::make("rtprtxsend")
-            .name(SENDER)
-            .property("payload-type-map", payload_map(pt, rtx_pt))
+            .name(sender_name(session))
+            .property("payload-type-map", payload_map(stream.pt, stream.rtx_pt))
             .property("max-size-time", KEPT_MS)
             .property("max-size-packets", KEPT_PACKETS)
             .build()
@@ -190,7 +199,10 @@ pub(super) fn receive_repairs(rtpbin: &gst::Element, session: u32, pt: u8, rtx_p
         }
         None
     });
-    answer_aux(rtpbin, "request-aux-receiver", session, move || {
+    answer_aux(rtpbin, "request-aux-receiver", move |asked| {
+        if asked != session {
+            return None;
+        }
         gst::ElementFactory::make("rtprtxreceive")
             .name(RECEIVER)
             .property("payload-type-map", payload_map(pt, rtx_pt))

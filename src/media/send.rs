@@ -157,7 +157,12 @@ fn add_video_branch(
     let (src, encode) = h264_encode_chain("", settings, format, v.packetization_mode)?;
     let (h264_caps, pay) = h264_payloader(v.rtp.send_pt)?;
     if let Some(r) = v.retransmission {
-        super::repair::send_repairs(rtpbin, 0, v.rtp.send_pt, r.send_pt);
+        let stream = super::repair::RepairedStream {
+            session: 0,
+            pt: v.rtp.send_pt,
+            rtx_pt: r.send_pt,
+        };
+        super::repair::send_repairs(rtpbin, vec![stream]);
     }
     let mut elements: Vec<&gst::Element> = vec![src.upcast_ref()];
     elements.extend(encode.iter());

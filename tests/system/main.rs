@@ -9,6 +9,7 @@ mod common;
 
 mod bad_wifi;
 mod cli;
+mod hosted_bad_wifi;
 mod image_recipe;
 mod neighbours;
 mod neighbours_trust;

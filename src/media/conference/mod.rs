@@ -20,13 +20,17 @@ pub mod mix;
 pub mod video;
 
 use super::keyframes::KeyframeSource;
+use super::rate::RateTarget;
 use super::recv::{Outlets, RecvPipeline};
+use super::repair::RepairSource;
+use super::resilience::LossFeedback;
 use super::send::{SendPipeline, AUDIO_RATE};
 use super::{MediaError, MediaSettings, VideoOut};
 use crate::call::sdp::Negotiated;
 use crate::device::{Camera, DeviceError, Devices, Microphone, Picture, PixelFormat, Shared, Speaker, VideoFormat};
 use ends::{LegMicrophone, LegSpeaker};
 use grid::Grid;
+use gstreamer::prelude::*;
 use mix::{AudioMix, CHUNK};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +49,25 @@ pub struct ConferenceStats {
     pub packets_received: Vec<u64>,
     /// Milliseconds since each leg's last packet.
     pub ms_since_last_packet: Vec<Option<u64>>,
+    /// Video packets sent again because each leg asked (NACK).
+    pub video_packets_resent: Vec<u64>,
+    /// Repairs of each leg's video received.
+    pub video_repairs_received: Vec<u64>,
+    /// The loss each leg's Opus encoder sends in-band FEC for, in percent (None where
+    /// the leg did not ask for FEC).
+    pub audio_fec_percent: Vec<Option<u32>>,
+    /// The grid's video bitrate now, kbit/s: the worst leg's link sets it (None while
+    /// no encoder follows the legs' reports).
+    pub video_kbps: Option<u32>,
+}
+
+/// What carries one leg's reports to the host's encoders: its loss of sound to its
+/// Opus encoder's FEC, its NACKs to its rtprtxsend, its reports to the grid's bitrate.
+#[derive(Clone, Default)]
+struct LegFeedback {
+    loss: LossFeedback,
+    repairs: RepairSource,
+    rate: RateTarget,
 }
 
 /// The running media of a hosted call.
@@ -59,6 +82,8 @@ pub struct ConferenceMedia {
     levels: Arc<Levels>,
     /// Where each leg's DTMF digits go.
     digits: Vec<crate::media::dtmf::DigitSlot>,
+    /// Each leg's reports, to the host's encoders.
+    feedback: Vec<LegFeedback>,
 }
 
 /// The host's speaker volume and microphone mute, read by the mixer every tick.
@@ -96,6 +121,7 @@ impl ConferenceMedia {
                 mic_muted: AtomicBool::new(false),
             }),
             digits: Vec::new(),
+            feedback: vec![LegFeedback::default(); legs.len()],
         };
         // The legs' pictures go into the grid, as BGRx bytes, not to the screen.
         let into_grid = MediaSettings {
@@ -121,9 +147,9 @@ impl ConferenceMedia {
                 audio_held: Default::default(),
                 keyframes: keyframes.clone(),
                 digits: Default::default(),
-                loss: Default::default(),
-                repairs: Default::default(),
-                rate: Default::default(),
+                loss: this.feedback[k].loss.clone(),
+                repairs: this.feedback[k].repairs.clone(),
+                rate: this.feedback[k].rate.clone(),
             };
             this.digits.push(outlets.digits.clone());
             let recv = (v.is_some() || a.is_some())
@@ -136,14 +162,10 @@ impl ConferenceMedia {
                 Some(a) => {
                     let reader: Shared<dyn Microphone> = Arc::new(Mutex::new(Box::new(mic.handle())));
                     let no_camera: Shared<dyn Camera> = devices.camera.handle();
-                    Some(SendPipeline::start(
-                        settings,
-                        None,
-                        Some(a),
-                        no_camera,
-                        reader,
-                        Arc::new(|_| {}),
-                    )?)
+                    let send = SendPipeline::start(settings, None, Some(a), no_camera, reader, Arc::new(|_| {}))?;
+                    let fec_encoder = send.pipeline.by_name("aenc").filter(|_| a.fec);
+                    this.feedback[k].loss.set_encoder(fec_encoder);
+                    Some(send)
                 }
                 None => None,
             };
@@ -158,6 +180,11 @@ impl ConferenceMedia {
         if !sending.is_empty() {
             let sender = Arc::new(video::GridSender::start(settings, &sending)?);
             keyframes.set(sender.payloader());
+            for (k, _) in &sending {
+                this.feedback[*k].repairs.set(sender.repairs_of(*k));
+            }
+            let rates: Vec<RateTarget> = sending.iter().map(|(k, _)| this.feedback[*k].rate.clone()).collect();
+            RateTarget::share(&rates, sender.encoder().zip(sender.payloader()), settings.bitrate_kbps);
             this.grid_sender = Some(sender);
         }
         this.spawn_mixer(devices, mix, leg_mics)?;
@@ -275,6 +302,10 @@ impl ConferenceMedia {
                     (last > 0).then(|| crate::device::probe::monotonic_ms().saturating_sub(last))
                 })
                 .collect(),
+            video_packets_resent: self.feedback.iter().map(|f| f.repairs.sent()).collect(),
+            video_repairs_received: count(&|r| r.counters.video_repairs.load(Ordering::Relaxed)),
+            audio_fec_percent: self.feedback.iter().map(|f| f.loss.fec_percent()).collect(),
+            video_kbps: self.feedback.iter().find_map(|f| f.rate.kbps()),
         }
     }
 
@@ -288,6 +319,11 @@ impl ConferenceMedia {
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.keyframes.set(None);
+        for leg in &self.feedback {
+            leg.loss.set_encoder(None);
+            leg.repairs.set(None);
+            leg.rate.set(None, 0);
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

@@ -2,9 +2,12 @@
 //! payloader, and a tee after the payloader hands the same packets to every leg's RTP
 //! session (each with its own SRTP key and RTCP). Slices are kept under the MTU so every
 //! packet holds one whole NAL unit, which both packetization modes accept; a leg that
-//! negotiated another payload type gets its packets relabelled.
+//! negotiated another payload type gets its packets relabelled. Each leg that asked for
+//! repairs has an rtprtxsend of its own (its NACKs come on its own receive pipeline);
+//! the one encoder goes at the rate of the worst leg.
 
 use crate::call::sdp::VideoStream;
+use crate::media::repair::{send_repairs, RepairedStream};
 use crate::media::send::{configure_encoder, h264_payloader, send_through_session, video_appsrc};
 use crate::media::{make, MediaError, MediaSettings};
 use gstreamer as gst;
@@ -49,6 +52,20 @@ impl GridSender {
         pipeline.add(&rtpbin).map_err(MediaError::link)?;
         pipeline.add_many(elements).map_err(MediaError::link)?;
         gst::Element::link_many(elements).map_err(MediaError::link)?;
+        // Each leg that takes repairs gets its own rtprtxsend, before its session exists.
+        let repaired: Vec<RepairedStream> = legs
+            .iter()
+            .filter_map(|(leg, video)| {
+                Some(RepairedStream {
+                    session: 2 * *leg as u32,
+                    pt: video.rtp.send_pt,
+                    rtx_pt: video.retransmission?.send_pt,
+                })
+            })
+            .collect();
+        if !repaired.is_empty() {
+            send_repairs(&rtpbin, repaired);
+        }
         for (leg, video) in legs {
             let session = 2 * *leg as u32;
             send_through_session(&pipeline, &rtpbin, &tee, session, &video.rtp)?;
@@ -65,6 +82,17 @@ impl GridSender {
     /// The payloader, where keyframe requests go.
     pub fn payloader(&self) -> Option<gst::Element> {
         self.pipeline.by_name("h264pay")
+    }
+
+    /// The encoder, whose bitrate follows the legs' reports.
+    pub fn encoder(&self) -> Option<gst::Element> {
+        self.pipeline.by_name("h264enc")
+    }
+
+    /// Leg `leg`'s rtprtxsend, where its NACKs go (None when it takes no repairs).
+    pub fn repairs_of(&self, leg: usize) -> Option<gst::Element> {
+        self.pipeline
+            .by_name(&crate::media::repair::sender_name(2 * leg as u32))
     }
 
     /// Queues one composed grid for encoding (the oldest waiting one is dropped when the
