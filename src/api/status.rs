@@ -166,6 +166,9 @@ pub struct LiveViewStatus {
     pub frames_sent: u64,
     /// Its Opus packets played on the speaker.
     pub packets_played: u64,
+    /// The video bitrate its encoder is set to, kbit/s: it follows what the link to the
+    /// browser carries (None until the first estimate).
+    pub video_kbps: Option<u32>,
 }
 
 /// What a web-answered call's status shows.
@@ -179,6 +182,9 @@ pub struct WebAnswerStatus {
     pub counts: LegCounts,
     /// Pictures of the caller encoded for the browser.
     pub frames_sent: u64,
+    /// The video bitrate its encoder is set to, kbit/s: it follows what the link to the
+    /// browser carries (None until the first estimate).
+    pub video_kbps: Option<u32>,
 }
 
 /// Counts of a running leg, for the status.

@@ -189,12 +189,7 @@ struct Encoder {
 
 impl Encoder {
     fn new(element: gst::Element, followers: usize, configured_kbps: u32) -> Option<Encoder> {
-        let scale = match element.factory()?.name().as_str() {
-            "x264enc" => 1,
-            "openh264enc" => 1000,
-            // Others (a hardware encoder's controls) keep the configured rate.
-            _ => return None,
-        };
+        let scale = bitrate_scale(&element)?;
         let encoded_bytes = Arc::new(AtomicU64::new(0));
         let counter = encoded_bytes.clone();
         element
@@ -230,6 +225,28 @@ impl Encoder {
             self.element.set_property("bitrate", now * self.scale);
         }
     }
+}
+
+/// How `encoder`'s bitrate property counts: 1 for kbit/s, 1000 for bit/s (None: an
+/// encoder whose rate is not changed while it runs, such as a hardware encoder's
+/// controls, which keep the configured rate).
+fn bitrate_scale(encoder: &gst::Element) -> Option<u32> {
+    match encoder.factory()?.name().as_str() {
+        "x264enc" => Some(1),
+        "openh264enc" => Some(1000),
+        _ => None,
+    }
+}
+
+/// Sets `encoder` to what a link of `link_kbps` carries, within the configured rate and
+/// the floor; the rate it is set to (None: it keeps the configured one).
+pub(super) fn follow_link(encoder: &gst::Element, link_kbps: u32, configured_kbps: u32) -> Option<u32> {
+    let scale = bitrate_scale(encoder)?;
+    let kbps = link_kbps.clamp((configured_kbps / FLOOR_DIVISOR).max(1), configured_kbps.max(1));
+    if encoder.property::<u32>("bitrate") != kbps * scale {
+        encoder.set_property("bitrate", kbps * scale);
+    }
+    Some(kbps)
 }
 
 struct Target {

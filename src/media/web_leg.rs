@@ -10,7 +10,7 @@ use crate::device::{Camera, Microphone, Picture, PixelFormat, Shared, Speaker, V
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -43,6 +43,10 @@ pub struct WebLegMedia {
     pub frames_sent: Arc<AtomicU64>,
     /// Opus packets from the browser decoded to the speaker.
     pub packets_played: Arc<AtomicU64>,
+    /// The configured video bitrate, the most the encoder is set to.
+    configured_kbps: u32,
+    /// The video bitrate the encoder is set to, once it follows the link (0 before).
+    video_kbps: AtomicU32,
 }
 
 impl WebLegMedia {
@@ -113,6 +117,8 @@ impl WebLegMedia {
             keyframes,
             frames_sent: frames_sent.clone(),
             packets_played,
+            configured_kbps: settings.bitrate_kbps,
+            video_kbps: AtomicU32::new(0),
         };
         if let Some((src, format)) = video_src {
             let (stop, sent) = (stop.clone(), frames_sent);
@@ -132,6 +138,24 @@ impl WebLegMedia {
     /// The browser asked for a keyframe.
     pub fn keyframe(&self) {
         self.keyframes.request();
+    }
+
+    /// The link to the browser carries about `kbps` kbit/s for the picture now: the
+    /// encoder follows, within the configured rate.
+    pub fn follow_link(&self, kbps: u32) {
+        let Some(encoder) = self.send.by_name("web-h264enc") else {
+            return;
+        };
+        if let Some(set) = super::rate::follow_link(&encoder, kbps, self.configured_kbps) {
+            if self.video_kbps.swap(set, Ordering::Relaxed) != set {
+                debug!(kbps = set, "the browser's picture follows its link");
+            }
+        }
+    }
+
+    /// The video bitrate the encoder is set to, once it follows the browser's link.
+    pub fn video_kbps(&self) -> Option<u32> {
+        Some(self.video_kbps.load(Ordering::Relaxed)).filter(|k| *k > 0)
     }
 
     /// Keyframes made at the browser's request.

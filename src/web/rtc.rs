@@ -7,6 +7,7 @@ use crate::api::LegCounts;
 use crate::media::web_leg::Encoded;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{MediaKind, MediaTime, Mid};
@@ -19,6 +20,9 @@ use tracing::{debug, info, warn};
 
 /// The largest offer taken (a browser's is a few kilobytes).
 pub const MAX_OFFER_BYTES: usize = 32 * 1024;
+/// What the sound to the browser takes of the link, kbit/s (Opus at its default rate,
+/// with its packets' headers): the rest is the picture's.
+const SOUND_KBPS: u32 = 80;
 /// The browser has this long to connect after the answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -43,6 +47,9 @@ pub trait LegSink: Send + 'static {
     fn keyframe(&mut self);
     /// The leg is connected (true) or over (false).
     fn state(&mut self, _connected: bool) {}
+    /// The link to the browser carries about `kbps` kbit/s now (the WebRTC stack's
+    /// congestion controller, from the browser's transport-wide feedback).
+    fn link_kbps(&mut self, _kbps: u32) {}
 }
 
 /// A leg accepted and ready to run.
@@ -53,9 +60,10 @@ pub struct Accepted {
     pub answer: String,
 }
 
-/// Takes the browser's offer: H.264 and Opus only, our host candidate on `ip`. Call
-/// within a Tokio runtime (the socket is registered with it).
-pub fn accept(offer: &str, ip: IpAddr) -> Result<Accepted, RtcLegError> {
+/// Takes the browser's offer: H.264 and Opus only, our host candidate on `ip`, and a
+/// congestion controller that starts at, and looks for no more than, `video_kbps` plus
+/// the sound. Call within a Tokio runtime (the socket is registered with it).
+pub fn accept(offer: &str, ip: IpAddr, video_kbps: u32) -> Result<Accepted, RtcLegError> {
     if offer.len() > MAX_OFFER_BYTES {
         return Err(RtcLegError::Offer("too long".into()));
     }
@@ -67,7 +75,10 @@ pub fn accept(offer: &str, ip: IpAddr) -> Result<Accepted, RtcLegError> {
         .enable_h264(true)
         .enable_opus(true, false)
         .set_stats_interval(Some(Duration::from_secs(1)))
+        .enable_bwe(Some(Bitrate::kbps(u64::from(video_kbps + SOUND_KBPS))))
         .build(Instant::now());
+    rtc.bwe()
+        .set_desired_bitrate(Bitrate::kbps(u64::from(video_kbps + SOUND_KBPS)));
     let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
     socket.set_nonblocking(true)?;
     let socket = UdpSocket::from_std(socket)?;
@@ -219,6 +230,10 @@ impl Leg {
                     self.counts.video_received += 1;
                     sink.video(&data.data, at);
                 }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. }) => {
+                let kbps = (estimate.as_u64() / 1000).min(u64::from(u32::MAX)) as u32;
+                sink.link_kbps(kbps.saturating_sub(SOUND_KBPS));
             }
             Event::KeyframeRequest(_) => {
                 self.counts.keyframes_asked += 1;

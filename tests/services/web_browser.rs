@@ -107,6 +107,12 @@ async fn a_browser_logs_in_watches_and_answers_the_door_with_video_and_sound() {
     chrome.screenshot(&shots().join("live.png")).await;
     let watched = door.wait(5, |s| s.live_views.len() == 1).await;
     assert!(watched.last_message.is_none() || watched.live_views[0].frames_sent > 0);
+    // The picture follows the link to the browser: the congestion controller's estimate,
+    // from the browser's transport-wide feedback, reaches the encoder.
+    let following = door
+        .wait(10, |s| s.live_views.first().is_some_and(|v| v.video_kbps.is_some()))
+        .await;
+    println!("the browser's picture at {:?} kbit/s", following.live_views[0].video_kbps);
     chrome.goto(&page_url(&status, "/")).await;
     door.wait(10, |s| s.live_views.is_empty()).await;
 

@@ -172,6 +172,7 @@ impl Station {
             call: w.call.clone(),
             counts: w.leg.counts(),
             frames_sent: w.leg.media.frames_sent.load(std::sync::atomic::Ordering::Relaxed),
+            video_kbps: w.leg.media.video_kbps(),
         })
     }
 }

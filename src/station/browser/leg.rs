@@ -61,6 +61,9 @@ impl LegSink for Sink {
     fn keyframe(&mut self) {
         self.media.keyframe();
     }
+    fn link_kbps(&mut self, kbps: u32) {
+        self.media.follow_link(kbps);
+    }
     fn state(&mut self, connected: bool) {
         if !connected {
             if let Some(c) = self.commands.upgrade() {
@@ -79,7 +82,8 @@ impl Station {
         ends: LegEnds,
         ended: fn(u64) -> Command,
     ) -> Result<(BrowserLeg, String), String> {
-        let accepted = rtc::accept(offer, self.advertise).map_err(|e| e.to_string())?;
+        let accepted =
+            rtc::accept(offer, self.advertise, self.call_media.settings().bitrate_kbps).map_err(|e| e.to_string())?;
         let answer = accepted.answer.clone();
         let (tx, rx) = mpsc::channel(OUT_QUEUE);
         let media = WebLegMedia::start(

@@ -71,6 +71,7 @@ impl Station {
                 counts: v.counts(),
                 frames_sent: v.media.frames_sent.load(std::sync::atomic::Ordering::Relaxed),
                 packets_played: v.media.packets_played.load(std::sync::atomic::Ordering::Relaxed),
+                video_kbps: v.media.video_kbps(),
             })
             .collect()
     }
