@@ -30,9 +30,14 @@ const KEPT_PACKETS: u32 = 1000;
 /// The most packets one NACK may ask for: what a peer asks beyond is not sent. Each of
 /// its entries names up to 17; a sane one rarely needs more than a handful.
 const MOST_PER_NACK: usize = 64;
-/// The most packets sent again per second, whatever the other side asks: repairs may
-/// not take more of the link than the stream itself.
+/// The most packets sent again per second, whatever the other side asks, and the most
+/// that as many as the stream sent over the last second may raise it to: repairs never
+/// take more of the link than the stream itself (under a cap, where every repair is
+/// another packet in the queue, they shrink with the stream's rate).
 const MOST_PER_SECOND: u64 = 300;
+/// The repairs allowed a second however few packets the stream sends (a still picture
+/// sends a handful, and each one lost stops the picture).
+const LEAST_PER_SECOND: u64 = 10;
 
 /// The element names, for the media session to find them (a sender's is
 /// [`sender_name`]).
@@ -67,8 +72,20 @@ pub struct RepairSource {
     sender: Arc<Mutex<Option<gst::Element>>>,
     /// Packets sent again by senders this source no longer points at.
     sent_before: Arc<AtomicU64>,
-    /// (the second this budget is for, packets asked for in it)
-    budget: Arc<Mutex<(u64, u64)>>,
+    /// What may still be sent again this second.
+    budget: Arc<Mutex<Budget>>,
+    /// The stream's packets through the current sender so far (a pad probe counts them).
+    stream_packets: Arc<AtomicU64>,
+}
+
+/// The repairs of one second: the second, the packets asked for in it, the stream's
+/// count when it began, and the stream's packets a second before it.
+#[derive(Default)]
+struct Budget {
+    second: u64,
+    asked: u64,
+    stream_then: u64,
+    stream_last_second: u64,
 }
 
 impl RepairSource {
@@ -77,6 +94,20 @@ impl RepairSource {
         let mut current = self.sender.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = current.take() {
             self.sent_before.fetch_add(sent_by(&old), Ordering::Relaxed);
+        }
+        if let Some(pad) = sender.as_ref().and_then(|s| s.static_pad("sink")) {
+            let counter = self.stream_packets.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| {
+                    let packets = match &info.data {
+                        Some(gst::PadProbeData::BufferList(list)) => list.len() as u64,
+                        _ => 1,
+                    };
+                    counter.fetch_add(packets, Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                },
+            );
         }
         *current = sender;
     }
@@ -90,12 +121,22 @@ impl RepairSource {
         };
         let allowed = {
             let second = crate::device::probe::monotonic_ms() / 1000;
+            let stream_now = self.stream_packets.load(Ordering::Relaxed);
             let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
-            if budget.0 != second {
-                *budget = (second, 0);
+            if budget.second != second {
+                // The stream's packets a second since the budget was last renewed.
+                let elapsed = second.saturating_sub(budget.second).max(1);
+                let last = stream_now.saturating_sub(budget.stream_then) / elapsed;
+                *budget = Budget {
+                    second,
+                    asked: 0,
+                    stream_then: stream_now,
+                    stream_last_second: last,
+                };
             }
-            let allowed = MOST_PER_SECOND.saturating_sub(budget.1).min(seqnums.len() as u64) as usize;
-            budget.1 += allowed as u64;
+            let most = budget.stream_last_second.clamp(LEAST_PER_SECOND, MOST_PER_SECOND);
+            let allowed = most.saturating_sub(budget.asked).min(seqnums.len() as u64) as usize;
+            budget.asked += allowed as u64;
             allowed
         };
         for seqnum in &seqnums[..allowed] {

@@ -112,7 +112,10 @@ async fn a_browser_logs_in_watches_and_answers_the_door_with_video_and_sound() {
     let following = door
         .wait(10, |s| s.live_views.first().is_some_and(|v| v.video_kbps.is_some()))
         .await;
-    println!("the browser's picture at {:?} kbit/s", following.live_views[0].video_kbps);
+    println!(
+        "the browser's picture at {:?} kbit/s",
+        following.live_views[0].video_kbps
+    );
     chrome.goto(&page_url(&status, "/")).await;
     door.wait(10, |s| s.live_views.is_empty()).await;
 
