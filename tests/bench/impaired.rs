@@ -234,6 +234,8 @@ struct Figures {
     recovery_ms: Option<u64>,
     /// What one side sent, in kbit/s (IP and UDP headers included).
     sent_kbps: u64,
+    /// The pictures' fidelity: their colour bars' mean PSNR in dB, both screens.
+    psnr_db: Option<f64>,
 }
 
 #[path = "impaired/baresip_side.rs"]
@@ -260,7 +262,7 @@ fn main() {
     let python = scorer();
     println!("speech through a call: {seconds} s measured per call, both directions scored; PESQ-WB (1 to 4.64)");
     println!(
-        "{:<13} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>6}",
+        "{:<13} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>6} {:>5} {:>6} | {:>6} {:>6} {:>6} | {:>6}",
         "condition",
         "PESQ",
         "silent",
@@ -268,6 +270,7 @@ fn main() {
         "freeze",
         "frozen",
         "back",
+        "PSNR",
         "kbit/s",
         "baresip",
         "silent",
@@ -283,7 +286,7 @@ fn main() {
         let theirs = baresip_side::call(&case, &speech, &python, seconds, dir.path());
         let ratio = ours.0.pesq / theirs.0.pesq.max(1.0);
         println!(
-            "{:<13} | {:>6.2} {:>5.1}% {:>5.1}% | {:>5} ms {:>4} ms {:>6} {:>6} | {:>6.2} {:>5.1}% {:>5.1}% | {:>6.2}",
+            "{:<13} | {:>6.2} {:>5.1}% {:>5.1}% | {:>5} ms {:>4} ms {:>6} {:>5} {:>6} | {:>6.2} {:>5.1}% {:>5.1}% | {:>6.2}",
             case.name,
             ours.0.pesq,
             ours.0.silent * 100.0,
@@ -291,6 +294,7 @@ fn main() {
             ours.0.longest_freeze_ms,
             ours.0.frozen_ms,
             ours.0.recovery_ms.map_or("-".into(), |ms| format!("{ms} ms")),
+            ours.0.psnr_db.map_or("-".into(), |db| format!("{db:.1}")),
             ours.0.sent_kbps,
             theirs.0.pesq,
             theirs.0.silent * 100.0,
@@ -301,7 +305,7 @@ fn main() {
             failed.push(case.name);
         }
     }
-    println!("(lost: media packets the wire lost; freeze: the longest time the picture stood still; back: outage end to the next new picture; kbit/s: what one station sent)");
+    println!("(lost: media packets the wire lost; freeze: the longest time the picture stood still; back: outage end to the next new picture; PSNR: the pictures' colour bars against the camera's, mean dB; kbit/s: what one station sent)");
     if !failed.is_empty() {
         println!("the station's speech scored under baresip's in: {}", failed.join(", "));
         std::process::exit(1);

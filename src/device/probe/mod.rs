@@ -114,21 +114,37 @@ pub fn read_bgrx(data: &[u8], width: u32, height: u32, stride: usize) -> Option<
 /// letterboxed in it as the compositor places a 16:9 or 4:3 picture (centred, as large
 /// as fits).
 pub fn read_shown(data: &[u8], width: u32, height: u32, stride: usize) -> Option<FrameCode> {
-    read_bgrx(data, width, height, stride).or_else(|| {
-        let screen = crate::base::rect::Rect {
-            x: 0,
-            y: 0,
-            w: width as i32,
-            h: height as i32,
+    locate_shown(data, width, height, stride).map(|(code, _)| code)
+}
+
+/// As [`read_shown`], with where the picture sits.
+pub fn locate_shown(data: &[u8], width: u32, height: u32, stride: usize) -> Option<(FrameCode, Placement)> {
+    let whole = Placement {
+        offset: 0,
+        width,
+        height,
+    };
+    if let Some(code) = read_bgrx(data, width, height, stride) {
+        return Some((code, whole));
+    }
+    let screen = crate::base::rect::Rect {
+        x: 0,
+        y: 0,
+        w: width as i32,
+        h: height as i32,
+    };
+    [(16, 9), (4, 3)].into_iter().find_map(|(aw, ah)| {
+        let at = screen.fit(aw, ah);
+        if at == screen {
+            return None;
+        }
+        let placed = Placement {
+            offset: at.y as usize * stride + at.x as usize * 4,
+            width: at.w as u32,
+            height: at.h as u32,
         };
-        [(16, 9), (4, 3)].into_iter().find_map(|(aw, ah)| {
-            let at = screen.fit(aw, ah);
-            if at == screen {
-                return None;
-            }
-            let offset = at.y as usize * stride + at.x as usize * 4;
-            read_bgrx(data.get(offset..)?, at.w as u32, at.h as u32, stride)
-        })
+        let code = read_bgrx(data.get(placed.offset..)?, placed.width, placed.height, stride)?;
+        Some((code, placed))
     })
 }
 
@@ -197,6 +213,14 @@ pub struct DisplayProbe {
     last_new_ms: Option<u64>,
     /// The picture's freezes: the last ones, as (from, to) in monotonic ms.
     pub freezes: VecDeque<(u64, u64)>,
+    /// Where the last recognised picture sat and whose it was, for the fidelity of the
+    /// frames after it (a damaged one may not be recognised).
+    last_picture: Option<(Placement, u16)>,
+    /// The fidelity of the frames shown since the first recognised one: the sum of
+    /// their PSNRs in dB, and how many.
+    pub psnr_sum_db: f64,
+    /// See `psnr_sum_db`.
+    pub psnr_frames: u64,
 }
 
 /// A picture that stays this long without a new frame is frozen (three frames at
@@ -208,10 +232,10 @@ const FREEZES_KEPT: usize = 64;
 impl DisplayProbe {
     /// Records one shown screen. A screen redrawn around the same camera frame (clock or
     /// timer tick) counts as shown but not as a new frame: its latency was taken already.
-    pub fn record(&mut self, code: Option<FrameCode>) {
+    pub fn record(&mut self, code: Option<FrameCode>) -> bool {
         self.frames += 1;
         if code.is_some() && code == self.last_code {
-            return;
+            return false;
         }
         self.last_code = code;
         if let Some(code) = code {
@@ -230,6 +254,20 @@ impl DisplayProbe {
                 }
                 self.latencies.push_back(latency);
             }
+        }
+        true
+    }
+
+    /// Records the fidelity of a new screen (`shown`: where its picture was recognised,
+    /// if it was): the bars' PSNR where the last recognised picture sat.
+    pub fn record_fidelity(&mut self, screen: &[u8], stride: usize, shown: Option<(FrameCode, Placement)>) {
+        if let Some((code, at)) = shown {
+            self.last_picture = Some((at, code.tag));
+        }
+        let Some((at, tag)) = self.last_picture else { return };
+        if let Some(db) = fidelity::bars_psnr(screen, stride, at, tag) {
+            self.psnr_sum_db += db;
+            self.psnr_frames += 1;
         }
     }
 
@@ -374,6 +412,12 @@ pub struct ProbeReport {
     /// The picture's last freezes (longer than [`FREEZE_MS`]): from and to, in
     /// monotonic ms.
     pub freezes: Vec<(u64, u64)>,
+    /// The fidelity of the pictures shown: the sum of their bars' PSNR in dB
+    /// ([`fidelity::bars_psnr`]) and how many; a mean over a window is the difference
+    /// of two readings.
+    pub psnr_sum_db: f64,
+    /// See `psnr_sum_db`.
+    pub psnr_frames: u64,
     /// The last half second the speaker played and its rate (not serialised), for tests
     /// that listen for several tones at once.
     #[serde(skip)]
@@ -415,6 +459,8 @@ impl Probes {
                 .map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed)),
             latencies: Vec::new(),
             freezes: Vec::new(),
+            psnr_sum_db: 0.0,
+            psnr_frames: 0,
             recent_sound: (Vec::new(), 0),
         };
         if let Some(d) = &self.display {
@@ -425,6 +471,7 @@ impl Probes {
             r.latency_p95_ms = d.latency_percentile(95.0);
             r.latencies = d.latencies.iter().copied().collect();
             r.freezes = d.freezes.iter().copied().collect();
+            (r.psnr_sum_db, r.psnr_frames) = (d.psnr_sum_db, d.psnr_frames);
             r.screen_off = d.screen_off;
         }
         if let Some(s) = &self.speaker {
@@ -436,6 +483,9 @@ impl Probes {
         r
     }
 }
+
+pub mod fidelity;
+pub use fidelity::Placement;
 
 #[cfg(test)]
 mod tests;

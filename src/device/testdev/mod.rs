@@ -356,9 +356,12 @@ impl Display for FrameKeepingDisplay {
         );
         self.drawn = true;
         // What a camera pointed at the screen would read.
-        let code = probe::read_shown(&self.buffer, w, h, stride);
+        let shown = probe::locate_shown(&self.buffer, w, h, stride);
+        let code = shown.map(|(code, _)| code);
         let mut p = self.probe.lock().unwrap();
-        p.record(code);
+        if p.record(code) {
+            p.record_fidelity(&self.buffer, stride, shown);
+        }
         if code.is_none() {
             // A call of several stations shows a grid: who is in its cells.
             p.record_cells(&probe::read_cells(&self.buffer, w, h, stride));

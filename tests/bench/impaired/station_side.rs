@@ -78,6 +78,7 @@ pub fn call(case: &Case, speech: &Speech, python: &Path, seconds: u64, dir: &Pat
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    let before = [door.status(), hall.status()];
     let from = doorway::base::clock::monotonic_ms();
     let bytes_before = wire.counts.media_bytes.load(std::sync::atomic::Ordering::Relaxed);
     let outage_ended = talk(case, &wire, seconds);
@@ -120,5 +121,20 @@ pub fn call(case: &Case, speech: &Speech, python: &Path, seconds: u64, dir: &Pat
         figures.recovery_ms = Some(0);
     }
     figures.frozen_ms /= 2;
+    // The mean PSNR of the pictures shown in the window, both screens.
+    let reading = |s: &Value| {
+        let p = &s["probes"];
+        (
+            p["psnr_sum_db"].as_f64().unwrap_or(0.0),
+            p["psnr_frames"].as_u64().unwrap_or(0),
+        )
+    };
+    let (mut sum, mut frames) = (0.0, 0);
+    for (after, before) in statuses.iter().zip(&before) {
+        let ((sum_after, frames_after), (sum_before, frames_before)) = (reading(after), reading(before));
+        sum += sum_after - sum_before;
+        frames += frames_after.saturating_sub(frames_before);
+    }
+    figures.psnr_db = (frames > 0).then(|| sum / frames as f64);
     (figures, lost)
 }
