@@ -418,6 +418,9 @@ pub struct ProbeReport {
     pub psnr_sum_db: f64,
     /// See `psnr_sum_db`.
     pub psnr_frames: u64,
+    /// When the last new picture was recognised on the display (monotonic ms): a
+    /// freeze still going on began then.
+    pub last_new_picture_ms: Option<u64>,
     /// The last half second the speaker played and its rate (not serialised), for tests
     /// that listen for several tones at once.
     #[serde(skip)]
@@ -461,6 +464,7 @@ impl Probes {
             freezes: Vec::new(),
             psnr_sum_db: 0.0,
             psnr_frames: 0,
+            last_new_picture_ms: None,
             recent_sound: (Vec::new(), 0),
         };
         if let Some(d) = &self.display {
@@ -472,6 +476,7 @@ impl Probes {
             r.latencies = d.latencies.iter().copied().collect();
             r.freezes = d.freezes.iter().copied().collect();
             (r.psnr_sum_db, r.psnr_frames) = (d.psnr_sum_db, d.psnr_frames);
+            r.last_new_picture_ms = d.last_new_ms;
             r.screen_off = d.screen_off;
         }
         if let Some(s) = &self.speaker {

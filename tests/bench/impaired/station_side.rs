@@ -117,6 +117,15 @@ pub fn call(case: &Case, speech: &Speech, python: &Path, seconds: u64, dir: &Pat
             }
         }
     }
+    // A freeze still going on when the window closed (a picture never recognised again).
+    for status in &statuses {
+        let last = status["probes"]["last_new_picture_ms"].as_u64().unwrap_or(0).max(from);
+        let length = to.saturating_sub(last);
+        if length > doorway::device::probe::FREEZE_MS {
+            figures.longest_freeze_ms = figures.longest_freeze_ms.max(length);
+            figures.frozen_ms += length;
+        }
+    }
     if outage_end_ms.is_some() && figures.recovery_ms.is_none() {
         figures.recovery_ms = Some(0);
     }
