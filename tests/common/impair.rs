@@ -6,7 +6,8 @@
 //! mDNS pass untouched, so a condition is the media's alone and calls set up as ever.
 #![allow(dead_code)]
 
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -70,6 +71,13 @@ type Due = Mutex<BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>>>;
 impl Wire {
     /// Carries frames between `a` and `b` under `condition`.
     pub fn between(a: File, b: File, condition: Condition) -> Wire {
+        Wire::seeded(a, b, condition, rand::random())
+    }
+
+    /// As [`Wire::between`], with the draws taken from `seed`: two wires seeded alike
+    /// lose and delay the n-th media frame each way alike, so two calls over them meet
+    /// the same bad luck.
+    pub fn seeded(a: File, b: File, condition: Condition, seed: u64) -> Wire {
         let wire = Wire {
             condition: Arc::new(Mutex::new(condition)),
             down_until: Arc::default(),
@@ -77,8 +85,8 @@ impl Wire {
             counts: Arc::default(),
         };
         let (a_out, b_out) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-        wire.direction(a, b_out);
-        wire.direction(b, a_out);
+        wire.direction(a, b_out, StdRng::seed_from_u64(seed));
+        wire.direction(b, a_out, StdRng::seed_from_u64(seed ^ u64::MAX));
         wire
     }
 
@@ -92,7 +100,7 @@ impl Wire {
         *self.down_until.lock().unwrap() = Some(Instant::now() + how_long);
     }
 
-    fn direction(&self, mut from: File, mut to: File) {
+    fn direction(&self, mut from: File, mut to: File, mut rng: StdRng) {
         let due: Arc<(Due, Condvar)> = Arc::default();
         let (condition, down, counts, stop) = (
             self.condition.clone(),
@@ -102,7 +110,6 @@ impl Wire {
         );
         let queue = due.clone();
         std::thread::spawn(move || {
-            let mut rng = rand::rng();
             let (mut bad, mut sent, mut link_free) = (false, 0u64, Instant::now());
             let mut frame = vec![0u8; 65536];
             while !stop.load(Ordering::Relaxed) {
