@@ -216,14 +216,16 @@ impl Encoder {
         wanted.iter().copied().min().unwrap_or(0)
     }
 
-    /// Follower `slot` wants `kbps` now.
+    /// Follower `slot` wants `kbps` now. One lock over the change and the setting, so
+    /// two legs' reports at once cannot leave the encoder at a rate already replaced.
     fn want(&self, slot: usize, kbps: u32) {
-        let before = self.kbps();
-        if let Some(w) = self.wanted.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        let before = wanted.iter().copied().min();
+        if let Some(w) = wanted.get_mut(slot) {
             *w = kbps;
         }
-        let now = self.kbps();
-        if now != before {
+        let now = wanted.iter().copied().min();
+        if let Some(now) = now.filter(|now| Some(*now) != before) {
             self.element.set_property("bitrate", now * self.scale);
         }
     }
